@@ -1,0 +1,55 @@
+# KeystoneDB for Python. `make serve` and `make test` work on a fresh machine
+# with Python 3.11 and make: they create .venv and install the project first.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DB     ?= ./data/keystone.db
+HOST   ?= 127.0.0.1
+PORT   ?= 50051
+PYTEST_ARGS ?=
+
+.PHONY: all install serve test lint typecheck bench bench-quick proto clean
+
+all: test
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+serve: $(STAMP)
+	@mkdir -p $(dir $(DB))
+	$(BIN)/python -m keystone_net serve --db-path $(DB) --host $(HOST) --port $(PORT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check keystone keystone_net tests benches
+	$(BIN)/ruff format --check keystone keystone_net tests benches
+	$(BIN)/mypy keystone keystone_net
+
+typecheck: lint
+
+bench: $(STAMP)
+	@for b in benches/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+bench-quick: $(STAMP)
+	@for b in benches/*.py; do echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done
+
+proto: $(STAMP)
+	$(BIN)/python -m grpc_tools.protoc -I protos \
+		--python_betterproto2_out=keystone_net/_proto \
+		--python_betterproto2_opt=client_generation=async \
+		--python_betterproto2_opt=server_generation=async \
+		protos/keystone.proto
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

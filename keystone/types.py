@@ -1,0 +1,401 @@
+"""Python values <-> KeystoneDB's stored types (SPEC section 1).
+
+This module owns the value model: which Python values are accepted, how they
+are normalised before they are stored (``float`` -> exact decimal, ``tuple``
+-> list, naive datetimes refused, ...), what type code each stored value
+has, and the :class:`Vector` type. Everything that accepts a value from a
+user passes through :func:`normalize_value`; everything that needs to know
+a value's DynamoDB type calls :func:`type_of`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from array import array
+from collections.abc import Iterable, Iterator, Mapping
+from decimal import Context, Decimal, InvalidOperation
+from typing import Any, Final, TypeAlias, overload
+
+from .errors import ValidationError
+
+#: Maximum depth of nested lists and maps (a top-level attribute is depth 1).
+MAX_NESTING_DEPTH: Final = 32
+#: DynamoDB's precision for numbers.
+MAX_NUMBER_DIGITS: Final = 38
+#: DynamoDB's range for numbers (by magnitude).
+MAX_NUMBER_EXPONENT: Final = 125  # largest is 9.99..9E+125
+MIN_NUMBER_EXPONENT: Final = -130  # smallest positive is 1E-130
+
+#: Decimal context used for arithmetic on numbers. Results are checked
+#: against the 38-digit limit afterwards, so precision here is generous.
+NUMBER_CONTEXT: Final = Context(prec=80, Emax=999_999, Emin=-999_999)
+
+UTC: Final = _dt.timezone.utc
+_EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=UTC)
+
+Number: TypeAlias = "int | Decimal"
+Item: TypeAlias = "dict[str, Any]"
+
+
+class Vector:
+    """A dense vector of float32 values (stored type ``VecF32``).
+
+    Build one from any iterable of finite numbers: ``Vector([0.1, 0.2])``.
+    It behaves as a read-only sequence of floats; two vectors are equal when
+    their float32 values are equal.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, values: Iterable[float] = ()) -> None:
+        if isinstance(values, Vector):
+            self._data: array[float] = array("f", values._data)
+            return
+        try:
+            data = array("f", (float(v) for v in values))
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ValidationError(f"Vector values must be finite numbers: {exc}") from None
+        for v in data:
+            if not math.isfinite(v):
+                raise ValidationError("Vector values must be finite float32 numbers")
+        self._data = data
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Vector:
+        """Rebuild a vector from :meth:`to_bytes` output (little-endian float32)."""
+        vec = cls.__new__(cls)
+        data = array("f")
+        data.frombytes(raw)
+        if _BIG_ENDIAN:
+            data.byteswap()
+        vec._data = data
+        return vec
+
+    def to_bytes(self) -> bytes:
+        """The values as little-endian float32 bytes."""
+        if _BIG_ENDIAN:
+            data = array("f", self._data)
+            data.byteswap()
+            return data.tobytes()
+        return self._data.tobytes()
+
+    def tolist(self) -> list[float]:
+        return self._data.tolist()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    @overload
+    def __getitem__(self, index: int) -> float: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[float]: ...
+    def __getitem__(self, index: int | slice) -> float | list[float]:
+        if isinstance(index, slice):
+            return self._data[index].tolist()
+        return self._data[index]
+
+    def __iter__(self) -> Iterator[float]:
+        return iter(self._data)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Vector):
+            return self._data == other._data
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._data.tobytes())
+
+    def __repr__(self) -> str:
+        return f"Vector({self._data.tolist()!r})"
+
+
+_BIG_ENDIAN: Final = array("H", [1]).tobytes() == b"\x00\x01"
+
+
+# --------------------------------------------------------------------------
+# Type codes
+# --------------------------------------------------------------------------
+
+#: The stored type codes, as DynamoDB names them (plus VecF32 and Ts).
+TYPE_CODES: Final = ("S", "N", "B", "BOOL", "NULL", "L", "M", "SS", "NS", "BS", "VecF32", "Ts")
+
+
+def type_of(value: object) -> str:
+    """The stored type code of a *normalised* value (see :data:`TYPE_CODES`)."""
+    code = _EXACT_TYPES.get(type(value))
+    if code is not None:
+        return code
+    if isinstance(value, (set, frozenset)):
+        return _set_type(value)
+    if isinstance(value, bool):
+        return "BOOL"
+    if isinstance(value, (int, Decimal)):
+        return "N"
+    if isinstance(value, str):
+        return "S"
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "B"
+    if isinstance(value, (list, tuple)):
+        return "L"
+    if isinstance(value, Mapping):
+        return "M"
+    if isinstance(value, Vector):
+        return "VecF32"
+    if isinstance(value, _dt.datetime):
+        return "Ts"
+    raise ValidationError(f"unsupported value type {type(value).__name__}")
+
+
+def _set_type(value: set[Any] | frozenset[Any]) -> str:
+    for element in value:
+        t = type_of(element)
+        return {"S": "SS", "N": "NS", "B": "BS"}.get(t, "?")
+    return "?"
+
+
+_EXACT_TYPES: Final[dict[type, str]] = {
+    str: "S",
+    int: "N",
+    Decimal: "N",
+    bytes: "B",
+    bool: "BOOL",
+    type(None): "NULL",
+    list: "L",
+    dict: "M",
+    Vector: "VecF32",
+    _dt.datetime: "Ts",
+}
+
+
+# --------------------------------------------------------------------------
+# Numbers
+# --------------------------------------------------------------------------
+
+
+def normalize_number(value: object, path: str = "value") -> int | Decimal:
+    """Validate a number and return it as ``int`` (integral) or ``Decimal``.
+
+    Raises :class:`ValidationError` for NaN, infinities, more than 38
+    significant digits, or a magnitude outside DynamoDB's range.
+    """
+    if type(value) is int:
+        if -(10**MAX_NUMBER_DIGITS) < value < 10**MAX_NUMBER_DIGITS:
+            return value
+        return _check_decimal(Decimal(value), path)
+    if isinstance(value, bool):
+        raise ValidationError(f"{path}: expected a number, got bool")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationError(f"{path}: numbers must be finite, got {value!r}")
+        return _check_decimal(Decimal(repr(value)), path)
+    if isinstance(value, int):
+        return normalize_number(int(value), path)
+    if isinstance(value, Decimal):
+        return _check_decimal(value, path)
+    raise ValidationError(f"{path}: expected a number, got {type(value).__name__}")
+
+
+def _check_decimal(value: Decimal, path: str) -> int | Decimal:
+    if not value.is_finite():
+        raise ValidationError(f"{path}: numbers must be finite, got {value}")
+    if value.is_zero():
+        return 0
+    normal = value.normalize(NUMBER_CONTEXT)
+    sign, digits, exponent = normal.as_tuple()
+    assert isinstance(exponent, int)
+    if len(digits) > MAX_NUMBER_DIGITS:
+        raise ValidationError(
+            f"{path}: a number has at most {MAX_NUMBER_DIGITS} significant digits, "
+            f"got {len(digits)} ({value})"
+        )
+    adjusted = normal.adjusted()
+    if adjusted > MAX_NUMBER_EXPONENT:
+        raise ValidationError(
+            f"{path}: number {value} is too large (magnitude must be below 1E+{MAX_NUMBER_EXPONENT + 1})"
+        )
+    if adjusted < MIN_NUMBER_EXPONENT:
+        raise ValidationError(
+            f"{path}: number {value} is too small (magnitude must be at least 1E{MIN_NUMBER_EXPONENT})"
+        )
+    if exponent >= 0:
+        return int(normal)
+    return normal
+
+
+def parse_number(text: str, path: str = "value") -> int | Decimal:
+    """Parse a number from its decimal string form (as the wire carries it)."""
+    try:
+        value = Decimal(text.strip())
+    except (InvalidOperation, AttributeError, ValueError):
+        raise ValidationError(f"{path}: {text!r} is not a number") from None
+    if not text.strip() or not value.is_finite():
+        raise ValidationError(f"{path}: {text!r} is not a finite number")
+    return _check_decimal(value, path)
+
+
+def format_number(value: int | Decimal) -> str:
+    """The canonical string of a number: no exponent for integers."""
+    if type(value) is int:
+        return str(value)
+    if isinstance(value, Decimal):
+        text = format(value, "f") if -30 < value.adjusted() < 40 else str(value)
+        return text
+    return str(value)
+
+
+# --------------------------------------------------------------------------
+# Timestamps
+# --------------------------------------------------------------------------
+
+
+def datetime_to_ms(value: _dt.datetime, path: str = "value") -> int:
+    """Milliseconds since the epoch of an aware datetime (sub-ms truncated)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationError(f"{path}: datetimes must be timezone-aware (got a naive datetime)")
+    delta = value - _EPOCH
+    ms = (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    if ms < 0:
+        raise ValidationError(f"{path}: timestamps before 1970-01-01T00:00:00Z are not supported")
+    return ms
+
+
+def ms_to_datetime(ms: int) -> _dt.datetime:
+    """The aware UTC datetime of a millisecond timestamp."""
+    return _EPOCH + _dt.timedelta(milliseconds=ms)
+
+
+# --------------------------------------------------------------------------
+# Normalisation
+# --------------------------------------------------------------------------
+
+
+def normalize_item(item: Mapping[str, Any], path: str = "") -> Item:
+    """Validate an item and return a normalised copy.
+
+    Raises :class:`ValidationError` naming the attribute path of the first
+    value that is not allowed.
+    """
+    if not isinstance(item, Mapping):
+        raise ValidationError(f"an item must be a dict of attributes, got {type(item).__name__}")
+    out: Item = {}
+    for name, value in item.items():
+        if type(name) is not str:
+            raise ValidationError(f"attribute names must be str, got {name!r}")
+        if not name:
+            raise ValidationError("attribute names must not be empty")
+        out[name] = _normalize(value, path + name if not path else f"{path}.{name}", 1)
+    return out
+
+
+def normalize_value(value: object, path: str = "value") -> Any:
+    """Validate one value and return its normalised form."""
+    return _normalize(value, path, 1)
+
+
+def _normalize(value: object, path: str, depth: int) -> Any:
+    t = type(value)
+    if t is str or t is bool or value is None:
+        return value
+    if t is int:
+        if -(2**63) <= value < 2**63:  # type: ignore[operator]
+            return value
+        return normalize_number(value, path)
+    if t is bytes:
+        return value
+    if t is dict:
+        if depth > MAX_NESTING_DEPTH:
+            _too_deep(path)
+        out: dict[str, Any] = {}
+        for key, sub in value.items():  # type: ignore[attr-defined]
+            if type(key) is not str:
+                raise ValidationError(f"{path}: map keys must be str, got {key!r}")
+            out[key] = _normalize(sub, f"{path}.{key}", depth + 1)
+        return out
+    if t is list or t is tuple:
+        if depth > MAX_NESTING_DEPTH:
+            _too_deep(path)
+        return [_normalize(sub, f"{path}[{i}]", depth + 1) for i, sub in enumerate(value)]  # type: ignore[arg-type]
+    if t is Decimal or t is float:
+        return normalize_number(value, path)
+    if isinstance(value, (set, frozenset)):
+        return _normalize_set(value, path)
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return normalize_number(int(value), path)
+    if isinstance(value, Decimal):
+        return normalize_number(value, path)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, Vector):
+        return value
+    if isinstance(value, _dt.datetime):
+        return ms_to_datetime(datetime_to_ms(value, path))
+    if isinstance(value, Mapping):
+        return _normalize(dict(value), path, depth)
+    if isinstance(value, (list, tuple)):
+        return _normalize(list(value), path, depth)
+    if isinstance(value, float):
+        return normalize_number(value, path)
+    raise ValidationError(f"{path}: unsupported value type {type(value).__name__}")
+
+
+def _too_deep(path: str) -> None:
+    raise ValidationError(
+        f"{path}: nesting is deeper than the limit of {MAX_NESTING_DEPTH} levels of lists and maps"
+    )
+
+
+def _normalize_set(value: set[Any] | frozenset[Any], path: str) -> set[Any]:
+    if not value:
+        raise ValidationError(f"{path}: sets must not be empty")
+    kinds: set[str] = set()
+    out: set[Any] = set()
+    for element in value:
+        if isinstance(element, bool):
+            raise ValidationError(f"{path}: sets hold strings, numbers or bytes, not bool")
+        if isinstance(element, str):
+            kinds.add("S")
+            out.add(str(element))
+        elif isinstance(element, (int, float, Decimal)):
+            kinds.add("N")
+            out.add(normalize_number(element, path))
+        elif isinstance(element, (bytes, bytearray, memoryview)):
+            kinds.add("B")
+            out.add(bytes(element))
+        else:
+            raise ValidationError(
+                f"{path}: sets hold strings, numbers or bytes, not {type(element).__name__}"
+            )
+        if len(kinds) > 1:
+            raise ValidationError(f"{path}: a set must hold one kind of element (strings, numbers or bytes), not a mix")
+    return out
+
+
+def set_kind(value: set[Any] | frozenset[Any]) -> str:
+    """``"SS"``, ``"NS"`` or ``"BS"`` for a normalised non-empty set."""
+    return _set_type(value)
+
+
+__all__ = [
+    "MAX_NESTING_DEPTH",
+    "MAX_NUMBER_DIGITS",
+    "NUMBER_CONTEXT",
+    "TYPE_CODES",
+    "UTC",
+    "Item",
+    "Number",
+    "Vector",
+    "datetime_to_ms",
+    "format_number",
+    "ms_to_datetime",
+    "normalize_item",
+    "normalize_number",
+    "normalize_value",
+    "parse_number",
+    "set_kind",
+    "type_of",
+]
