@@ -1,0 +1,814 @@
+"""``Database``: the public operations, composed from the engine and the table.
+
+Each public method validates and binds its arguments (values normalised,
+expressions parsed from the cache and bound to their placeholders) *before*
+touching LMDB, then runs one read snapshot or one write transaction through
+:class:`~keystone.table.Table`. Nothing is written unless the whole call
+succeeds.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from . import engine as _engine
+from .codec import HAS_SK, NO_SK, STRIPES, stripe_key
+from .engine import Durability
+from .errors import (
+    ConditionalCheckFailed,
+    DatabaseClosed,
+    KeystoneError,
+    TransactionCanceled,
+    ValidationError,
+)
+from .expressions import Placeholders, condition, projection
+from .expressions import update as compile_update
+from .schema import FORMAT_KEY, FORMAT_VERSION, SCHEMA_KEY, Schema
+from .sk import SortKeyCondition
+from .table import Filter, Page, Project, Table, prefix_end
+from .types import Item, normalize_item
+
+PutReturns = Literal["NONE", "ALL_OLD"]
+UpdateReturns = Literal["NONE", "ALL_OLD", "ALL_NEW", "UPDATED_OLD", "UPDATED_NEW"]
+_PUT_RETURNS: Final = ("NONE", "ALL_OLD")
+_UPDATE_RETURNS: Final = ("NONE", "ALL_OLD", "ALL_NEW", "UPDATED_OLD", "UPDATED_NEW")
+MAX_SEGMENTS: Final = STRIPES
+
+
+# --------------------------------------------------------------------------
+# Transaction parts (transact_write)
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    """``transact_write`` part: put ``item`` if ``condition`` holds."""
+
+    item: Mapping[str, Any]
+    condition: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """``transact_write`` part: apply ``update`` to the item at ``pk``/``sk``."""
+
+    pk: str | bytes
+    sk: str | bytes | None = None
+    update: str = ""
+    condition: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """``transact_write`` part: delete the item at ``pk``/``sk``."""
+
+    pk: str | bytes
+    sk: str | bytes | None = None
+    condition: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionCheck:
+    """``transact_write`` part: require ``condition`` on the item at ``pk``/``sk``."""
+
+    pk: str | bytes
+    sk: str | bytes | None = None
+    condition: str = ""
+
+
+TransactPart = Put | Update | Delete | ConditionCheck
+
+
+def _bind(
+    names: Mapping[str, str] | None,
+    values: Mapping[str, Any] | None,
+    *,
+    cond: str | None = None,
+    filt: str | None = None,
+    proj: str | None = None,
+) -> tuple[Filter | None, Filter | None, Project | None]:
+    """Parse (cached) and bind the expressions of one call; check placeholders."""
+    if cond is None and filt is None and proj is None and not names and not values:
+        return None, None, None
+    ph = Placeholders(names, values)
+    c = condition(cond, ph) if cond is not None else None
+    f = condition(filt, ph) if filt is not None else None
+    p = projection(proj, ph) if proj is not None else None
+    ph.check_all_used()
+    return c, f, p
+
+
+def _check_limit(limit: int | None) -> None:
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise ValidationError(f"limit must be a positive int, got {limit!r}")
+
+
+def _check_returns(returns: str, allowed: Sequence[str]) -> None:
+    if returns not in allowed:
+        raise ValidationError(f"returns must be one of {', '.join(allowed)}; got {returns!r}")
+
+
+class Database:
+    """A KeystoneDB database: one table in one LMDB file.
+
+    Open one with :meth:`open` (a file) or :meth:`memory` (a temporary file
+    removed on close). All methods are safe to call from many threads.
+    """
+
+    def __init__(self, engine: _engine.Engine, schema: Schema, temp_dir: str | None = None) -> None:
+        self._engine = engine
+        self._table = Table(engine, schema)
+        self._temp_dir = temp_dir
+        self._closed = False
+        self._close_lock = threading.Lock()
+
+    # -- lifetime ----------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        schema: Schema | None = None,
+        *,
+        create: bool = True,
+        durability: Durability = "sync",
+    ) -> Database:
+        """Open (by default create) the database file at ``path``.
+
+        ``durability="sync"`` (default) makes every write durable on disk
+        before the call returns; ``"async"`` leaves flushing to the operating
+        system: a process crash loses nothing, a power loss may lose the
+        last writes.
+        """
+        engine = _engine.acquire(os.fspath(path), durability=durability, create=create)
+        try:
+            stored = cls._load_schema(engine, schema)
+        except BaseException:
+            engine.release()
+            raise
+        return cls(engine, stored)
+
+    @classmethod
+    def memory(cls, schema: Schema | None = None) -> Database:
+        """A temporary database, deleted when closed."""
+        temp_dir = tempfile.mkdtemp(prefix="keystone-")
+        path = os.path.join(temp_dir, "memory.keystone")
+        engine = _engine.acquire(path, durability="async")
+        try:
+            stored = cls._load_schema(engine, schema)
+        except BaseException:
+            engine.release()
+            shutil.rmtree(temp_dir, ignore_errors=True)
+            raise
+        return cls(engine, stored, temp_dir)
+
+    @staticmethod
+    def _load_schema(engine: _engine.Engine, schema: Schema | None) -> Schema:
+        if schema is not None and not isinstance(schema, Schema):
+            raise ValidationError(f"schema must be a keystone.Schema, got {type(schema).__name__}")
+        with engine.read() as txn:
+            raw = txn.get(SCHEMA_KEY, db=engine.meta)
+        if raw is not None:
+            stored = Schema.decode(raw)
+            if schema is not None:
+                schema.check_compatible(stored)
+            return stored
+        chosen = schema or Schema()
+
+        def init(txn: Any) -> Schema:
+            raw = txn.get(SCHEMA_KEY, db=engine.meta)
+            if raw is not None:  # another process was first
+                stored = Schema.decode(raw)
+                chosen.check_compatible(stored)
+                return stored
+            txn.put(SCHEMA_KEY, chosen.encode(), db=engine.meta)
+            txn.put(FORMAT_KEY, str(FORMAT_VERSION).encode(), db=engine.meta)
+            return chosen
+
+        return engine.write(init)
+
+    def close(self) -> None:
+        """Close the database (idempotent). A memory database is deleted."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._engine.release()
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def schema(self) -> Schema:
+        return self._table.schema
+
+    @property
+    def path(self) -> str:
+        return self._engine.path
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<keystone.Database {self._engine.path!r} {state}>"
+
+    def _check(self) -> Table:
+        if self._closed:
+            raise DatabaseClosed("the database is closed")
+        return self._table
+
+    # -- single items --------------------------------------------------------
+
+    def get(
+        self,
+        pk: str | bytes,
+        sk: str | bytes | None = None,
+        projection: str | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> Item | None:
+        """The item with this key, or ``None``. ``projection`` picks attributes."""
+        table = self._check()
+        key = table.key(pk, sk)
+        proj = _bind(names, None, proj=projection)[2] if projection is not None or names else None
+        with self._engine.read() as txn:
+            item = table.load(txn, key)
+        if item is None or proj is None:
+            return item
+        return proj(item)
+
+    def put(
+        self,
+        item: Mapping[str, Any],
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        returns: PutReturns = "NONE",
+    ) -> Item | None:
+        """Store ``item`` (replacing any item with its key) if ``condition`` holds.
+
+        Returns the replaced item with ``returns="ALL_OLD"``, else ``None``.
+        """
+        table = self._check()
+        _check_returns(returns, _PUT_RETURNS)
+        key, new, data, cond = _prepare_put(table, item, condition, names, values)
+        old = self._engine.write(lambda txn: _do_put(table, txn, key, new, data, cond))
+        return old if returns == "ALL_OLD" else None
+
+    def delete(
+        self,
+        pk: str | bytes,
+        sk: str | bytes | None = None,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        returns: PutReturns = "NONE",
+    ) -> Item | None:
+        """Delete the item with this key if ``condition`` holds (no error if absent)."""
+        table = self._check()
+        _check_returns(returns, _PUT_RETURNS)
+        key = table.key(pk, sk)
+        cond = _bind(names, values, cond=condition)[0]
+        old = self._engine.write(lambda txn: _do_delete(table, txn, key, cond))
+        return old if returns == "ALL_OLD" else None
+
+    def update(
+        self,
+        pk: str | bytes,
+        sk: str | bytes | None = None,
+        update: str | None = None,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        returns: UpdateReturns = "ALL_NEW",
+    ) -> Item | None:
+        """Apply an update expression (creating the item if absent, as DynamoDB does)."""
+        table = self._check()
+        _check_returns(returns, _UPDATE_RETURNS)
+        key = table.key(pk, sk)
+        prepared = self._prepare_update(table, pk, sk, update, condition, names, values)
+
+        old, new = self._engine.write(lambda txn: _do_update(table, txn, key, prepared))
+        return prepared.result(returns, old, new)
+
+    def _prepare_update(
+        self,
+        table: Table,
+        pk: str | bytes,
+        sk: str | bytes | None,
+        update: str | None,
+        cond_text: str | None,
+        names: Mapping[str, str] | None,
+        values: Mapping[str, Any] | None,
+        ph: Placeholders | None = None,
+    ) -> _PreparedUpdate:
+        if not isinstance(update, str) or not update.strip():
+            raise ValidationError("update: an update expression is required, e.g. 'SET a = :v'")
+        own = ph is None
+        if ph is None:
+            ph = Placeholders(names, values)
+        upd = compile_update(update, ph)
+        cond = condition(cond_text, ph) if cond_text is not None else None
+        if own:
+            ph.check_all_used()
+        keys = {table.pk_attr, table.sk_attr} & upd.top_level_names
+        if keys:
+            raise ValidationError(
+                f"update: key attributes cannot be updated: {', '.join(sorted(k for k in keys if k))}"
+            )
+        key_attrs: dict[str, Any] = {table.pk_attr: pk}
+        if sk is not None and table.sk_attr is not None:
+            key_attrs[table.sk_attr] = sk
+        return _PreparedUpdate(upd, cond, normalize_item(key_attrs))
+
+    # -- queries and scans -------------------------------------------------
+
+    def query(
+        self,
+        pk: str | bytes,
+        sk: SortKeyCondition | None = None,
+        filter: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        projection: str | None = None,
+        index: str | None = None,
+        limit: int | None = None,
+        start: Mapping[str, Any] | None = None,
+        reverse: bool = False,
+    ) -> Page:
+        """Items of partition ``pk`` in sort-key order, one page at a time.
+
+        ``limit`` bounds the items *read* (before ``filter``), as in DynamoDB;
+        pass ``page.last_key`` as ``start`` to continue.
+        """
+        table = self._check()
+        if index is not None:
+            raise ValidationError(f"index {index!r} does not exist (this table has no indexes)")
+        if sk is not None and not isinstance(sk, SortKeyCondition):
+            raise ValidationError("sk must be a condition from keystone.sk, e.g. sk.begins_with('a')")
+        _check_limit(limit)
+        part = table.key(pk)[:-1]  # the partition's prefix: the key without its NO_SK flag
+        lo, hi = self._query_range(table, part, sk)
+        after = None
+        if start is not None:
+            after = table.key_from_dict(start, "start")
+            if not after.startswith(part):
+                raise ValidationError("start is not a key of the queried partition")
+        _, filt, proj = _bind(names, values, filt=filter, proj=projection)
+        with self._engine.read() as txn:
+            return table.read_range(
+                txn, lo, hi, reverse=reverse, after=after, limit=limit, filt=filt, proj=proj
+            )
+
+    @staticmethod
+    def _query_range(
+        table: Table, part: bytes, cond: SortKeyCondition | None
+    ) -> tuple[bytes, bytes | None]:
+        if cond is None:
+            return part + NO_SK, part + b"\x02"
+        base = part + HAS_SK
+        if cond.op == "begins_with":
+            lo = base + cond.key_range()[0]  # type: ignore[operator]
+            return lo, prefix_end(lo)
+        low, low_inc, high, high_inc = cond.key_range()
+        lo = base if low is None else (base + low if low_inc else base + low + b"\x00")
+        hi = part + b"\x02" if high is None else (base + high + b"\x00" if high_inc else base + high)
+        if table.sk_attr is not None:
+            size = len(part) - 4 + max(len(low or b""), len(high or b""))
+            if size > table.max_key_bytes:
+                raise ValidationError(
+                    f"partition key + sort key is {size} bytes; the limit is {table.max_key_bytes} bytes"
+                )
+        return lo, hi
+
+    def scan(
+        self,
+        filter: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        projection: str | None = None,
+        index: str | None = None,
+        limit: int | None = None,
+        start: Mapping[str, Any] | None = None,
+        segment: int = 0,
+        total_segments: int = 1,
+    ) -> Page:
+        """Every item, one page at a time, in storage (hash) order.
+
+        ``segment``/``total_segments`` split the table into disjoint parts
+        that together cover it, for parallel scans; each reads only its part.
+        """
+        table = self._check()
+        if index is not None:
+            raise ValidationError(f"index {index!r} does not exist (this table has no indexes)")
+        _check_limit(limit)
+        lo, hi = self._segment_range(segment, total_segments)
+        after = None
+        if start is not None:
+            after = table.key_from_dict(start, "start")
+            if after < lo or (hi is not None and after >= hi):
+                raise ValidationError(
+                    f"start is not in segment {segment} of {total_segments}; "
+                    "pass the last_key of a page of the same segment"
+                )
+        _, filt, proj = _bind(names, values, filt=filter, proj=projection)
+        with self._engine.read() as txn:
+            return table.read_range(txn, lo, hi, after=after, limit=limit, filt=filt, proj=proj)
+
+    @staticmethod
+    def _segment_range(segment: int, total_segments: int) -> tuple[bytes, bytes | None]:
+        for name, value in (("segment", segment), ("total_segments", total_segments)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValidationError(f"{name} must be an int, got {value!r}")
+        if not 1 <= total_segments <= MAX_SEGMENTS:
+            raise ValidationError(
+                f"total_segments must be between 1 and {MAX_SEGMENTS}, got {total_segments}"
+            )
+        if not 0 <= segment < total_segments:
+            raise ValidationError(
+                f"segment must be between 0 and total_segments - 1 ({total_segments - 1}), got {segment}"
+            )
+        first = segment * STRIPES // total_segments
+        end = (segment + 1) * STRIPES // total_segments
+        return stripe_key(first) or b"", stripe_key(end)
+
+    def query_all(self, pk: str | bytes, sk: SortKeyCondition | None = None, **kwargs: Any) -> Iterator[Item]:
+        """Every matching item of :meth:`query`, following ``last_key`` across pages."""
+        start = kwargs.pop("start", None)
+        while True:
+            page = self.query(pk, sk, start=start, **kwargs)
+            yield from page.items
+            if page.last_key is None:
+                return
+            start = page.last_key
+
+    def scan_all(self, **kwargs: Any) -> Iterator[Item]:
+        """Every matching item of :meth:`scan`, following ``last_key`` across pages."""
+        start = kwargs.pop("start", None)
+        while True:
+            page = self.scan(start=start, **kwargs)
+            yield from page.items
+            if page.last_key is None:
+                return
+            start = page.last_key
+
+    # -- batches -----------------------------------------------------------
+
+    def batch_get(self, keys: Iterable[object]) -> list[Item]:
+        """The items with these keys (``(pk, sk)`` tuples or key dicts), in request order.
+
+        Missing items are left out; a key given twice raises ``ValidationError``.
+        """
+        table = self._check()
+        encoded = self._distinct_keys(table, keys, "batch_get")
+        with self._engine.read() as txn:
+            loaded = [table.load(txn, k) for k in encoded]
+        return [item for item in loaded if item is not None]
+
+    def batch_write(
+        self,
+        puts: Iterable[Mapping[str, Any]] = (),
+        deletes: Iterable[object] = (),
+    ) -> None:
+        """Put and delete many items in one atomic commit (no conditions)."""
+        table = self._check()
+        prepared: list[tuple[bytes, Item | None, bytes | None]] = []
+        seen: set[bytes] = set()
+        for i, raw in enumerate(puts):
+            try:
+                item = normalize_item(raw)
+                key = table.key_of_item(item)
+                data = table.encode(item)
+            except ValidationError as exc:
+                raise ValidationError(f"batch_write puts[{i}]: {exc}") from None
+            self._no_duplicate(seen, key, f"batch_write puts[{i}]")
+            prepared.append((key, item, data))
+        for i, k in enumerate(deletes):
+            try:
+                key = table.key_from_arg(k, f"deletes[{i}]")
+            except ValidationError as exc:
+                raise ValidationError(f"batch_write deletes[{i}]: {exc}") from None
+            self._no_duplicate(seen, key, f"batch_write deletes[{i}]")
+            prepared.append((key, None, None))
+        if not prepared:
+            return
+
+        def op(txn: Any) -> None:
+            for key, item, data in prepared:
+                old = table.load(txn, key)
+                if item is not None:
+                    table.store(txn, key, old, item, data)  # type: ignore[arg-type]
+                elif old is not None:
+                    table.remove(txn, key, old)
+
+        self._engine.write(op)
+
+    @staticmethod
+    def _no_duplicate(seen: set[bytes], key: bytes, where: str) -> None:
+        if key in seen:
+            raise ValidationError(f"{where}: the same key appears twice in one request")
+        seen.add(key)
+
+    def _distinct_keys(self, table: Table, keys: Iterable[object], what: str) -> list[bytes]:
+        if isinstance(keys, (str, bytes, Mapping)):
+            raise ValidationError(f"{what}: keys must be a list of (pk, sk) tuples or key dicts")
+        out: list[bytes] = []
+        seen: set[bytes] = set()
+        for i, k in enumerate(keys):
+            key = table.key_from_arg(k, f"{what} keys[{i}]")
+            self._no_duplicate(seen, key, f"{what} keys[{i}]")
+            out.append(key)
+        return out
+
+    # -- transactions --------------------------------------------------------
+
+    def transact_get(self, keys: Iterable[object]) -> list[Item | None]:
+        """The items with these keys from one snapshot, in order (``None`` for missing)."""
+        table = self._check()
+        encoded = [table.key_from_arg(k, f"transact_get keys[{i}]") for i, k in enumerate(keys)]
+        with self._engine.read() as txn:
+            return [table.load(txn, k) for k in encoded]
+
+    def transact_write(
+        self,
+        parts: Iterable[TransactPart],
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Apply every part in one commit, or none of them.
+
+        If any part's condition fails (or its result is invalid), raises
+        :class:`TransactionCanceled` whose ``reasons`` has one entry per part.
+        """
+        table = self._check()
+        ph = Placeholders(names, values)
+        steps: list[_Step] = []
+        seen: set[bytes] = set()
+        for i, part in enumerate(parts):
+            where = f"transact_write part {i}"
+            try:
+                step = self._prepare_part(table, part, ph)
+            except ValidationError as exc:
+                raise ValidationError(f"{where}: {exc}") from None
+            self._no_duplicate(seen, step.key, where)
+            steps.append(step)
+        ph.check_all_used()
+        if not steps:
+            return
+
+        def op(txn: Any) -> None:
+            reasons: list[str | None] = []
+            writes: list[tuple[bytes, Item | None, Item | None, bytes | None]] = []
+            for step in steps:
+                old = table.load(txn, step.key)
+                try:
+                    new, data = step.run(old, table)
+                except ConditionalCheckFailed:
+                    reasons.append("ConditionalCheckFailed")
+                    continue
+                except ValidationError:
+                    reasons.append("ValidationError")
+                    continue
+                reasons.append(None)
+                if step.kind != "check":
+                    writes.append((step.key, old, new, data))
+            if any(r is not None for r in reasons):
+                raise TransactionCanceled(reasons)
+            for key, old, new, data in writes:
+                if new is not None:
+                    table.store(txn, key, old, new, data)  # type: ignore[arg-type]
+                elif old is not None:
+                    table.remove(txn, key, old)
+
+        self._engine.write(op)
+
+    def _prepare_part(self, table: Table, part: object, ph: Placeholders) -> _Step:
+        if isinstance(part, Put):
+            item = normalize_item(part.item)
+            key = table.key_of_item(item)
+            data = table.encode(item)
+            cond = condition(part.condition, ph) if part.condition is not None else None
+            return _Step("put", key, cond, new=item, data=data)
+        if isinstance(part, Update):
+            key = table.key(part.pk, part.sk)
+            prepared = self._prepare_update(
+                table, part.pk, part.sk, part.update, part.condition, None, None, ph
+            )
+            return _Step("update", key, prepared.cond, update=prepared)
+        if isinstance(part, Delete):
+            key = table.key(part.pk, part.sk)
+            cond = condition(part.condition, ph) if part.condition is not None else None
+            return _Step("delete", key, cond)
+        if isinstance(part, ConditionCheck):
+            if not isinstance(part.condition, str) or not part.condition.strip():
+                raise ValidationError("ConditionCheck needs a condition")
+            key = table.key(part.pk, part.sk)
+            return _Step("check", key, condition(part.condition, ph))
+        raise ValidationError(
+            f"parts must be keystone.Put, Update, Delete or ConditionCheck, got {type(part).__name__}"
+        )
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """A read-modify-write transaction: everything inside commits atomically.
+
+        Reads inside see the transaction's own writes. An exception inside the
+        block rolls everything back. The transaction holds the database's
+        single writer lock for its whole duration, so keep it short: other
+        writers (in this process and others) wait for it; readers do not.
+        """
+        table = self._check()
+        with self._engine.write_txn() as txn:
+            tx = Transaction(self, table, txn)
+            try:
+                yield tx
+            finally:
+                tx._done = True
+
+    # -- maintenance ---------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Counts and sizes: items, file and map bytes, key schema, durability."""
+        table = self._check()
+        info = self._engine.stats()
+        with self._engine.read() as txn:
+            info["items"] = txn.stat(table.items_db)["entries"]
+        info["partition_key"] = table.pk_attr
+        info["sort_key"] = table.sk_attr
+        return info
+
+    def backup(self, path: str | os.PathLike[str]) -> None:
+        """Write a consistent copy of the database to ``path`` while others keep working."""
+        self._check()
+        dest = os.fspath(path)
+        if os.path.exists(dest):
+            raise ValidationError(f"backup destination {dest} already exists")
+        self._engine.copy(dest)
+
+    def sync(self) -> None:
+        """Flush everything written so far to disk (useful with ``durability="async"``)."""
+        self._check()
+        self._engine.sync()
+
+
+@dataclass(slots=True)
+class _PreparedUpdate:
+    upd: Any
+    cond: Filter | None
+    key_attrs: Item
+
+    def apply(self, old: Item | None) -> Item:
+        _fail_unless(self.cond, old)
+        new = self.upd.apply(old)
+        if old is None:
+            new.update(self.key_attrs)
+        return normalize_item(new)
+
+    def result(self, returns: str, old: Item | None, new: Item) -> Item | None:
+        if returns == "ALL_NEW":
+            return new
+        if returns == "ALL_OLD":
+            return old
+        if returns == "UPDATED_NEW":
+            return self.upd.updated_projection(new)  # type: ignore[no-any-return]
+        if returns == "UPDATED_OLD":
+            return self.upd.updated_projection(old or {})  # type: ignore[no-any-return]
+        return None
+
+
+@dataclass(slots=True)
+class _Step:
+    kind: Literal["put", "update", "delete", "check"]
+    key: bytes
+    cond: Filter | None
+    new: Item | None = None
+    data: bytes | None = None
+    update: _PreparedUpdate | None = None
+
+    def run(self, old: Item | None, table: Table) -> tuple[Item | None, bytes | None]:
+        """Check the condition and compute the new item (``None`` = delete)."""
+        if self.kind == "update":
+            assert self.update is not None
+            new = self.update.apply(old)
+            return new, table.encode(new)
+        _fail_unless(self.cond, old)
+        return self.new, self.data
+
+
+class Transaction:
+    """The handle of ``with db.transaction() as tx``: the same operations, in one commit."""
+
+    def __init__(self, db: Database, table: Table, txn: Any) -> None:
+        self._db = db
+        self._table = table
+        self._txn = txn
+        self._done = False
+
+    def _live(self) -> Any:
+        if self._done:
+            raise KeystoneError("the transaction is over")
+        return self._txn
+
+    def get(self, pk: str | bytes, sk: str | bytes | None = None) -> Item | None:
+        """The item as this transaction sees it (its own writes included)."""
+        return self._table.load(self._live(), self._table.key(pk, sk))
+
+    def put(
+        self,
+        item: Mapping[str, Any],
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Put inside the transaction (a failed condition raises; the block decides)."""
+        key, new, data, cond = _prepare_put(self._table, item, condition, names, values)
+        _do_put(self._table, self._live(), key, new, data, cond)
+
+    def delete(
+        self,
+        pk: str | bytes,
+        sk: str | bytes | None = None,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Delete inside the transaction."""
+        key = self._table.key(pk, sk)
+        cond = _bind(names, values, cond=condition)[0]
+        _do_delete(self._table, self._live(), key, cond)
+
+    def update(
+        self,
+        pk: str | bytes,
+        sk: str | bytes | None = None,
+        update: str | None = None,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> Item:
+        """Update inside the transaction; returns the new item."""
+        table = self._table
+        prepared = self._db._prepare_update(table, pk, sk, update, condition, names, values)
+        return _do_update(table, self._live(), table.key(pk, sk), prepared)[1]
+
+
+# --------------------------------------------------------------------------
+# Single-item steps shared by Database and Transaction
+# --------------------------------------------------------------------------
+
+
+def _prepare_put(
+    table: Table,
+    item: Mapping[str, Any],
+    cond_text: str | None,
+    names: Mapping[str, str] | None,
+    values: Mapping[str, Any] | None,
+) -> tuple[bytes, Item, bytes, Filter | None]:
+    new = normalize_item(item)
+    key = table.key_of_item(new)
+    data = table.encode(new)
+    return key, new, data, _bind(names, values, cond=cond_text)[0]
+
+
+def _fail_unless(cond: Filter | None, old: Item | None) -> None:
+    if cond is not None and not cond(old):
+        raise ConditionalCheckFailed("the conditional request failed")
+
+
+def _do_put(
+    table: Table, txn: Any, key: bytes, new: Item, data: bytes, cond: Filter | None
+) -> Item | None:
+    old = table.load(txn, key)
+    _fail_unless(cond, old)
+    table.store(txn, key, old, new, data)
+    return old
+
+
+def _do_delete(table: Table, txn: Any, key: bytes, cond: Filter | None) -> Item | None:
+    old = table.load(txn, key)
+    _fail_unless(cond, old)
+    if old is not None:
+        table.remove(txn, key, old)
+    return old
+
+
+def _do_update(
+    table: Table, txn: Any, key: bytes, prepared: _PreparedUpdate
+) -> tuple[Item | None, Item]:
+    old = table.load(txn, key)
+    new = prepared.apply(old)
+    table.store(txn, key, old, new, table.encode(new))
+    return old, new

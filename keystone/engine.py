@@ -1,0 +1,328 @@
+"""The LMDB environment: one file, named sub-databases, transactions, growth.
+
+This module owns everything LMDB-specific that is not about items:
+
+* one :class:`Engine` per file path in a process (LMDB forbids opening the
+  same file twice in one process), shared by reference count;
+* the named sub-databases (``items``, ``meta``, and the ones later features
+  ask for by name);
+* read transactions and the single writer (a process-local lock in front of
+  LMDB's own, so Python threads queue fairly and a ``transaction()`` can
+  hold it);
+* automatic growth of the memory map. ``set_mapsize`` needs every
+  transaction of the process closed, so every transaction passes through a
+  :class:`_Gate`; a write that runs out of room aborts, waits for the gate to
+  be empty, doubles the map and runs again. A map grown by another process
+  is picked up the same way (``MapResizedError``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Final, Literal, TypeVar
+
+import lmdb
+
+from .errors import DatabaseClosed, NotFound, ResourceExhausted, ValidationError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Durability = Literal["sync", "async"]
+
+_INITIAL_MAP_SIZE: Final = 64 << 20
+_MAX_GROWTH_STEP: Final = 4 << 30
+_MAX_MAP_SIZE: Final = 1 << 40
+_MAX_DBS: Final = 128
+_MAX_READERS: Final = 1024
+
+
+class _Gate:
+    """Counts open transactions so the map can be resized when none are.
+
+    Every transaction enters and leaves the gate once. ``exclusive()`` waits
+    for the count to reach zero while holding new entries back. A thread must
+    never enter twice (the engine's callers never nest transactions).
+    """
+
+    __slots__ = ("_lock", "_idle", "_active", "_exclusive", "closed")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._active = 0
+        self._exclusive = False
+        self.closed = False
+
+    def enter(self) -> None:
+        with self._lock:
+            while self._exclusive:
+                self._idle.wait()
+            if self.closed:
+                raise DatabaseClosed("the database is closed")
+            self._active += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self._active -= 1
+            if self._exclusive and self._active == 0:
+                self._idle.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._lock:
+            while self._exclusive:
+                self._idle.wait()
+            self._exclusive = True
+            while self._active:
+                self._idle.wait()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._exclusive = False
+                self._idle.notify_all()
+
+
+class Engine:
+    """One open LMDB file. Obtain it with :func:`acquire`; give it back with :meth:`release`."""
+
+    def __init__(self, path: str, durability: Durability, create: bool, map_size: int | None) -> None:
+        if durability not in ("sync", "async"):
+            raise ValidationError(f"durability must be 'sync' or 'async', got {durability!r}")
+        exists = os.path.exists(path)
+        if not exists and not create:
+            raise NotFound(f"no database at {path}")
+        size = os.path.getsize(path) if exists else 0
+        initial = map_size or max(_INITIAL_MAP_SIZE, _round_up(size * 2))
+        self.path = path
+        self.durability: Durability = durability
+        self.env = lmdb.open(
+            path,
+            subdir=False,
+            map_size=initial,
+            max_dbs=_MAX_DBS,
+            max_readers=_MAX_READERS,
+            sync=durability == "sync",
+            metasync=durability == "sync",
+            readahead=False,
+            lock=True,
+            create=create,
+        )
+        self.max_key_size: int = self.env.max_key_size()
+        self.write_lock = threading.RLock()
+        self._gate = _Gate()
+        self._dbs: dict[bytes, Any] = {}
+        self._dbs_lock = threading.Lock()
+        self.refs = 0
+        self.items = self.db(b"items")
+        self.meta = self.db(b"meta")
+
+    # -- sub-databases -----------------------------------------------------
+
+    def db(self, name: bytes) -> Any:
+        """The handle of the named sub-database, created on first use."""
+        handle = self._dbs.get(name)
+        if handle is not None:
+            return handle
+        with self._dbs_lock:
+            handle = self._dbs.get(name)
+            if handle is None:
+                with self.write_lock:
+                    handle = self._retry(lambda: self._open_db(name))
+                self._dbs[name] = handle
+            return handle
+
+    def _open_db(self, name: bytes) -> Any:
+        self._gate.enter()
+        try:
+            return self.env.open_db(name, create=True)
+        finally:
+            self._gate.leave()
+
+    def drop_db(self, txn: Any, name: bytes) -> None:
+        """Empty the named sub-database inside ``txn``."""
+        txn.drop(self.db(name), delete=False)
+
+    # -- transactions --------------------------------------------------------
+
+    @contextmanager
+    def read(self) -> Iterator[Any]:
+        """A read-only snapshot transaction."""
+        gate = self._gate
+        gate.enter()
+        try:
+            try:
+                txn = self.env.begin(buffers=False)
+            except lmdb.MapResizedError:
+                gate.leave()
+                self._adopt_new_size()
+                gate.enter()
+                txn = self.env.begin(buffers=False)
+            try:
+                yield txn
+            finally:
+                txn.abort()
+        finally:
+            gate.leave()
+
+    def write(self, fn: Callable[[Any], T]) -> T:
+        """Run ``fn(txn)`` in one write transaction and commit it.
+
+        ``fn`` may run more than once (after the map grows), so it must not
+        have effects outside the transaction before it returns. Whatever it
+        raises aborts the transaction and propagates.
+        """
+        gate = self._gate
+        with self.write_lock:
+            for _ in range(64):
+                gate.enter()
+                try:
+                    txn = self.env.begin(write=True)
+                except lmdb.MapResizedError:
+                    gate.leave()
+                    self._adopt_new_size()
+                    continue
+                except BaseException:
+                    gate.leave()
+                    raise
+                try:
+                    result = fn(txn)
+                    txn.commit()
+                    return result
+                except lmdb.MapFullError:
+                    txn.abort()
+                except BaseException:
+                    txn.abort()
+                    raise
+                finally:
+                    gate.leave()
+                self._grow()
+            raise ResourceExhausted("the database could not grow its map to fit the write")
+
+    @contextmanager
+    def write_txn(self) -> Iterator[Any]:
+        """A write transaction held open by the caller (``Database.transaction``).
+
+        The map cannot grow while it is open: a write that runs out of room
+        raises :class:`ResourceExhausted` after growing the map for the next
+        attempt.
+        """
+        with self.write_lock:
+            self._gate.enter()
+            try:
+                txn = self.env.begin(write=True)
+            except BaseException:
+                self._gate.leave()
+                raise
+            grow = False
+            try:
+                yield txn
+                txn.commit()
+            except lmdb.MapFullError:
+                txn.abort()
+                grow = True
+            except BaseException:
+                txn.abort()
+                raise
+            finally:
+                self._gate.leave()
+            if grow:
+                self._grow()
+                raise ResourceExhausted(
+                    "the transaction outgrew the database map; the map has grown, run it again"
+                )
+
+    def _retry(self, fn: Callable[[], T]) -> T:
+        for _ in range(64):
+            try:
+                return fn()
+            except lmdb.MapFullError:
+                self._grow()
+            except lmdb.MapResizedError:
+                self._adopt_new_size()
+        raise ResourceExhausted("the database could not grow its map")
+
+    def _grow(self) -> None:
+        with self._gate.exclusive():
+            current = self.env.info()["map_size"]
+            new = min(current + min(current, _MAX_GROWTH_STEP), _MAX_MAP_SIZE)
+            if new <= current:
+                raise ResourceExhausted(f"the database reached its maximum size of {_MAX_MAP_SIZE} bytes")
+            log.info("growing the map of %s from %d to %d bytes", self.path, current, new)
+            self.env.set_mapsize(new)
+
+    def _adopt_new_size(self) -> None:
+        with self._gate.exclusive():
+            self.env.set_mapsize(0)
+
+    # -- lifetime ----------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        info = self.env.info()
+        return {
+            "path": self.path,
+            "file_bytes": os.path.getsize(self.path),
+            "map_bytes": info["map_size"],
+            "durability": self.durability,
+            "max_key_bytes": self.max_key_size,
+        }
+
+    def copy(self, dest: str) -> None:
+        """A consistent copy of the file at ``dest`` (taken from one snapshot)."""
+        self._gate.enter()
+        try:
+            self.env.copy(dest, compact=True)
+        finally:
+            self._gate.leave()
+
+    def sync(self) -> None:
+        self._gate.enter()
+        try:
+            self.env.sync(True)
+        finally:
+            self._gate.leave()
+
+    def release(self) -> None:
+        """Drop one reference; the last one closes the file."""
+        with _REGISTRY_LOCK:
+            self.refs -= 1
+            if self.refs > 0:
+                return
+            _REGISTRY.pop(self.path, None)
+        with self._gate.exclusive():
+            self._gate.closed = True
+            if self.durability == "async":
+                self.env.sync(True)
+            self.env.close()
+
+
+def _round_up(n: int) -> int:
+    size = _INITIAL_MAP_SIZE
+    while size < n:
+        size *= 2
+    return size
+
+
+_REGISTRY: dict[str, Engine] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def acquire(path: str, *, durability: Durability = "sync", create: bool = True, map_size: int | None = None) -> Engine:
+    """The process's engine for ``path``, opened on first use."""
+    real = os.path.realpath(path)
+    with _REGISTRY_LOCK:
+        engine = _REGISTRY.get(real)
+        if engine is None:
+            engine = Engine(real, durability, create, map_size)
+            _REGISTRY[real] = engine
+        elif engine.durability != durability:
+            raise ValidationError(
+                f"{path} is already open in this process with durability={engine.durability!r}"
+            )
+        engine.refs += 1
+        return engine

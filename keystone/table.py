@@ -1,0 +1,224 @@
+"""Operations on the table inside one LMDB transaction.
+
+:class:`Table` knows the key schema and the sub-databases; every method
+takes an open transaction, so the same code serves single calls, batches,
+``transact_write`` and ``Database.transaction()``. Every change of an item
+goes through :meth:`Table.store` or :meth:`Table.remove`: that is the one
+place where whatever must commit together with the item is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from . import codec
+from .codec import EXT_HOOK, KEY_OVERHEAD, item_key, key_bytes, unpackb
+from .engine import Engine
+from .errors import ValidationError
+from .schema import Schema
+from .types import Item
+
+#: The largest encoded item (msgpack bytes), like DynamoDB's 400 KB.
+MAX_ITEM_BYTES: Final = 400 * 1024
+#: A query or scan page stops after reading this many stored bytes (DynamoDB's 1 MB).
+MAX_PAGE_BYTES: Final = 1 << 20
+
+Filter = Callable[[Item | None], bool]
+Project = Callable[[Item], Item]
+
+
+@dataclass(slots=True)
+class Page:
+    """One page of a query or scan.
+
+    ``items`` are the items that passed the filter (projected), ``count`` is
+    their number, ``scanned_count`` the number of items read before the
+    filter, and ``last_key`` the key to pass as ``start=`` for the next page
+    (``None`` on the last page). Iterating a page iterates its items.
+    """
+
+    items: list[Item] = field(default_factory=list)
+    count: int = 0
+    scanned_count: int = 0
+    last_key: dict[str, Any] | None = None
+
+    def __iter__(self) -> Any:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+class Table:
+    """The key schema and storage of the one table in a database file."""
+
+    def __init__(self, engine: Engine, schema: Schema) -> None:
+        self.engine = engine
+        self.schema = schema
+        self.items_db = engine.items
+        self.pk_attr = schema.partition_key
+        self.sk_attr = schema.sort_key
+        self.max_key_bytes = engine.max_key_size - KEY_OVERHEAD
+
+    # -- keys --------------------------------------------------------------
+
+    def key(self, pk: object, sk: object = None) -> bytes:
+        """The stored key for key values ``pk``/``sk`` (validated)."""
+        p = key_bytes(pk, f"partition key {self.pk_attr!r}")
+        if sk is None:
+            s = None
+            size = len(p)
+        else:
+            if self.sk_attr is None:
+                raise ValidationError("this table has no sort key, but a sort key value was given")
+            s = key_bytes(sk, f"sort key {self.sk_attr!r}")
+            size = len(p) + len(s)
+        if size > self.max_key_bytes:
+            raise ValidationError(
+                f"partition key + sort key is {size} bytes; the limit is {self.max_key_bytes} bytes"
+            )
+        return item_key(p, s)
+
+    def key_of_item(self, item: Mapping[str, Any]) -> bytes:
+        """The stored key of a (normalised) item; raises if key attributes are missing or bad."""
+        if self.pk_attr not in item:
+            raise ValidationError(f"the item has no partition key attribute {self.pk_attr!r}")
+        sk = item.get(self.sk_attr) if self.sk_attr is not None else None
+        return self.key(item[self.pk_attr], sk)
+
+    def key_from_dict(self, key: Mapping[str, Any], what: str = "key") -> bytes:
+        """The stored key of a key dict such as ``{"pk": "a", "sk": "b"}``."""
+        if not isinstance(key, Mapping):
+            raise ValidationError(f"{what} must be a dict of key attributes, got {type(key).__name__}")
+        if self.pk_attr not in key:
+            raise ValidationError(f"{what} has no partition key attribute {self.pk_attr!r}")
+        extra = set(key) - {self.pk_attr, self.sk_attr}
+        if extra:
+            raise ValidationError(f"{what} has attributes that are not key attributes: {sorted(extra)}")
+        return self.key(key[self.pk_attr], key.get(self.sk_attr) if self.sk_attr else None)
+
+    def key_from_arg(self, key: object, what: str = "key") -> bytes:
+        """A key given as ``(pk, sk)``, ``(pk,)``, a bare ``pk`` or a key dict."""
+        if isinstance(key, Mapping):
+            return self.key_from_dict(key, what)
+        if isinstance(key, tuple):
+            if len(key) == 1:
+                return self.key(key[0])
+            if len(key) == 2:
+                return self.key(key[0], key[1])
+            raise ValidationError(f"{what} must be (pk,) or (pk, sk), got a tuple of {len(key)}")
+        return self.key(key)
+
+    def key_dict(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        """The key attributes of a stored item."""
+        out = {self.pk_attr: item[self.pk_attr]}
+        sk_attr = self.sk_attr
+        if sk_attr is not None and sk_attr in item:
+            out[sk_attr] = item[sk_attr]
+        return out
+
+    # -- items -------------------------------------------------------------
+
+    @staticmethod
+    def encode(item: Item) -> bytes:
+        """Encode a normalised item, enforcing the item size limit."""
+        data = codec.encode_item(item)
+        if len(data) > MAX_ITEM_BYTES:
+            raise ValidationError(
+                f"the item is {len(data)} bytes encoded; the limit is {MAX_ITEM_BYTES} bytes"
+            )
+        return data
+
+    def load(self, txn: Any, key: bytes) -> Item | None:
+        raw = txn.get(key, db=self.items_db)
+        if raw is None:
+            return None
+        return unpackb(raw, ext_hook=EXT_HOOK, raw=False)  # type: ignore[no-any-return]
+
+    def store(self, txn: Any, key: bytes, old: Item | None, item: Item, data: bytes) -> None:
+        """Write ``item`` (encoded as ``data``) over ``old`` at ``key``."""
+        txn.put(key, data, db=self.items_db)
+
+    def remove(self, txn: Any, key: bytes, old: Item) -> None:
+        """Delete the item ``old`` stored at ``key``."""
+        txn.delete(key, db=self.items_db)
+
+    # -- ranges ------------------------------------------------------------
+
+    def read_range(
+        self,
+        txn: Any,
+        lo: bytes,
+        hi: bytes | None,
+        *,
+        reverse: bool = False,
+        after: bytes | None = None,
+        limit: int | None = None,
+        filt: Filter | None = None,
+        proj: Project | None = None,
+    ) -> Page:
+        """Read items with ``lo <= key < hi`` (``hi=None``: to the end).
+
+        ``after`` resumes strictly past that key in the reading direction.
+        Stops after ``limit`` items were read or :data:`MAX_PAGE_BYTES`.
+        """
+        cur = txn.cursor(db=self.items_db)
+        items: list[Item] = []
+        scanned = 0
+        nbytes = 0
+        last: Item | None = None
+        more = False
+        if not reverse:
+            first = lo if after is None else max(lo, after + b"\x00")
+            if not cur.set_range(first):
+                return Page()
+            for k, v in cur.iternext():
+                if hi is not None and k >= hi:
+                    break
+                if scanned == limit or nbytes >= MAX_PAGE_BYTES:
+                    more = True
+                    break
+                scanned += 1
+                nbytes += len(v)
+                item = unpackb(v, ext_hook=EXT_HOOK, raw=False)
+                last = item
+                if filt is None or filt(item):
+                    items.append(item if proj is None else proj(item))
+        else:
+            bound = hi if after is None else (after if hi is None else min(hi, after))
+            if bound is None:
+                positioned = cur.last()
+            elif cur.set_range(bound):
+                positioned = cur.prev()
+            else:
+                positioned = cur.last()
+            if not positioned:
+                return Page()
+            for k, v in cur.iterprev():
+                if k < lo:
+                    break
+                if scanned == limit or nbytes >= MAX_PAGE_BYTES:
+                    more = True
+                    break
+                scanned += 1
+                nbytes += len(v)
+                item = unpackb(v, ext_hook=EXT_HOOK, raw=False)
+                last = item
+                if filt is None or filt(item):
+                    items.append(item if proj is None else proj(item))
+        cur.close()
+        last_key = self.key_dict(last) if more and last is not None else None
+        return Page(items, len(items), scanned, last_key)
+
+
+def prefix_end(prefix: bytes) -> bytes | None:
+    """The smallest byte string greater than every string starting with ``prefix``."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes([stripped[-1] + 1])
+
+
+__all__ = ["MAX_ITEM_BYTES", "MAX_PAGE_BYTES", "Page", "Table", "prefix_end"]

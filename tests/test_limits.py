@@ -1,0 +1,88 @@
+"""SPEC section 7: each limit raises ValidationError with the exact number and leaves the file unchanged."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+import keystone
+from keystone import ValidationError
+
+
+def digest(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def filled(db):
+    db.put({"pk": "keep", "v": 1})
+    return db
+
+
+def nested(depth: int) -> object:
+    value: object = "leaf"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+class TestLimits:
+    def check_unchanged(self, db, call, match):
+        before = digest(db.path)
+        with pytest.raises(ValidationError, match=match):
+            call()
+        assert digest(db.path) == before
+        assert db.stats()["items"] == 1
+        assert db.get("keep") == {"pk": "keep", "v": 1}
+
+    def test_item_size_limit(self, filled):
+        assert keystone.MAX_ITEM_BYTES == 409600
+        filled.put({"pk": "fits", "blob": b"x" * 409_000})
+        filled.delete("fits")
+        self.check_unchanged(
+            filled,
+            lambda: filled.put({"pk": "big", "blob": b"x" * 409_600}),
+            r"the item is \d+ bytes encoded; the limit is 409600 bytes",
+        )
+
+    def test_key_size_limit_is_exact(self, filled):
+        assert filled.stats()["max_key_bytes"] == 511
+        filled.put({"pk": "p" * 300, "sk": "s" * 206})  # 506 bytes: the largest key
+        filled.delete("p" * 300, "s" * 206)
+        self.check_unchanged(
+            filled,
+            lambda: filled.put({"pk": "p" * 300, "sk": "s" * 207}),
+            "partition key \\+ sort key is 507 bytes; the limit is 506 bytes",
+        )
+
+    def test_key_size_limit_on_reads(self, filled):
+        with pytest.raises(ValidationError, match="the limit is 506 bytes"):
+            filled.get("p" * 600)
+
+    def test_nesting_depth_limit(self, filled):
+        filled.put({"pk": "deep", "v": nested(32)})
+        assert filled.get("deep")["v"] == nested(32)
+        filled.delete("deep")
+        self.check_unchanged(
+            filled,
+            lambda: filled.put({"pk": "deeper", "v": nested(33)}),
+            "deeper than the limit of 32 levels",
+        )
+
+    def test_expression_length_limit(self, filled):
+        long_expr = " OR ".join(["attribute_exists(a)"] * 300)
+        assert len(long_expr) > 4096
+        self.check_unchanged(
+            filled,
+            lambda: filled.put({"pk": "keep", "v": 2}, condition=long_expr),
+            "the limit is 4096",
+        )
+
+    def test_in_operand_limit(self, filled):
+        values = {f":v{i}": i for i in range(101)}
+        expr = "v IN (" + ", ".join(values) + ")"
+        self.check_unchanged(
+            filled, lambda: filled.put({"pk": "keep", "v": 2}, condition=expr, values=values), "100"
+        )
