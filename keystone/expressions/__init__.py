@@ -1,0 +1,79 @@
+"""DynamoDB's expression language: conditions, filters, updates and projections.
+
+Usage (this is the whole surface the database uses)::
+
+    ph = Placeholders(names={"#a": "age"}, values={":n": 21})
+    cond = condition("#a >= :n", ph)          # cond(item) -> bool
+    proj = projection("a.b, c[1]", ph)        # proj(item) -> dict
+    upd = update("SET #a = #a + :n", ph)      # upd.apply(item) -> new item
+    ph.check_all_used()                       # after binding every expression
+
+Expressions are parsed and compiled once per text (an LRU cache); binding
+to placeholders and evaluating are cheap. Every problem with an expression
+or its placeholders is a :class:`keystone.errors.ValidationError`.
+
+Modules: ``lexer`` and ``parser`` (grammar, limits, syntax errors) produce the
+immutable trees of ``ast``; ``compare`` holds DynamoDB's typed equality and
+order; ``paths`` reads and checks document paths; ``evaluate`` compiles
+conditions and projections; ``update`` applies SET/REMOVE/ADD/DELETE;
+``placeholders`` holds a request's ``#names`` and ``:values``.
+"""
+
+from __future__ import annotations
+
+from .evaluate import (
+    Condition,
+    Projection,
+    bind_projection,
+    compile_condition,
+    compile_projection,
+)
+from .parser import (
+    MAX_EXPRESSION_BYTES,
+    MAX_IN_OPERANDS,
+    parse_condition,
+    parse_projection,
+    parse_update,
+)
+from .placeholders import Placeholders
+from .update import Update, compile_update
+
+
+def condition(text: str, placeholders: Placeholders) -> Condition:
+    """Bind a condition or filter expression: ``condition(text, ph)(item) -> bool``."""
+    compiled = compile_condition(text)
+    placeholders.use(compiled.names, compiled.values)
+    env = placeholders.env
+    for check in compiled.checks:
+        check(env)
+    return Condition(text, compiled.predicate, env)
+
+
+def projection(text: str, placeholders: Placeholders) -> Projection:
+    """Bind a projection expression: ``projection(text, ph)(item) -> dict``."""
+    compiled = compile_projection(text)
+    placeholders.use(compiled.names, ())
+    return bind_projection(compiled, placeholders.env)
+
+
+def update(text: str, placeholders: Placeholders) -> Update:
+    """Bind an update expression: ``update(text, ph).apply(item) -> new item``."""
+    compiled = compile_update(text)
+    placeholders.use(compiled.names, compiled.values)
+    return Update(text, compiled, placeholders.env)
+
+
+__all__ = [
+    "MAX_EXPRESSION_BYTES",
+    "MAX_IN_OPERANDS",
+    "Condition",
+    "Placeholders",
+    "Projection",
+    "Update",
+    "condition",
+    "parse_condition",
+    "parse_projection",
+    "parse_update",
+    "projection",
+    "update",
+]
