@@ -45,7 +45,8 @@ bench-quick: $(STAMP)
 	@for b in benches/*.py; do echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done
 
 proto: $(STAMP)
-	$(BIN)/python -m grpc_tools.protoc -I protos \
+	rm -rf keystone_net/_proto && mkdir -p keystone_net/_proto
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m grpc_tools.protoc -I protos \
 		--python_betterproto2_out=keystone_net/_proto \
 		--python_betterproto2_opt=client_generation=async \
 		--python_betterproto2_opt=server_generation=async \
