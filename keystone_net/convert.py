@@ -544,7 +544,9 @@ def last_key_from_proto(
         try:
             parsed = _Item.parse(msg.cursor)
         except Exception:
-            raise ValidationError("exclusive_start_key: the cursor is not valid") from None
+            parsed = _Item()
+        if not parsed.attributes:
+            raise ValidationError("exclusive_start_key: the cursor is not valid")
         return item_from_proto(parsed)
     out: dict[str, Any] = {pk_name: msg.partition_key}
     if msg.sort_key is not None:
@@ -739,6 +741,6 @@ def _item_of(raw: str | bytes | None) -> dict[str, Any] | None:
     if not isinstance(raw, bytes):
         return None
     try:
-        return item_from_proto(_Item.parse(raw))
+        return item_from_proto(_Item.parse(raw)) or None
     except Exception:
         return None

@@ -1,0 +1,271 @@
+"""The generated code in keystone_net/_proto matches protos/keystone.proto.
+
+Also pins the wire contract: every field number of the original protocol
+(PROTOCOL.md) and the numbers of our additions, so a client generated from
+the original definition keeps working.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from keystone_net._proto import keystone as pb
+
+ROOT = Path(__file__).resolve().parent.parent
+PROTO_DIR = ROOT / "protos"
+GENERATED = ROOT / "keystone_net" / "_proto"
+PLUGIN = "protoc-gen-python_betterproto2"
+
+
+def _tool_path() -> str:
+    # The compiler plugin and the ruff it formats with live next to the
+    # interpreter in a virtualenv; fall back to PATH.
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
+def _plugin_options() -> list[str]:
+    """The plugin options of the Makefile's `proto` recipe (one source of truth)."""
+    makefile = (ROOT / "Makefile").read_text()
+    options = re.findall(r"--python_betterproto2_opt=(\S+)", makefile)
+    assert options, "the Makefile's proto recipe passes no --python_betterproto2_opt"
+    return options
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(directory)): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    }
+
+
+def test_generated_code_is_current(tmp_path: Path) -> None:
+    path = _tool_path()
+    if importlib.util.find_spec("grpc_tools") is None:
+        pytest.skip("grpcio-tools is not installed")
+    if shutil.which(PLUGIN, path=path) is None:
+        pytest.skip(f"{PLUGIN} (betterproto2-compiler) is not installed")
+    if shutil.which("ruff", path=path) is None:
+        pytest.skip("ruff (used by the betterproto2 compiler to format) is not installed")
+
+    out = tmp_path / "_proto"
+    out.mkdir()
+    command = [
+        sys.executable,
+        "-m",
+        "grpc_tools.protoc",
+        f"-I{PROTO_DIR}",
+        f"--python_betterproto2_out={out}",
+        *(f"--python_betterproto2_opt={opt}" for opt in _plugin_options()),
+        str(PROTO_DIR / "keystone.proto"),
+    ]
+    # cwd=ROOT: the compiler formats with ruff, which reads pyproject.toml.
+    result = subprocess.run(
+        command, cwd=ROOT, env={**os.environ, "PATH": path}, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+
+    fresh, committed = _files(out), _files(GENERATED)
+    assert sorted(fresh) == sorted(committed), "run `make proto` and commit the result"
+    stale = [name for name in fresh if fresh[name] != committed[name]]
+    assert not stale, f"generated code is out of date ({', '.join(stale)}): run `make proto`"
+
+
+# --------------------------------------------------------------------------
+# The wire contract
+# --------------------------------------------------------------------------
+
+#: field -> number, per message: the original protocol's and ours (>= 100).
+FIELD_NUMBERS: dict[str, dict[str, int]] = {
+    "Key": {"partition_key": 1, "sort_key": 2},
+    "Value": {
+        "string_value": 1,
+        "number_value": 2,
+        "binary_value": 3,
+        "bool_value": 4,
+        "null_value": 5,
+        "list_value": 6,
+        "map_value": 7,
+        "vector_value": 8,
+        "timestamp_value": 9,
+        "string_set": 100,
+        "number_set": 101,
+        "binary_set": 102,
+    },
+    "ListValue": {"items": 1},
+    "MapValue": {"fields": 1},
+    "VectorValue": {"values": 1},
+    "StringSet": {"values": 1},
+    "BinarySet": {"values": 1},
+    "Item": {"attributes": 1},
+    "LastKey": {"partition_key": 1, "sort_key": 2, "cursor": 100},
+    "PutRequest": {
+        "partition_key": 1,
+        "sort_key": 2,
+        "item": 3,
+        "condition_expression": 4,
+        "expression_values": 5,
+        "expression_names": 100,
+        "return_values": 102,
+    },
+    "PutResponse": {"success": 1, "error": 2, "attributes": 100},
+    "GetRequest": {
+        "partition_key": 1,
+        "sort_key": 2,
+        "expression_names": 100,
+        "projection_expression": 101,
+    },
+    "GetResponse": {"item": 1, "error": 2},
+    "DeleteRequest": {
+        "partition_key": 1,
+        "sort_key": 2,
+        "condition_expression": 3,
+        "expression_values": 4,
+        "expression_names": 100,
+        "return_values": 102,
+    },
+    "DeleteResponse": {"success": 1, "error": 2, "attributes": 100},
+    "QueryRequest": {
+        "partition_key": 1,
+        "sort_key_condition": 2,
+        "filter_expression": 3,
+        "expression_values": 4,
+        "index_name": 5,
+        "limit": 6,
+        "exclusive_start_key": 7,
+        "scan_forward": 8,
+        "expression_names": 100,
+        "projection_expression": 101,
+    },
+    "SortKeyCondition": {
+        "equal_to": 1,
+        "between": 2,
+        "less_than": 3,
+        "less_than_or_equal": 4,
+        "greater_than": 5,
+        "greater_than_or_equal": 6,
+        "begins_with": 7,
+    },
+    "BetweenCondition": {"lower": 1, "upper": 2},
+    "QueryResponse": {
+        "items": 1,
+        "count": 2,
+        "scanned_count": 3,
+        "last_evaluated_key": 4,
+        "error": 5,
+    },
+    "ScanRequest": {
+        "filter_expression": 1,
+        "expression_values": 2,
+        "limit": 3,
+        "exclusive_start_key": 4,
+        "index_name": 5,
+        "segment": 6,
+        "total_segments": 7,
+        "expression_names": 100,
+        "projection_expression": 101,
+    },
+    "ScanResponse": {
+        "items": 1,
+        "count": 2,
+        "scanned_count": 3,
+        "last_evaluated_key": 4,
+        "error": 5,
+    },
+    "BatchGetRequest": {"keys": 1},
+    "BatchGetResponse": {"items": 1, "count": 2, "error": 3},
+    "BatchWriteRequest": {"writes": 1},
+    "WriteRequest": {"put": 1, "delete": 2},
+    "PutItem": {"partition_key": 1, "sort_key": 2, "item": 3},
+    "DeleteKey": {"partition_key": 1, "sort_key": 2},
+    "BatchWriteResponse": {"success": 1, "error": 2},
+    "TransactGetRequest": {"keys": 1},
+    "TransactGetResponse": {"items": 1, "error": 2},
+    "TransactGetItem": {"item": 1},
+    "TransactWriteRequest": {"items": 1, "expression_values": 100, "expression_names": 101},
+    "TransactWriteItem": {"put": 1, "update": 2, "delete": 3, "condition_check": 4},
+    "TransactPut": {"partition_key": 1, "sort_key": 2, "item": 3, "condition_expression": 4},
+    "TransactUpdate": {
+        "partition_key": 1,
+        "sort_key": 2,
+        "update_expression": 3,
+        "condition_expression": 4,
+    },
+    "TransactDelete": {"partition_key": 1, "sort_key": 2, "condition_expression": 3},
+    "ConditionCheck": {"partition_key": 1, "sort_key": 2, "condition_expression": 3},
+    "TransactWriteResponse": {"success": 1, "error": 2},
+    "UpdateRequest": {
+        "partition_key": 1,
+        "sort_key": 2,
+        "update_expression": 3,
+        "condition_expression": 4,
+        "expression_values": 5,
+        "expression_names": 100,
+        "return_values": 102,
+    },
+    "UpdateResponse": {"item": 1, "error": 2},
+    "ExecuteStatementRequest": {"statement": 1, "parameters": 100},
+    "ExecuteStatementResponse": {"select": 1, "insert": 2, "update": 3, "delete": 4, "error": 5},
+    "SelectResult": {"items": 1, "count": 2, "scanned_count": 3, "last_key": 4},
+    "InsertResult": {"success": 1},
+    "UpdateResult": {"item": 1},
+    "DeleteResult": {"success": 1},
+}
+
+RPCS = {
+    "Put": ("PutRequest", "PutResponse", False),
+    "Get": ("GetRequest", "GetResponse", False),
+    "Delete": ("DeleteRequest", "DeleteResponse", False),
+    "Query": ("QueryRequest", "QueryResponse", False),
+    "Scan": ("ScanRequest", "ScanResponse", True),
+    "BatchGet": ("BatchGetRequest", "BatchGetResponse", False),
+    "BatchWrite": ("BatchWriteRequest", "BatchWriteResponse", False),
+    "TransactGet": ("TransactGetRequest", "TransactGetResponse", False),
+    "TransactWrite": ("TransactWriteRequest", "TransactWriteResponse", False),
+    "Update": ("UpdateRequest", "UpdateResponse", False),
+    "ExecuteStatement": ("ExecuteStatementRequest", "ExecuteStatementResponse", False),
+}
+
+
+@pytest.mark.parametrize("message", sorted(FIELD_NUMBERS))
+def test_field_numbers_match_the_protocol(message: str) -> None:
+    meta = getattr(pb, message)._betterproto.meta_by_field_name
+    assert {name: m.number for name, m in meta.items()} == FIELD_NUMBERS[message]
+
+
+def test_oneofs_match_the_protocol() -> None:
+    groups = {
+        "Value": "value",
+        "SortKeyCondition": "condition",
+        "WriteRequest": "request",
+        "TransactWriteItem": "item",
+        "ExecuteStatementResponse": "response",
+    }
+    for message, group in groups.items():
+        fields = getattr(pb, message)._betterproto.oneof_field_by_group[group]
+        expected = set(FIELD_NUMBERS[message]) - {"error"}
+        assert {f.name for f in fields} == expected, message
+
+
+def test_service_has_the_eleven_rpcs() -> None:
+    from grpclib.const import Cardinality
+
+    class Service(pb.KeystoneDbBase):
+        pass
+
+    mapping = Service().__mapping__()
+    assert set(mapping) == {f"/keystone.KeystoneDB/{rpc}" for rpc in RPCS}
+    for rpc, (request, response, streaming) in RPCS.items():
+        handler = mapping[f"/keystone.KeystoneDB/{rpc}"]
+        assert handler.request_type is getattr(pb, request)
+        assert handler.reply_type is getattr(pb, response)
+        expected = Cardinality.UNARY_STREAM if streaming else Cardinality.UNARY_UNARY
+        assert handler.cardinality is expected
