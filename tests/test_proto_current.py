@@ -269,3 +269,77 @@ def test_service_has_the_eleven_rpcs() -> None:
         assert handler.reply_type is getattr(pb, response)
         expected = Cardinality.UNARY_STREAM if streaming else Cardinality.UNARY_UNARY
         assert handler.cardinality is expected
+
+
+def test_google_protobuf_reads_what_we_write_and_back(tmp_path: Path) -> None:
+    """Clients in other languages use Google's protobuf: the bytes must agree."""
+    if importlib.util.find_spec("grpc_tools") is None:
+        pytest.skip("grpcio-tools is not installed")
+    pytest.importorskip("google.protobuf")
+    import datetime as dt
+    from decimal import Decimal
+
+    from keystone.types import Vector
+    from keystone_net import convert
+
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{PROTO_DIR}",
+            f"--python_out={tmp_path}",
+            str(PROTO_DIR / "keystone.proto"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    spec = importlib.util.spec_from_file_location(
+        "_keystone_pb2_check", tmp_path / "keystone_pb2.py"
+    )
+    assert spec is not None and spec.loader is not None
+    google = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(google)
+
+    item = {
+        "pk": "a",
+        "empty": "",
+        "n": Decimal("0.1"),
+        "b": b"\x00",
+        "f": False,
+        "l": [1, [True, None]],
+        "m": {"x": {"y": "z"}},
+        "v": Vector([1.5, -2.0]),
+        "t": dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+        "ss": {"a", "b"},
+        "ns": {1, 2},
+        "bs": {b"q"},
+    }
+    ours = pb.PutRequest(
+        partition_key=b"a",
+        item=convert.item_to_proto(item),
+        condition_expression="attribute_not_exists(pk)",
+        expression_names={"#a": "x"},
+        return_values="ALL_OLD",
+    )
+    theirs = google.PutRequest.FromString(bytes(ours))
+    assert theirs.partition_key == b"a" and not theirs.HasField("sort_key")
+    assert theirs.return_values == "ALL_OLD" and dict(theirs.expression_names) == {"#a": "x"}
+    kinds = {name: v.WhichOneof("value") for name, v in theirs.item.attributes.items()}
+    assert kinds == {
+        "pk": "string_value",
+        "empty": "string_value",
+        "n": "number_value",
+        "b": "binary_value",
+        "f": "bool_value",
+        "l": "list_value",
+        "m": "map_value",
+        "v": "vector_value",
+        "t": "timestamp_value",
+        "ss": "string_set",
+        "ns": "number_set",
+        "bs": "binary_set",
+    }
+    back = pb.PutRequest.parse(theirs.SerializeToString())
+    assert convert.item_from_proto(back.item) == item
+    assert back.return_values == "ALL_OLD" and back.sort_key is None
