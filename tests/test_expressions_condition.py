@@ -14,7 +14,7 @@ from keystone.expressions import Placeholders, condition, parse_condition
 from keystone.expressions.evaluate import compile_condition
 from keystone.types import TYPE_CODES, Vector
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def check(
@@ -362,7 +362,8 @@ class TestPlaceholders:
         ph.check_all_used()
 
     @pytest.mark.parametrize(
-        "names, values", [({"a": "a"}, None), (None, {"x": 1}), ({"#": "a"}, None), ({"#a": ""}, None)]
+        "names, values",
+        [({"a": "a"}, None), (None, {"x": 1}), ({"#": "a"}, None), ({"#a": ""}, None)],
     )
     def test_badly_formed_placeholder_keys_are_refused(
         self, names: dict[str, str] | None, values: dict[str, Any] | None
