@@ -260,6 +260,11 @@ class TestDelete:
         assert apply("DELETE s :v", {"s": {b"a"}, "x": 1}, {":v": {b"a", b"b"}}) == {"x": 1}
         assert apply("DELETE m.s :v", {"m": {"s": {"a"}}}, {":v": {"a"}}) == {"m": {}}
 
+    def test_an_emptied_set_in_a_list_is_removed_like_a_remove(self) -> None:
+        item = {"l": [{"a"}, "x", "y", "z"]}
+        result = apply("DELETE l[0] :s REMOVE l[2]", item, {":s": {"a"}})
+        assert result == {"l": ["x", "z"]}
+
     def test_delete_from_an_absent_attribute_is_a_no_op(self) -> None:
         assert apply("DELETE s :v", {"x": 1}, {":v": {"a"}}) == {"x": 1}
 

@@ -196,12 +196,15 @@ def _add(item: dict[str, Any], path: ConcretePath, value: Any, owned: set[int]) 
     _put(parent, key, existing | value)
 
 
-def _delete(item: dict[str, Any], path: ConcretePath, value: Any, owned: set[int]) -> None:
+def _delete(item: dict[str, Any], path: ConcretePath, value: Any, owned: set[int]) -> bool:
+    """Remove ``value``'s elements from the set at ``path``; True when the set
+    is left empty (the caller then removes the attribute with the REMOVEs, so
+    list indexes keep naming positions in the original list)."""
     parent = _parent(item, path, owned, "DELETE")
     key = path[-1]
     existing = _get(parent, key)
     if existing is MISSING:
-        return
+        return False
     code = type_code(value)
     if type_code(existing) != code:
         raise ValidationError(
@@ -209,10 +212,8 @@ def _delete(item: dict[str, Any], path: ConcretePath, value: Any, owned: set[int
             f"type {type_code(existing)}"
         )
     remaining = existing - value
-    if remaining:
-        _put(parent, key, remaining)
-    else:
-        del parent[key]
+    _put(parent, key, remaining)
+    return not remaining
 
 
 def _remove(item: dict[str, Any], path: ConcretePath, owned: set[int]) -> None:
@@ -328,9 +329,11 @@ class Update:
             _put(parent, path[-1], _clone(value))
         for path, value in self._adds:
             _add(new, path, value, owned)
-        for path, value in self._deletes:
-            _delete(new, path, value, owned)
-        for path in self._removes:
+        removes = self._removes
+        emptied = [path for path, value in self._deletes if _delete(new, path, value, owned)]
+        if emptied:
+            removes = sorted([*removes, *emptied], reverse=True)
+        for path in removes:
             _remove(new, path, owned)
         return new
 
