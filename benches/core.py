@@ -71,7 +71,9 @@ def main() -> None:
     sql.commit()
 
     rng = random.Random(7)
-    keys = [(items[j]["pk"], items[j]["sk"]) for j in (rng.randrange(n_items) for _ in range(n_gets))]
+    keys = [
+        (items[j]["pk"], items[j]["sk"]) for j in (rng.randrange(n_items) for _ in range(n_gets))
+    ]
     raw_keys = [f"{pk}|{sk}".encode() for pk, sk in keys]
 
     def ks_get() -> int:
@@ -130,8 +132,13 @@ def main() -> None:
 
     # -- 100-item query ----------------------------------------------------
     qdb = keystone.Database.open(os.path.join(tmp, "q.keystone"), durability="async")
-    qdb.batch_write(puts=[{"pk": f"p{p}", "sk": f"s{i:04d}", "n": i, "name": "x" * 20}
-                          for p in range(50) for i in range(100)])
+    qdb.batch_write(
+        puts=[
+            {"pk": f"p{p}", "sk": f"s{i:04d}", "n": i, "name": "x" * 20}
+            for p in range(50)
+            for i in range(100)
+        ]
+    )
     with raw_env.begin(write=True) as txn:
         for p in range(50):
             for i in range(100):

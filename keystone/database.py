@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from . import engine as _engine
-from .codec import HAS_SK, NO_SK, STRIPES, stripe_key
+from .codec import EXT_HOOK, HAS_SK, NO_SK, STRIPES, stripe_key, unpackb
 from .engine import Durability
 from .errors import (
     ConditionalCheckFailed,
@@ -125,6 +125,7 @@ class Database:
     def __init__(self, engine: _engine.Engine, schema: Schema, temp_dir: str | None = None) -> None:
         self._engine = engine
         self._table = Table(engine, schema)
+        self._items_db = engine.items
         self._temp_dir = temp_dir
         self._closed = False
         self._close_lock = threading.Lock()
@@ -241,14 +242,18 @@ class Database:
         names: Mapping[str, str] | None = None,
     ) -> Item | None:
         """The item with this key, or ``None``. ``projection`` picks attributes."""
-        table = self._check()
-        key = table.key(pk, sk)
-        proj = _bind(names, None, proj=projection)[2] if projection is not None or names else None
-        with self._engine.read() as txn:
-            item = table.load(txn, key)
-        if item is None or proj is None:
-            return item
-        return proj(item)
+        if self._closed:
+            raise DatabaseClosed("the database is closed")
+        table = self._table
+        if projection is not None or names:
+            proj = _bind(names, None, proj=projection)[2]
+            with self._engine.read() as txn:
+                item = table.load(txn, table.key(pk, sk))
+            return None if item is None or proj is None else proj(item)
+        raw = self._engine.get(table.key(pk, sk), self._items_db)
+        if raw is None:
+            return None
+        return unpackb(raw, ext_hook=EXT_HOOK, raw=False)  # type: ignore[no-any-return]
 
     def put(
         self,
@@ -358,7 +363,9 @@ class Database:
         if index is not None:
             raise ValidationError(f"index {index!r} does not exist (this table has no indexes)")
         if sk is not None and not isinstance(sk, SortKeyCondition):
-            raise ValidationError("sk must be a condition from keystone.sk, e.g. sk.begins_with('a')")
+            raise ValidationError(
+                "sk must be a condition from keystone.sk, e.g. sk.begins_with('a')"
+            )
         _check_limit(limit)
         part = table.key(pk)[:-1]  # the partition's prefix: the key without its NO_SK flag
         lo, hi = self._query_range(table, part, sk)
@@ -385,7 +392,9 @@ class Database:
             return lo, prefix_end(lo)
         low, low_inc, high, high_inc = cond.key_range()
         lo = base if low is None else (base + low if low_inc else base + low + b"\x00")
-        hi = part + b"\x02" if high is None else (base + high + b"\x00" if high_inc else base + high)
+        hi = (
+            part + b"\x02" if high is None else (base + high + b"\x00" if high_inc else base + high)
+        )
         if table.sk_attr is not None:
             size = len(part) - 4 + max(len(low or b""), len(high or b""))
             if size > table.max_key_bytes:
@@ -445,7 +454,9 @@ class Database:
         end = (segment + 1) * STRIPES // total_segments
         return stripe_key(first) or b"", stripe_key(end)
 
-    def query_all(self, pk: str | bytes, sk: SortKeyCondition | None = None, **kwargs: Any) -> Iterator[Item]:
+    def query_all(
+        self, pk: str | bytes, sk: SortKeyCondition | None = None, **kwargs: Any
+    ) -> Iterator[Item]:
         """Every matching item of :meth:`query`, following ``last_key`` across pages."""
         start = kwargs.pop("start", None)
         while True:

@@ -21,8 +21,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from threading import get_ident
 from typing import Any, Final, Literal, TypeVar
 
 import lmdb
@@ -42,56 +44,83 @@ _MAX_READERS: Final = 1024
 
 
 class _Gate:
-    """Counts open transactions so the map can be resized when none are.
+    """Counts the transactions open in each thread so the map can be resized when none are.
 
-    Every transaction enters and leaves the gate once. ``exclusive()`` waits
-    for the count to reach zero while holding new entries back. A thread must
-    never enter twice (the engine's callers never nest transactions).
+    Entering and leaving are two dict operations on the calling thread's own
+    key, which the GIL makes atomic and sequentially consistent: a reader
+    first registers, then looks at ``exclusive``; a resizer first sets
+    ``exclusive``, then waits for the registry to empty. Either the reader
+    sees the flag and steps back, or the resizer sees the reader and waits.
+    The fast path takes no lock. Resizes are rare, so the resizer polls.
     """
 
-    __slots__ = ("_lock", "_idle", "_active", "_exclusive", "closed")
+    __slots__ = ("active", "exclusive", "closed", "_cond", "_resizer")
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
-        self._active = 0
-        self._exclusive = False
+        self.active: dict[int, int] = {}
+        self.exclusive = False
         self.closed = False
+        self._cond = threading.Condition()
+        self._resizer = threading.Lock()
 
     def enter(self) -> None:
-        with self._lock:
-            while self._exclusive:
-                self._idle.wait()
-            if self.closed:
-                raise DatabaseClosed("the database is closed")
-            self._active += 1
+        me = get_ident()
+        active = self.active
+        active[me] = active.get(me, 0) + 1
+        if self.exclusive or self.closed:
+            self._step_back(me)
 
     def leave(self) -> None:
-        with self._lock:
-            self._active -= 1
-            if self._exclusive and self._active == 0:
-                self._idle.notify_all()
+        me = get_ident()
+        active = self.active
+        n = active.get(me, 0) - 1
+        if n > 0:
+            active[me] = n
+        else:
+            active.pop(me, None)
+
+    def _step_back(self, me: int) -> None:
+        """Called registered; returns registered, or raises unregistered."""
+        if self.active[me] > 1 and not self.closed:
+            return  # this thread already holds a transaction; the resizer waits for it
+        self.leave()
+        if self.closed:
+            raise DatabaseClosed("the database is closed")
+        with self._cond:
+            while self.exclusive:
+                self._cond.wait(0.05)
+        if self.closed:
+            raise DatabaseClosed("the database is closed")
+        self.enter()
 
     @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        with self._lock:
-            while self._exclusive:
-                self._idle.wait()
-            self._exclusive = True
-            while self._active:
-                self._idle.wait()
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._exclusive = False
-                self._idle.notify_all()
+    def exclusive_section(self, close: bool = False) -> Iterator[None]:
+        """Hold every other transaction back until no transaction is open, then run the body."""
+        with self._resizer:
+            me = get_ident()
+            if self.active.get(me):
+                raise RuntimeError("a thread cannot resize the map while it holds a transaction")
+            self.exclusive = True
+            if close:
+                self.closed = True
+            try:
+                delay = 0.0001
+                while self.active:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.01)
+                yield
+            finally:
+                with self._cond:
+                    self.exclusive = False
+                    self._cond.notify_all()
 
 
 class Engine:
     """One open LMDB file. Obtain it with :func:`acquire`; give it back with :meth:`release`."""
 
-    def __init__(self, path: str, durability: Durability, create: bool, map_size: int | None) -> None:
+    def __init__(
+        self, path: str, durability: Durability, create: bool, map_size: int | None
+    ) -> None:
         if durability not in ("sync", "async"):
             raise ValidationError(f"durability must be 'sync' or 'async', got {durability!r}")
         exists = os.path.exists(path)
@@ -157,18 +186,40 @@ class Engine:
         gate.enter()
         try:
             try:
-                txn = self.env.begin(buffers=False)
+                txn = self.env.begin()
             except lmdb.MapResizedError:
-                gate.leave()
-                self._adopt_new_size()
-                gate.enter()
-                txn = self.env.begin(buffers=False)
+                txn = self._begin_after_resize()
             try:
                 yield txn
             finally:
                 txn.abort()
         finally:
             gate.leave()
+
+    def get(self, key: bytes, db: Any) -> bytes | None:
+        """The stored value at ``key`` in sub-database ``db`` (the hot read path)."""
+        gate = self._gate
+        gate.enter()
+        try:
+            try:
+                txn = self.env.begin(db=db)
+            except lmdb.MapResizedError:
+                txn = self._begin_after_resize(db)
+            try:
+                return txn.get(key)  # type: ignore[no-any-return]
+            finally:
+                txn.abort()
+        finally:
+            gate.leave()
+
+    def _begin_after_resize(self, db: Any = None) -> Any:
+        """Another process grew the map: adopt its size (outside the gate), begin again."""
+        self._gate.leave()
+        try:
+            self._adopt_new_size()
+        finally:
+            self._gate.enter()
+        return self.env.begin(db=db)
 
     def write(self, fn: Callable[[Any], T]) -> T:
         """Run ``fn(txn)`` in one write transaction and commit it.
@@ -248,16 +299,18 @@ class Engine:
         raise ResourceExhausted("the database could not grow its map")
 
     def _grow(self) -> None:
-        with self._gate.exclusive():
+        with self._gate.exclusive_section():
             current = self.env.info()["map_size"]
             new = min(current + min(current, _MAX_GROWTH_STEP), _MAX_MAP_SIZE)
             if new <= current:
-                raise ResourceExhausted(f"the database reached its maximum size of {_MAX_MAP_SIZE} bytes")
+                raise ResourceExhausted(
+                    f"the database reached its maximum size of {_MAX_MAP_SIZE} bytes"
+                )
             log.info("growing the map of %s from %d to %d bytes", self.path, current, new)
             self.env.set_mapsize(new)
 
     def _adopt_new_size(self) -> None:
-        with self._gate.exclusive():
+        with self._gate.exclusive_section():
             self.env.set_mapsize(0)
 
     # -- lifetime ----------------------------------------------------------
@@ -294,8 +347,7 @@ class Engine:
             if self.refs > 0:
                 return
             _REGISTRY.pop(self.path, None)
-        with self._gate.exclusive():
-            self._gate.closed = True
+        with self._gate.exclusive_section(close=True):
             if self.durability == "async":
                 self.env.sync(True)
             self.env.close()
@@ -312,7 +364,9 @@ _REGISTRY: dict[str, Engine] = {}
 _REGISTRY_LOCK = threading.Lock()
 
 
-def acquire(path: str, *, durability: Durability = "sync", create: bool = True, map_size: int | None = None) -> Engine:
+def acquire(
+    path: str, *, durability: Durability = "sync", create: bool = True, map_size: int | None = None
+) -> Engine:
     """The process's engine for ``path``, opened on first use."""
     real = os.path.realpath(path)
     with _REGISTRY_LOCK:

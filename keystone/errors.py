@@ -31,7 +31,9 @@ class ConditionalCheckFailed(KeystoneError):
     (``None`` otherwise or when there was no item).
     """
 
-    def __init__(self, message: str = "the conditional request failed", item: dict[str, object] | None = None) -> None:
+    def __init__(
+        self, message: str = "the conditional request failed", item: dict[str, object] | None = None
+    ) -> None:
         super().__init__(message)
         self.item = item
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
+from zlib import crc32
 
 from . import codec
-from .codec import EXT_HOOK, KEY_OVERHEAD, item_key, key_bytes, unpackb
+from .codec import _HEADER, EXT_HOOK, HAS_SK, KEY_OVERHEAD, NO_SK, key_bytes, unpackb
 from .engine import Engine
 from .errors import ValidationError
 from .schema import Schema
@@ -66,20 +67,27 @@ class Table:
 
     def key(self, pk: object, sk: object = None) -> bytes:
         """The stored key for key values ``pk``/``sk`` (validated)."""
-        p = key_bytes(pk, f"partition key {self.pk_attr!r}")
+        p = pk.encode() if type(pk) is str else key_bytes(pk, f"partition key {self.pk_attr!r}")
         if sk is None:
-            s = None
-            size = len(p)
-        else:
-            if self.sk_attr is None:
-                raise ValidationError("this table has no sort key, but a sort key value was given")
-            s = key_bytes(sk, f"sort key {self.sk_attr!r}")
-            size = len(p) + len(s)
-        if size > self.max_key_bytes:
-            raise ValidationError(
-                f"partition key + sort key is {size} bytes; the limit is {self.max_key_bytes} bytes"
-            )
-        return item_key(p, s)
+            if not p or len(p) > self.max_key_bytes:
+                self._bad_key(p, b"-")
+            return _HEADER.pack(crc32(p) & 0xFFFF, len(p)) + p + NO_SK
+        if self.sk_attr is None:
+            raise ValidationError("this table has no sort key, but a sort key value was given")
+        s = sk.encode() if type(sk) is str else key_bytes(sk, f"sort key {self.sk_attr!r}")
+        if not p or not s or len(p) + len(s) > self.max_key_bytes:
+            self._bad_key(p, s)
+        return _HEADER.pack(crc32(p) & 0xFFFF, len(p)) + p + HAS_SK + s
+
+    def _bad_key(self, p: bytes, s: bytes) -> None:
+        if not p:
+            raise ValidationError(f"partition key {self.pk_attr!r} must not be empty")
+        if s == b"" and len(p) <= self.max_key_bytes and self.sk_attr is not None:
+            raise ValidationError(f"sort key {self.sk_attr!r} must not be empty")
+        raise ValidationError(
+            f"partition key + sort key is {len(p) + len(s)} bytes; "
+            f"the limit is {self.max_key_bytes} bytes"
+        )
 
     def key_of_item(self, item: Mapping[str, Any]) -> bytes:
         """The stored key of a (normalised) item; raises if key attributes are missing or bad."""
@@ -91,12 +99,16 @@ class Table:
     def key_from_dict(self, key: Mapping[str, Any], what: str = "key") -> bytes:
         """The stored key of a key dict such as ``{"pk": "a", "sk": "b"}``."""
         if not isinstance(key, Mapping):
-            raise ValidationError(f"{what} must be a dict of key attributes, got {type(key).__name__}")
+            raise ValidationError(
+                f"{what} must be a dict of key attributes, got {type(key).__name__}"
+            )
         if self.pk_attr not in key:
             raise ValidationError(f"{what} has no partition key attribute {self.pk_attr!r}")
         extra = set(key) - {self.pk_attr, self.sk_attr}
         if extra:
-            raise ValidationError(f"{what} has attributes that are not key attributes: {sorted(extra)}")
+            raise ValidationError(
+                f"{what} has attributes that are not key attributes: {sorted(extra)}"
+            )
         return self.key(key[self.pk_attr], key.get(self.sk_attr) if self.sk_attr else None)
 
     def key_from_arg(self, key: object, what: str = "key") -> bytes:

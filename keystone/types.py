@@ -31,11 +31,11 @@ MIN_NUMBER_EXPONENT: Final = -130  # smallest positive is 1E-130
 #: against the 38-digit limit afterwards, so precision here is generous.
 NUMBER_CONTEXT: Final = Context(prec=80, Emax=999_999, Emin=-999_999)
 
-UTC: Final = _dt.timezone.utc
+UTC: Final = _dt.UTC
 _EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=UTC)
 
-Number: TypeAlias = "int | Decimal"
-Item: TypeAlias = "dict[str, Any]"
+Number: TypeAlias = int | Decimal
+Item: TypeAlias = dict[str, Any]
 
 
 class Vector:
@@ -315,7 +315,7 @@ def _normalize(value: object, path: str, depth: int) -> Any:
     if t is list or t is tuple:
         if depth > MAX_NESTING_DEPTH:
             _too_deep(path)
-        return [_normalize(sub, f"{path}[{i}]", depth + 1) for i, sub in enumerate(value)]  # type: ignore[arg-type]
+        return [_normalize(sub, f"{path}[{i}]", depth + 1) for i, sub in enumerate(value)]  # type: ignore[arg-type,var-annotated]
     if t is Decimal or t is float:
         return normalize_number(value, path)
     if isinstance(value, (set, frozenset)):
@@ -371,7 +371,9 @@ def _normalize_set(value: set[Any] | frozenset[Any], path: str) -> set[Any]:
                 f"{path}: sets hold strings, numbers or bytes, not {type(element).__name__}"
             )
         if len(kinds) > 1:
-            raise ValidationError(f"{path}: a set must hold one kind of element (strings, numbers or bytes), not a mix")
+            raise ValidationError(
+                f"{path}: a set must hold one kind of element (strings, numbers or bytes), not a mix"
+            )
     return out
 
 

@@ -64,7 +64,9 @@ def test_second_process_shares_the_file_safely(tmp_path):
     path = str(tmp_path / "shared.keystone")
     with keystone.Database.open(path) as db:
         db.put({"pk": "parent", "sk": "0000", "n": 7})
-        proc = subprocess.Popen([sys.executable, "-c", SECOND, path], stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SECOND, path], stdout=subprocess.PIPE, text=True
+        )
         for i in range(300):  # both processes write at once
             db.put({"pk": "parent", "sk": f"{i:04d}", "n": 7, "blob": b"y" * 2000})
         out, _ = proc.communicate(timeout=60)

@@ -9,7 +9,9 @@ from keystone import ValidationError, sk
 
 
 def fill(store: keystone.Store, pk: str = "p", n: int = 20) -> None:
-    store.batch_write(puts=[{"pk": pk, "sk": f"k{i:03d}", "n": i, "even": i % 2 == 0} for i in range(n)])
+    store.batch_write(
+        puts=[{"pk": pk, "sk": f"k{i:03d}", "n": i, "even": i % 2 == 0} for i in range(n)]
+    )
 
 
 def sks(page_or_items) -> list[str]:
@@ -43,7 +45,17 @@ class TestSortKeyConditions:
             (sk.eq("nope"), []),
             (sk.begins_with("z"), []),
         ],
-        ids=["eq", "lt", "le", "gt", "ge", "between", "begins_with", "eq-missing", "prefix-missing"],
+        ids=[
+            "eq",
+            "lt",
+            "le",
+            "gt",
+            "ge",
+            "between",
+            "begins_with",
+            "eq-missing",
+            "prefix-missing",
+        ],
     )
     def test_condition(self, store, cond, expected):
         assert [i["n"] for i in store.query("p", cond)] == expected
@@ -63,7 +75,9 @@ class TestSortKeyConditions:
     def test_sort_keys_order_bytewise(self, store):
         for s in ["b", "a", "B", "é", "aa", "a\x00"]:
             store.put({"pk": "order", "sk": s})
-        assert sks(store.query("order")) == sorted(["b", "a", "B", "é", "aa", "a\x00"], key=str.encode)
+        assert sks(store.query("order")) == sorted(
+            ["b", "a", "B", "é", "aa", "a\x00"], key=str.encode
+        )
 
     def test_bytes_sort_keys(self, store):
         for s in [b"\x02", b"\x01\xff", b"\x01"]:
@@ -148,7 +162,12 @@ class TestPagination:
         items, _ = collect_pages(store.scan, **kwargs)
         keys = [(i["pk"], i["sk"]) for i in items]
         assert len(keys) == len(set(keys))
-        expected = {(f"part{p}", f"k{i:03d}") for p in range(10) for i in range(6) if not with_filter or i % 2 == 0}
+        expected = {
+            (f"part{p}", f"k{i:03d}")
+            for p in range(10)
+            for i in range(6)
+            if not with_filter or i % 2 == 0
+        }
         assert set(keys) == expected
 
     def test_scan_all(self, store):

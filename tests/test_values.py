@@ -10,7 +10,7 @@ import pytest
 import keystone
 from keystone import ValidationError, Vector
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def roundtrip(store: keystone.Store, value: object) -> object:
