@@ -649,6 +649,15 @@ class Database:
             finally:
                 tx._done = True
 
+    # -- PartiQL ------------------------------------------------------------
+
+    def execute(self, statement: str, parameters: Sequence[Any] | None = None) -> Page:
+        """Run one PartiQL statement (SPEC section 6); ``?`` takes ``parameters`` in order."""
+        self._check()
+        from .partiql import execute
+
+        return execute(self, statement, parameters)
+
     # -- maintenance ---------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:

@@ -6,7 +6,7 @@ application code typed against ``Store`` runs unchanged on either.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from .database import PutReturns, TransactPart, UpdateReturns
@@ -104,6 +104,8 @@ class Store(Protocol):
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
     ) -> None: ...
+
+    def execute(self, statement: str, parameters: Sequence[Any] | None = None) -> Page: ...
 
     def close(self) -> None: ...
 
