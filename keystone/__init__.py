@@ -24,9 +24,10 @@ from .errors import (
     Unavailable,
     ValidationError,
 )
-from .schema import Schema
+from .schema import GlobalIndex, LocalIndex, Schema, StreamConfig
 from .sk import SortKeyCondition
 from .store import Store
+from .streams import StreamRecord
 from .table import MAX_ITEM_BYTES, MAX_PAGE_BYTES, Page
 from .types import MAX_NESTING_DEPTH, Item, Vector
 
@@ -48,7 +49,11 @@ __all__ = [
     "Page",
     "Put",
     "ResourceExhausted",
+    "GlobalIndex",
+    "LocalIndex",
     "Schema",
+    "StreamConfig",
+    "StreamRecord",
     "SortKeyCondition",
     "Store",
     "Timeout",

@@ -87,7 +87,7 @@ def _ext_hook(code: int, data: bytes) -> Any:
         return Decimal(data.decode())
     if code == _EXT_BIGINT:
         return int(data)
-    if code == _EXT_SS or code == _EXT_NS or code == _EXT_BS:
+    if code in (_EXT_SS, _EXT_NS, _EXT_BS):
         return set(msgpack.unpackb(data, ext_hook=_ext_hook, raw=False))
     if code == _EXT_VECTOR:
         return Vector.from_bytes(data)
@@ -183,6 +183,14 @@ def split_item_key(key: bytes) -> tuple[bytes, bytes | None]:
     if key[4 + n : 5 + n] == NO_SK:
         return pk, None
     return pk, key[5 + n :]
+
+
+def prefix_end(prefix: bytes) -> bytes | None:
+    """The smallest byte string greater than every string starting with ``prefix``."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes([stripped[-1] + 1])
 
 
 def stripe_key(stripe: int) -> bytes | None:

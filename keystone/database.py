@@ -9,6 +9,7 @@ succeeds.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from . import engine as _engine
-from .codec import EXT_HOOK, HAS_SK, NO_SK, STRIPES, stripe_key, unpackb
+from .codec import EXT_HOOK, HAS_SK, NO_SK, STRIPES, prefix_end, stripe_key, unpackb
 from .engine import Durability
 from .errors import (
     ConditionalCheckFailed,
@@ -30,9 +31,12 @@ from .errors import (
 )
 from .expressions import Placeholders, condition, projection
 from .expressions import update as compile_update
+from .indexes import Index
 from .schema import FORMAT_KEY, FORMAT_VERSION, SCHEMA_KEY, Schema
 from .sk import SortKeyCondition
-from .table import Filter, Page, Project, Table, prefix_end
+from .streams import StreamRecord
+from .table import Filter, Page, Project, Table
+from .ttl import expired, now_ms
 from .types import Item, normalize_item
 
 PutReturns = Literal["NONE", "ALL_OLD"]
@@ -122,13 +126,24 @@ class Database:
     removed on close). All methods are safe to call from many threads.
     """
 
-    def __init__(self, engine: _engine.Engine, schema: Schema, temp_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: _engine.Engine,
+        schema: Schema,
+        temp_dir: str | None = None,
+        sweep_interval: float = 1.0,
+    ) -> None:
         self._engine = engine
         self._table = Table(engine, schema)
         self._items_db = engine.items
         self._temp_dir = temp_dir
         self._closed = False
         self._close_lock = threading.Lock()
+        self._sweeper: Sweeper | None = None
+        if self._table.ttl is not None or (
+            self._table.stream is not None and self._table.stream.max_age_ms is not None
+        ):
+            self._sweeper = Sweeper(engine, self._table, sweep_interval)
 
     # -- lifetime ----------------------------------------------------------
 
@@ -140,13 +155,15 @@ class Database:
         *,
         create: bool = True,
         durability: Durability = "sync",
+        sweep_interval: float = 1.0,
     ) -> Database:
         """Open (by default create) the database file at ``path``.
 
         ``durability="sync"`` (default) makes every write durable on disk
         before the call returns; ``"async"`` leaves flushing to the operating
         system: a process crash loses nothing, a power loss may lose the
-        last writes.
+        last writes. ``sweep_interval`` is how often (seconds) the TTL
+        sweeper looks for expired items.
         """
         engine = _engine.acquire(os.fspath(path), durability=durability, create=create)
         try:
@@ -154,10 +171,10 @@ class Database:
         except BaseException:
             engine.release()
             raise
-        return cls(engine, stored)
+        return cls(engine, stored, sweep_interval=sweep_interval)
 
     @classmethod
-    def memory(cls, schema: Schema | None = None) -> Database:
+    def memory(cls, schema: Schema | None = None, *, sweep_interval: float = 1.0) -> Database:
         """A temporary database, deleted when closed."""
         temp_dir = tempfile.mkdtemp(prefix="keystone-")
         path = os.path.join(temp_dir, "memory.keystone")
@@ -168,7 +185,7 @@ class Database:
             engine.release()
             shutil.rmtree(temp_dir, ignore_errors=True)
             raise
-        return cls(engine, stored, temp_dir)
+        return cls(engine, stored, temp_dir, sweep_interval)
 
     @staticmethod
     def _load_schema(engine: _engine.Engine, schema: Schema | None) -> Schema:
@@ -178,17 +195,24 @@ class Database:
             raw = txn.get(SCHEMA_KEY, db=engine.meta)
         if raw is not None:
             stored = Schema.decode(raw)
-            if schema is not None:
-                schema.check_compatible(stored)
-            return stored
+            if schema is None or not schema.check_compatible(stored):
+                return stored
         chosen = schema or Schema()
+        for d in chosen.indexes:  # open the sub-databases outside the write below
+            engine.db(b"idx:" + d.name.encode())
+        if chosen.ttl_attribute:
+            engine.db(b"ttl")
+        if chosen.stream:
+            engine.db(b"stream")
 
         def init(txn: Any) -> Schema:
             raw = txn.get(SCHEMA_KEY, db=engine.meta)
-            if raw is not None:  # another process was first
+            if raw is not None:
                 stored = Schema.decode(raw)
-                chosen.check_compatible(stored)
-                return stored
+                added = chosen.check_compatible(stored)
+                if not added:
+                    return stored
+                _build_indexes(engine, Table(engine, chosen), txn, added)
             txn.put(SCHEMA_KEY, chosen.encode(), db=engine.meta)
             txn.put(FORMAT_KEY, str(FORMAT_VERSION).encode(), db=engine.meta)
             return chosen
@@ -201,6 +225,8 @@ class Database:
             if self._closed:
                 return
             self._closed = True
+        if self._sweeper is not None:
+            self._sweeper.stop()
         self._engine.release()
         if self._temp_dir is not None:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
@@ -253,7 +279,10 @@ class Database:
         raw = self._engine.get(table.key(pk, sk), self._items_db)
         if raw is None:
             return None
-        return unpackb(raw, ext_hook=EXT_HOOK, raw=False)  # type: ignore[no-any-return]
+        item: Item = unpackb(raw, ext_hook=EXT_HOOK, raw=False)
+        if table.ttl_attr is not None and expired(item, table.ttl_attr):
+            return None
+        return item
 
     def put(
         self,
@@ -360,25 +389,55 @@ class Database:
         pass ``page.last_key`` as ``start`` to continue.
         """
         table = self._check()
-        if index is not None:
-            raise ValidationError(f"index {index!r} does not exist (this table has no indexes)")
         if sk is not None and not isinstance(sk, SortKeyCondition):
             raise ValidationError(
                 "sk must be a condition from keystone.sk, e.g. sk.begins_with('a')"
             )
         _check_limit(limit)
-        part = table.key(pk)[:-1]  # the partition's prefix: the key without its NO_SK flag
-        lo, hi = self._query_range(table, part, sk)
+        idx = self._index(table, index)
+        if idx is None:
+            part = table.key(pk)[:-1]  # the partition's prefix: the key without its NO_SK flag
+            lo, hi = self._query_range(table, part, sk)
+        else:
+            part = idx.partition(pk)
+            lo, hi = idx.query_range(pk, sk)
         after = None
         if start is not None:
-            after = table.key_from_dict(start, "start")
+            after = self._start_key(table, idx, start)
             if not after.startswith(part):
                 raise ValidationError("start is not a key of the queried partition")
         _, filt, proj = _bind(names, values, filt=filter, proj=projection)
         with self._engine.read() as txn:
             return table.read_range(
-                txn, lo, hi, reverse=reverse, after=after, limit=limit, filt=filt, proj=proj
+                txn,
+                lo,
+                hi,
+                reverse=reverse,
+                after=after,
+                limit=limit,
+                filt=filt,
+                proj=proj,
+                index=idx,
             )
+
+    @staticmethod
+    def _index(table: Table, name: str | None) -> Index | None:
+        if name is None:
+            return None
+        idx = table.indexes.get(name)
+        if idx is None:
+            known = ", ".join(sorted(table.indexes)) or "none"
+            raise ValidationError(f"index {name!r} does not exist (indexes: {known})")
+        return idx
+
+    @staticmethod
+    def _start_key(table: Table, idx: Index | None, start: Mapping[str, Any]) -> bytes:
+        if idx is None:
+            return table.key_from_dict(start, "start")
+        if not isinstance(start, Mapping):
+            raise ValidationError("start must be the last_key dict of a previous page")
+        base = {k: v for k, v in start.items() if k in (table.pk_attr, table.sk_attr)}
+        return idx.key_from_dict(dict(start), table.key_from_dict(base, "start"))
 
     @staticmethod
     def _query_range(
@@ -421,13 +480,12 @@ class Database:
         that together cover it, for parallel scans; each reads only its part.
         """
         table = self._check()
-        if index is not None:
-            raise ValidationError(f"index {index!r} does not exist (this table has no indexes)")
         _check_limit(limit)
+        idx = self._index(table, index)
         lo, hi = self._segment_range(segment, total_segments)
         after = None
         if start is not None:
-            after = table.key_from_dict(start, "start")
+            after = self._start_key(table, idx, start)
             if after < lo or (hi is not None and after >= hi):
                 raise ValidationError(
                     f"start is not in segment {segment} of {total_segments}; "
@@ -435,7 +493,9 @@ class Database:
                 )
         _, filt, proj = _bind(names, values, filt=filter, proj=projection)
         with self._engine.read() as txn:
-            return table.read_range(txn, lo, hi, after=after, limit=limit, filt=filt, proj=proj)
+            return table.read_range(
+                txn, lo, hi, after=after, limit=limit, filt=filt, proj=proj, index=idx
+            )
 
     @staticmethod
     def _segment_range(segment: int, total_segments: int) -> tuple[bytes, bytes | None]:
@@ -649,6 +709,21 @@ class Database:
             finally:
                 tx._done = True
 
+    # -- streams -----------------------------------------------------------------
+
+    def stream(self, after: int | None = None, limit: int | None = None) -> list[StreamRecord]:
+        """Stream records with a sequence number greater than ``after``, oldest first."""
+        table = self._check()
+        if table.stream is None:
+            raise ValidationError("this table has no stream (Schema(stream=StreamConfig(...)))")
+        if after is not None and (
+            not isinstance(after, int) or isinstance(after, bool) or after < 0
+        ):
+            raise ValidationError(f"after must be a sequence number (int >= 0), got {after!r}")
+        _check_limit(limit)
+        with self._engine.read() as txn:
+            return table.stream.read(txn, after, limit)
+
     # -- PartiQL ------------------------------------------------------------
 
     def execute(self, statement: str, parameters: Sequence[Any] | None = None) -> Page:
@@ -666,6 +741,11 @@ class Database:
         info = self._engine.stats()
         with self._engine.read() as txn:
             info["items"] = txn.stat(table.items_db)["entries"]
+            info["indexes"] = {
+                name: txn.stat(idx.db)["entries"] for name, idx in table.indexes.items()
+            }
+            if table.stream is not None:
+                info["stream_records"] = txn.stat(table.stream.db)["entries"]
         info["partition_key"] = table.pk_attr
         info["sort_key"] = table.sk_attr
         return info
@@ -832,3 +912,66 @@ def _do_update(
     new = prepared.apply(old)
     table.store(txn, key, old, new, table.encode(new))
     return old, new
+
+
+# --------------------------------------------------------------------------
+# Index backfill and the background sweeper
+# --------------------------------------------------------------------------
+
+_log = logging.getLogger(__name__)
+_PROGRESS_EVERY: Final = 100_000
+
+
+def _build_indexes(engine: _engine.Engine, table: Table, txn: Any, added: Sequence[Any]) -> None:
+    """Fill newly added indexes from the existing items (inside the schema's write)."""
+    indexes = [table.indexes[d.name] for d in added]
+    total = txn.stat(table.items_db)["entries"]
+    _log.info("building %d new index(es) over %d items", len(indexes), total)
+    cur = txn.cursor(db=table.items_db)
+    for n, (key, raw) in enumerate(cur.iternext(), 1):
+        item = unpackb(raw, ext_hook=EXT_HOOK, raw=False)
+        for idx in indexes:
+            entry = idx.entry(item, key)
+            if entry is not None:
+                txn.put(entry[0], entry[1], db=idx.db)
+        if n % _PROGRESS_EVERY == 0:
+            _log.info("index build: %d of %d items", n, total)
+    _log.info("index build done")
+
+
+class Sweeper:
+    """A daemon thread that deletes expired items and trims old stream records."""
+
+    BATCH: Final = 100
+
+    def __init__(self, engine: _engine.Engine, table: Table, interval: float) -> None:
+        self._engine = engine
+        self._table = table
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="keystone-sweeper", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        table = self._table
+        while not self._stop.wait(self._interval):
+            try:
+                while not self._stop.is_set():
+                    done = self._engine.write(self._one_batch)
+                    if done < self.BATCH:
+                        break
+            except DatabaseClosed:
+                return
+            except Exception:  # keep sweeping; a failure must not kill the thread
+                _log.exception("TTL sweep of %s failed", table.engine.path)
+
+    def _one_batch(self, txn: Any) -> int:
+        table = self._table
+        done = table.sweep(txn, self.BATCH)
+        if table.stream is not None and table.stream.max_age_ms is not None:
+            table.stream.trim(txn, now_ms())
+        return done
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)

@@ -18,7 +18,10 @@ from . import codec
 from .codec import _HEADER, EXT_HOOK, HAS_SK, KEY_OVERHEAD, NO_SK, key_bytes, unpackb
 from .engine import Engine
 from .errors import ValidationError
+from .indexes import Index
 from .schema import Schema
+from .streams import Stream
+from .ttl import TtlQueue, expired, now_ms
 from .types import Item
 
 #: The largest encoded item (msgpack bytes), like DynamoDB's 400 KB.
@@ -62,6 +65,26 @@ class Table:
         self.pk_attr = schema.partition_key
         self.sk_attr = schema.sort_key
         self.max_key_bytes = engine.max_key_size - KEY_OVERHEAD
+        self.ttl_attr = schema.ttl_attribute
+        self.indexes: dict[str, Index] = {
+            d.name: Index(
+                d,
+                schema.partition_key,
+                schema.sort_key,
+                schema.ttl_attribute,
+                engine.db(b"idx:" + d.name.encode()),
+                engine.max_key_size,
+            )
+            for d in schema.indexes
+        }
+        self.ttl = (
+            TtlQueue(schema.ttl_attribute, engine.db(b"ttl")) if schema.ttl_attribute else None
+        )
+        self.stream = (
+            Stream(schema.stream, engine.db(b"stream"), engine.meta) if schema.stream else None
+        )
+        #: Whether writes must maintain more than the item itself.
+        self.hooks = bool(self.indexes) or self.ttl is not None or self.stream is not None
 
     # -- keys --------------------------------------------------------------
 
@@ -144,18 +167,70 @@ class Table:
         return data
 
     def load(self, txn: Any, key: bytes) -> Item | None:
+        """The item at ``key`` as readers see it (``None`` if absent or expired)."""
         raw = txn.get(key, db=self.items_db)
         if raw is None:
             return None
-        return unpackb(raw, ext_hook=EXT_HOOK, raw=False)  # type: ignore[no-any-return]
+        item: Item = unpackb(raw, ext_hook=EXT_HOOK, raw=False)
+        if self.ttl_attr is not None and expired(item, self.ttl_attr):
+            return None
+        return item
 
     def store(self, txn: Any, key: bytes, old: Item | None, item: Item, data: bytes) -> None:
-        """Write ``item`` (encoded as ``data``) over ``old`` at ``key``."""
-        txn.put(key, data, db=self.items_db)
+        """Write ``item`` (encoded as ``data``) at ``key``; ``old`` is the item readers saw.
 
-    def remove(self, txn: Any, key: bytes, old: Item) -> None:
-        """Delete the item ``old`` stored at ``key``."""
+        Index entries, the TTL queue and the stream record are written here,
+        in the same transaction. Everything that can fail is computed before
+        the first write, so a failure leaves the transaction untouched.
+        """
+        if not self.hooks:
+            txn.put(key, data, db=self.items_db)
+            return
+        entries = [(idx, idx.entry(item, key)) for idx in self.indexes.values()]
+        prev_raw = txn.replace(key, data, db=self.items_db)
+        prev = None if prev_raw is None else unpackb(prev_raw, ext_hook=EXT_HOOK, raw=False)
+        for idx, entry in entries:
+            if prev is not None:
+                stale = idx.entry_key(prev, key)
+                if stale is not None:
+                    txn.delete(stale, db=idx.db)
+            if entry is not None:
+                txn.put(entry[0], entry[1], db=idx.db)
+        if self.ttl is not None:
+            self.ttl.update(txn, key, prev, item)
+        if self.stream is not None:
+            event = "INSERT" if old is None else "MODIFY"
+            self.stream.append(txn, event, self.key_dict(item), old, item)
+
+    def remove(self, txn: Any, key: bytes, old: Item, by_ttl: bool = False) -> None:
+        """Delete the item ``old`` stored at ``key`` (and everything that follows it)."""
         txn.delete(key, db=self.items_db)
+        if not self.hooks:
+            return
+        for idx in self.indexes.values():
+            stale = idx.entry_key(old, key)
+            if stale is not None:
+                txn.delete(stale, db=idx.db)
+        if self.ttl is not None:
+            self.ttl.update(txn, key, old, None)
+        if self.stream is not None:
+            self.stream.append(txn, "REMOVE", self.key_dict(old), old, None, by_ttl=by_ttl)
+
+    def sweep(self, txn: Any, limit: int) -> int:
+        """Delete up to ``limit`` expired items; returns how many."""
+        if self.ttl is None:
+            return 0
+        now = now_ms()
+        done = 0
+        for key in self.ttl.due(txn, now, limit):
+            raw = txn.get(key, db=self.items_db)
+            if raw is None:
+                continue
+            item = unpackb(raw, ext_hook=EXT_HOOK, raw=False)
+            if expired(item, self.ttl.attr, now):
+                self.remove(txn, key, item, by_ttl=True)
+                done += 1
+        return done
 
     # -- ranges ------------------------------------------------------------
 
@@ -170,13 +245,16 @@ class Table:
         limit: int | None = None,
         filt: Filter | None = None,
         proj: Project | None = None,
+        index: Index | None = None,
     ) -> Page:
         """Read items with ``lo <= key < hi`` (``hi=None``: to the end).
 
         ``after`` resumes strictly past that key in the reading direction.
         Stops after ``limit`` items were read or :data:`MAX_PAGE_BYTES`.
         """
-        cur = txn.cursor(db=self.items_db)
+        cur = txn.cursor(db=self.items_db if index is None else index.db)
+        ttl_attr = self.ttl_attr
+        now = now_ms()
         items: list[Item] = []
         scanned = 0
         nbytes = 0
@@ -196,6 +274,8 @@ class Table:
                 nbytes += len(v)
                 item = unpackb(v, ext_hook=EXT_HOOK, raw=False)
                 last = item
+                if ttl_attr is not None and expired(item, ttl_attr, now):
+                    continue
                 if filt is None or filt(item):
                     items.append(item if proj is None else proj(item))
         else:
@@ -218,19 +298,15 @@ class Table:
                 nbytes += len(v)
                 item = unpackb(v, ext_hook=EXT_HOOK, raw=False)
                 last = item
+                if ttl_attr is not None and expired(item, ttl_attr, now):
+                    continue
                 if filt is None or filt(item):
                     items.append(item if proj is None else proj(item))
         cur.close()
-        last_key = self.key_dict(last) if more and last is not None else None
+        last_key = None
+        if more and last is not None:
+            last_key = self.key_dict(last) if index is None else index.key_dict(last)
         return Page(items, len(items), scanned, last_key)
 
 
-def prefix_end(prefix: bytes) -> bytes | None:
-    """The smallest byte string greater than every string starting with ``prefix``."""
-    stripped = prefix.rstrip(b"\xff")
-    if not stripped:
-        return None
-    return stripped[:-1] + bytes([stripped[-1] + 1])
-
-
-__all__ = ["MAX_ITEM_BYTES", "MAX_PAGE_BYTES", "Page", "Table", "prefix_end"]
+__all__ = ["MAX_ITEM_BYTES", "MAX_PAGE_BYTES", "Page", "Table"]

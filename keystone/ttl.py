@@ -1,0 +1,83 @@
+"""Time to live: which items have expired, and the queue the sweeper deletes from.
+
+An item expires when its TTL attribute (epoch seconds as a number, or an
+aware datetime) lies in the past. Expired items are invisible to every read
+at once (the table checks :func:`expired` wherever it decodes an item);
+the sweeper deletes them later, in small batches, through the table's one
+removal path so index entries and stream records follow.
+
+The ``ttl`` sub-database holds one entry per item that has a TTL:
+``expiry in ms (8 bytes, big-endian) | item key`` -> empty, so the sweeper
+reads only what is due, oldest first.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import struct
+import time
+from decimal import Decimal
+from typing import Any, Final
+
+from .types import Item, datetime_to_ms
+
+_MS: Final = struct.Struct(">Q")
+_MAX_MS: Final = 2**64 - 1
+
+
+def expiry_ms(item: Item | None, attr: str) -> int | None:
+    """The expiry of ``item`` in ms since the epoch, or ``None`` if it never expires."""
+    if item is None:
+        return None
+    value = item.get(attr)
+    t = type(value)
+    if t is int or t is Decimal:
+        ms = int(value * 1000)  # type: ignore[operator]
+        return ms if 0 <= ms <= _MAX_MS else None
+    if t is _dt.datetime:
+        return datetime_to_ms(value)  # type: ignore[arg-type]
+    return None
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def expired(item: Item, attr: str, now: int | None = None) -> bool:
+    """Whether ``item`` has expired (``now`` in ms; default the current time)."""
+    ms = expiry_ms(item, attr)
+    return ms is not None and ms <= (now_ms() if now is None else now)
+
+
+class TtlQueue:
+    """The ``ttl`` sub-database: items ordered by expiry."""
+
+    def __init__(self, attr: str, handle: Any) -> None:
+        self.attr = attr
+        self.db = handle
+
+    def update(self, txn: Any, key: bytes, prev: Item | None, new: Item | None) -> None:
+        """Move ``key``'s queue entry from ``prev``'s expiry to ``new``'s."""
+        old_ms = expiry_ms(prev, self.attr)
+        new_ms = expiry_ms(new, self.attr)
+        if old_ms == new_ms:
+            return
+        if old_ms is not None:
+            txn.delete(_MS.pack(old_ms) + key, db=self.db)
+        if new_ms is not None:
+            txn.put(_MS.pack(new_ms) + key, b"", db=self.db)
+
+    def due(self, txn: Any, now: int, limit: int) -> list[bytes]:
+        """Item keys whose expiry is at or before ``now``, oldest first."""
+        out: list[bytes] = []
+        cur = txn.cursor(db=self.db)
+        if not cur.first():
+            return out
+        for k in cur.iternext(keys=True, values=False):
+            if _MS.unpack_from(k)[0] > now or len(out) >= limit:
+                break
+            out.append(k[_MS.size :])
+        return out
+
+
+__all__ = ["TtlQueue", "expired", "expiry_ms", "now_ms"]
