@@ -25,7 +25,7 @@ FORMAT_VERSION = 1
 
 Projection = Literal["ALL", "KEYS_ONLY"] | Sequence[str]
 StreamView = Literal["KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES"]
-_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,255}$")
 _VIEWS = ("KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES")
 
 
@@ -45,7 +45,7 @@ def _check_projection(owner: str, projection: object) -> tuple[str, ...] | str:
 def _check_name(kind: str, name: object) -> None:
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValidationError(
-            f"{kind} name {name!r} must be 3-255 characters of letters, digits, '_', '-' and '.'"
+            f"{kind} name {name!r} must be 1-255 characters of letters, digits, '_', '-' and '.'"
         )
 
 

@@ -84,7 +84,7 @@ class Stream:
         cur = txn.cursor(db=self.db)
         if not cur.first():
             return 0
-        while removed < _TRIM_PER_COMMIT:
+        while removed < _TRIM_PER_COMMIT and cur.key():
             over = self.max_count is not None and count - removed > self.max_count
             if not over and self.max_age_ms is not None:
                 ts = codec.decode(cur.value())[4]
