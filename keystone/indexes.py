@@ -96,13 +96,17 @@ class Index:
             )
         return key
 
-    def entry(self, item: Item, base_key: bytes) -> tuple[bytes, bytes] | None:
+    def entry(
+        self, item: Item, base_key: bytes, data: bytes | None = None
+    ) -> tuple[bytes, bytes] | None:
+        """Key and value of ``item``'s entry (``data``: the item already encoded, reused for ALL)."""
         key = self.entry_key(item, base_key)
         if key is None:
             return None
         keep = self.keep
-        projected = item if keep is None else {k: v for k, v in item.items() if k in keep}
-        return key, codec.encode_item(projected)
+        if keep is None:
+            return key, data if data is not None else codec.encode_item(item)
+        return key, codec.encode_item({k: v for k, v in item.items() if k in keep})
 
     # -- reads -----------------------------------------------------------------
 

@@ -186,7 +186,7 @@ class Table:
         if not self.hooks:
             txn.put(key, data, db=self.items_db)
             return
-        entries = [(idx, idx.entry(item, key)) for idx in self.indexes.values()]
+        entries = [(idx, idx.entry(item, key, data)) for idx in self.indexes.values()]
         prev_raw = txn.replace(key, data, db=self.items_db)
         prev = None if prev_raw is None else unpackb(prev_raw, ext_hook=EXT_HOOK, raw=False)
         for idx, entry in entries:
