@@ -329,7 +329,16 @@ class Database:
         values: Mapping[str, Any] | None = None,
         returns: UpdateReturns = "ALL_NEW",
     ) -> Item | None:
-        """Apply an update expression (creating the item if absent, as DynamoDB does)."""
+        """Apply an update expression; returns the image ``returns`` asks for.
+
+        As in DynamoDB, a missing item is created (with its key attributes)
+        unless the update only removes. ``ALL_NEW`` (default) and ``ALL_OLD``
+        return the whole item after/before; ``UPDATED_NEW``/``UPDATED_OLD`` only
+        the paths the update touched; ``NONE`` nothing. An image that would be
+        empty comes back as ``None``. A failed condition raises
+        ``ConditionalCheckFailed``; an update of a key attribute, overlapping
+        paths or a type mismatch raise ``ValidationError``: the item is unchanged.
+        """
         table = self._check()
         _check_returns(returns, _UPDATE_RETURNS)
         key = table.key(pk, sk)
@@ -554,9 +563,19 @@ class Database:
         puts: Iterable[Mapping[str, Any]] = (),
         deletes: Iterable[object] = (),
     ) -> None:
-        """Put and delete many items in one atomic commit (no conditions)."""
+        """Put and delete many items in one atomic commit (no conditions).
+
+        Any number of items; a key given twice (in ``puts``, ``deletes`` or
+        both) raises ``ValidationError`` and nothing is written.
+        """
         table = self._check()
-        prepared: list[tuple[bytes, Item | None, bytes | None]] = []
+        if isinstance(puts, Mapping):
+            raise ValidationError("batch_write: puts must be a list of items, not one item")
+        if isinstance(deletes, (str, bytes, Mapping)):
+            raise ValidationError(
+                "batch_write: deletes must be a list of (pk, sk) tuples or key dicts"
+            )
+        prepared: list[tuple[str, bytes, Item | None, bytes | None]] = []
         seen: set[bytes] = set()
         for i, raw in enumerate(puts):
             try:
@@ -566,24 +585,27 @@ class Database:
             except ValidationError as exc:
                 raise ValidationError(f"batch_write puts[{i}]: {exc}") from None
             self._no_duplicate(seen, key, f"batch_write puts[{i}]")
-            prepared.append((key, item, data))
+            prepared.append((f"puts[{i}]", key, item, data))
         for i, k in enumerate(deletes):
             try:
                 key = table.key_from_arg(k, f"deletes[{i}]")
             except ValidationError as exc:
                 raise ValidationError(f"batch_write deletes[{i}]: {exc}") from None
             self._no_duplicate(seen, key, f"batch_write deletes[{i}]")
-            prepared.append((key, None, None))
+            prepared.append((f"deletes[{i}]", key, None, None))
         if not prepared:
             return
 
         def op(txn: Any) -> None:
-            for key, item, data in prepared:
+            for where, key, item, data in prepared:
                 old = table.load(txn, key)
-                if item is not None:
-                    table.store(txn, key, old, item, data)  # type: ignore[arg-type]
-                elif old is not None:
-                    table.remove(txn, key, old)
+                try:
+                    if item is not None:
+                        table.store(txn, key, old, item, data)  # type: ignore[arg-type]
+                    elif old is not None:
+                        table.remove(txn, key, old)
+                except ValidationError as exc:  # e.g. an index key too long
+                    raise ValidationError(f"batch_write {where}: {exc}") from None
 
         self._engine.write(op)
 
@@ -607,8 +629,15 @@ class Database:
     # -- transactions --------------------------------------------------------
 
     def transact_get(self, keys: Iterable[object]) -> list[Item | None]:
-        """The items with these keys from one snapshot, in order (``None`` for missing)."""
+        """The items with these keys from one snapshot, in order (``None`` for missing).
+
+        Unlike ``batch_get``, a key may be given more than once.
+        """
         table = self._check()
+        if isinstance(keys, (str, bytes, Mapping)):
+            raise ValidationError(
+                "transact_get: keys must be a list of (pk, sk) tuples or key dicts"
+            )
         encoded = [table.key_from_arg(k, f"transact_get keys[{i}]") for i, k in enumerate(keys)]
         with self._engine.read() as txn:
             return [table.load(txn, k) for k in encoded]
@@ -625,6 +654,8 @@ class Database:
         :class:`TransactionCanceled` whose ``reasons`` has one entry per part.
         """
         table = self._check()
+        if isinstance(parts, (Put, Update, Delete, ConditionCheck)):
+            raise ValidationError("transact_write: parts must be a list of parts, not one part")
         ph = Placeholders(names, values)
         steps: list[_Step] = []
         seen: set[bytes] = set()
@@ -641,28 +672,25 @@ class Database:
             return
 
         def op(txn: Any) -> None:
+            # Parts have distinct keys, so writing each part as it passes does
+            # not change what a later part sees; one failure aborts them all.
             reasons: list[str | None] = []
-            writes: list[tuple[bytes, Item | None, Item | None, bytes | None]] = []
             for step in steps:
                 old = table.load(txn, step.key)
                 try:
                     new, data = step.run(old, table)
+                    if new is not None:
+                        table.store(txn, step.key, old, new, data)  # type: ignore[arg-type]
+                    elif step.kind == "delete" and old is not None:
+                        table.remove(txn, step.key, old)
                 except ConditionalCheckFailed:
                     reasons.append("ConditionalCheckFailed")
-                    continue
-                except ValidationError:
+                except ValidationError:  # a result too large, a type mismatch, an index key
                     reasons.append("ValidationError")
-                    continue
-                reasons.append(None)
-                if step.kind != "check":
-                    writes.append((step.key, old, new, data))
+                else:
+                    reasons.append(None)
             if any(r is not None for r in reasons):
                 raise TransactionCanceled(reasons)
-            for key, old, new, data in writes:
-                if new is not None:
-                    table.store(txn, key, old, new, data)  # type: ignore[arg-type]
-                elif old is not None:
-                    table.remove(txn, key, old)
 
         self._engine.write(op)
 
@@ -770,23 +798,35 @@ class _PreparedUpdate:
     cond: Filter | None
     key_attrs: Item
 
-    def apply(self, old: Item | None) -> Item:
+    def apply(self, old: Item | None) -> Item | None:
+        """The item after the update, or ``None`` when there is still no item.
+
+        As in DynamoDB, an update of a missing item creates it, unless the
+        update only removes (REMOVE, DELETE): then there is nothing to create.
+        """
         _fail_unless(self.cond, old)
         new = self.upd.apply(old)
         if old is None:
+            if not new:
+                return None
             new.update(self.key_attrs)
         return normalize_item(new)
 
-    def result(self, returns: str, old: Item | None, new: Item) -> Item | None:
+    def result(self, returns: str, old: Item | None, new: Item | None) -> Item | None:
+        """The image ``returns`` asks for; ``None`` when it would be empty (as on the wire)."""
         if returns == "ALL_NEW":
             return new
         if returns == "ALL_OLD":
             return old
         if returns == "UPDATED_NEW":
-            return self.upd.updated_projection(new)  # type: ignore[no-any-return]
-        if returns == "UPDATED_OLD":
-            return self.upd.updated_projection(old or {})  # type: ignore[no-any-return]
-        return None
+            image = new
+        elif returns == "UPDATED_OLD":
+            image = old
+        else:
+            return None
+        if image is None:
+            return None
+        return self.upd.updated_projection(image) or None
 
 
 @dataclass(slots=True)
@@ -803,7 +843,7 @@ class _Step:
         if self.kind == "update":
             assert self.update is not None
             new = self.update.apply(old)
-            return new, table.encode(new)
+            return new, None if new is None else table.encode(new)
         _fail_unless(self.cond, old)
         return self.new, self.data
 
@@ -858,8 +898,8 @@ class Transaction:
         condition: str | None = None,
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
-    ) -> Item:
-        """Update inside the transaction; returns the new item."""
+    ) -> Item | None:
+        """Update inside the transaction; returns the new item (``None`` if there is none)."""
         table = self._table
         prepared = self._db._prepare_update(table, pk, sk, update, condition, names, values)
         return _do_update(table, self._live(), table.key(pk, sk), prepared)[1]
@@ -907,10 +947,11 @@ def _do_delete(table: Table, txn: Any, key: bytes, cond: Filter | None) -> Item 
 
 def _do_update(
     table: Table, txn: Any, key: bytes, prepared: _PreparedUpdate
-) -> tuple[Item | None, Item]:
+) -> tuple[Item | None, Item | None]:
     old = table.load(txn, key)
     new = prepared.apply(old)
-    table.store(txn, key, old, new, table.encode(new))
+    if new is not None:
+        table.store(txn, key, old, new, table.encode(new))
     return old, new
 
 
