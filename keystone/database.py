@@ -274,8 +274,8 @@ class Database:
         if projection is not None or names:
             proj = _bind(names, None, proj=projection)[2]
             with self._engine.read() as txn:
-                item = table.load(txn, table.key(pk, sk))
-            return None if item is None or proj is None else proj(item)
+                found = table.load(txn, table.key(pk, sk))
+            return None if found is None or proj is None else proj(found)
         raw = self._engine.get(table.key(pk, sk), self._items_db)
         if raw is None:
             return None

@@ -214,7 +214,8 @@ class Engine:
             except lmdb.MapResizedError:
                 txn = self._begin_after_resize(db)
             try:
-                return txn.get(key)  # type: ignore[no-any-return]
+                value: bytes | None = txn.get(key)
+                return value
             finally:
                 txn.abort()
         finally:

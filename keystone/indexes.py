@@ -65,14 +65,16 @@ class Index:
         self.table_sk = table_sk
         self.db = handle
         self.max_key_size = max_key_size
-        keys = {table_pk, table_sk, self.pk_attr, self.sk_attr, ttl_attr} - {None}
+        keys = frozenset(
+            a for a in (table_pk, table_sk, self.pk_attr, self.sk_attr, ttl_attr) if a is not None
+        )
         projection = definition.projection
         if projection == "ALL":
             self.keep: frozenset[str] | None = None
         elif projection == "KEYS_ONLY":
-            self.keep = frozenset(keys)  # type: ignore[arg-type]
+            self.keep = keys
         else:
-            self.keep = frozenset(keys) | frozenset(projection)  # type: ignore[arg-type]
+            self.keep = keys | frozenset(projection)
 
     # -- entries -------------------------------------------------------------
 

@@ -31,7 +31,7 @@ _VIEWS = ("KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES")
 
 def _check_projection(owner: str, projection: object) -> tuple[str, ...] | str:
     if projection in ("ALL", "KEYS_ONLY"):
-        return projection  # type: ignore[return-value]
+        return str(projection)
     if isinstance(projection, str) or not isinstance(projection, Sequence):
         raise ValidationError(
             f"{owner}: projection must be 'ALL', 'KEYS_ONLY' or a list of attribute names"
@@ -261,8 +261,8 @@ def _proj_out(p: object) -> object:
     return p if isinstance(p, str) else list(p)  # type: ignore[call-overload]
 
 
-def _proj_in(p: object) -> Any:
-    return p if isinstance(p, str) else tuple(p)  # type: ignore[call-overload]
+def _proj_in(p: Any) -> Any:
+    return p if isinstance(p, str) else tuple(p)
 
 
 __all__ = ["GlobalIndex", "LocalIndex", "Schema", "StreamConfig"]

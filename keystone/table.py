@@ -199,8 +199,9 @@ class Table:
         if self.ttl is not None:
             self.ttl.update(txn, key, prev, item)
         if self.stream is not None:
-            event = "INSERT" if old is None else "MODIFY"
-            self.stream.append(txn, event, self.key_dict(item), old, item)
+            self.stream.append(
+                txn, "INSERT" if old is None else "MODIFY", self.key_dict(item), old, item
+            )
 
     def remove(self, txn: Any, key: bytes, old: Item, by_ttl: bool = False) -> None:
         """Delete the item ``old`` stored at ``key`` (and everything that follows it)."""
