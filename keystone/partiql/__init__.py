@@ -1,0 +1,118 @@
+"""PartiQL for KeystoneDB: ``db.execute(statement, parameters)`` (SPEC section 6).
+
+Supported statements (the grammar is in ``docs/partiql.md``)::
+
+    SELECT * | a, b.c FROM t [WHERE ...] [ORDER BY sk [ASC|DESC]] [LIMIT n] [OFFSET m]
+    INSERT INTO t VALUE {'pk': 'a', 'sk': 'b', 'n': 1}
+    UPDATE t SET a = 1, b = b + ? REMOVE c WHERE pk = ? AND sk = ?
+    DELETE FROM t WHERE pk = ? AND sk = ?
+
+A statement goes through ``lexer`` -> ``parser`` (an ``ast``) -> ``planner``
+(which picks get / query / scan / put / update / delete and, with
+``translate``, turns WHERE, SET/REMOVE and the SELECT list into DynamoDB
+expressions with generated ``#pN``/``:pN`` placeholders) -> a plan from
+``plans``, which calls the database's public operations. Parsing and
+planning happen once per statement text (an LRU cache); executing a cached
+statement only binds its ``?`` parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+from ..errors import ValidationError
+from ..schema import Schema
+from ..table import Page
+from .ast import Select, Target
+from .lexer import error_at
+from .parser import CACHE_SIZE, parse
+from .planner import Keys, plan
+from .plans import Database, Plan
+from .translate import explain
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _prepare(text: str, partition: str, sort: str | None) -> Plan | Target:
+    """The plan of ``text`` on the table, or the target of a SELECT from an index."""
+    statement = parse(text)
+    if isinstance(statement, Select) and statement.target.index is not None:
+        return statement.target
+    return plan(statement, Keys(partition, sort))
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _prepare_index(text: str, keys: Keys) -> Plan:
+    return plan(parse(text), keys)
+
+
+def _index_keys(schema: Schema, target: Target) -> Keys:
+    """The key attributes of the index a SELECT names (from the schema)."""
+    name = target.index
+    for gsi in getattr(schema, "global_indexes", ()):
+        if gsi.name == name:
+            return Keys(gsi.partition_key, gsi.sort_key, name)
+    for lsi in getattr(schema, "local_indexes", ()):
+        if lsi.name == name:
+            return Keys(schema.partition_key, lsi.sort_key, name)
+    known = [
+        i.name for kind in ("global_indexes", "local_indexes") for i in getattr(schema, kind, ())
+    ]
+    raise error_at(
+        target.line,
+        target.column,
+        f"index {name!r} does not exist; "
+        + (
+            f"the indexes are {', '.join(map(repr, known))}"
+            if known
+            else "the table has no indexes"
+        ),
+    )
+
+
+def prepare(db: Database, statement: str) -> Plan:
+    """The (cached) plan of ``statement`` against ``db``'s schema."""
+    if type(statement) is not str:
+        raise ValidationError(f"a PartiQL statement must be a str, got {type(statement).__name__}")
+    schema = db.schema
+    prepared = _prepare(statement, schema.partition_key, schema.sort_key)
+    if isinstance(prepared, Target):
+        return _prepare_index(statement, _index_keys(schema, prepared))
+    return prepared
+
+
+def execute(db: Database, statement: str, parameters: Sequence[Any] | None = None) -> Page:
+    """Run one PartiQL statement; each ``?`` takes the next of ``parameters``.
+
+    SELECT returns the matching items (all of them, or the LIMIT/OFFSET
+    slice) in one :class:`Page` whose ``last_key`` is ``None``; UPDATE
+    returns the updated item; INSERT and DELETE return an empty page.
+    """
+    plan_ = prepare(db, statement)
+    params: Sequence[Any] = () if parameters is None else parameters
+    if (
+        type(params) is not list  # the fast, common cases first
+        and type(params) is not tuple
+        and (not isinstance(params, Sequence) or isinstance(params, str | bytes | bytearray))
+    ):
+        raise ValidationError(
+            "parameters must be a list of values, one for each ? in the statement; "
+            f"got {type(parameters).__name__}"
+        )
+    count = plan_.bindings.param_count
+    if len(params) != count:
+        raise ValidationError(
+            f"the statement has {count} ? parameter{'s' if count != 1 else ''}, "
+            f"but {len(params)} value{'s were' if len(params) != 1 else ' was'} given"
+        )
+    try:
+        return plan_.run(db, params)
+    except ValidationError as exc:
+        better = explain(exc, plan_.bindings.labels)
+        if better is exc:
+            raise
+        raise better from None
+
+
+__all__ = ["execute", "parse", "prepare"]
