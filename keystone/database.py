@@ -849,17 +849,24 @@ class _Step:
 
 
 class Transaction:
-    """The handle of ``with db.transaction() as tx``: the same operations, in one commit."""
+    """The handle of ``with db.transaction() as tx``: the same operations, in one commit.
+
+    Use it only in the thread that opened it (an LMDB write transaction
+    belongs to its thread), and only inside the ``with`` block.
+    """
 
     def __init__(self, db: Database, table: Table, txn: Any) -> None:
         self._db = db
         self._table = table
         self._txn = txn
         self._done = False
+        self._thread = threading.get_ident()
 
     def _live(self) -> Any:
         if self._done:
             raise KeystoneError("the transaction is over")
+        if threading.get_ident() != self._thread:
+            raise KeystoneError("a transaction can only be used by the thread that opened it")
         return self._txn
 
     def get(self, pk: str | bytes, sk: str | bytes | None = None) -> Item | None:
