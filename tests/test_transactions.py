@@ -410,6 +410,18 @@ class TestTransactionBlock:
             tx.put({"pk": "a"})
         assert db.get("a") is None
 
+    def test_the_handle_belongs_to_its_thread(self, db):
+        errors: list[BaseException] = []
+        with db.transaction() as tx:
+            t = threading.Thread(target=lambda: _catch(errors, lambda: tx.put({"pk": "x"})))
+            t.start()
+            t.join(10)
+            tx.put({"pk": "mine"})
+        assert [type(e) for e in errors] == [KeystoneError]
+        assert "thread" in str(errors[0])
+        assert db.get("x") is None
+        assert db.get("mine") == {"pk": "mine"}
+
     def test_it_holds_the_writer_lock_but_not_readers(self, db):
         db.put({"pk": "r", "v": 0})
         entered = threading.Event()
@@ -464,3 +476,10 @@ class TestTransactionBlock:
         with pytest.raises(KeystoneError, match="tx"), db.transaction():
             db.put({"pk": "a"})
         assert db.get("a") is None
+
+
+def _catch(errors: list[BaseException], fn: Any) -> None:
+    try:
+        fn()
+    except BaseException as exc:  # noqa: BLE001 - the caller asserts on it
+        errors.append(exc)

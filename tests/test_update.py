@@ -389,6 +389,35 @@ class TestReturns:
         assert upd(store, "REMOVE nothing", returns="UPDATED_OLD") is None
         assert upd(store, "REMOVE name", returns="UPDATED_NEW") is None
 
+    def test_updated_images_of_nested_paths_keep_their_hierarchy(self, store, profile):
+        got = upd(
+            store,
+            "SET address.geo.lat = :v, tags[1] = :t",
+            values={":v": 1, ":t": "B"},
+            returns="UPDATED_OLD",
+        )
+        assert got == {"address": {"geo": {"lat": Decimal("51.5")}}, "tags": ["b"]}
+        got = upd(
+            store,
+            "SET address.geo.lat = :v, tags[1] = :t",
+            values={":v": 2, ":t": "C"},
+            returns="UPDATED_NEW",
+        )
+        assert got == {"address": {"geo": {"lat": 2}}, "tags": ["C"]}
+
+    def test_a_new_sub_attribute_is_in_updated_new_only(self, store, profile):
+        assert upd(store, "SET address.x = :v", values={":v": 1}, returns="UPDATED_OLD") is None
+        got = upd(store, "SET address.y = :v", values={":v": 1}, returns="UPDATED_NEW")
+        assert got == {"address": {"y": 1}}
+
+    def test_list_positions_in_updated_images_follow_dynamodb(self, store, profile):
+        # As DynamoDB: the images project the paths as written, so an element
+        # appended by SET past the end is not returned, and after REMOVE of
+        # an element UPDATED_NEW shows the element shifted into its place.
+        assert upd(store, "SET tags[10] = :v", values={":v": "d"}, returns="UPDATED_NEW") is None
+        assert upd(store, "REMOVE tags[1], tags[9]", returns="UPDATED_OLD") == {"tags": ["b"]}
+        assert upd(store, "REMOVE tags[1]", returns="UPDATED_NEW") == {"tags": ["d"]}
+
     def test_returned_item_is_a_copy(self, store, profile):
         new = upd(store, "SET a = :a", values={":a": [1]})
         new["a"].append(2)
