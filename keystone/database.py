@@ -375,7 +375,7 @@ class Database:
         key_attrs: dict[str, Any] = {table.pk_attr: pk}
         if sk is not None and table.sk_attr is not None:
             key_attrs[table.sk_attr] = sk
-        return _PreparedUpdate(upd, cond, normalize_item(key_attrs))
+        return _PreparedUpdate(upd, cond, key_attrs)  # normalised with the new item
 
     # -- queries and scans -------------------------------------------------
 
@@ -809,7 +809,7 @@ class _PreparedUpdate:
         if old is None:
             if not new:
                 return None
-            new.update(self.key_attrs)
+            new = {**self.key_attrs, **new}
         return normalize_item(new)
 
     def result(self, returns: str, old: Item | None, new: Item | None) -> Item | None:
