@@ -19,56 +19,17 @@ statement only binds its ``?`` parameters.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ValidationError
-from ..schema import Schema
 from ..table import Page
-from .ast import Select, Target
-from .lexer import error_at
-from .parser import CACHE_SIZE, parse
-from .planner import Keys, plan
-from .plans import Database, Plan
+from .parser import parse
+from .planner import prepare as _prepare
+from .plans import Plan
 from .translate import explain
 
-
-@lru_cache(maxsize=CACHE_SIZE)
-def _prepare(text: str, partition: str, sort: str | None) -> Plan | Target:
-    """The plan of ``text`` on the table, or the target of a SELECT from an index."""
-    statement = parse(text)
-    if isinstance(statement, Select) and statement.target.index is not None:
-        return statement.target
-    return plan(statement, Keys(partition, sort))
-
-
-@lru_cache(maxsize=CACHE_SIZE)
-def _prepare_index(text: str, keys: Keys) -> Plan:
-    return plan(parse(text), keys)
-
-
-def _index_keys(schema: Schema, target: Target) -> Keys:
-    """The key attributes of the index a SELECT names (from the schema)."""
-    name = target.index
-    for gsi in getattr(schema, "global_indexes", ()):
-        if gsi.name == name:
-            return Keys(gsi.partition_key, gsi.sort_key, name)
-    for lsi in getattr(schema, "local_indexes", ()):
-        if lsi.name == name:
-            return Keys(schema.partition_key, lsi.sort_key, name)
-    known = [
-        i.name for kind in ("global_indexes", "local_indexes") for i in getattr(schema, kind, ())
-    ]
-    raise error_at(
-        target.line,
-        target.column,
-        f"index {name!r} does not exist; "
-        + (
-            f"the indexes are {', '.join(map(repr, known))}"
-            if known
-            else "the table has no indexes"
-        ),
-    )
+if TYPE_CHECKING:
+    from .plans import Database
 
 
 def prepare(db: Database, statement: str) -> Plan:
@@ -76,10 +37,7 @@ def prepare(db: Database, statement: str) -> Plan:
     if type(statement) is not str:
         raise ValidationError(f"a PartiQL statement must be a str, got {type(statement).__name__}")
     schema = db.schema
-    prepared = _prepare(statement, schema.partition_key, schema.sort_key)
-    if isinstance(prepared, Target):
-        return _prepare_index(statement, _index_keys(schema, prepared))
-    return prepared
+    return _prepare(statement, schema.partition_key, schema.sort_key)
 
 
 def execute(db: Database, statement: str, parameters: Sequence[Any] | None = None) -> Page:
@@ -89,7 +47,10 @@ def execute(db: Database, statement: str, parameters: Sequence[Any] | None = Non
     slice) in one :class:`Page` whose ``last_key`` is ``None``; UPDATE
     returns the updated item; INSERT and DELETE return an empty page.
     """
-    plan_ = prepare(db, statement)
+    if type(statement) is not str:
+        raise ValidationError(f"a PartiQL statement must be a str, got {type(statement).__name__}")
+    schema = db.schema
+    plan_ = _prepare(statement, schema.partition_key, schema.sort_key)
     params: Sequence[Any] = () if parameters is None else parameters
     if (
         type(params) is not list  # the fast, common cases first

@@ -16,8 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Final
 
+from ..errors import ValidationError
+from ..schema import Schema
+from ..table import Page
 from .ast import (
     VALUE_TYPES,
     And,
@@ -32,11 +36,13 @@ from .ast import (
     Path,
     Select,
     Statement,
+    Target,
     Update,
     Value,
     Where,
 )
 from .lexer import error_at
+from .parser import CACHE_SIZE, parse
 from .plans import (
     Bindings,
     DeletePlan,
@@ -48,7 +54,10 @@ from .plans import (
     SortKeyPlan,
     UpdatePlan,
 )
-from .translate import Emitter, flatten, label, source
+from .translate import Emitter, explain, flatten, label, source
+
+if TYPE_CHECKING:
+    from .plans import Database
 
 _SORT_KEY_OPS: Final = {"=": "eq", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
 _FLIPPED: Final = {"=": "=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
@@ -64,6 +73,66 @@ class Keys:
 
     def describe(self) -> str:
         return "the table" if self.index is None else f"index {self.index!r}"
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def prepare(text: str, partition: str, sort: str | None) -> Plan:
+    """The plan of statement ``text`` on a table with these key attributes (cached)."""
+    statement = parse(text)
+    if isinstance(statement, Select) and statement.target.index is not None:
+        return IndexSelectPlan(
+            Bindings(statement.param_count, None, (), {}), text, statement.target
+        )
+    return plan(statement, Keys(partition, sort))
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _prepare_index(text: str, keys: Keys) -> Plan:
+    return plan(parse(text), keys)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexSelectPlan:
+    """A SELECT from an index, planned when run against the index's key attributes.
+
+    The index's keys come from the schema of the database at hand, so the
+    plan proper is cached by the statement text *and* those keys.
+    """
+
+    bindings: Bindings
+    text: str
+    target: Target
+
+    def run(self, db: Database, params: Sequence[Any]) -> Page:
+        inner = _prepare_index(self.text, index_keys(db.schema, self.target))
+        try:
+            return inner.run(db, params)
+        except ValidationError as exc:
+            better = explain(exc, inner.bindings.labels)
+            if better is exc:
+                raise
+            raise better from None
+
+
+def index_keys(schema: Schema, target: Target) -> Keys:
+    """The key attributes of the index ``target`` names, from ``schema``."""
+    name = target.index
+    for gsi in getattr(schema, "global_indexes", ()):
+        if gsi.name == name:
+            return Keys(gsi.partition_key, gsi.sort_key, name)
+    for lsi in getattr(schema, "local_indexes", ()):
+        if lsi.name == name:
+            return Keys(schema.partition_key, lsi.sort_key, name)
+    known = [
+        i.name for kind in ("global_indexes", "local_indexes") for i in getattr(schema, kind, ())
+    ]
+    listed = ", ".join(map(repr, known))
+    raise error_at(
+        target.line,
+        target.column,
+        f"index {name!r} does not exist; "
+        + (f"the indexes are {listed}" if known else "the table has no indexes"),
+    )
 
 
 def plan(statement: Statement, keys: Keys) -> Plan:
@@ -209,11 +278,9 @@ def _select(statement: Select, keys: Keys) -> Plan:
         projection_text = projection()
         return GetPlan(
             bindings=_bindings(emitter, statement.param_count),
-            key=Key(
-                source(pk_node),
-                None if sk_node is None else source(sk_node),
-                "" if sk_node is None else _key_label(sk_node, keys.sort or ""),
-            ),
+            pk=source(pk_node),
+            sk=None if sk_node is None else source(sk_node),
+            sk_label="" if sk_node is None else _key_label(sk_node, keys.sort or ""),
             projection=projection_text,
             limit=statement.limit,
             offset=statement.offset,
@@ -316,4 +383,4 @@ def _delete(statement: Delete, keys: Keys) -> Plan:
     )
 
 
-__all__ = ["Keys", "plan"]
+__all__ = ["IndexSelectPlan", "Keys", "index_keys", "plan", "prepare"]

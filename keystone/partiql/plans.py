@@ -11,15 +11,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from .. import sk as _sk
 from ..errors import ValidationError
-from ..schema import Schema
 from ..sk import SortKeyCondition
-from ..store import Store
 from ..table import Page
 from .translate import Source
+
+if TYPE_CHECKING:  # keystone.store imports keystone.database, which may import this package
+    from ..schema import Schema
+    from ..store import Store
+
+    class Database(Store, Protocol):
+        """What a plan runs against: the operations of ``keystone.Store`` and the schema."""
+
+        @property
+        def schema(self) -> Schema: ...
+
 
 #: With a filter and a LIMIT, the first page reads at least this many items...
 FIRST_CHUNK: Final = 64
@@ -34,13 +43,6 @@ _SORT_KEY_CONDITIONS: Final = {
     "ge": _sk.ge,
     "begins_with": _sk.begins_with,
 }
-
-
-class Database(Store, Protocol):
-    """What a plan runs against: the operations of :class:`keystone.Store` and the schema."""
-
-    @property
-    def schema(self) -> Schema: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,13 +100,21 @@ class GetPlan:
     """``SELECT`` of one item by its full key, without a filter: a ``get``."""
 
     bindings: Bindings
-    key: Key
+    pk: Source
+    sk: Source | None
+    sk_label: str
     projection: str | None
     limit: int | None
     offset: int
 
     def run(self, db: Database, params: Sequence[Any]) -> Page:
-        pk, sk = self.key(params)
+        # The hot path of point reads: kept flat (no helper calls) on purpose.
+        pk = self.pk(params)
+        sk = None
+        if self.sk is not None:
+            sk = self.sk(params)
+            if type(sk) is not str:
+                _key_value(sk, self.sk_label)  # None would address the item without sort key
         if self.projection is None:
             item = db.get(pk, sk)
         else:
@@ -259,7 +269,6 @@ class DeletePlan:
 
 __all__ = [
     "Bindings",
-    "Database",
     "DeletePlan",
     "GetPlan",
     "InsertPlan",
