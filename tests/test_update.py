@@ -280,6 +280,12 @@ class TestUpsert:
         assert store.update("ghost", update="DELETE s :s", values={":s": {"x"}}) is None
         assert store.get("ghost") is None
 
+    def test_remove_below_a_missing_parent_is_refused_even_on_a_missing_item(self, store):
+        # DynamoDB ignores this on a missing item only; we refuse it always (docs/design.md).
+        with pytest.raises(ValidationError, match="invalid"):
+            store.update("ghost", update="REMOVE a.b")
+        assert store.get("ghost") is None
+
     def test_condition_sees_a_missing_item_as_having_no_attributes(self, store):
         with pytest.raises(ConditionalCheckFailed):
             store.update(
