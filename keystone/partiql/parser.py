@@ -342,7 +342,7 @@ class _Parser:
     @staticmethod
     def _number(token: Token, text: str) -> object:
         try:
-            return parse_number(text, "number")
+            return parse_number(text, "literal")
         except ValidationError as exc:
             raise error_at(token.line, token.column, str(exc)) from None
 

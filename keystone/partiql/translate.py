@@ -22,7 +22,7 @@ from operator import itemgetter
 from typing import Any, Final, TypeAlias
 
 from ..errors import ValidationError
-from ..types import normalize_value
+from ..types import normalize_item, normalize_value
 from .ast import (
     And,
     Arithmetic,
@@ -113,13 +113,31 @@ def source(node: Value) -> Source:
         return itemgetter(node.index)
     if _has_param(node):
         return lambda params: _build(node, params)
+    _check_sets(node)
     constant = _build(node, ())
-    if isinstance(node, SetValue | ListValue | MapValue):
+    try:
+        if isinstance(node, MapValue):
+            normalize_item(constant)  # errors name the attribute path inside the map
+        elif isinstance(node, ListValue):
+            normalize_value(constant, "list")
+    except ValidationError as exc:
+        raise error_at(node.line, node.column, str(exc)) from None
+    return lambda params: constant
+
+
+def _check_sets(node: Value) -> None:
+    """Validate the constant sets inside ``node``, each at its own position."""
+    if isinstance(node, SetValue):
         try:
-            normalize_value(constant, label(node))
+            normalize_value(_build(node, ()), "set literal")
         except ValidationError as exc:
             raise error_at(node.line, node.column, str(exc)) from None
-    return lambda params: constant
+    elif isinstance(node, ListValue):
+        for item in node.items:
+            _check_sets(item)
+    elif isinstance(node, MapValue):
+        for _, item in node.pairs:
+            _check_sets(item)
 
 
 class Emitter:
