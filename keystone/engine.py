@@ -29,7 +29,7 @@ from typing import Any, Final, Literal, TypeVar
 
 import lmdb
 
-from .errors import DatabaseClosed, NotFound, ResourceExhausted, ValidationError
+from .errors import DatabaseClosed, KeystoneError, NotFound, ResourceExhausted, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +144,7 @@ class Engine:
         )
         self.max_key_size: int = self.env.max_key_size()
         self.write_lock = threading.RLock()
+        self._txn_thread: int | None = None
         self._gate = _Gate()
         self._dbs: dict[bytes, Any] = {}
         self._dbs_lock = threading.Lock()
@@ -242,6 +243,7 @@ class Engine:
         raises aborts the transaction and propagates.
         """
         gate = self._gate
+        self._not_in_transaction()
         with self.write_lock:
             for _ in range(64):
                 gate.enter()
@@ -276,6 +278,7 @@ class Engine:
         raises :class:`ResourceExhausted` after growing the map for the next
         attempt.
         """
+        self._not_in_transaction()
         with self.write_lock:
             self._gate.enter()
             try:
@@ -284,6 +287,7 @@ class Engine:
                 self._gate.leave()
                 raise
             grow = False
+            self._txn_thread = get_ident()
             try:
                 yield txn
                 txn.commit()
@@ -294,12 +298,20 @@ class Engine:
                 txn.abort()
                 raise
             finally:
+                self._txn_thread = None
                 self._gate.leave()
             if grow:
                 self._grow()
                 raise ResourceExhausted(
                     "the transaction outgrew the database map; the map has grown, run it again"
                 )
+
+    def _not_in_transaction(self) -> None:
+        if self._txn_thread == get_ident():
+            raise KeystoneError(
+                "this thread is inside `with db.transaction() as tx`: write through tx "
+                "(tx.put, tx.update, tx.delete) until the block ends"
+            )
 
     def _retry(self, fn: Callable[[], T]) -> T:
         for _ in range(64):

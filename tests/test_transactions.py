@@ -468,12 +468,6 @@ class TestTransactionBlock:
             t.join(timeout=120)
         assert db.get("counter") == {"pk": "counter", "n": 800}
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="Database.put inside db.transaction() on the same thread raises a raw lmdb.Error "
-        "(LMDB forbids a second write transaction on one thread); it should be a KeystoneError "
-        "telling the user to call tx.put",
-    )
     def test_a_database_write_inside_the_block_is_a_clear_error(self, db):
         with pytest.raises(KeystoneError, match="tx"), db.transaction():
             db.put({"pk": "a"})
