@@ -1,0 +1,172 @@
+"""The ``keystone`` command line: the library's verbs on a database file.
+
+    keystone put PATH ITEM_JSON        keystone query PATH PK [--sk-... V]
+    keystone get PATH PK [SK]          keystone scan PATH [--filter EXPR]
+    keystone delete PATH PK [SK]       keystone sql PATH STATEMENT
+    keystone update PATH PK [SK] ...   keystone import PATH FILE
+    keystone export PATH [FILE]        keystone backup PATH DEST
+    keystone stats PATH                keystone shell PATH
+
+Output is a table on a terminal and typed JSON Lines (:mod:`.jsonl`) when
+piped or with ``--json``. Errors are one line on stderr: exit status 1 for a
+failed operation, 2 for a usage error; never a traceback for a
+:class:`~keystone.KeystoneError`.
+
+Layout: :mod:`.registry` (the ``Command`` record and shared helpers),
+:mod:`.verbs` (one function per verb), :mod:`.transfer` (import/export),
+:mod:`.shell` (the interactive prompt), :mod:`.output`, :mod:`.jsonl`,
+:mod:`.progress`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from .. import __version__
+from ..errors import KeystoneError
+from . import transfer as _transfer  # noqa: F401 - registers import and export
+from . import verbs as _verbs  # noqa: F401 - registers the other verbs
+from .registry import (
+    COMMANDS,
+    Context,
+    UsageError,
+    add_schema_options,
+    is_terminal,
+    listed,
+    make_output,
+    open_database,
+    schema_from_args,
+)
+
+PROG = "keystone"
+
+
+def build_parser(*, shell: bool = False) -> argparse.ArgumentParser:
+    """The argument parser of ``keystone`` (``shell=True``: the shell's, without PATH)."""
+    parser = argparse.ArgumentParser(
+        prog="" if shell else PROG,
+        description=None if shell else "KeystoneDB: the library's verbs on a database file.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=None if shell else "Run `keystone VERB --help` for a verb's options and examples.",
+        add_help=not shell,
+    )
+    if not shell:
+        parser.add_argument("--version", action="version", version=f"keystone {__version__}")
+    verbs = parser.add_subparsers(dest="command", metavar="VERB", required=True)
+    for cmd in listed():
+        sub = verbs.add_parser(
+            cmd.name,
+            help=cmd.summary,
+            description=cmd.description,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            prog=cmd.name if shell else None,
+        )
+        if not shell:
+            sub.add_argument("path", metavar="PATH", help="the database file")
+        cmd.configure(sub)
+        if cmd.prints:
+            fmt = sub.add_mutually_exclusive_group()
+            fmt.add_argument("--json", action="store_true", help="print JSON Lines")
+            fmt.add_argument("--table", action="store_true", help="print a table")
+        if cmd.creates and not shell:
+            add_schema_options(sub)
+    if not shell:
+        sub = verbs.add_parser(
+            "shell",
+            help="an interactive prompt for PartiQL and the verbs",
+            description="An interactive prompt on the database, with history in\n"
+            "~/.keystone_history (or $KEYSTONE_HISTORY). Type PartiQL statements or\n"
+            "the verbs without PATH (get user#1 profile); .help lists the rest,\n"
+            ".exit or Ctrl-D leaves.\n\n"
+            "example:\n"
+            "  keystone shell app.db",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.add_argument("path", metavar="PATH", help="the database file (created if missing)")
+        add_schema_options(sub)
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run ``keystone`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        if args.command == "shell":
+            from .shell import run_shell
+
+            return run_shell(args.path, schema_from_args(args), stdin, stdout, stderr)
+        return run_command(args, stdin, stdout, stderr)
+    except UsageError as exc:
+        stderr.write(f"{PROG} {args.command}: error: {exc}\n")
+        return 2
+    except BrokenPipeError:
+        # The reader went away (`keystone scan db | head`): stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        stderr.write(f"{PROG}: interrupted\n")
+        return 130
+    except Exception as exc:
+        message = error_message(exc)
+        if message is None:
+            raise
+        stderr.write(f"{PROG}: {message}\n")
+        return 1
+
+
+def run_command(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
+    """Open the database as the verb needs, run it, close the database."""
+    cmd = COMMANDS[args.command]
+    expected = 0
+    if args.command == "import" and args.file != "-":
+        try:
+            expected = os.path.getsize(args.file)
+        except OSError:
+            expected = 0
+    db = open_database(args.path, cmd.access, schema_from_args(args), expected_bytes=expected)
+    try:
+        ctx = Context(db, make_output(args, db, stdout), stdin, stderr, is_terminal(stderr))
+        status = cmd.run(ctx, args)
+        stdout.flush()
+        return status
+    finally:
+        db.close()
+
+
+def error_message(exc: BaseException) -> str | None:
+    """The one-line message for an error the CLI reports, or ``None`` for a bug."""
+    if isinstance(exc, KeystoneError):
+        text = f"{type(exc).__name__}: {exc}"
+    elif isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        text = f"error: {where}{exc.strerror or exc}"
+    else:
+        try:
+            import lmdb
+        except ImportError:  # pragma: no cover - lmdb is a dependency
+            return None
+        if not isinstance(exc, lmdb.Error):
+            return None
+        text = f"error: not a usable KeystoneDB file ({exc})"
+    return " ".join(text.split("\n"))
+
+
+__all__ = ["build_parser", "error_message", "main", "run_command"]

@@ -1,0 +1,254 @@
+"""What every verb shares: the :class:`Command` record, its run context, argument helpers.
+
+A verb is a :class:`Command`: how it opens the database (``"read"`` needs
+an existing file, ``"write"`` creates a missing one), the arguments it adds
+to its ``argparse`` sub-parser, and ``run(ctx, args)``, which calls the
+library method of the same name. ``keystone.cli.main`` and the interactive
+shell both dispatch through :data:`COMMANDS`, so a verb behaves the same in
+both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, Literal, TextIO
+
+from ..database import Database
+from ..errors import NotFound
+from ..schema import Schema
+from . import jsonl
+from .output import Output
+
+Access = Literal["read", "write"]
+
+
+class UsageError(Exception):
+    """A command-line argument the parser could not check (bad JSON, say): exit status 2."""
+
+
+@dataclass
+class Context:
+    """What a verb runs against: the open database, where output goes, the terminal."""
+
+    db: Database
+    out: Output
+    stdin: TextIO
+    stderr: TextIO
+    #: Whether progress bars and summaries may be drawn on ``stderr``.
+    interactive: bool
+
+
+@dataclass(frozen=True)
+class Command:
+    """One verb of the CLI (and of the shell)."""
+
+    name: str
+    summary: str
+    description: str
+    access: Access
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[Context, argparse.Namespace], int]
+    #: Whether the verb prints items (and so takes ``--json`` / ``--table``).
+    prints: bool = True
+    #: Whether the verb may create the file (and so takes the key schema options).
+    creates: bool = False
+
+
+COMMANDS: dict[str, Command] = {}
+
+#: The order verbs are listed in ``--help`` and ``.help``.
+ORDER: Final = (
+    "put", "get", "delete", "update", "query", "scan", "sql",
+    "import", "export", "backup", "stats",
+)  # fmt: skip
+
+
+def register(cmd: Command) -> Command:
+    COMMANDS[cmd.name] = cmd
+    return cmd
+
+
+def listed() -> list[Command]:
+    """Every registered verb, in :data:`ORDER`."""
+    rank = {name: i for i, name in enumerate(ORDER)}
+    return sorted(COMMANDS.values(), key=lambda cmd: rank.get(cmd.name, len(rank)))
+
+
+# --------------------------------------------------------------------------
+# Argument helpers
+# --------------------------------------------------------------------------
+
+
+def add_key(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("pk", metavar="PK", help="partition key value (a string)")
+    parser.add_argument(
+        "sk", metavar="SK", nargs="?", default=None, help="sort key value (omit for none)"
+    )
+
+
+def add_placeholders(parser: argparse.ArgumentParser, *, values: bool = True) -> None:
+    parser.add_argument(
+        "--names",
+        metavar="JSON",
+        help='attribute name placeholders, e.g. \'{"#s": "status"}\' (the # may be omitted)',
+    )
+    if values:
+        parser.add_argument(
+            "--values",
+            metavar="JSON",
+            help="value placeholders in typed JSON, e.g. '{\":v\": 1}' (the : may be omitted)",
+        )
+
+
+def add_condition(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--condition",
+        metavar="EXPR",
+        help="write only if this condition holds, e.g. 'attribute_not_exists(pk)'",
+    )
+
+
+def add_read_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--filter", metavar="EXPR", help="keep only items matching this filter")
+    parser.add_argument(
+        "--projection", metavar="EXPR", help="attributes to print, e.g. 'pk, sk, total'"
+    )
+    parser.add_argument("--index", metavar="NAME", help="read this secondary index")
+    parser.add_argument(
+        "--limit", metavar="N", type=positive_int, help="print at most N items (after the filter)"
+    )
+    add_placeholders(parser)
+
+
+def add_schema_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "key schema (used when the file is created; must match an existing file)"
+    )
+    group.add_argument(
+        "--partition-key", metavar="NAME", help="partition key attribute (default: pk)"
+    )
+    keys = group.add_mutually_exclusive_group()
+    keys.add_argument("--sort-key", metavar="NAME", help="sort key attribute (default: sk)")
+    keys.add_argument("--no-sort-key", action="store_true", help="items have no sort key")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def json_arg(text: str, what: str) -> Any:
+    """Parse a typed JSON argument; a bad one is a usage error."""
+    try:
+        return jsonl.loads(text)
+    except jsonl.JSONValueError as exc:
+        raise UsageError(f"{what}: {exc}") from None
+
+
+def placeholders(args: argparse.Namespace) -> dict[str, Any]:
+    """``names=`` / ``values=`` keyword arguments from ``--names`` / ``--values``."""
+    out: dict[str, Any] = {}
+    if getattr(args, "names", None) is not None:
+        names = json_arg(args.names, "--names")
+        if not isinstance(names, dict) or not all(isinstance(v, str) for v in names.values()):
+            raise UsageError('--names must be a JSON object of strings, e.g. {"#s": "status"}')
+        out["names"] = {k if k.startswith("#") else "#" + k: v for k, v in names.items()}
+    if getattr(args, "values", None) is not None:
+        values = json_arg(args.values, "--values")
+        if not isinstance(values, dict):
+            raise UsageError('--values must be a JSON object, e.g. {":v": 1}')
+        out["values"] = {k if k.startswith(":") else ":" + k: v for k, v in values.items()}
+    return out
+
+
+def schema_from_args(args: argparse.Namespace) -> Schema | None:
+    """The schema from ``--partition-key`` / ``--sort-key`` / ``--no-sort-key`` (or ``None``)."""
+    pk = getattr(args, "partition_key", None)
+    sk = getattr(args, "sort_key", None)
+    no_sk = getattr(args, "no_sort_key", False)
+    if pk is None and sk is None and not no_sk:
+        return None
+    kwargs: dict[str, Any] = {}
+    if pk is not None:
+        kwargs["partition_key"] = pk
+    if no_sk:
+        kwargs["sort_key"] = None
+    elif sk is not None:
+        kwargs["sort_key"] = sk
+    return Schema(**kwargs)
+
+
+# --------------------------------------------------------------------------
+# Opening the database, choosing the output
+# --------------------------------------------------------------------------
+
+
+def open_database(
+    path: str, access: Access, schema: Schema | None = None, *, expected_bytes: int = 0
+) -> Database:
+    """Open ``path`` for a verb: ``"read"`` requires the file, ``"write"`` creates it.
+
+    ``expected_bytes`` (an import's input size) sizes the memory map up front,
+    so that a large import does not have to restart after growing it.
+    """
+    create = access == "write"
+    if not create and not os.path.exists(path):
+        raise NotFound(f"no database at {path}")
+    if expected_bytes <= 0:
+        return Database.open(path, schema, create=create)
+    from .. import engine
+
+    current = os.path.getsize(path) if os.path.exists(path) else 0
+    wanted = max(current * 2, current + 4 * expected_bytes)
+    size = 64 << 20
+    while size < wanted:
+        size *= 2
+    # The first acquire of a path in a process decides its initial map size;
+    # Database.open shares that engine, and our own reference is dropped after.
+    held = engine.acquire(path, create=create, map_size=size)
+    try:
+        return Database.open(path, schema, create=create)
+    finally:
+        held.release()
+
+
+def is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def make_output(args: argparse.Namespace, db: Database, stream: TextIO) -> Output:
+    """Tables on a terminal, JSON Lines otherwise; ``--json`` / ``--table`` decide first."""
+    if getattr(args, "json", False):
+        as_json = True
+    elif getattr(args, "table", False):
+        as_json = False
+    else:
+        as_json = not is_terminal(stream)
+    schema = db.schema
+    keys = [schema.partition_key] + ([schema.sort_key] if schema.sort_key else [])
+    return Output(stream, json=as_json, key_attrs=keys)
+
+
+__all__ = [
+    "COMMANDS",
+    "Access",
+    "Command",
+    "Context",
+    "UsageError",
+    "is_terminal",
+    "make_output",
+    "open_database",
+    "listed",
+    "register",
+]

@@ -1,0 +1,304 @@
+"""The KeystoneDB pytest plugin: databases and a server for your tests.
+
+Installing ``keystonedb`` registers this module through the ``pytest11``
+entry point, so its fixtures are available in every test, with nothing to
+import or configure:
+
+``keystone_db``
+    A fresh, empty in-memory :class:`keystone.Database`, closed (and its
+    temporary file deleted) after the test. Configure its schema with the
+    ``keystone_schema`` marker.
+``keystone_db_factory``
+    ``make(schema=None, *, path=None, **schema_fields)`` opens more
+    databases: in memory by default, or at ``path``. Every one is closed at
+    the end of the test.
+``@pytest.mark.keystone_schema(**fields)``
+    The :class:`keystone.Schema` of ``keystone_db``: keyword arguments of
+    ``Schema`` (or one ``Schema`` instance). On a test, class or module.
+``keystone_server``
+    One real ``python -m keystone_net serve`` process for the whole session,
+    on a free loopback port, over a temporary database file. Has ``.url``
+    (``http://127.0.0.1:PORT``), ``.host``, ``.port`` and ``.path``. Skips the test if ``keystone_net``
+    is not installed.
+``keystone_client``
+    A sync client connected to ``keystone_server`` (``keystone_net.connect``),
+    the same API as ``keystone_db``. The server's table is emptied before
+    each test that uses it.
+
+Disable the plugin with ``-p no:keystone``.
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+
+from .database import Database
+from .errors import KeystoneError
+from .schema import Schema
+from .store import Store
+
+MARKER: Final = "keystone_schema"
+#: How long the server may take to print its address.
+SERVER_START_TIMEOUT: Final = 30.0
+#: How long the server may take to stop after SIGTERM before it is killed.
+SERVER_STOP_TIMEOUT: Final = 10.0
+_LISTENING = re.compile(r"listening on (?P<host>\[[^\]]+\]|[^\s:]+):(?P<port>\d+)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(**fields): the keystone.Schema of the keystone_db fixture "
+        "(keyword arguments of keystone.Schema, or one Schema)",
+    )
+
+
+# --------------------------------------------------------------------------
+# Local databases
+# --------------------------------------------------------------------------
+
+
+class DatabaseFactory:
+    """Opens databases for one test and closes every one of them afterwards."""
+
+    def __init__(self) -> None:
+        self.opened: list[Database] = []
+
+    def __call__(
+        self,
+        schema: Schema | None = None,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        **fields: Any,
+    ) -> Database:
+        """A new database: in memory, or the file at ``path``.
+
+        Give the schema as a ``Schema`` or as its fields
+        (``make(partition_key="id", sort_key=None)``), not both.
+        """
+        schema = schema_of(schema, fields)
+        db = Database.memory(schema) if path is None else Database.open(path, schema)
+        self.opened.append(db)
+        return db
+
+    def close_all(self) -> None:
+        errors: list[BaseException] = []
+        while self.opened:
+            try:
+                self.opened.pop().close()
+            except KeystoneError as exc:  # pragma: no cover - close is idempotent
+                errors.append(exc)
+        if errors:  # pragma: no cover
+            raise errors[0]
+
+
+def schema_of(schema: Schema | None, fields: dict[str, Any]) -> Schema | None:
+    """The schema from a ``Schema`` or from its fields (one or the other)."""
+    if schema is not None and fields:
+        raise TypeError("give a keystone.Schema or its fields, not both")
+    if schema is not None and not isinstance(schema, Schema):
+        raise TypeError(f"expected a keystone.Schema, got {type(schema).__name__}")
+    return Schema(**fields) if fields else schema
+
+
+@pytest.fixture
+def keystone_db_factory() -> Iterator[DatabaseFactory]:
+    """``make(schema=None, *, path=None, **schema_fields)`` -> a new Database, closed after the test."""
+    factory = DatabaseFactory()
+    try:
+        yield factory
+    finally:
+        factory.close_all()
+
+
+@pytest.fixture
+def keystone_db(request: pytest.FixtureRequest, keystone_db_factory: DatabaseFactory) -> Database:
+    """A fresh in-memory Database; ``@pytest.mark.keystone_schema(...)`` sets its schema."""
+    marker = request.node.get_closest_marker(MARKER)
+    if marker is None:
+        return keystone_db_factory()
+    if len(marker.args) > 1:
+        raise pytest.UsageError(f"@pytest.mark.{MARKER} takes one Schema or keyword arguments")
+    return keystone_db_factory(*marker.args, **marker.kwargs)
+
+
+# --------------------------------------------------------------------------
+# A server process and a client
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class KeystoneServer:
+    """A running ``keystone_net`` server: where it listens and which file it serves."""
+
+    host: str
+    port: int
+    path: Path
+    process: subprocess.Popen[str] = field(repr=False)
+    #: The server's recent stderr lines (for diagnosing failures).
+    log: collections.deque[str] = field(
+        default_factory=lambda: collections.deque(maxlen=200), repr=False
+    )
+
+    @property
+    def url(self) -> str:
+        """``http://host:port``, what ``keystone_net.connect`` takes."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+def _server_available() -> str | None:
+    """Why the server cannot be started here, or ``None`` if it can."""
+    try:
+        if importlib.util.find_spec("keystone_net.__main__") is None:
+            return "keystone_net is not installed (no `python -m keystone_net serve`)"
+    except ImportError as exc:
+        return f"keystone_net cannot be imported: {exc}"
+    return None
+
+
+def start_server(
+    path: Path, *, host: str = "127.0.0.1", timeout: float = SERVER_START_TIMEOUT
+) -> KeystoneServer:
+    """Start ``python -m keystone_net serve`` on a free port of ``host``; wait until it listens."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "keystone_net",
+        "serve",
+        "--db-path",
+        str(path),
+        "--host",
+        host,
+        "--port",
+        "0",
+    ]
+    process = subprocess.Popen(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        bufsize=1,
+    )
+    log: collections.deque[str] = collections.deque(maxlen=200)
+    found: list[tuple[str, int]] = []
+    ready = threading.Event()
+
+    def drain() -> None:
+        # Reads stderr for the whole life of the server, so it never blocks on a full pipe.
+        assert process.stderr is not None
+        for line in process.stderr:
+            log.append(line.rstrip("\n"))
+            if not found:
+                match = _LISTENING.search(line)
+                if match:
+                    found.append((match["host"].strip("[]"), int(match["port"])))
+                    ready.set()
+        ready.set()
+
+    threading.Thread(target=drain, name="keystone-server-stderr", daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while not ready.wait(0.05):
+        if time.monotonic() > deadline:
+            break
+    if not found:
+        stop_server(process)
+        output = "\n".join(log) or "(nothing on stderr)"
+        raise RuntimeError(
+            f"the keystone server did not print 'listening on HOST:PORT' within {timeout:.0f}s "
+            f"(exit status {process.poll()}); its stderr:\n{output}"
+        )
+    bound_host, port = found[0]
+    return KeystoneServer(bound_host, port, path, process, log)
+
+
+def stop_server(process: subprocess.Popen[str], timeout: float = SERVER_STOP_TIMEOUT) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+    if process.stderr is not None:
+        process.stderr.close()
+
+
+@pytest.fixture(scope="session")
+def keystone_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeystoneServer]:
+    """One server process per session on a free loopback port, over a temporary file."""
+    reason = _server_available()
+    if reason is not None:
+        pytest.skip(reason)
+    path = tmp_path_factory.mktemp("keystone-server") / "server.keystone"
+    server = start_server(path)
+    try:
+        yield server
+    finally:
+        stop_server(server.process)
+
+
+def _connect() -> Callable[[str], Any]:
+    try:
+        import keystone_net
+    except ImportError as exc:  # pragma: no cover - keystone_net ships with keystone
+        pytest.skip(f"keystone_net cannot be imported: {exc}")
+    connect = getattr(keystone_net, "connect", None)
+    if connect is None:
+        pytest.skip("keystone_net.connect is not available yet")
+    return connect  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def keystone_client(keystone_server: KeystoneServer) -> Iterator[Store]:
+    """A sync client of ``keystone_server``; the table is emptied before the test."""
+    client = _connect()(keystone_server.url)
+    try:
+        empty(client)
+        yield client
+    finally:
+        client.close()
+
+
+def empty(store: Store, schema: Schema | None = None, chunk: int = 25) -> int:
+    """Delete every item of ``store`` (default key schema unless given); returns how many."""
+    schema = schema or Schema()
+    keys = [schema.partition_key] + ([schema.sort_key] if schema.sort_key else [])
+    names = {f"#k{i}": name for i, name in enumerate(keys)}
+    projection = ", ".join(names)
+    found = [
+        {name: item[name] for name in keys if name in item}
+        for item in store.scan_all(projection=projection, names=names)
+    ]
+    for start in range(0, len(found), chunk):
+        store.batch_write(deletes=found[start : start + chunk])
+    return len(found)
+
+
+__all__ = [
+    "MARKER",
+    "DatabaseFactory",
+    "KeystoneServer",
+    "empty",
+    "keystone_client",
+    "keystone_db",
+    "keystone_db_factory",
+    "keystone_server",
+    "start_server",
+    "stop_server",
+]
