@@ -1,0 +1,575 @@
+"""The gRPC service: requests in, one ``keystone.Database``, replies out.
+
+:class:`KeystoneService` implements the eleven RPCs of ``protos/keystone.proto``
+(PROTOCOL.md) over one database. Each call is: bytes from grpclib ->
+``convert`` -> the database call -> ``convert`` -> bytes to grpclib. The
+whole middle part runs in a worker thread (``anyio.to_thread.run_sync``,
+bounded by a ``CapacityLimiter`` of ``workers`` threads), so the event loop
+only moves bytes and a slow call never stalls the others.
+
+Errors become gRPC statuses through :func:`keystone_net.convert.status_for`
+(``TransactionCanceled`` reasons travel in the trailing metadata
+``keystone-cancellation-reasons``); an unexpected exception is logged here
+with its traceback and reaches the client as INTERNAL without one.
+
+Scan is a server stream: the service calls ``db.scan`` page by page (at most
+:data:`SCAN_MESSAGE_ITEMS` items, and the database's 1 MiB, per page) and
+sends each page as one message carrying its ``last_evaluated_key``; the
+request's ``limit`` bounds the items read across the whole stream.
+
+Wire rules beyond the original protocol:
+
+* A put whose item lacks its key attributes takes them from
+  ``partition_key``/``sort_key`` as ``bytes``; if it has them their bytes
+  must match (``convert.item_with_key``).
+* Keys arrive as bytes, which find an item whichever type it was written
+  with. An Update that *creates* its item stores the key attributes as
+  ``str`` when the bytes are valid UTF-8, else as ``bytes``; the keystone
+  client sends the request metadata ``keystone-binary-keys`` (``pk``/``sk``,
+  or ``<part>.pk``/``<part>.sk`` for TransactWrite) for keys the caller gave
+  as ``bytes``, so those stay ``bytes``.
+* ExecuteStatement answers ``select`` for every statement whose result is not
+  exactly what the statement-specific reply can carry (an INSERT or DELETE
+  with an empty result, an UPDATE returning exactly one item), so the client
+  rebuilds the same ``Page`` as the local ``execute``.
+
+:func:`serve` runs a server until SIGTERM/SIGINT, then drains: calls in
+flight finish (new ones get UNAVAILABLE), the database is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any, Final
+
+import anyio
+import anyio.to_thread
+from grpclib.const import Cardinality, Handler, Status
+from grpclib.server import Server, Stream
+
+import keystone
+from keystone import sk as sk_conditions
+from keystone.database import TransactPart
+from keystone.errors import Unavailable, ValidationError
+from keystone.types import Item
+from keystone_net import convert
+from keystone_net._proto import keystone as pb
+from keystone_net.convert import RawMessage
+
+__all__ = [
+    "BINARY_KEYS_METADATA",
+    "DEFAULT_WORKERS",
+    "SCAN_MESSAGE_ITEMS",
+    "KeystoneService",
+    "serve",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Worker threads running database calls, by default.
+DEFAULT_WORKERS: Final = 32
+#: The most items one Scan message carries (the database also caps a page at 1 MiB).
+SCAN_MESSAGE_ITEMS: Final = 1000
+#: Request metadata naming the keys the caller gave as ``bytes`` (see the module docstring).
+BINARY_KEYS_METADATA: Final = "keystone-binary-keys"
+
+_SERVICE: Final = "/keystone.KeystoneDB/"
+_SUCCESS: Final = bytes(pb.PutResponse(success=True))  # also Delete/BatchWrite/TransactWrite
+_SHUTTING_DOWN: Final = "the server is shutting down"
+
+Op = Callable[[bytes, Any], bytes]
+
+
+def _parse(cls: type[Any], data: bytes) -> Any:
+    """A betterproto2 message of ``data``; a malformed one is INVALID_ARGUMENT."""
+    try:
+        return cls.parse(data)
+    except Exception as exc:  # betterproto2 raises whatever the bytes provoke
+        raise ValidationError(f"malformed {cls.__name__}: {exc}") from None
+
+
+def _text_key(raw: bytes, binary: bool) -> str | bytes:
+    """A key value for an item the server creates: ``str`` unless marked or not UTF-8."""
+    if binary:
+        return raw
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return raw
+
+
+def _binary_keys(metadata: Any) -> frozenset[str]:
+    if not metadata:
+        return frozenset()
+    value = metadata.get(BINARY_KEYS_METADATA)
+    if not isinstance(value, str):
+        return frozenset()
+    return frozenset(part.strip() for part in value.split(","))
+
+
+def _sk_condition(msg: pb.SortKeyCondition | None) -> keystone.SortKeyCondition | None:
+    if msg is None:
+        return None
+    op, values = convert.sort_key_condition_from_proto(msg)
+    make: Callable[..., keystone.SortKeyCondition] = getattr(sk_conditions, op)
+    return make(*values)
+
+
+def _page_reply(page: keystone.Page, pk_name: str, sk_name: str) -> bytes:
+    """A QueryResponse/ScanResponse (same fields) of a page."""
+    envelope = pb.QueryResponse(
+        count=page.count,
+        scanned_count=page.scanned_count,
+        last_evaluated_key=convert.last_key_to_proto(page.last_key, pk_name, sk_name),
+    )
+    item_field = convert.item_field
+    return bytes(envelope) + b"".join([item_field(1, item) for item in page.items])
+
+
+class KeystoneService:
+    """The ``keystone.KeystoneDB`` gRPC service over one database (a grpclib handler)."""
+
+    def __init__(self, db: keystone.Database, *, workers: int = DEFAULT_WORKERS) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self._db = db
+        self._limiter = anyio.CapacityLimiter(workers)
+        schema = db.schema
+        self._pk: str = schema.partition_key
+        self._sk: str | None = schema.sort_key
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._draining = False
+
+    # -- grpclib --------------------------------------------------------------
+
+    def __mapping__(self) -> dict[str, Handler]:
+        unary: dict[str, Op] = {
+            "Put": self._put,
+            "Get": self._get,
+            "Delete": self._delete,
+            "Query": self._query,
+            "BatchGet": self._batch_get,
+            "BatchWrite": self._batch_write,
+            "TransactGet": self._transact_get,
+            "TransactWrite": self._transact_write,
+            "Update": self._update,
+            "ExecuteStatement": self._execute,
+        }
+        mapping = {
+            _SERVICE + name: Handler(
+                self._unary_handler(_SERVICE + name, op),
+                Cardinality.UNARY_UNARY,
+                RawMessage,
+                RawMessage,
+            )
+            for name, op in unary.items()
+        }
+        mapping[_SERVICE + "Scan"] = Handler(
+            self._scan, Cardinality.UNARY_STREAM, RawMessage, RawMessage
+        )
+        return mapping
+
+    def _unary_handler(self, route: str, op: Op) -> Callable[[Stream[Any, Any]], Awaitable[None]]:
+        run_sync = anyio.to_thread.run_sync
+        limiter = self._limiter
+
+        async def handle(stream: Stream[Any, Any]) -> None:
+            if not self._begin():
+                await self._send_error(stream, route, Unavailable(_SHUTTING_DOWN))
+                return
+            try:
+                request = await stream.recv_message()
+                try:
+                    if request is None:
+                        raise ValidationError("the request has no message")
+                    reply = await run_sync(op, request.data, stream.metadata, limiter=limiter)
+                except Exception as exc:
+                    await self._send_error(stream, route, exc)
+                    return
+                await stream.send_message(RawMessage(reply))
+            finally:
+                self._end()
+
+        return handle
+
+    async def _send_error(self, stream: Stream[Any, Any], route: str, exc: BaseException) -> None:
+        status, message, metadata = convert.status_for(exc)
+        if status is Status.INTERNAL and not isinstance(exc, keystone.KeystoneError):
+            logger.error("%s failed unexpectedly", route, exc_info=exc)
+        await stream.send_trailing_metadata(
+            status=status, status_message=message, metadata=metadata
+        )
+
+    # -- draining -------------------------------------------------------------
+
+    def _begin(self) -> bool:
+        if self._draining:
+            return False
+        self._in_flight += 1
+        self._idle.clear()
+        return True
+
+    def _end(self) -> None:
+        self._in_flight -= 1
+        if self._in_flight == 0:
+            self._idle.set()
+
+    @property
+    def in_flight(self) -> int:
+        """The number of calls being handled right now."""
+        return self._in_flight
+
+    async def drain(self) -> None:
+        """Refuse new calls (UNAVAILABLE) and wait until the calls in flight are done."""
+        self._draining = True
+        await self._idle.wait()
+
+    # -- single items -----------------------------------------------------------
+
+    def _get(self, data: bytes, metadata: Any) -> bytes:
+        req = _parse(pb.GetRequest, data)
+        item = self._db.get(
+            req.partition_key,
+            req.sort_key,
+            req.projection_expression,
+            req.expression_names or None,
+        )
+        return b"" if item is None else convert.item_field(1, item)
+
+    def _put(self, data: bytes, metadata: Any) -> bytes:
+        rest, found = convert.split_fields(data, (3, 5))
+        req = _parse(pb.PutRequest, rest)
+        item = self._item_with_key(data, found.get(3), req.partition_key, req.sort_key)
+        old = self._db.put(
+            item,
+            req.condition_expression,
+            req.expression_names or None,
+            convert.values_from_spans(data, found[5]) if 5 in found else None,
+            "NONE" if req.return_values is None else req.return_values,
+        )
+        return _SUCCESS if old is None else _SUCCESS + convert.item_field(100, old)
+
+    def _item_with_key(
+        self, data: bytes, spans: list[convert.Span] | None, pk: bytes, sk: bytes | None
+    ) -> Item:
+        item = convert.item_from_spans(data, spans or ()) or {}
+        if sk is not None and self._sk is None:
+            raise ValidationError("this table has no sort key, but the request has a sort_key")
+        return convert.item_with_key(item, pk, sk, self._pk, self._sk or "")
+
+    def _delete(self, data: bytes, metadata: Any) -> bytes:
+        rest, found = convert.split_fields(data, (4,))
+        req = _parse(pb.DeleteRequest, rest)
+        old = self._db.delete(
+            req.partition_key,
+            req.sort_key,
+            req.condition_expression,
+            req.expression_names or None,
+            convert.values_from_spans(data, found[4]) if 4 in found else None,
+            "NONE" if req.return_values is None else req.return_values,
+        )
+        return _SUCCESS if old is None else _SUCCESS + convert.item_field(100, old)
+
+    def _update(self, data: bytes, metadata: Any) -> bytes:
+        rest, found = convert.split_fields(data, (5,))
+        req = _parse(pb.UpdateRequest, rest)
+        binary = _binary_keys(metadata)
+        sk = req.sort_key
+        result = self._db.update(
+            _text_key(req.partition_key, "pk" in binary),
+            None if sk is None else _text_key(sk, "sk" in binary),
+            req.update_expression,
+            req.condition_expression,
+            req.expression_names or None,
+            convert.values_from_spans(data, found[5]) if 5 in found else None,
+            "ALL_NEW" if req.return_values is None else req.return_values,
+        )
+        return b"" if result is None else convert.item_field(1, result)
+
+    # -- queries and scans ---------------------------------------------------------
+
+    def _query(self, data: bytes, metadata: Any) -> bytes:
+        rest, found = convert.split_fields(data, (4,))
+        req = _parse(pb.QueryRequest, rest)
+        sk_name = self._sk or ""
+        page = self._db.query(
+            req.partition_key,
+            _sk_condition(req.sort_key_condition),
+            filter=req.filter_expression,
+            names=req.expression_names or None,
+            values=convert.values_from_spans(data, found[4]) if 4 in found else None,
+            projection=req.projection_expression,
+            index=req.index_name,
+            limit=req.limit,
+            start=convert.last_key_from_proto(req.exclusive_start_key, self._pk, sk_name),
+            reverse=req.scan_forward is False,
+        )
+        return _page_reply(page, self._pk, sk_name)
+
+    def _scan_args(self, data: bytes) -> tuple[dict[str, Any], int | None]:
+        rest, found = convert.split_fields(data, (2,))
+        req = _parse(pb.ScanRequest, rest)
+        args = {
+            "filter": req.filter_expression,
+            "names": req.expression_names or None,
+            "values": convert.values_from_spans(data, found[2]) if 2 in found else None,
+            "projection": req.projection_expression,
+            "index": req.index_name,
+            "start": convert.last_key_from_proto(req.exclusive_start_key, self._pk, self._sk or ""),
+            "segment": 0 if req.segment is None else req.segment,
+            "total_segments": 1 if req.total_segments is None else req.total_segments,
+        }
+        return args, req.limit
+
+    def _scan_page(self, args: dict[str, Any], limit: int) -> tuple[bytes, keystone.Page]:
+        page = self._db.scan(limit=limit, **args)
+        return _page_reply(page, self._pk, self._sk or ""), page
+
+    async def _scan(self, stream: Stream[Any, Any]) -> None:
+        route = _SERVICE + "Scan"
+        if not self._begin():
+            await self._send_error(stream, route, Unavailable(_SHUTTING_DOWN))
+            return
+        run_sync = anyio.to_thread.run_sync
+        try:
+            request = await stream.recv_message()
+            try:
+                if request is None:
+                    raise ValidationError("the request has no message")
+                args, remaining = await run_sync(
+                    self._scan_args, request.data, limiter=self._limiter
+                )
+            except Exception as exc:
+                await self._send_error(stream, route, exc)
+                return
+            while True:
+                limit = (
+                    SCAN_MESSAGE_ITEMS if remaining is None else min(remaining, SCAN_MESSAGE_ITEMS)
+                )
+                try:
+                    reply, page = await run_sync(
+                        self._scan_page, args, limit, limiter=self._limiter
+                    )
+                except Exception as exc:
+                    await self._send_error(stream, route, exc)
+                    return
+                await stream.send_message(RawMessage(reply))
+                if remaining is not None:
+                    remaining -= page.scanned_count
+                if page.last_key is None or remaining == 0:
+                    return
+                args["start"] = page.last_key
+        finally:
+            self._end()
+
+    # -- batches and transactions ---------------------------------------------------
+
+    def _batch_get(self, data: bytes, metadata: Any) -> bytes:
+        req = _parse(pb.BatchGetRequest, data)
+        items = self._db.batch_get([(k.partition_key, k.sort_key) for k in req.keys])
+        item_field = convert.item_field
+        body = b"".join([item_field(1, item) for item in items])
+        return body + bytes(pb.BatchGetResponse(count=len(items)))
+
+    def _batch_write(self, data: bytes, metadata: Any) -> bytes:
+        _, found = convert.split_fields(data, (1,))
+        puts: list[Item] = []
+        deletes: list[tuple[bytes, bytes | None]] = []
+        for i, (start, end) in enumerate(found.get(1, ())):
+            rest, put = convert.split_fields(data, (1,), start, end)
+            if 1 in put:
+                s, e = put[1][-1]
+                put_rest, item_spans = convert.split_fields(data, (3,), s, e)
+                msg = _parse(pb.PutItem, put_rest)
+                try:
+                    puts.append(
+                        self._item_with_key(
+                            data, item_spans.get(3), msg.partition_key, msg.sort_key
+                        )
+                    )
+                except ValidationError as exc:
+                    raise ValidationError(f"batch_write writes[{i}]: {exc}") from None
+                continue
+            delete = _parse(pb.WriteRequest, rest).delete
+            if delete is None:
+                raise ValidationError(f"batch_write writes[{i}]: neither put nor delete is set")
+            deletes.append((delete.partition_key, delete.sort_key))
+        self._db.batch_write(puts=puts, deletes=deletes)
+        return _SUCCESS
+
+    def _transact_get(self, data: bytes, metadata: Any) -> bytes:
+        req = _parse(pb.TransactGetRequest, data)
+        items = self._db.transact_get([(k.partition_key, k.sort_key) for k in req.keys])
+        len_field, item_field = convert.len_field, convert.item_field
+        return b"".join(
+            [len_field(1, b"" if item is None else item_field(1, item)) for item in items]
+        )
+
+    def _transact_write(self, data: bytes, metadata: Any) -> bytes:
+        rest, found = convert.split_fields(data, (1, 100))
+        req = _parse(pb.TransactWriteRequest, rest)
+        binary = _binary_keys(metadata)
+        parts: list[TransactPart] = []
+        for i, (start, end) in enumerate(found.get(1, ())):
+            parts.append(self._transact_part(data, start, end, i, binary))
+        self._db.transact_write(
+            parts,
+            names=req.expression_names or None,
+            values=convert.values_from_spans(data, found[100]) if 100 in found else None,
+        )
+        return _SUCCESS
+
+    def _transact_part(
+        self, data: bytes, start: int, end: int, i: int, binary: Collection[str]
+    ) -> TransactPart:
+        rest, put = convert.split_fields(data, (1,), start, end)
+        if 1 in put:
+            s, e = put[1][-1]
+            put_rest, item_spans = convert.split_fields(data, (3,), s, e)
+            msg = _parse(pb.TransactPut, put_rest)
+            try:
+                item = self._item_with_key(data, item_spans.get(3), msg.partition_key, msg.sort_key)
+            except ValidationError as exc:
+                raise ValidationError(f"transact_write part {i}: {exc}") from None
+            return keystone.Put(item, msg.condition_expression)
+        part = _parse(pb.TransactWriteItem, rest)
+        if part.update is not None:
+            u = part.update
+            return keystone.Update(
+                _text_key(u.partition_key, f"{i}.pk" in binary),
+                None if u.sort_key is None else _text_key(u.sort_key, f"{i}.sk" in binary),
+                u.update_expression,
+                u.condition_expression,
+            )
+        if part.delete is not None:
+            d = part.delete
+            return keystone.Delete(d.partition_key, d.sort_key, d.condition_expression)
+        if part.condition_check is not None:
+            c = part.condition_check
+            return keystone.ConditionCheck(c.partition_key, c.sort_key, c.condition_expression)
+        raise ValidationError(f"transact_write part {i}: no put, update, delete or condition_check")
+
+    # -- PartiQL --------------------------------------------------------------------
+
+    def _execute(self, data: bytes, metadata: Any) -> bytes:
+        rest, found = convert.split_fields(data, (100,))
+        req = _parse(pb.ExecuteStatementRequest, rest)
+        parameters = [
+            convert.value_from_bytes(data[s:e], f"parameters[{i}]")
+            for i, (s, e) in enumerate(found.get(100, ()))
+        ]
+        page = self._db.execute(req.statement, parameters or None)
+        return _statement_reply(req.statement, page, self._pk, self._sk or "")
+
+
+def _statement_reply(statement: str, page: keystone.Page, pk_name: str, sk_name: str) -> bytes:
+    words = statement.split(None, 1)
+    verb = words[0].upper() if words else ""
+    plain = page.last_key is None
+    if verb in ("INSERT", "DELETE") and plain and not page.items and not page.scanned_count:
+        if verb == "INSERT":
+            return bytes(pb.ExecuteStatementResponse(insert=pb.InsertResult(success=True)))
+        return bytes(pb.ExecuteStatementResponse(delete=pb.DeleteResult(success=True)))
+    if verb == "UPDATE" and plain and page.count == 1 == page.scanned_count:
+        return convert.len_field(3, convert.item_field(1, page.items[0]))
+    return convert.len_field(1, _page_reply(page, pk_name, sk_name))
+
+
+# --------------------------------------------------------------------------
+# Running a server
+# --------------------------------------------------------------------------
+
+
+async def serve(
+    db_path: str | os.PathLike[str],
+    host: str = "127.0.0.1",
+    port: int = 50051,
+    *,
+    workers: int = DEFAULT_WORKERS,
+    durability: str = "sync",
+    grace: float = 30.0,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Serve the database at ``db_path`` (created if missing) until SIGTERM/SIGINT or ``stop``.
+
+    Logs ``listening on HOST:PORT`` once ready (``port=0`` picks a free
+    port; the log line has the real one). On shutdown it refuses new calls,
+    lets the calls in flight finish (up to ``grace`` seconds), stops the
+    server and closes the database. A second signal skips the grace period.
+    """
+    path = os.fspath(db_path)
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    db = keystone.Database.open(path, durability=durability)  # type: ignore[arg-type]
+    try:
+        service = KeystoneService(db, workers=workers)
+        server = Server([service])
+        sock = _listen(host, port)
+        await server.start(sock=sock)
+        real_port = sock.getsockname()[1]
+        logger.info("listening on %s:%d (database %s, %d workers)", host, real_port, path, workers)
+        stop = stop or asyncio.Event()
+        force = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def on_signal(signum: int) -> None:
+            if stop.is_set():
+                logger.warning(
+                    "second %s: not waiting for calls in flight", signal.Signals(signum).name
+                )
+                force.set()
+            else:
+                logger.info("%s: shutting down", signal.Signals(signum).name)
+                stop.set()
+
+        installed = []
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, on_signal, signum)
+                installed.append(signum)
+        try:
+            await stop.wait()
+            waiting = asyncio.ensure_future(service.drain())
+            forced = asyncio.ensure_future(force.wait())
+            done, _ = await asyncio.wait(
+                {waiting, forced}, timeout=grace, return_when=asyncio.FIRST_COMPLETED
+            )
+            if waiting not in done:
+                logger.warning("%d calls still in flight; cancelling them", service.in_flight)
+            for task in (waiting, forced):
+                task.cancel()
+            server.close()
+            try:
+                await asyncio.wait_for(server.wait_closed(), timeout=max(grace, 1.0))
+            except TimeoutError:
+                logger.warning("connections did not close in time")
+        finally:
+            for signum in installed:
+                loop.remove_signal_handler(signum)
+    finally:
+        db.close()
+        logger.info("stopped; database closed")
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket (``SO_REUSEADDR``, so a restart can take the same port at once)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
