@@ -47,6 +47,7 @@ def execute(db: Database, statement: str, parameters: Sequence[Any] | None = Non
     slice) in one :class:`Page` whose ``last_key`` is ``None``; UPDATE
     returns the updated item; INSERT and DELETE return an empty page.
     """
+    # prepare(), inlined: this is the hot path of every point read.
     if type(statement) is not str:
         raise ValidationError(f"a PartiQL statement must be a str, got {type(statement).__name__}")
     schema = db.schema
@@ -55,7 +56,10 @@ def execute(db: Database, statement: str, parameters: Sequence[Any] | None = Non
     if (
         type(params) is not list  # the fast, common cases first
         and type(params) is not tuple
-        and (not isinstance(params, Sequence) or isinstance(params, str | bytes | bytearray))
+        and (
+            not isinstance(params, Sequence)
+            or isinstance(params, str | bytes | bytearray | memoryview)
+        )
     ):
         raise ValidationError(
             "parameters must be a list of values, one for each ? in the statement; "

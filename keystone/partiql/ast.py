@@ -259,28 +259,3 @@ class Delete:
 
 
 Statement: TypeAlias = "Select | Insert | Update | Delete"
-
-
-def position(node: object) -> tuple[int, int]:
-    """The line and column where ``node`` starts (1, 1 if it has none)."""
-    while True:
-        if hasattr(node, "line"):
-            return node.line, node.column  # type: ignore[attr-defined]
-        if isinstance(node, Size):
-            node = node.path
-        elif isinstance(node, Comparison):
-            node = node.left
-        elif isinstance(node, Between | In):
-            node = node.operand
-        elif isinstance(node, Is):
-            node = node.path
-        elif isinstance(node, Function | Call):
-            node = node.args[0]
-        elif isinstance(node, And | Or):
-            node = node.left
-        elif isinstance(node, Not):
-            node = node.operand
-        elif isinstance(node, Arithmetic):
-            node = node.left
-        else:
-            return 1, 1
