@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import pytest
 
@@ -254,14 +254,19 @@ def keystone_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keysto
 
 
 def _connect() -> Callable[[str], Any]:
+    """``keystone_net.connect`` (skips the test if the client is not installed)."""
     try:
         import keystone_net
     except ImportError as exc:  # pragma: no cover - keystone_net ships with keystone
         pytest.skip(f"keystone_net cannot be imported: {exc}")
     connect = getattr(keystone_net, "connect", None)
     if connect is None:
-        pytest.skip("keystone_net.connect is not available yet")
-    return connect  # type: ignore[no-any-return]
+        try:
+            from keystone_net import client
+        except ImportError:
+            pytest.skip("keystone_net.connect is not available")
+        connect = client.connect
+    return cast("Callable[[str], Any]", connect)
 
 
 @pytest.fixture
