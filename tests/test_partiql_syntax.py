@@ -281,7 +281,7 @@ class TestSyntaxErrors:
 
 class TestCaching:
     def test_a_statement_is_parsed_and_planned_once(self, mem):
-        from keystone.partiql.planner import prepare as planned
+        from keystone.partiql.planner import cached_plan as planned
 
         parse.cache_clear()
         planned.cache_clear()

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ValidationError
 from ..table import Page
 from .parser import parse
-from .planner import prepare as _prepare
+from .planner import cached_plan
 from .plans import Plan
 from .translate import explain
 
@@ -37,7 +37,7 @@ def prepare(db: Database, statement: str) -> Plan:
     if type(statement) is not str:
         raise ValidationError(f"a PartiQL statement must be a str, got {type(statement).__name__}")
     schema = db.schema
-    return _prepare(statement, schema.partition_key, schema.sort_key)
+    return cached_plan(statement, schema.partition_key, schema.sort_key)
 
 
 def execute(db: Database, statement: str, parameters: Sequence[Any] | None = None) -> Page:
@@ -51,7 +51,7 @@ def execute(db: Database, statement: str, parameters: Sequence[Any] | None = Non
     if type(statement) is not str:
         raise ValidationError(f"a PartiQL statement must be a str, got {type(statement).__name__}")
     schema = db.schema
-    plan_ = _prepare(statement, schema.partition_key, schema.sort_key)
+    plan_ = cached_plan(statement, schema.partition_key, schema.sort_key)
     params: Sequence[Any] = () if parameters is None else parameters
     if (
         type(params) is not list  # the fast, common cases first

@@ -76,7 +76,7 @@ class Keys:
 
 
 @lru_cache(maxsize=CACHE_SIZE)
-def prepare(text: str, partition: str, sort: str | None) -> Plan:
+def cached_plan(text: str, partition: str, sort: str | None) -> Plan:
     """The plan of statement ``text`` on a table with these key attributes (cached)."""
     statement = parse(text)
     if isinstance(statement, Select) and statement.target.index is not None:
@@ -87,7 +87,7 @@ def prepare(text: str, partition: str, sort: str | None) -> Plan:
 
 
 @lru_cache(maxsize=CACHE_SIZE)
-def _prepare_index(text: str, keys: Keys) -> Plan:
+def _cached_index_plan(text: str, keys: Keys) -> Plan:
     return plan(parse(text), keys)
 
 
@@ -104,7 +104,7 @@ class IndexSelectPlan:
     target: Target
 
     def run(self, db: Database, params: Sequence[Any]) -> Page:
-        inner = _prepare_index(self.text, index_keys(db.schema, self.target))
+        inner = _cached_index_plan(self.text, index_keys(db.schema, self.target))
         try:
             return inner.run(db, params)
         except ValidationError as exc:
@@ -383,4 +383,4 @@ def _delete(statement: Delete, keys: Keys) -> Plan:
     )
 
 
-__all__ = ["IndexSelectPlan", "Keys", "index_keys", "plan", "prepare"]
+__all__ = ["IndexSelectPlan", "Keys", "cached_plan", "index_keys", "plan"]
