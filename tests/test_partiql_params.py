@@ -98,13 +98,19 @@ def test_parameters_in_a_set_literal(store):
         (object(), "unsupported value type object"),
     ],
 )
-def test_invalid_parameters_are_refused_and_named(store, value, message):
+def test_invalid_parameters_are_refused(store, value, message):
     with pytest.raises(ValidationError, match=message) as info:
         store.execute("SELECT * FROM t WHERE v = ?", [value])
-    assert "parameter 1 (line 1, column 27)" in str(info.value)
+    assert "parameter" in str(info.value)  # a remote client may refuse it before sending
     with pytest.raises(ValidationError, match=message):
         store.execute("INSERT INTO t VALUE {'pk': 'p', 'v': ?}", [value])
     assert store.get("p") is None
+
+
+def test_an_invalid_parameter_is_named_by_its_position(db):
+    with pytest.raises(ValidationError) as info:
+        db.execute("SELECT * FROM t WHERE a = 1 AND\n v = ?", [float("nan")])
+    assert str(info.value) == "parameter 1 (line 2, column 6): numbers must be finite, got nan"
 
 
 def test_an_unhashable_parameter_in_a_set_literal(store):
