@@ -168,6 +168,39 @@ def _binary(value: object) -> bool:
     return value is not None and type(value) is not str
 
 
+def _parameters(statement: str, parameters: Sequence[Any] | None) -> bytes:
+    """``ExecuteStatementRequest.parameters`` (field 100), one ``Value`` per ``?``."""
+    if parameters is None:
+        return b""
+    if not isinstance(parameters, Sequence) or isinstance(
+        parameters, (str, bytes, bytearray, memoryview)
+    ):
+        raise ValidationError(
+            "parameters must be a list of values, one for each ? in the statement; "
+            f"got {type(parameters).__name__}"
+        )
+    out = []
+    for i, value in enumerate(parameters):
+        try:
+            out.append(convert.len_field(100, convert.value_to_bytes(value, "?")))
+        except ValidationError as exc:
+            # A value the wire cannot carry: name it as the server would.
+            message = str(exc).removeprefix("?")
+            raise ValidationError(_parameter_label(statement, i) + message) from None
+    return b"".join(out)
+
+
+def _parameter_label(statement: str, index: int) -> str:
+    """How the database names the ``index``-th ``?`` of a statement in errors."""
+    from keystone.partiql.lexer import PARAM, tokenize
+
+    marks = [token for token in tokenize(statement) if token.kind == PARAM]
+    if index >= len(marks):
+        return f"parameter {index + 1}"
+    mark = marks[index]
+    return f"parameter {index + 1} (line {mark.line}, column {mark.column})"
+
+
 # --------------------------------------------------------------------------
 # Replies
 # --------------------------------------------------------------------------
@@ -620,6 +653,12 @@ class Client:
         deletes: Iterable[object] = (),
     ) -> None:
         """Put and delete many items in one atomic commit (no conditions)."""
+        if isinstance(puts, Mapping):
+            raise ValidationError("batch_write: puts must be a list of items, not one item")
+        if isinstance(deletes, (str, bytes, Mapping)):
+            raise ValidationError(
+                "batch_write: deletes must be a list of (pk, sk) tuples or key dicts"
+            )
         writes = []
         for i, item in enumerate(puts):
             where = f"batch_write puts[{i}]: "
@@ -658,6 +697,8 @@ class Client:
         values: Mapping[str, Any] | None = None,
     ) -> None:
         """Apply every part in one commit, or none (``TransactionCanceled`` has the reasons)."""
+        if isinstance(parts, (Put, Update, Delete, ConditionCheck)):
+            raise ValidationError("transact_write: parts must be a list of parts, not one part")
         items = []
         binary: list[str] = []
         for i, part in enumerate(parts):
@@ -717,13 +758,12 @@ class Client:
     async def execute(self, statement: str, parameters: Sequence[Any] | None = None) -> Page:
         """Run one PartiQL statement; ``?`` takes ``parameters`` in order."""
         if type(statement) is not str:
-            raise ValidationError(f"statement must be a str, got {type(statement).__name__}")
-        data = bytes(pb.ExecuteStatementRequest(statement=statement))
-        if parameters:
-            data += b"".join(
-                convert.len_field(100, convert.value_to_bytes(value, f"parameters[{i}]"))
-                for i, value in enumerate(parameters)
+            raise ValidationError(
+                f"a PartiQL statement must be a str, got {type(statement).__name__}"
             )
+        data = bytes(pb.ExecuteStatementRequest(statement=statement)) + _parameters(
+            statement, parameters
+        )
         reply = await self._unary("ExecuteStatement", data, idempotent=False)
         rest, found = convert.split_fields(reply, (1, 3))
         if 1 in found:
