@@ -318,7 +318,7 @@ def run_sql(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def run_statement(ctx: Context, statement: str, params: list[Any] | None = None) -> None:
-    """Run one PartiQL statement; print the items of a SELECT."""
+    """Run one PartiQL statement; print the items it returns."""
     try:
         page = ctx.db.execute(statement, params)
     except ModuleNotFoundError as exc:
@@ -333,9 +333,10 @@ register(
     Command(
         "sql",
         "run one PartiQL statement",
-        "Run one PartiQL statement. SELECT prints items; INSERT, UPDATE and\n"
-        "DELETE print nothing. Strings go in single quotes; each ? takes the\n"
-        "next value of --params. Any table name works (one database is one table).\n\n"
+        "Run one PartiQL statement and print the items it returns: a SELECT's\n"
+        "matches, the new item of an UPDATE; INSERT and DELETE print nothing.\n"
+        "Strings go in single quotes; each ? takes the next value of --params.\n"
+        "Any table name works (one database is one table).\n\n"
         "examples:\n"
         "  keystone sql app.db \"SELECT * FROM t WHERE pk = 'user#1' AND begins_with(sk, 'order#')\"\n"
         '  keystone sql app.db "UPDATE t SET n = n + 1 WHERE pk = ? AND sk = ?" --params \'["user#1", "a"]\'',
