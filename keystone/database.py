@@ -32,6 +32,7 @@ from .errors import (
 from .expressions import Placeholders, condition, projection
 from .expressions import update as compile_update
 from .indexes import Index
+from .partiql import execute as _execute_partiql
 from .schema import FORMAT_KEY, FORMAT_VERSION, SCHEMA_KEY, Schema
 from .sk import SortKeyCondition
 from .streams import StreamRecord
@@ -757,9 +758,7 @@ class Database:
     def execute(self, statement: str, parameters: Sequence[Any] | None = None) -> Page:
         """Run one PartiQL statement (SPEC section 6); ``?`` takes ``parameters`` in order."""
         self._check()
-        from .partiql import execute
-
-        return execute(self, statement, parameters)
+        return _execute_partiql(self, statement, parameters)
 
     # -- maintenance ---------------------------------------------------------
 
