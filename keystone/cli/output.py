@@ -8,6 +8,7 @@ pipe or a file gets JSON Lines (one item per line, see :mod:`.jsonl`).
 from __future__ import annotations
 
 import datetime as _dt
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final, TextIO
@@ -56,7 +57,11 @@ class Output:
     def mapping(self, data: Mapping[str, Any]) -> None:
         """Print a flat mapping (``stats``): a JSON object, or a two-column table."""
         if self.json:
-            self.stream.write(jsonl.dumps(dict(data)) + "\n")
+            try:
+                text = jsonl.dumps(dict(data))
+            except TypeError:  # a value typed JSON has no tag for: its str()
+                text = json.dumps(dict(data), default=str, ensure_ascii=False)
+            self.stream.write(text + "\n")
             return
         self._table(["name", "value"], [[str(k), cell(v)] for k, v in data.items()])
 
@@ -100,7 +105,10 @@ def cell(value: Any) -> str:
     elif isinstance(value, _dt.datetime):
         text = jsonl.format_timestamp(value)
     else:
-        text = jsonl.dumps(value)
+        try:
+            text = jsonl.dumps(value)
+        except TypeError:
+            text = str(value)
     text = text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
     if len(text) > MAX_CELL:
         text = text[: MAX_CELL - 1] + "…"

@@ -129,10 +129,8 @@ class Shell:
         except UsageError as exc:
             self._error(f"error: {exc}")
         except Exception as exc:
-            message = error_message(exc)
-            if message is None:
-                raise
-            self._error(message)
+            # A bug should not end the session: say what happened on one line.
+            self._error(error_message(exc) or f"internal error: {type(exc).__name__}: {exc}")
         return True
 
     def _run(self, text: str) -> None:
