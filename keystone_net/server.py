@@ -505,58 +505,67 @@ async def serve(
     lets the calls in flight finish (up to ``grace`` seconds), stops the
     server and closes the database. A second signal skips the grace period.
     """
-    path = os.fspath(db_path)
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    db = keystone.Database.open(path, durability=durability)  # type: ignore[arg-type]
+    stop = stop or asyncio.Event()
+    force = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        name = signal.Signals(signum).name
+        if stop.is_set():
+            logger.warning("second %s: not waiting for calls in flight", name)
+            force.set()
+        else:
+            logger.info("%s: shutting down", name)
+            stop.set()
+
+    # Handlers first: a signal that comes right after "listening on" must stop
+    # the server cleanly, not kill it.
+    installed = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, on_signal, signum)
+            installed.append(signum)
     try:
-        service = KeystoneService(db, workers=workers)
-        server = Server([service])
-        sock = _listen(host, port)
-        await server.start(sock=sock)
-        real_port = sock.getsockname()[1]
-        logger.info("listening on %s:%d (database %s, %d workers)", host, real_port, path, workers)
-        stop = stop or asyncio.Event()
-        force = asyncio.Event()
-        loop = asyncio.get_running_loop()
-
-        def on_signal(signum: int) -> None:
-            if stop.is_set():
-                logger.warning(
-                    "second %s: not waiting for calls in flight", signal.Signals(signum).name
-                )
-                force.set()
-            else:
-                logger.info("%s: shutting down", signal.Signals(signum).name)
-                stop.set()
-
-        installed = []
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(signum, on_signal, signum)
-                installed.append(signum)
+        path = os.fspath(db_path)
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        db = keystone.Database.open(path, durability=durability)  # type: ignore[arg-type]
         try:
-            await stop.wait()
-            waiting = asyncio.ensure_future(service.drain())
-            forced = asyncio.ensure_future(force.wait())
-            done, _ = await asyncio.wait(
-                {waiting, forced}, timeout=grace, return_when=asyncio.FIRST_COMPLETED
+            service = KeystoneService(db, workers=workers)
+            server = Server([service])
+            sock = _listen(host, port)
+            await server.start(sock=sock)
+            real_port = sock.getsockname()[1]
+            logger.info(
+                "listening on %s:%d (database %s, %d workers)", host, real_port, path, workers
             )
-            if waiting not in done:
-                logger.warning("%d calls still in flight; cancelling them", service.in_flight)
-            for task in (waiting, forced):
-                task.cancel()
-            server.close()
-            try:
-                await asyncio.wait_for(server.wait_closed(), timeout=max(grace, 1.0))
-            except TimeoutError:
-                logger.warning("connections did not close in time")
+            await stop.wait()
+            await _shut_down(server, service, force, grace)
         finally:
-            for signum in installed:
-                loop.remove_signal_handler(signum)
+            db.close()
+            logger.info("stopped; database closed")
     finally:
-        db.close()
-        logger.info("stopped; database closed")
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+async def _shut_down(
+    server: Server, service: KeystoneService, force: asyncio.Event, grace: float
+) -> None:
+    """Let the calls in flight finish (until ``grace`` or ``force``), then stop the server."""
+    waiting = asyncio.ensure_future(service.drain())
+    forced = asyncio.ensure_future(force.wait())
+    done, _ = await asyncio.wait(
+        {waiting, forced}, timeout=grace, return_when=asyncio.FIRST_COMPLETED
+    )
+    if waiting not in done:
+        logger.warning("%d calls still in flight; cancelling them", service.in_flight)
+    for task in (waiting, forced):
+        task.cancel()
+    server.close()  # stops listening, cancels what is left
+    try:
+        await asyncio.wait_for(server.wait_closed(), timeout=max(grace, 1.0))
+    except TimeoutError:
+        logger.warning("connections did not close in time")
 
 
 def _listen(host: str, port: int) -> socket.socket:
