@@ -209,7 +209,7 @@ def open_database(
     current = os.path.getsize(path) if os.path.exists(path) else 0
     wanted = max(current * 2, current + 4 * expected_bytes)
     size = 64 << 20
-    while size < wanted:
+    while size < wanted and size < 1 << 40:
         size *= 2
     # The first acquire of a path in a process decides its initial map size;
     # Database.open shares that engine, and our own reference is dropped after.
