@@ -261,11 +261,7 @@ def _connect() -> Callable[[str], Any]:
         pytest.skip(f"keystone_net cannot be imported: {exc}")
     connect = getattr(keystone_net, "connect", None)
     if connect is None:
-        try:
-            from keystone_net import client
-        except ImportError:
-            pytest.skip("keystone_net.connect is not available")
-        connect = client.connect
+        pytest.skip("keystone_net.connect is not available")
     return cast("Callable[[str], Any]", connect)
 
 

@@ -215,7 +215,7 @@ def test_server_fixtures_skip_cleanly_without_keystone_net(pytester: pytest.Pyte
             raise AssertionError("never runs")
         """
     )
-    result = pytester.runpytest("-rs")
+    result = pytester.runpytest_subprocess("-rs")  # the patch must not leak into this process
     result.assert_outcomes(skipped=2)
     result.stdout.fnmatch_lines(["*keystone_net is not installed (simulated)*"])
 
