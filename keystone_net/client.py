@@ -633,13 +633,10 @@ class Client:
     def _key_list(self, keys: Iterable[object], what: str) -> bytes:
         if isinstance(keys, (str, bytes, Mapping)):
             raise ValidationError(f"{what}: keys must be a list of (pk, sk) tuples or key dicts")
-        parts = []
-        for i, key in enumerate(keys):
-            pk_bytes, sk_bytes = self._key_of(key, f"{what} keys[{i}]")
-            parts.append(
-                convert.len_field(1, bytes(pb.Key(partition_key=pk_bytes, sort_key=sk_bytes)))
-            )
-        return b"".join(parts)
+        key_of, key_field = self._key_of, convert.key_field
+        return b"".join(
+            [key_field(1, *key_of(key, f"{what} keys[{i}]")) for i, key in enumerate(keys)]
+        )
 
     async def batch_get(self, keys: Iterable[object]) -> list[Item]:
         """The items with these keys, in request order (missing ones left out)."""

@@ -121,7 +121,9 @@ __all__ = [
     "key_from_proto",
     "key_message",
     "key_to_proto",
+    "key_field",
     "keys_from_proto",
+    "keys_from_spans",
     "len_field",
     "last_key_from_proto",
     "last_key_to_proto",
@@ -958,6 +960,50 @@ def key_message(pk: str | bytes, sk: str | bytes | None = None) -> pb.Key:
 def keys_from_proto(keys: Iterable[pb.Key]) -> list[tuple[bytes, bytes | None]]:
     """``(pk, sk)`` byte tuples of ``Key`` messages, in order."""
     return [key_from_proto(k.partition_key, k.sort_key) for k in keys]
+
+
+def key_field(field: int, pk: bytes, sk: bytes | None) -> bytes:
+    """A ``Key`` message (wire bytes of a key) as field ``field`` of an enclosing message."""
+    body = b"\x0a" + _varint(len(pk)) + pk
+    if sk is not None:
+        body += b"\x12" + _varint(len(sk)) + sk
+    return _varint(field << 3 | 2) + _varint(len(body)) + body
+
+
+def keys_from_spans(data: bytes, spans: Iterable[Span]) -> list[tuple[bytes, bytes | None]]:
+    """``(pk, sk)`` of each ``Key`` message found by :func:`split_fields`, in order.
+
+    (The same as :func:`keys_from_proto`, without building betterproto2 messages.)
+    """
+    out: list[tuple[bytes, bytes | None]] = []
+    try:
+        for start, end in spans:
+            pk = b""
+            sk = None
+            pos = start
+            while pos < end:
+                t = data[pos]
+                pos += 1
+                if t == 0x0A or t == 0x12:
+                    n = data[pos]
+                    pos += 1
+                    if n & 0x80:
+                        n, pos = _varint_tail(data, pos, n)
+                    if t == 0x0A:
+                        pk = data[pos : pos + n]
+                    else:
+                        sk = data[pos : pos + n]
+                    pos += n
+                else:
+                    if t & 0x80:
+                        t, pos = _varint_tail(data, pos, t)
+                    pos = _skip(data, pos, t)
+            if pos > end:
+                raise _Bad(_MALFORMED)
+            out.append((pk, sk))
+    except (_Bad, IndexError):
+        raise ValidationError(f"a Key message is malformed: {_MALFORMED}") from None
+    return out
 
 
 def item_with_key(

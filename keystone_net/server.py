@@ -373,8 +373,8 @@ class KeystoneService:
     # -- batches and transactions ---------------------------------------------------
 
     def _batch_get(self, data: bytes, metadata: Any) -> bytes:
-        req = _parse(pb.BatchGetRequest, data)
-        items = self._db.batch_get([(k.partition_key, k.sort_key) for k in req.keys])
+        keys = convert.keys_from_spans(data, convert.split_fields(data, (1,))[1].get(1, ()))
+        items = self._db.batch_get(keys)
         item_field = convert.item_field
         body = b"".join([item_field(1, item) for item in items])
         return body + bytes(pb.BatchGetResponse(count=len(items)))
@@ -406,8 +406,8 @@ class KeystoneService:
         return _SUCCESS
 
     def _transact_get(self, data: bytes, metadata: Any) -> bytes:
-        req = _parse(pb.TransactGetRequest, data)
-        items = self._db.transact_get([(k.partition_key, k.sort_key) for k in req.keys])
+        keys = convert.keys_from_spans(data, convert.split_fields(data, (1,))[1].get(1, ()))
+        items = self._db.transact_get(keys)
         len_field, item_field = convert.len_field, convert.item_field
         return b"".join(
             [len_field(1, b"" if item is None else item_field(1, item)) for item in items]

@@ -1,0 +1,360 @@
+"""Network bench: the keystone_net server vs a bare grpclib echo service, in one run.
+
+    python benches/net.py [--quick] [--rounds N]
+
+Both servers run as subprocesses on loopback; the same keystone_net client
+(async, one HTTP/2 connection) calls both, so the difference is the server:
+keystone_net (decode, worker thread, LMDB, encode) vs an echo service that
+answers every Get with a prebuilt betterproto2 ``GetResponse`` holding the
+same item, and every Put with ``PutResponse(success=True)``, touching no
+database. A second echo answers with pre-encoded bytes: the floor of
+grpclib itself.
+
+* sequential Get: p50/p99 latency (target: keystone p50 <= 1.3x echo);
+* 32 concurrent callers on one connection: Get and Put throughput (target:
+  keystone Get >= 0.8x echo). The keystone server runs with its default
+  durability ("sync": every put is on disk before it is acknowledged);
+* batch_get of 100 keys in one call vs 100 sequential gets, items/s
+  (target: >= 20x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from _harness import compare, machine  # noqa: E402
+
+import keystone_net  # noqa: E402
+from keystone_net import convert  # noqa: E402
+from keystone_net._proto import keystone as pb  # noqa: E402
+from keystone_net.convert import RawMessage  # noqa: E402
+
+CALLERS = 32
+_LISTENING = re.compile(r"listening on \S+:(\d+)")
+
+
+def make_item(i: int) -> dict[str, object]:
+    return {
+        "pk": f"user#{i:05d}",
+        "sk": "profile",
+        "name": f"customer {i}",
+        "total": i * 3,
+        "status": "shipped" if i % 3 else "pending",
+        "tags": ["a", "b"],
+    }
+
+
+# --------------------------------------------------------------------------
+# The echo services (run with --serve-echo in a subprocess)
+# --------------------------------------------------------------------------
+
+
+def _listen() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+class BetterprotoEcho:
+    """Get -> a prebuilt betterproto2 GetResponse (encoded per call); Put -> success."""
+
+    def __init__(self) -> None:
+        self.item = convert.item_to_proto(make_item(1))
+
+    async def get(self, stream: Any) -> None:
+        await stream.recv_message()
+        await stream.send_message(pb.GetResponse(item=self.item))
+
+    async def put(self, stream: Any) -> None:
+        await stream.recv_message()
+        await stream.send_message(pb.PutResponse(success=True))
+
+    def __mapping__(self) -> dict[str, Any]:
+        from grpclib.const import Cardinality, Handler
+
+        return {
+            "/keystone.KeystoneDB/Get": Handler(
+                self.get, Cardinality.UNARY_UNARY, pb.GetRequest, pb.GetResponse
+            ),
+            "/keystone.KeystoneDB/Put": Handler(
+                self.put, Cardinality.UNARY_UNARY, pb.PutRequest, pb.PutResponse
+            ),
+        }
+
+
+class RawEcho:
+    """Get and Put answered with pre-encoded bytes: grpclib's own cost only."""
+
+    def __init__(self) -> None:
+        self.get_reply = RawMessage(bytes(pb.GetResponse(item=convert.item_to_proto(make_item(1)))))
+        self.put_reply = RawMessage(bytes(pb.PutResponse(success=True)))
+
+    async def get(self, stream: Any) -> None:
+        await stream.recv_message()
+        await stream.send_message(self.get_reply)
+
+    async def put(self, stream: Any) -> None:
+        await stream.recv_message()
+        await stream.send_message(self.put_reply)
+
+    def __mapping__(self) -> dict[str, Any]:
+        from grpclib.const import Cardinality, Handler
+
+        return {
+            "/keystone.KeystoneDB/Get": Handler(
+                self.get, Cardinality.UNARY_UNARY, RawMessage, RawMessage
+            ),
+            "/keystone.KeystoneDB/Put": Handler(
+                self.put, Cardinality.UNARY_UNARY, RawMessage, RawMessage
+            ),
+        }
+
+
+async def serve_echo() -> None:
+    from grpclib.server import Server
+
+    servers = []
+    for service in (BetterprotoEcho(), RawEcho()):
+        server = Server([service])
+        sock = _listen()
+        await server.start(sock=sock)
+        servers.append(server)
+        print(f"listening on 127.0.0.1:{sock.getsockname()[1]}", file=sys.stderr, flush=True)
+    await asyncio.Event().wait()  # until killed
+
+
+# --------------------------------------------------------------------------
+# Processes
+# --------------------------------------------------------------------------
+
+
+class Process:
+    """A subprocess whose stderr announces ``listening on HOST:PORT`` lines."""
+
+    def __init__(self, args: list[str], ports: int = 1) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, *args], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+        )
+        self.ports: list[int] = []
+        ready = threading.Event()
+
+        def read() -> None:
+            assert self.proc.stderr is not None
+            for line in self.proc.stderr:
+                match = _LISTENING.search(line)
+                if match:
+                    self.ports.append(int(match.group(1)))
+                    if len(self.ports) == ports:
+                        ready.set()
+            ready.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        if not ready.wait(30) or len(self.ports) < ports:
+            self.stop()
+            raise RuntimeError(f"{args} did not start")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+# --------------------------------------------------------------------------
+# Measurements
+# --------------------------------------------------------------------------
+
+
+async def latencies(call: Callable[[], Awaitable[Any]], n: int) -> list[float]:
+    out = []
+    clock = time.perf_counter
+    for _ in range(n):
+        t0 = clock()
+        await call()
+        out.append(clock() - t0)
+    return out
+
+
+async def callers(call: Callable[[int], Awaitable[Any]], per_caller: int) -> int:
+    async def one(c: int) -> None:
+        for i in range(per_caller):
+            await call(c * per_caller + i)
+
+    await asyncio.gather(*(one(c) for c in range(CALLERS)))
+    return CALLERS * per_caller
+
+
+def percentile(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="few, short rounds (a smoke run)")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds per contender")
+    parser.add_argument("--serve-echo", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_echo:
+        asyncio.run(serve_echo())
+        return
+
+    quick = args.quick
+    rounds = args.rounds or (3 if quick else 7)
+    n_items = 1_000 if quick else 10_000
+    n_seq = 300 if quick else 3_000
+    per_caller = 10 if quick else 60
+    put_per_caller = 2 if quick else 8
+    n_batches = 5 if quick else 40
+    print(f"machine: {machine()}; items={n_items}, rounds={rounds}, callers={CALLERS}")
+
+    tmp = tempfile.mkdtemp(prefix="keystone-net-bench-")
+    here = os.path.abspath(__file__)
+    server = Process(
+        [
+            "-m",
+            "keystone_net",
+            "serve",
+            "--db-path",
+            os.path.join(tmp, "bench.keystone"),
+            "--port",
+            "0",
+        ]
+    )
+    echo = Process([here, "--serve-echo"], ports=2)
+    loop = asyncio.new_event_loop()
+    ks = keystone_net.Client(f"127.0.0.1:{server.ports[0]}", timeout=120)
+    bp = keystone_net.Client(f"127.0.0.1:{echo.ports[0]}", timeout=120)
+    raw = keystone_net.Client(f"127.0.0.1:{echo.ports[1]}", timeout=120)
+    run = loop.run_until_complete
+    try:
+        items = [make_item(i) for i in range(n_items)]
+        for start in range(0, n_items, 1000):
+            run(ks.batch_write(puts=items[start : start + 1000]))
+        keys = [(it["pk"], it["sk"]) for it in items]
+
+        # -- sequential Get latency ----------------------------------------------
+        samples: dict[str, list[float]] = {
+            "keystone": [],
+            "echo (betterproto2)": [],
+            "echo (raw bytes)": [],
+        }
+        clients = {"keystone": ks, "echo (betterproto2)": bp, "echo (raw bytes)": raw}
+        for client in clients.values():  # warm up: connect, caches
+            run(latencies(lambda client=client: client.get("user#00001", "profile"), 50))
+        for r in range(rounds):
+            for name, client in clients.items():
+                pk, sk = keys[r % n_items]
+                samples[name].extend(
+                    run(latencies(lambda client=client, pk=pk, sk=sk: client.get(pk, sk), n_seq))
+                )
+        print("\nsequential get (async client, one connection)")
+        for name, s in samples.items():
+            print(
+                f"  {name:<40} p50 {percentile(s, 0.5) * 1e6:8.1f} us   p99 {percentile(s, 0.99) * 1e6:8.1f} us"
+            )
+        ratio = percentile(samples["keystone"], 0.5) / percentile(
+            samples["echo (betterproto2)"], 0.5
+        )
+        floor = percentile(samples["keystone"], 0.5) / percentile(samples["echo (raw bytes)"], 0.5)
+        print(
+            f"  keystone p50 / echo p50: {ratio:.2f}x (target <= 1.3x: {'met' if ratio <= 1.3 else 'MISSED'})"
+        )
+        print(f"  keystone p50 / raw-bytes echo p50: {floor:.2f}x")
+
+        sync = keystone_net.connect(f"127.0.0.1:{server.ports[0]}", timeout=120)
+        try:
+            sync.get(*keys[0])
+            t = []
+            for i in range(n_seq):
+                t0 = time.perf_counter()
+                sync.get(*keys[i % n_items])
+                t.append(time.perf_counter() - t0)
+            print(
+                f"  (sync client, for reference: p50 {percentile(t, 0.5) * 1e6:.1f} us, p99 {percentile(t, 0.99) * 1e6:.1f} us)"
+            )
+        finally:
+            sync.close()
+
+        # -- 32 callers --------------------------------------------------------
+        def get_load(client: keystone_net.Client) -> Callable[[], int]:
+            return lambda: run(callers(lambda i: client.get(*keys[i % n_items]), per_caller))
+
+        compare(
+            f"get, {CALLERS} concurrent callers on one connection",
+            ("keystone get", get_load(ks)),
+            [("echo (betterproto2)", get_load(bp)), ("echo (raw bytes)", get_load(raw))],
+            rounds,
+            targets={"echo (betterproto2)": 0.8},
+        )
+
+        counter = iter(range(10**9))
+
+        def put_load(client: keystone_net.Client) -> Callable[[], int]:
+            def put(i: int) -> Awaitable[Any]:
+                return client.put({**items[i % n_items], "sk": f"new#{next(counter)}"})
+
+            return lambda: run(callers(put, put_per_caller))
+
+        compare(
+            f"put (durable, sync), {CALLERS} concurrent callers on one connection",
+            ("keystone put", put_load(ks)),
+            [("echo (betterproto2)", put_load(bp)), ("echo (raw bytes)", put_load(raw))],
+            rounds,
+        )
+
+        # -- batch_get vs sequential gets ----------------------------------------
+        batches = [keys[(b * 100) % n_items :][:100] for b in range(n_batches)]
+        batches = [b if len(b) == 100 else keys[:100] for b in batches]
+
+        async def batch_gets() -> int:
+            total = 0
+            for batch in batches:
+                total += len(await ks.batch_get(batch))
+            return total
+
+        async def single_gets() -> int:
+            total = 0
+            for batch in batches[: max(1, n_batches // 10)]:
+                for key in batch:
+                    total += (await ks.get(*key)) is not None
+            return total
+
+        compare(
+            "100 keys: one batch_get vs 100 sequential gets (items/s)",
+            ("batch_get of 100 keys", lambda: run(batch_gets())),
+            [("100 sequential gets", lambda: run(single_gets()))],
+            rounds,
+            targets={"100 sequential gets": 20.0},
+        )
+    finally:
+        for client in (ks, bp, raw):
+            run(client.close())
+        loop.close()
+        server.stop()
+        echo.stop()
+
+
+if __name__ == "__main__":
+    main()
