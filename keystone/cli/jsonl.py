@@ -201,11 +201,25 @@ def _json_kind(value: Any) -> str:
 def dumps(value: Any) -> str:
     """One line of typed JSON for a KeystoneDB value (an item, usually)."""
     text = _ENCODER.encode(value)
-    if '{"$' in text:
-        # Either a tag we wrote, or a map whose only key looks like one: the
-        # careful walk below tells them apart and escapes the latter.
+    if '{"$' in text and _has_tag_like_map(value):
+        # A map whose only key looks like a tag: the careful walk escapes it.
         text = _SLOW_ENCODER.encode(to_json(value))
     return text
+
+
+def _has_tag_like_map(value: Any) -> bool:
+    """Whether ``value`` holds a map that must be escaped (its only key a tag or ``$$...``)."""
+    if isinstance(value, Mapping):
+        if len(value) == 1:
+            key = next(iter(value))
+            if key in TAGS or key[:2] == "$$":
+                return True
+        return any(
+            isinstance(v, (Mapping, list, tuple)) and _has_tag_like_map(v) for v in value.values()
+        )
+    if isinstance(value, (list, tuple)):
+        return any(isinstance(v, (Mapping, list, tuple)) and _has_tag_like_map(v) for v in value)
+    return False
 
 
 def to_json(value: Any) -> Any:
