@@ -142,14 +142,14 @@ class Shell:
         if _is_partiql(text):
             run_statement(self._context(None), text.rstrip().rstrip(";"))
             return
-        if first not in COMMANDS:
+        if verb not in COMMANDS:
             raise UsageError(f"unknown command {first!r}; type .help for the list")
-        argv = self._argv(first, rest)
+        argv = self._argv(verb, rest)
         try:
             args = self.parser.parse_args(argv)
         except SystemExit:  # argparse printed the usage error or the help
             return
-        COMMANDS[first].run(self._context(args), args)
+        COMMANDS[verb].run(self._context(args), args)
 
     @staticmethod
     def _argv(verb: str, rest: str) -> list[str]:
