@@ -190,7 +190,7 @@ def test_history_is_loaded_from_the_previous_session(tmp_path: Path) -> None:
 def test_a_script_on_stdin_runs_without_prompts(tmp_path: Path) -> None:
     script = (
         '-- a comment\nput {"pk": "a", "sk": "b", "n": 1}\n\nget a b\nget a missing\n'
-        ".table\nget a b\n.help\n"
+        ".table\nGET a b\n.help\n"
     )
     out, err = io.StringIO(), io.StringIO()
     stdin = io.TextIOWrapper(io.BytesIO(script.encode()), encoding="utf-8")
