@@ -48,14 +48,14 @@ import contextlib
 import threading
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from grpclib.client import Channel
 from grpclib.const import Cardinality
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 
-from keystone import ConditionCheck, Delete, Put, SortKeyCondition, Update
+from keystone import ConditionCheck, Delete, Put, SortKeyCondition, Store, Update
 from keystone.database import PutReturns, TransactPart, UpdateReturns
 from keystone.errors import DatabaseClosed, KeystoneError, Timeout, Unavailable, ValidationError
 from keystone.table import MAX_PAGE_BYTES, Page
@@ -1024,6 +1024,12 @@ class SyncClient:
         """Run one PartiQL statement; ``?`` takes ``parameters`` in order."""
         page: Page = self._run(self._client.execute, statement, parameters)
         return page
+
+
+if TYPE_CHECKING:
+
+    def _sync_client_is_a_store(client: SyncClient) -> Store:
+        return client  # mypy checks here that SyncClient satisfies keystone.Store
 
 
 def connect(

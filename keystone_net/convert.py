@@ -590,6 +590,21 @@ def _text(data: bytes, start: int, end: int) -> str:
 
 def _decb(data: bytes, pos: int, end: int, depth: int) -> Any:
     """The keystone value of the ``Value`` message in ``data[pos:end]``."""
+    if end - pos >= 2:  # fast path: one short scalar field, as every encoder writes it
+        t = data[pos]
+        n = data[pos + 1]
+        if n < 0x80 and pos + 2 + n == end:
+            if t == _T_STRING:
+                return _text(data, pos + 2, end)
+            if t == _T_NUMBER:
+                return _parse_number(_text(data, pos + 2, end))
+            if t == _T_BINARY:
+                return data[pos + 2 : end]
+        if end == pos + 2 and n < 0x80:
+            if t == _T_BOOL:
+                return n != 0
+            if t == _T_NULL:
+                return None
     # Read every field; the last member of the oneof wins (protobuf rule).
     tag = -1
     vs = ve = num = 0
@@ -732,6 +747,13 @@ def _entry(data: bytes, pos: int, end: int) -> tuple[str, int, int]:
 
     The value start is -1 when the entry has no value.
     """
+    if end - pos >= 4 and data[pos] == 0x0A:  # fast path: short key, then the value
+        n = data[pos + 1]
+        ke = pos + 2 + n
+        if n < 0x80 and ke + 2 <= end and data[ke] == 0x12:
+            m = data[ke + 1]
+            if m < 0x80 and ke + 2 + m == end:
+                return _text(data, pos + 2, ke), ke + 2, end
     ks = ke = ve = 0
     vs = -1
     while pos < end:

@@ -552,6 +552,11 @@ async def _shut_down(
     server: Server, service: KeystoneService, force: asyncio.Event, grace: float
 ) -> None:
     """Let the calls in flight finish (until ``grace`` or ``force``), then stop the server."""
+    # Stop listening at once (open connections stay, so their calls can end;
+    # grpclib only offers close(), which also cancels them).
+    listener = getattr(server, "_server", None)
+    if listener is not None:
+        listener.close()
     waiting = asyncio.ensure_future(service.drain())
     forced = asyncio.ensure_future(force.wait())
     done, _ = await asyncio.wait(
