@@ -814,7 +814,7 @@ class SyncClient:
         timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
         client = Client(url, partition_key=partition_key, sort_key=sort_key, timeout=timeout)
-        portal_cm = start_blocking_portal(name="keystone-client")
+        portal_cm = start_blocking_portal()
         portal = portal_cm.__enter__()
         self._client = client
         self._portal: BlockingPortal | None = portal

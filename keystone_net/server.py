@@ -204,9 +204,12 @@ class KeystoneService:
         status, message, metadata = convert.status_for(exc)
         if status is Status.INTERNAL and not isinstance(exc, keystone.KeystoneError):
             logger.error("%s failed unexpectedly", route, exc_info=exc)
-        await stream.send_trailing_metadata(
-            status=status, status_message=message, metadata=metadata
-        )
+        try:
+            await stream.send_trailing_metadata(
+                status=status, status_message=message, metadata=metadata
+            )
+        except Exception as err:  # the client is gone; nobody to tell
+            logger.debug("%s: could not send %s: %s", route, status.name, err)
 
     # -- draining -------------------------------------------------------------
 

@@ -259,6 +259,32 @@ def test_malformed_requests_are_invalid_argument(remote: Any, method: str, raw: 
     assert "Traceback" not in (answer.message or "")
 
 
+def _deep_list(levels: int) -> bytes:
+    """A ``Value`` nested ``levels`` lists deep, as bytes."""
+    value = b"\x20\x01"
+    for _ in range(levels):
+        inner = b"\x0a" + convert._varint(len(value)) + value
+        value = b"\x32" + convert._varint(len(inner)) + inner
+    return value
+
+
+@pytest.mark.parametrize("levels", [keystone.MAX_NESTING_DEPTH + 1, 5000])
+def test_deeply_nested_requests_are_invalid_argument(remote: Any, levels: int) -> None:
+    value = _deep_list(levels)
+    entry = b"\x0a\x01a\x12" + convert._varint(len(value)) + value
+    put = bytes(pb.PutRequest(partition_key=b"deep")) + convert.len_field(
+        3, convert.len_field(1, entry)
+    )
+    answer = call(remote.server.port, "Put", None, RawMessage, raw=put)
+    assert answer.status is Status.INVALID_ARGUMENT and "nesting" in (answer.message or "")
+    # The same value where betterproto2 parses it (a sort-key condition).
+    condition = convert.len_field(1, value)
+    query = bytes(pb.QueryRequest(partition_key=b"deep")) + convert.len_field(2, condition)
+    answer = call(remote.server.port, "Query", None, RawMessage, raw=query)
+    assert answer.status is Status.INVALID_ARGUMENT
+    assert remote.client.get("deep") is None
+
+
 def test_a_failed_condition_is_failed_precondition(remote: Any) -> None:
     remote.client.put({"pk": "c", "v": 1})
     request = pb.DeleteRequest(
