@@ -157,6 +157,7 @@ class Database:
         create: bool = True,
         durability: Durability = "sync",
         sweep_interval: float = 1.0,
+        map_size: int | None = None,
     ) -> Database:
         """Open (by default create) the database file at ``path``.
 
@@ -164,9 +165,18 @@ class Database:
         before the call returns; ``"async"`` leaves flushing to the operating
         system: a process crash loses nothing, a power loss may lose the
         last writes. ``sweep_interval`` is how often (seconds) the TTL
-        sweeper looks for expired items.
+        sweeper looks for expired items. ``map_size`` sets the initial size
+        of the memory map in bytes (default 64 MiB or twice the file); the
+        map still grows by itself, but a large import inside one
+        ``transaction()`` should reserve room up front, because the map
+        cannot grow while a transaction is open. It applies when this
+        process opens the file first.
         """
-        engine = _engine.acquire(os.fspath(path), durability=durability, create=create)
+        if map_size is not None and (not isinstance(map_size, int) or map_size <= 0):
+            raise ValidationError(f"map_size must be a positive int, got {map_size!r}")
+        engine = _engine.acquire(
+            os.fspath(path), durability=durability, create=create, map_size=map_size
+        )
         try:
             stored = cls._load_schema(engine, schema)
         except BaseException:

@@ -204,20 +204,12 @@ def open_database(
         raise NotFound(f"no database at {path}")
     if expected_bytes <= 0:
         return Database.open(path, schema, create=create)
-    from .. import engine
-
     current = os.path.getsize(path) if os.path.exists(path) else 0
     wanted = max(current * 2, current + 4 * expected_bytes)
     size = 64 << 20
     while size < wanted and size < 1 << 40:
         size *= 2
-    # The first acquire of a path in a process decides its initial map size;
-    # Database.open shares that engine, and our own reference is dropped after.
-    held = engine.acquire(path, create=create, map_size=size)
-    try:
-        return Database.open(path, schema, create=create)
-    finally:
-        held.release()
+    return Database.open(path, schema, create=create, map_size=size)
 
 
 def is_terminal(stream: Any) -> bool:
