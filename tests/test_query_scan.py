@@ -124,10 +124,9 @@ class TestFilterProjectionLimit:
 
 
 def collect_pages(call, **kwargs) -> tuple[list[dict], int]:
-    items, start, pages = [], None, 0
-    for _ in range(1000):
+    items, start = [], None
+    for pages in range(1, 1001):
         page = call(start=start, **kwargs)
-        pages += 1
         items.extend(page.items)
         if page.last_key is None:
             return items, pages

@@ -19,7 +19,7 @@ from keystone import (
     sk,
 )
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 SCHEMA = Schema(
     local_indexes=[LocalIndex("by_date", "date")],
