@@ -158,6 +158,7 @@ class Database:
         durability: Durability = "sync",
         sweep_interval: float = 1.0,
         map_size: int | None = None,
+        group_commit: bool | None = None,
     ) -> Database:
         """Open (by default create) the database file at ``path``.
 
@@ -170,12 +171,18 @@ class Database:
         map still grows by itself, but a large import inside one
         ``transaction()`` should reserve room up front, because the map
         cannot grow while a transaction is open. It applies when this
-        process opens the file first.
+        process opens the file first. ``group_commit`` (default: on with
+        ``"sync"`` durability) lets concurrent writes from many threads share
+        one commit and one fsync, each keeping its own condition and result.
         """
         if map_size is not None and (not isinstance(map_size, int) or map_size <= 0):
             raise ValidationError(f"map_size must be a positive int, got {map_size!r}")
         engine = _engine.acquire(
-            os.fspath(path), durability=durability, create=create, map_size=map_size
+            os.fspath(path),
+            durability=durability,
+            create=create,
+            map_size=map_size,
+            group_commit=group_commit,
         )
         try:
             stored = cls._load_schema(engine, schema)

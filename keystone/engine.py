@@ -30,6 +30,7 @@ from typing import Any, Final, Literal, TypeVar
 import lmdb
 
 from .errors import DatabaseClosed, KeystoneError, NotFound, ResourceExhausted, ValidationError
+from .groupcommit import GroupCommit, Pending
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,12 @@ class Engine:
     """One open LMDB file. Obtain it with :func:`acquire`; give it back with :meth:`release`."""
 
     def __init__(
-        self, path: str, durability: Durability, create: bool, map_size: int | None
+        self,
+        path: str,
+        durability: Durability,
+        create: bool,
+        map_size: int | None,
+        group_commit: bool | None = None,
     ) -> None:
         if durability not in ("sync", "async"):
             raise ValidationError(f"durability must be 'sync' or 'async', got {durability!r}")
@@ -144,6 +150,9 @@ class Engine:
         )
         self.max_key_size: int = self.env.max_key_size()
         self.write_lock = threading.RLock()
+        #: Group commit pays off only when commits fsync.
+        use_group = durability == "sync" if group_commit is None else group_commit
+        self._group = GroupCommit(self._commit_many) if use_group else None
         self._txn_thread: int | None = None
         self._gate = _Gate()
         self._dbs: dict[bytes, Any] = {}
@@ -236,7 +245,66 @@ class Engine:
         return self.env.begin(db=db)
 
     def write(self, fn: Callable[[Any], T]) -> T:
-        """Run ``fn(txn)`` in one write transaction and commit it.
+        """Run ``fn(txn)`` in a write transaction and commit it (durably, per durability).
+
+        With group commit on, concurrent calls share one commit; each keeps
+        its own outcome. ``fn`` may run more than once (after the map
+        grows), so it must not have effects outside the transaction.
+        """
+        if self._group is not None:
+            self._not_in_transaction()
+            return self._group.submit(fn)
+        return self._write_alone(fn)
+
+    def _commit_many(self, batch: list[Pending[Any]]) -> None:
+        """Run every pending write in one transaction, each in a nested one; commit once."""
+        if len(batch) == 1:
+            p = batch[0]
+            try:
+                p.result = self._write_alone(p.fn)
+            except BaseException as exc:
+                p.error = exc
+            return
+        gate = self._gate
+        with self.write_lock:
+            for _ in range(64):
+                gate.enter()
+                try:
+                    txn = self.env.begin(write=True)
+                except lmdb.MapResizedError:
+                    gate.leave()
+                    self._adopt_new_size()
+                    continue
+                except BaseException:
+                    gate.leave()
+                    raise
+                try:
+                    for p in batch:
+                        p.result, p.error = None, None
+                        child = self.env.begin(write=True, parent=txn)
+                        try:
+                            p.result = p.fn(child)
+                            child.commit()
+                        except lmdb.MapFullError:
+                            child.abort()
+                            raise
+                        except Exception as exc:
+                            child.abort()
+                            p.error = exc
+                    txn.commit()
+                    return
+                except lmdb.MapFullError:
+                    txn.abort()
+                except BaseException:
+                    txn.abort()
+                    raise
+                finally:
+                    gate.leave()
+                self._grow()
+            raise ResourceExhausted("the database could not grow its map to fit the writes")
+
+    def _write_alone(self, fn: Callable[[Any], T]) -> T:
+        """Run ``fn(txn)`` in one write transaction of its own and commit it.
 
         ``fn`` may run more than once (after the map grows), so it must not
         have effects outside the transaction before it returns. Whatever it
@@ -390,14 +458,19 @@ _REGISTRY_LOCK = threading.Lock()
 
 
 def acquire(
-    path: str, *, durability: Durability = "sync", create: bool = True, map_size: int | None = None
+    path: str,
+    *,
+    durability: Durability = "sync",
+    create: bool = True,
+    map_size: int | None = None,
+    group_commit: bool | None = None,
 ) -> Engine:
-    """The process's engine for ``path``, opened on first use."""
+    """The process's engine for ``path``, opened on first use (which sets its options)."""
     real = os.path.realpath(path)
     with _REGISTRY_LOCK:
         engine = _REGISTRY.get(real)
         if engine is None:
-            engine = Engine(real, durability, create, map_size)
+            engine = Engine(real, durability, create, map_size, group_commit)
             _REGISTRY[real] = engine
         elif engine.durability != durability:
             raise ValidationError(
