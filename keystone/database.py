@@ -9,14 +9,12 @@ succeeds.
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from . import engine as _engine
@@ -25,89 +23,40 @@ from .engine import Durability
 from .errors import (
     ConditionalCheckFailed,
     DatabaseClosed,
-    KeystoneError,
     TransactionCanceled,
     ValidationError,
 )
-from .expressions import Placeholders, condition, projection
-from .expressions import update as compile_update
-from .indexes import Index
+from .expressions import Placeholders, condition
+from .indexes import Index, build_indexes
 from .partiql import execute as _execute_partiql
 from .schema import FORMAT_KEY, FORMAT_VERSION, SCHEMA_KEY, Schema
 from .sk import SortKeyCondition
 from .streams import StreamRecord
-from .table import Filter, Page, Project, Table
-from .ttl import expired, now_ms
+from .sweeper import Sweeper
+from .table import Page, Table
+from .ttl import expired
 from .types import Item, normalize_item
+from .writes import (
+    ConditionCheck,
+    Delete,
+    Put,
+    Step,
+    Transaction,
+    TransactPart,
+    Update,
+    bind,
+    do_delete,
+    do_put,
+    do_update,
+    prepare_put,
+    prepare_update,
+)
 
 PutReturns = Literal["NONE", "ALL_OLD"]
 UpdateReturns = Literal["NONE", "ALL_OLD", "ALL_NEW", "UPDATED_OLD", "UPDATED_NEW"]
 _PUT_RETURNS: Final = ("NONE", "ALL_OLD")
 _UPDATE_RETURNS: Final = ("NONE", "ALL_OLD", "ALL_NEW", "UPDATED_OLD", "UPDATED_NEW")
 MAX_SEGMENTS: Final = STRIPES
-
-
-# --------------------------------------------------------------------------
-# Transaction parts (transact_write)
-# --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Put:
-    """``transact_write`` part: put ``item`` if ``condition`` holds."""
-
-    item: Mapping[str, Any]
-    condition: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Update:
-    """``transact_write`` part: apply ``update`` to the item at ``pk``/``sk``."""
-
-    pk: str | bytes
-    sk: str | bytes | None = None
-    update: str = ""
-    condition: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Delete:
-    """``transact_write`` part: delete the item at ``pk``/``sk``."""
-
-    pk: str | bytes
-    sk: str | bytes | None = None
-    condition: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ConditionCheck:
-    """``transact_write`` part: require ``condition`` on the item at ``pk``/``sk``."""
-
-    pk: str | bytes
-    sk: str | bytes | None = None
-    condition: str = ""
-
-
-TransactPart = Put | Update | Delete | ConditionCheck
-
-
-def _bind(
-    names: Mapping[str, str] | None,
-    values: Mapping[str, Any] | None,
-    *,
-    cond: str | None = None,
-    filt: str | None = None,
-    proj: str | None = None,
-) -> tuple[Filter | None, Filter | None, Project | None]:
-    """Parse (cached) and bind the expressions of one call; check placeholders."""
-    if cond is None and filt is None and proj is None and not names and not values:
-        return None, None, None
-    ph = Placeholders(names, values)
-    c = condition(cond, ph) if cond is not None else None
-    f = condition(filt, ph) if filt is not None else None
-    p = projection(proj, ph) if proj is not None else None
-    ph.check_all_used()
-    return c, f, p
 
 
 def _check_limit(limit: int | None) -> None:
@@ -230,7 +179,7 @@ class Database:
                 added = chosen.check_compatible(stored)
                 if not added:
                     return stored
-                _build_indexes(engine, Table(engine, chosen), txn, added)
+                build_indexes(Table(engine, chosen), txn, added)
             txn.put(SCHEMA_KEY, chosen.encode(), db=engine.meta)
             txn.put(FORMAT_KEY, str(FORMAT_VERSION).encode(), db=engine.meta)
             return chosen
@@ -290,7 +239,7 @@ class Database:
             raise DatabaseClosed("the database is closed")
         table = self._table
         if projection is not None or names:
-            proj = _bind(names, None, proj=projection)[2]
+            proj = bind(names, None, proj=projection)[2]
             with self._engine.read() as txn:
                 found = table.load(txn, table.key(pk, sk))
             return None if found is None or proj is None else proj(found)
@@ -316,8 +265,8 @@ class Database:
         """
         table = self._check()
         _check_returns(returns, _PUT_RETURNS)
-        key, new, data, cond = _prepare_put(table, item, condition, names, values)
-        old = self._engine.write(lambda txn: _do_put(table, txn, key, new, data, cond))
+        key, new, data, cond = prepare_put(table, item, condition, names, values)
+        old = self._engine.write(lambda txn: do_put(table, txn, key, new, data, cond))
         return old if returns == "ALL_OLD" else None
 
     def delete(
@@ -333,8 +282,8 @@ class Database:
         table = self._check()
         _check_returns(returns, _PUT_RETURNS)
         key = table.key(pk, sk)
-        cond = _bind(names, values, cond=condition)[0]
-        old = self._engine.write(lambda txn: _do_delete(table, txn, key, cond))
+        cond = bind(names, values, cond=condition)[0]
+        old = self._engine.write(lambda txn: do_delete(table, txn, key, cond))
         return old if returns == "ALL_OLD" else None
 
     def update(
@@ -360,40 +309,10 @@ class Database:
         table = self._check()
         _check_returns(returns, _UPDATE_RETURNS)
         key = table.key(pk, sk)
-        prepared = self._prepare_update(table, pk, sk, update, condition, names, values)
+        prepared = prepare_update(table, pk, sk, update, condition, names, values)
 
-        old, new = self._engine.write(lambda txn: _do_update(table, txn, key, prepared))
+        old, new = self._engine.write(lambda txn: do_update(table, txn, key, prepared))
         return prepared.result(returns, old, new)
-
-    def _prepare_update(
-        self,
-        table: Table,
-        pk: str | bytes,
-        sk: str | bytes | None,
-        update: str | None,
-        cond_text: str | None,
-        names: Mapping[str, str] | None,
-        values: Mapping[str, Any] | None,
-        ph: Placeholders | None = None,
-    ) -> _PreparedUpdate:
-        if not isinstance(update, str) or not update.strip():
-            raise ValidationError("update: an update expression is required, e.g. 'SET a = :v'")
-        own = ph is None
-        if ph is None:
-            ph = Placeholders(names, values)
-        upd = compile_update(update, ph)
-        cond = condition(cond_text, ph) if cond_text is not None else None
-        if own:
-            ph.check_all_used()
-        keys = {table.pk_attr, table.sk_attr} & upd.top_level_names
-        if keys:
-            raise ValidationError(
-                f"update: key attributes cannot be updated: {', '.join(sorted(k for k in keys if k))}"
-            )
-        key_attrs: dict[str, Any] = {table.pk_attr: pk}
-        if sk is not None and table.sk_attr is not None:
-            key_attrs[table.sk_attr] = sk
-        return _PreparedUpdate(upd, cond, key_attrs)  # normalised with the new item
 
     # -- queries and scans -------------------------------------------------
 
@@ -433,7 +352,7 @@ class Database:
             after = self._start_key(table, idx, start)
             if not after.startswith(part):
                 raise ValidationError("start is not a key of the queried partition")
-        _, filt, proj = _bind(names, values, filt=filter, proj=projection)
+        _, filt, proj = bind(names, values, filt=filter, proj=projection)
         with self._engine.read() as txn:
             return table.read_range(
                 txn,
@@ -518,7 +437,7 @@ class Database:
                     f"start is not in segment {segment} of {total_segments}; "
                     "pass the last_key of a page of the same segment"
                 )
-        _, filt, proj = _bind(names, values, filt=filter, proj=projection)
+        _, filt, proj = bind(names, values, filt=filter, proj=projection)
         with self._engine.read() as txn:
             return table.read_range(
                 txn, lo, hi, after=after, limit=limit, filt=filt, proj=proj, index=idx
@@ -675,7 +594,7 @@ class Database:
         if isinstance(parts, (Put, Update, Delete, ConditionCheck)):
             raise ValidationError("transact_write: parts must be a list of parts, not one part")
         ph = Placeholders(names, values)
-        steps: list[_Step] = []
+        steps: list[Step] = []
         seen: set[bytes] = set()
         for i, part in enumerate(parts):
             where = f"transact_write part {i}"
@@ -712,28 +631,28 @@ class Database:
 
         self._engine.write(op)
 
-    def _prepare_part(self, table: Table, part: object, ph: Placeholders) -> _Step:
+    def _prepare_part(self, table: Table, part: object, ph: Placeholders) -> Step:
         if isinstance(part, Put):
             item = normalize_item(part.item)
             key = table.key_of_item(item)
             data = table.encode(item)
             cond = condition(part.condition, ph) if part.condition is not None else None
-            return _Step("put", key, cond, new=item, data=data)
+            return Step("put", key, cond, new=item, data=data)
         if isinstance(part, Update):
             key = table.key(part.pk, part.sk)
-            prepared = self._prepare_update(
+            prepared = prepare_update(
                 table, part.pk, part.sk, part.update, part.condition, None, None, ph
             )
-            return _Step("update", key, prepared.cond, update=prepared)
+            return Step("update", key, prepared.cond, update=prepared)
         if isinstance(part, Delete):
             key = table.key(part.pk, part.sk)
             cond = condition(part.condition, ph) if part.condition is not None else None
-            return _Step("delete", key, cond)
+            return Step("delete", key, cond)
         if isinstance(part, ConditionCheck):
             if not isinstance(part.condition, str) or not part.condition.strip():
                 raise ValidationError("ConditionCheck needs a condition")
             key = table.key(part.pk, part.sk)
-            return _Step("check", key, condition(part.condition, ph))
+            return Step("check", key, condition(part.condition, ph))
         raise ValidationError(
             f"parts must be keystone.Put, Update, Delete or ConditionCheck, got {type(part).__name__}"
         )
@@ -749,7 +668,7 @@ class Database:
         """
         table = self._check()
         with self._engine.write_txn() as txn:
-            tx = Transaction(self, table, txn)
+            tx = Transaction(table, txn)
             try:
                 yield tx
             finally:
@@ -808,234 +727,15 @@ class Database:
         self._engine.sync()
 
 
-@dataclass(slots=True)
-class _PreparedUpdate:
-    upd: Any
-    cond: Filter | None
-    key_attrs: Item
-
-    def apply(self, old: Item | None) -> Item | None:
-        """The item after the update, or ``None`` when there is still no item.
-
-        As in DynamoDB, an update of a missing item creates it, unless the
-        update only removes (REMOVE, DELETE): then there is nothing to create.
-        """
-        _fail_unless(self.cond, old)
-        new = self.upd.apply(old)
-        if old is None:
-            if not new:
-                return None
-            new = {**self.key_attrs, **new}
-        return normalize_item(new)
-
-    def result(self, returns: str, old: Item | None, new: Item | None) -> Item | None:
-        """The image ``returns`` asks for; ``None`` when it would be empty (as on the wire)."""
-        if returns == "ALL_NEW":
-            return new
-        if returns == "ALL_OLD":
-            return old
-        if returns == "UPDATED_NEW":
-            image = new
-        elif returns == "UPDATED_OLD":
-            image = old
-        else:
-            return None
-        if image is None:
-            return None
-        return self.upd.updated_projection(image) or None
-
-
-@dataclass(slots=True)
-class _Step:
-    kind: Literal["put", "update", "delete", "check"]
-    key: bytes
-    cond: Filter | None
-    new: Item | None = None
-    data: bytes | None = None
-    update: _PreparedUpdate | None = None
-
-    def run(self, old: Item | None, table: Table) -> tuple[Item | None, bytes | None]:
-        """Check the condition and compute the new item (``None`` = delete)."""
-        if self.kind == "update":
-            assert self.update is not None
-            new = self.update.apply(old)
-            return new, None if new is None else table.encode(new)
-        _fail_unless(self.cond, old)
-        return self.new, self.data
-
-
-class Transaction:
-    """The handle of ``with db.transaction() as tx``: the same operations, in one commit.
-
-    Use it only in the thread that opened it (an LMDB write transaction
-    belongs to its thread), and only inside the ``with`` block.
-    """
-
-    def __init__(self, db: Database, table: Table, txn: Any) -> None:
-        self._db = db
-        self._table = table
-        self._txn = txn
-        self._done = False
-        self._thread = threading.get_ident()
-
-    def _live(self) -> Any:
-        if self._done:
-            raise KeystoneError("the transaction is over")
-        if threading.get_ident() != self._thread:
-            raise KeystoneError("a transaction can only be used by the thread that opened it")
-        return self._txn
-
-    def get(self, pk: str | bytes, sk: str | bytes | None = None) -> Item | None:
-        """The item as this transaction sees it (its own writes included)."""
-        return self._table.load(self._live(), self._table.key(pk, sk))
-
-    def put(
-        self,
-        item: Mapping[str, Any],
-        condition: str | None = None,
-        names: Mapping[str, str] | None = None,
-        values: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Put inside the transaction (a failed condition raises; the block decides)."""
-        key, new, data, cond = _prepare_put(self._table, item, condition, names, values)
-        _do_put(self._table, self._live(), key, new, data, cond)
-
-    def delete(
-        self,
-        pk: str | bytes,
-        sk: str | bytes | None = None,
-        condition: str | None = None,
-        names: Mapping[str, str] | None = None,
-        values: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Delete inside the transaction."""
-        key = self._table.key(pk, sk)
-        cond = _bind(names, values, cond=condition)[0]
-        _do_delete(self._table, self._live(), key, cond)
-
-    def update(
-        self,
-        pk: str | bytes,
-        sk: str | bytes | None = None,
-        update: str | None = None,
-        condition: str | None = None,
-        names: Mapping[str, str] | None = None,
-        values: Mapping[str, Any] | None = None,
-    ) -> Item | None:
-        """Update inside the transaction; returns the new item (``None`` if there is none)."""
-        table = self._table
-        prepared = self._db._prepare_update(table, pk, sk, update, condition, names, values)
-        return _do_update(table, self._live(), table.key(pk, sk), prepared)[1]
-
-
-# --------------------------------------------------------------------------
-# Single-item steps shared by Database and Transaction
-# --------------------------------------------------------------------------
-
-
-def _prepare_put(
-    table: Table,
-    item: Mapping[str, Any],
-    cond_text: str | None,
-    names: Mapping[str, str] | None,
-    values: Mapping[str, Any] | None,
-) -> tuple[bytes, Item, bytes, Filter | None]:
-    new = normalize_item(item)
-    key = table.key_of_item(new)
-    data = table.encode(new)
-    return key, new, data, _bind(names, values, cond=cond_text)[0]
-
-
-def _fail_unless(cond: Filter | None, old: Item | None) -> None:
-    if cond is not None and not cond(old):
-        raise ConditionalCheckFailed("the conditional request failed")
-
-
-def _do_put(
-    table: Table, txn: Any, key: bytes, new: Item, data: bytes, cond: Filter | None
-) -> Item | None:
-    old = table.load(txn, key)
-    _fail_unless(cond, old)
-    table.store(txn, key, old, new, data)
-    return old
-
-
-def _do_delete(table: Table, txn: Any, key: bytes, cond: Filter | None) -> Item | None:
-    old = table.load(txn, key)
-    _fail_unless(cond, old)
-    if old is not None:
-        table.remove(txn, key, old)
-    return old
-
-
-def _do_update(
-    table: Table, txn: Any, key: bytes, prepared: _PreparedUpdate
-) -> tuple[Item | None, Item | None]:
-    old = table.load(txn, key)
-    new = prepared.apply(old)
-    if new is not None:
-        table.store(txn, key, old, new, table.encode(new))
-    return old, new
-
-
-# --------------------------------------------------------------------------
-# Index backfill and the background sweeper
-# --------------------------------------------------------------------------
-
-_log = logging.getLogger(__name__)
-_PROGRESS_EVERY: Final = 100_000
-
-
-def _build_indexes(engine: _engine.Engine, table: Table, txn: Any, added: Sequence[Any]) -> None:
-    """Fill newly added indexes from the existing items (inside the schema's write)."""
-    indexes = [table.indexes[d.name] for d in added]
-    total = txn.stat(table.items_db)["entries"]
-    _log.info("building %d new index(es) over %d items", len(indexes), total)
-    cur = txn.cursor(db=table.items_db)
-    for n, (key, raw) in enumerate(cur.iternext(), 1):
-        item = unpackb(raw, ext_hook=EXT_HOOK, raw=False)
-        for idx in indexes:
-            entry = idx.entry(item, key)
-            if entry is not None:
-                txn.put(entry[0], entry[1], db=idx.db)
-        if n % _PROGRESS_EVERY == 0:
-            _log.info("index build: %d of %d items", n, total)
-    _log.info("index build done")
-
-
-class Sweeper:
-    """A daemon thread that deletes expired items and trims old stream records."""
-
-    BATCH: Final = 100
-
-    def __init__(self, engine: _engine.Engine, table: Table, interval: float) -> None:
-        self._engine = engine
-        self._table = table
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="keystone-sweeper", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        table = self._table
-        while not self._stop.wait(self._interval):
-            try:
-                while not self._stop.is_set():
-                    done = self._engine.write(self._one_batch)
-                    if done < self.BATCH:
-                        break
-            except DatabaseClosed:
-                return
-            except Exception:  # keep sweeping; a failure must not kill the thread
-                _log.exception("TTL sweep of %s failed", table.engine.path)
-
-    def _one_batch(self, txn: Any) -> int:
-        table = self._table
-        done = table.sweep(txn, self.BATCH)
-        if table.stream is not None and table.stream.max_age_ms is not None:
-            table.stream.trim(txn, now_ms())
-        return done
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
+__all__ = [
+    "MAX_SEGMENTS",
+    "ConditionCheck",
+    "Database",
+    "Delete",
+    "Put",
+    "PutReturns",
+    "Transaction",
+    "TransactPart",
+    "Update",
+    "UpdateReturns",
+]

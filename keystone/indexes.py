@@ -19,7 +19,9 @@ string or binary, are absent from that index.
 
 from __future__ import annotations
 
-from typing import Any, Final
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Final
 from zlib import crc32
 
 from . import codec
@@ -28,6 +30,9 @@ from .errors import ValidationError
 from .schema import GlobalIndex, LocalIndex
 from .sk import SortKeyCondition
 from .types import Item
+
+if TYPE_CHECKING:
+    from .table import Table
 
 _TERM: Final = b"\x00\x00"
 
@@ -166,4 +171,25 @@ class Index:
         return found
 
 
-__all__ = ["Index"]
+_log = logging.getLogger(__name__)
+_PROGRESS_EVERY: Final = 100_000
+
+
+def build_indexes(table: Table, txn: Any, added: Sequence[Any]) -> None:
+    """Fill newly added indexes from the existing items (inside the schema's write)."""
+    indexes = [table.indexes[d.name] for d in added]
+    total = txn.stat(table.items_db)["entries"]
+    _log.info("building %d new index(es) over %d items", len(indexes), total)
+    cur = txn.cursor(db=table.items_db)
+    for n, (key, raw) in enumerate(cur.iternext(), 1):
+        item = codec.unpackb(raw, ext_hook=codec.EXT_HOOK, raw=False)
+        for idx in indexes:
+            entry = idx.entry(item, key)
+            if entry is not None:
+                txn.put(entry[0], entry[1], db=idx.db)
+        if n % _PROGRESS_EVERY == 0:
+            _log.info("index build: %d of %d items", n, total)
+    _log.info("index build done")
+
+
+__all__ = ["Index", "build_indexes"]

@@ -1,0 +1,277 @@
+"""Write steps shared by ``Database``, ``transact_write`` and ``Database.transaction()``.
+
+This module owns how one write is prepared (values normalised, key built,
+expressions parsed from the cache and bound) and applied inside an open
+transaction, the ``transact_write`` parts, and the :class:`Transaction`
+handle. ``Database`` composes these with the engine's commits.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .errors import ConditionalCheckFailed, KeystoneError, ValidationError
+from .expressions import Placeholders, condition, projection
+from .expressions import update as compile_update
+from .table import Filter, Project, Table
+from .types import Item, normalize_item
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    """``transact_write`` part: put ``item`` if ``condition`` holds."""
+
+    item: Mapping[str, Any]
+    condition: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """``transact_write`` part: apply ``update`` to the item at ``pk``/``sk``."""
+
+    pk: str | bytes
+    sk: str | bytes | None = None
+    update: str = ""
+    condition: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """``transact_write`` part: delete the item at ``pk``/``sk``."""
+
+    pk: str | bytes
+    sk: str | bytes | None = None
+    condition: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionCheck:
+    """``transact_write`` part: require ``condition`` on the item at ``pk``/``sk``."""
+
+    pk: str | bytes
+    sk: str | bytes | None = None
+    condition: str = ""
+
+
+TransactPart = Put | Update | Delete | ConditionCheck
+
+
+def bind(
+    names: Mapping[str, str] | None,
+    values: Mapping[str, Any] | None,
+    *,
+    cond: str | None = None,
+    filt: str | None = None,
+    proj: str | None = None,
+) -> tuple[Filter | None, Filter | None, Project | None]:
+    """Parse (cached) and bind the expressions of one call; check placeholders."""
+    if cond is None and filt is None and proj is None and not names and not values:
+        return None, None, None
+    ph = Placeholders(names, values)
+    c = condition(cond, ph) if cond is not None else None
+    f = condition(filt, ph) if filt is not None else None
+    p = projection(proj, ph) if proj is not None else None
+    ph.check_all_used()
+    return c, f, p
+
+
+def prepare_update(
+    table: Table,
+    pk: str | bytes,
+    sk: str | bytes | None,
+    update: str | None,
+    cond_text: str | None,
+    names: Mapping[str, str] | None,
+    values: Mapping[str, Any] | None,
+    ph: Placeholders | None = None,
+) -> PreparedUpdate:
+    if not isinstance(update, str) or not update.strip():
+        raise ValidationError("update: an update expression is required, e.g. 'SET a = :v'")
+    own = ph is None
+    if ph is None:
+        ph = Placeholders(names, values)
+    upd = compile_update(update, ph)
+    cond = condition(cond_text, ph) if cond_text is not None else None
+    if own:
+        ph.check_all_used()
+    keys = {table.pk_attr, table.sk_attr} & upd.top_level_names
+    if keys:
+        raise ValidationError(
+            f"update: key attributes cannot be updated: {', '.join(sorted(k for k in keys if k))}"
+        )
+    key_attrs: dict[str, Any] = {table.pk_attr: pk}
+    if sk is not None and table.sk_attr is not None:
+        key_attrs[table.sk_attr] = sk
+    return PreparedUpdate(upd, cond, key_attrs)  # normalised with the new item
+
+
+@dataclass(slots=True)
+class PreparedUpdate:
+    upd: Any
+    cond: Filter | None
+    key_attrs: Item
+
+    def apply(self, old: Item | None) -> Item | None:
+        """The item after the update, or ``None`` when there is still no item.
+
+        As in DynamoDB, an update of a missing item creates it, unless the
+        update only removes (REMOVE, DELETE): then there is nothing to create.
+        """
+        fail_unless(self.cond, old)
+        new = self.upd.apply(old)
+        if old is None:
+            if not new:
+                return None
+            new = {**self.key_attrs, **new}
+        return normalize_item(new)
+
+    def result(self, returns: str, old: Item | None, new: Item | None) -> Item | None:
+        """The image ``returns`` asks for; ``None`` when it would be empty (as on the wire)."""
+        if returns == "ALL_NEW":
+            return new
+        if returns == "ALL_OLD":
+            return old
+        if returns == "UPDATED_NEW":
+            image = new
+        elif returns == "UPDATED_OLD":
+            image = old
+        else:
+            return None
+        if image is None:
+            return None
+        return self.upd.updated_projection(image) or None
+
+
+@dataclass(slots=True)
+class Step:
+    kind: Literal["put", "update", "delete", "check"]
+    key: bytes
+    cond: Filter | None
+    new: Item | None = None
+    data: bytes | None = None
+    update: PreparedUpdate | None = None
+
+    def run(self, old: Item | None, table: Table) -> tuple[Item | None, bytes | None]:
+        """Check the condition and compute the new item (``None`` = delete)."""
+        if self.kind == "update":
+            assert self.update is not None
+            new = self.update.apply(old)
+            return new, None if new is None else table.encode(new)
+        fail_unless(self.cond, old)
+        return self.new, self.data
+
+
+class Transaction:
+    """The handle of ``with db.transaction() as tx``: the same operations, in one commit.
+
+    Use it only in the thread that opened it (an LMDB write transaction
+    belongs to its thread), and only inside the ``with`` block.
+    """
+
+    def __init__(self, table: Table, txn: Any) -> None:
+        self._table = table
+        self._txn = txn
+        self._done = False
+        self._thread = threading.get_ident()
+
+    def _live(self) -> Any:
+        if self._done:
+            raise KeystoneError("the transaction is over")
+        if threading.get_ident() != self._thread:
+            raise KeystoneError("a transaction can only be used by the thread that opened it")
+        return self._txn
+
+    def get(self, pk: str | bytes, sk: str | bytes | None = None) -> Item | None:
+        """The item as this transaction sees it (its own writes included)."""
+        return self._table.load(self._live(), self._table.key(pk, sk))
+
+    def put(
+        self,
+        item: Mapping[str, Any],
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Put inside the transaction (a failed condition raises; the block decides)."""
+        key, new, data, cond = prepare_put(self._table, item, condition, names, values)
+        do_put(self._table, self._live(), key, new, data, cond)
+
+    def delete(
+        self,
+        pk: str | bytes,
+        sk: str | bytes | None = None,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Delete inside the transaction."""
+        key = self._table.key(pk, sk)
+        cond = bind(names, values, cond=condition)[0]
+        do_delete(self._table, self._live(), key, cond)
+
+    def update(
+        self,
+        pk: str | bytes,
+        sk: str | bytes | None = None,
+        update: str | None = None,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> Item | None:
+        """Update inside the transaction; returns the new item (``None`` if there is none)."""
+        table = self._table
+        prepared = prepare_update(table, pk, sk, update, condition, names, values)
+        return do_update(table, self._live(), table.key(pk, sk), prepared)[1]
+
+
+# --------------------------------------------------------------------------
+# Single-item steps shared by Database and Transaction
+# --------------------------------------------------------------------------
+
+
+def prepare_put(
+    table: Table,
+    item: Mapping[str, Any],
+    cond_text: str | None,
+    names: Mapping[str, str] | None,
+    values: Mapping[str, Any] | None,
+) -> tuple[bytes, Item, bytes, Filter | None]:
+    new = normalize_item(item)
+    key = table.key_of_item(new)
+    data = table.encode(new)
+    return key, new, data, bind(names, values, cond=cond_text)[0]
+
+
+def fail_unless(cond: Filter | None, old: Item | None) -> None:
+    if cond is not None and not cond(old):
+        raise ConditionalCheckFailed("the conditional request failed")
+
+
+def do_put(
+    table: Table, txn: Any, key: bytes, new: Item, data: bytes, cond: Filter | None
+) -> Item | None:
+    old = table.load(txn, key)
+    fail_unless(cond, old)
+    table.store(txn, key, old, new, data)
+    return old
+
+
+def do_delete(table: Table, txn: Any, key: bytes, cond: Filter | None) -> Item | None:
+    old = table.load(txn, key)
+    fail_unless(cond, old)
+    if old is not None:
+        table.remove(txn, key, old)
+    return old
+
+
+def do_update(
+    table: Table, txn: Any, key: bytes, prepared: PreparedUpdate
+) -> tuple[Item | None, Item | None]:
+    old = table.load(txn, key)
+    new = prepared.apply(old)
+    if new is not None:
+        table.store(txn, key, old, new, table.encode(new))
+    return old, new
