@@ -4,6 +4,10 @@
   satisfies ``keystone.Store``: the same code runs on a local
   ``keystone.Database`` and on a server.
 * :class:`Client` is the async client (``await db.get(...)``).
+* Both speak plaintext (``"host:port"``) or TLS (``"https://host:port"``,
+  :mod:`keystone_net.tls`), send an optional bearer token, take a
+  ``timeout=`` on every call and retry what is safe to retry
+  (:class:`Retry`); a refused token raises :class:`AuthenticationError`.
 * :class:`KeystoneService` is the grpclib service over one
   ``keystone.Database``; ``python -m keystone_net serve --db-path PATH``
   runs it (see :mod:`keystone_net.__main__`).
@@ -15,13 +19,19 @@
 
 from __future__ import annotations
 
-from .client import DEFAULT_TIMEOUT, Client, SyncClient, connect, parse_url
+from .client import Client
+from .errors import AuthenticationError
+from .retry import Retry
 from .server import KeystoneService, serve
+from .sync import SyncClient, connect
+from .transport import DEFAULT_TIMEOUT, parse_url
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "AuthenticationError",
     "Client",
     "KeystoneService",
+    "Retry",
     "SyncClient",
     "connect",
     "parse_url",

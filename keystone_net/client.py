@@ -1,114 +1,77 @@
-"""Clients of the KeystoneDB gRPC service: :class:`Client` (async) and :class:`SyncClient`.
+"""The async client of the KeystoneDB gRPC service: :class:`Client`.
 
-Both have the methods of ``keystone.Database`` with the same arguments,
-return types and exceptions (``keystone.ValidationError``,
+It has the methods of ``keystone.Database``, as coroutines, with the same
+arguments, return types and exceptions (``keystone.ValidationError``,
 ``ConditionalCheckFailed``, ``TransactionCanceled`` with its ``reasons``,
 ...; rebuilt from the gRPC status by ``convert.exception_for``), so code
-written against ``keystone.Store`` runs unchanged on a server::
+written against the local database runs unchanged on a server::
 
-    import keystone_net
+    async with keystone_net.Client("https://db.example:50051", ca_file="ca.pem",
+                                   auth_token=token) as db:
+        await db.put({"pk": "user#1", "sk": "profile", "name": "Ada"})
+        await db.get("user#1", "profile", timeout=0.5)
 
-    with keystone_net.connect("127.0.0.1:50051") as db:   # a keystone.Store
-        db.put({"pk": "user#1", "sk": "profile", "name": "Ada"})
-        db.get("user#1", "profile")
-
-    async with keystone_net.Client("http://127.0.0.1:50051") as db:
-        await db.get("user#1", "profile")
-
-URLs are ``http://host:port`` or ``host:port`` (TLS is not supported yet;
-put a TLS-terminating proxy in front, see the docs).
+This module turns arguments into request bytes and reply bytes into keystone
+values; how the bytes travel (the URL forms, TLS, the bearer token,
+deadlines, which calls are retried and how) is ``keystone_net.transport``'s
+job, and the blocking facade is ``keystone_net.sync``.
 
 Key attribute names. The wire carries keys as bytes; key dicts and
 ``(pk, sk)`` tuples (``batch_get``, ``transact_get``, ``batch_write``
 deletes, ``start=``) are turned into those bytes with the table's key
 attribute names, which the client cannot ask the server for. They default to
-``"pk"`` and ``"sk"``; pass ``connect(url, partition_key="id",
+``"pk"`` and ``"sk"``; pass ``Client(url, partition_key="id",
 sort_key="ts")`` for a table with another key schema.
 
 Connections. One client keeps one HTTP/2 connection and multiplexes every
-call on it (the async client serves any number of concurrent calls; the sync
-client is thread-safe). After the server restarts, the next call connects
-again; reads (get, query, scan, batch_get, transact_get) are retried once
-on a connection error, writes only when the request was never sent. A call
-that cannot reach the server raises ``keystone.Unavailable``; one that
-outlives ``timeout`` seconds (default 60; ``None`` waits forever) raises
-``keystone.Timeout``. For scans the timeout bounds each streamed message.
+call on it (it serves any number of concurrent calls). After the server
+restarts, the next call connects again. Every method takes ``timeout=``
+(seconds, ``None`` for no limit) overriding the client's ``timeout``
+(default 60): an expired call raises ``keystone.Timeout``; one that cannot
+reach the server, after the retries ``retries=`` allows (reads always,
+writes only if the request never left), raises ``keystone.Unavailable``.
 
 Scans. The server streams a scan as messages of at most ~1 MiB, each with
 the key to resume from. ``scan()`` returns one page like the local one: it
 reads messages until ``limit`` items were read or about ``MAX_PAGE_BYTES``
-arrived, then stops the stream; ``scan_all()`` (and ``Client.scan_pages``)
-read one stream to its end, resuming once after a connection error.
+arrived, then stops the stream; ``scan_all()`` (and :meth:`Client.scan_pages`)
+read one stream to its end, resuming from the last key received after a
+lost connection. For scans, ``timeout`` bounds the wait for each message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
-import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+import ssl
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from typing import Any, Final
 
-from anyio.from_thread import BlockingPortal, start_blocking_portal
-from grpclib.client import Channel
-from grpclib.const import Cardinality
-from grpclib.exceptions import GRPCError, StreamTerminatedError
-
-from keystone import ConditionCheck, Delete, Put, SortKeyCondition, Store, Update
+from keystone import ConditionCheck, Delete, Put, SortKeyCondition, Update
 from keystone.database import PutReturns, TransactPart, UpdateReturns
-from keystone.errors import DatabaseClosed, KeystoneError, Timeout, Unavailable, ValidationError
+from keystone.errors import Unavailable, ValidationError
 from keystone.table import MAX_PAGE_BYTES, Page
 from keystone.types import Item
 from keystone_net import convert
 from keystone_net._proto import keystone as pb
-from keystone_net.convert import RawMessage
+from keystone_net.retry import DEFAULT_RETRIES, Retry
+from keystone_net.tls import StrPath
+from keystone_net.transport import (
+    DEFAULT_PORT,
+    DEFAULT_TIMEOUT,
+    UNSET,
+    Backoff,
+    PermanentUnavailable,
+    TimeoutArg,
+    Transport,
+)
 
-__all__ = ["DEFAULT_PORT", "DEFAULT_TIMEOUT", "Client", "SyncClient", "connect", "parse_url"]
+__all__ = ["Client"]
 
-#: The port of ``host``-only URLs.
-DEFAULT_PORT: Final = 50051
-#: Seconds a call may take before it raises ``keystone.Timeout``.
-DEFAULT_TIMEOUT: Final = 60.0
-
-_SERVICE: Final = "/keystone.KeystoneDB/"
 _UINT32_MAX: Final = 2**32 - 1
 _PUT_RETURNS: Final = ("NONE", "ALL_OLD")
 _UPDATE_RETURNS: Final = ("NONE", "ALL_OLD", "ALL_NEW", "UPDATED_OLD", "UPDATED_NEW")
-# A server that went away shows up as one of these.
-_CONNECTION_ERRORS: Final = (OSError, StreamTerminatedError, EOFError)
 _BINARY_KEYS: Final = "keystone-binary-keys"  # see keystone_net.server
-
-T = TypeVar("T")
-
-
-def parse_url(url: str) -> tuple[str, int]:
-    """``(host, port)`` of ``"http://host:port"``, ``"host:port"``, ``"host"`` or ``"[::1]:port"``."""
-    if not isinstance(url, str) or not url.strip():
-        raise ValueError(f"the server URL must be a non-empty str like 'host:port', got {url!r}")
-    text = url.strip()
-    if "://" in text:
-        scheme, _, text = text.partition("://")
-        if scheme.lower() != "http":
-            raise ValueError(
-                f"unsupported URL scheme {scheme!r} in {url!r}: use http://host:port "
-                "(TLS is not supported; terminate it in a proxy)"
-            )
-    text = text.rstrip("/")
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else rest
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
-    else:
-        host, port_text = text, ""
-    try:
-        port = int(port_text) if port_text else DEFAULT_PORT
-    except ValueError:
-        raise ValueError(f"the port in {url!r} is not a number") from None
-    if not 0 < port < 65536:
-        raise ValueError(f"the port in {url!r} is out of range")
-    return host or "127.0.0.1", port
 
 
 # --------------------------------------------------------------------------
@@ -206,6 +169,12 @@ def _parameter_label(statement: str, index: int) -> str:
 # --------------------------------------------------------------------------
 
 
+def _is_select(statement: str) -> bool:
+    """A PartiQL SELECT: read-only, so it may be retried (anything else is a write)."""
+    head = statement.lstrip()[:7]
+    return head[:6].upper() == "SELECT" and not (head[6:].isalnum() or head[6:] == "_")
+
+
 def _page(data: bytes, start: int, end: int, pk: str, sk: str) -> Page:
     """A Page of a QueryResponse, ScanResponse or SelectResult (same field numbers)."""
     rest, found = convert.split_fields(data, (1,), start, end)
@@ -220,11 +189,23 @@ def _optional_item(data: bytes, field: int) -> Item | None:
 
 
 class Client:
-    """An async client of one KeystoneDB server (a grpclib channel).
+    """An async client of one KeystoneDB server (one HTTP/2 connection).
 
-    The methods are those of ``keystone.Database``, as coroutines;
-    ``query_all``, ``scan_all`` and :meth:`scan_pages` are async iterators.
-    Create it anywhere; it connects on the first call, in the running loop.
+    The methods are those of ``keystone.Database``, as coroutines, each with
+    a keyword-only ``timeout=``; ``query_all``, ``scan_all`` and
+    :meth:`scan_pages` are async iterators. Create it anywhere; it connects
+    on the first call, in the running loop.
+
+    ``url``: ``"host:port"`` or ``"http://host:port"`` (plaintext), or
+    ``"https://host:port"`` (TLS). ``ca_file`` is the CA that signed the
+    server certificate (default: the system's CAs); ``cert_file`` and
+    ``key_file`` are the client certificate for a server that requires one
+    (mutual TLS); ``ssl_context`` replaces all three with a context of your
+    own (``keystone_net.tls.client_context`` makes one). ``auth_token`` is
+    sent as ``authorization: Bearer <token>`` on every call. ``timeout``
+    is the default of every call, in seconds (``None``: no limit).
+    ``retries`` is how many times a call that could not reach the server is
+    tried again (an int, or a :class:`keystone_net.Retry` policy; 0 never).
     """
 
     def __init__(
@@ -234,122 +215,53 @@ class Client:
         partition_key: str = "pk",
         sort_key: str = "sk",
         timeout: float | None = DEFAULT_TIMEOUT,
+        retries: int | Retry | None = DEFAULT_RETRIES,
+        ca_file: StrPath | None = None,
+        cert_file: StrPath | None = None,
+        key_file: StrPath | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        auth_token: str | None = None,
     ) -> None:
-        self._host, self._port = parse_url(url)
+        self._transport = Transport(
+            url,
+            timeout=timeout,
+            retries=retries,
+            ca_file=ca_file,
+            cert_file=cert_file,
+            key_file=key_file,
+            ssl_context=ssl_context,
+            auth_token=auth_token,
+        )
         self._pk = partition_key
         self._sk = sort_key
-        self._timeout = timeout
-        self._channel: Channel | None = None
-        self._closed = False
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
-        return f"<keystone_net.Client {self._host}:{self._port} {state}>"
+        state = "closed" if self.closed else "open"
+        return f"<keystone_net.Client {self._transport.address} {state}>"
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._transport.closed
+
+    @property
+    def timeout(self) -> float | None:
+        """The default timeout of a call, in seconds (``None``: no limit)."""
+        return self._transport.timeout
+
+    @property
+    def retries(self) -> Retry:
+        """The retry policy of calls that could not reach the server."""
+        return self._transport.retry
 
     async def close(self) -> None:
         """Close the connection (idempotent); later calls raise ``DatabaseClosed``."""
-        self._closed = True
-        if self._channel is not None:
-            self._channel.close()
-            self._channel = None
+        self._transport.close()
 
     async def __aenter__(self) -> Client:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-    # -- calls ---------------------------------------------------------------
-
-    def _live_channel(self) -> Channel:
-        if self._closed:
-            raise DatabaseClosed("the client is closed")
-        channel = self._channel
-        if channel is None:
-            channel = self._channel = Channel(self._host, self._port)
-        return channel
-
-    def _drop(self, channel: Channel) -> None:
-        """Forget a broken connection; the next call opens a new one."""
-        if self._channel is channel:
-            self._channel = None
-            channel.close()
-
-    def _unavailable(self, method: str, err: BaseException) -> Unavailable:
-        detail = str(err) or type(err).__name__
-        return Unavailable(
-            f"{method}: cannot reach the server at {self._host}:{self._port}: {detail}"
-        )
-
-    async def _unary(
-        self,
-        method: str,
-        data: bytes,
-        *,
-        idempotent: bool,
-        metadata: Mapping[str, str] | None = None,
-    ) -> bytes:
-        route = _SERVICE + method
-        for attempt in (0, 1):
-            channel = self._live_channel()
-            stream = channel.request(
-                route,
-                Cardinality.UNARY_UNARY,
-                RawMessage,
-                RawMessage,
-                timeout=self._timeout,
-                metadata=metadata,
-            )
-            sent = False
-            try:
-                async with stream:
-                    await stream.send_request()
-                    sent = True
-                    await stream.send_message(RawMessage(data), end=True)
-                    reply = await stream.recv_message()
-            except GRPCError as err:
-                raise convert.exception_for(
-                    err.status, err.message, stream.trailing_metadata
-                ) from None
-            except TimeoutError:
-                raise Timeout(f"{method} did not finish within {self._timeout} s") from None
-            except _CONNECTION_ERRORS as err:
-                self._drop(channel)
-                if attempt == 0 and (idempotent or not sent):
-                    continue
-                raise self._unavailable(method, err) from None
-            if reply is None:
-                raise KeystoneError(f"{method}: the server sent no reply")
-            return reply.data
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _stream(self, data: bytes) -> AsyncGenerator[bytes, None]:
-        """The messages of one Scan call (a connection error raises ``Unavailable``)."""
-        channel = self._live_channel()
-        stream = channel.request(
-            _SERVICE + "Scan", Cardinality.UNARY_STREAM, RawMessage, RawMessage
-        )
-        try:
-            async with stream:
-                await stream.send_request()
-                await stream.send_message(RawMessage(data), end=True)
-                while True:
-                    async with asyncio.timeout(self._timeout):
-                        message = await stream.recv_message()
-                    if message is None:
-                        return
-                    yield message.data
-        except GRPCError as err:
-            raise convert.exception_for(err.status, err.message, stream.trailing_metadata) from None
-        except TimeoutError:
-            raise Timeout(f"Scan sent nothing for {self._timeout} s") from None
-        except _CONNECTION_ERRORS as err:
-            self._drop(channel)
-            raise self._unavailable("Scan", err) from None
 
     # -- single items ----------------------------------------------------------
 
@@ -359,6 +271,8 @@ class Client:
         sk: str | bytes | None = None,
         projection: str | None = None,
         names: Mapping[str, str] | None = None,
+        *,
+        timeout: TimeoutArg = UNSET,
     ) -> Item | None:
         """The item with this key, or ``None``. ``projection`` picks attributes."""
         pk_bytes, sk_bytes = convert.key_to_proto(pk, sk)
@@ -368,7 +282,7 @@ class Client:
             projection_expression=_opt_str(projection, "projection"),
             expression_names=_names(names),
         )
-        reply = await self._unary("Get", bytes(request), idempotent=True)
+        reply = await self._transport.unary("Get", bytes(request), idempotent=True, timeout=timeout)
         return _optional_item(reply, 1)
 
     async def put(
@@ -378,6 +292,8 @@ class Client:
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
         returns: PutReturns = "NONE",
+        *,
+        timeout: TimeoutArg = UNSET,
     ) -> Item | None:
         """Store ``item`` if ``condition`` holds; the old item with ``returns="ALL_OLD"``."""
         returned = _returns(returns, _PUT_RETURNS)
@@ -391,7 +307,7 @@ class Client:
             + convert.values_field(5, values)
             + convert.item_field(3, _item_arg(item))
         )
-        reply = await self._unary("Put", data, idempotent=False)
+        reply = await self._transport.unary("Put", data, idempotent=False, timeout=timeout)
         return _optional_item(reply, 100)
 
     async def delete(
@@ -402,6 +318,8 @@ class Client:
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
         returns: PutReturns = "NONE",
+        *,
+        timeout: TimeoutArg = UNSET,
     ) -> Item | None:
         """Delete the item with this key if ``condition`` holds (no error if absent)."""
         returned = _returns(returns, _PUT_RETURNS)
@@ -414,7 +332,7 @@ class Client:
             return_values=None if returned == "NONE" else returned,
         )
         data = bytes(envelope) + convert.values_field(4, values)
-        reply = await self._unary("Delete", data, idempotent=False)
+        reply = await self._transport.unary("Delete", data, idempotent=False, timeout=timeout)
         return _optional_item(reply, 100)
 
     async def update(
@@ -426,6 +344,8 @@ class Client:
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
         returns: UpdateReturns = "ALL_NEW",
+        *,
+        timeout: TimeoutArg = UNSET,
     ) -> Item | None:
         """Apply an update expression (creating the item if absent, as DynamoDB does)."""
         returned = _returns(returns, _UPDATE_RETURNS)
@@ -440,8 +360,10 @@ class Client:
         )
         data = bytes(envelope) + convert.values_field(5, values)
         binary = [name for name, key in (("pk", pk), ("sk", sk)) if _binary(key)]
-        metadata = {_BINARY_KEYS: ",".join(binary)} if binary else None
-        reply = await self._unary("Update", data, idempotent=False, metadata=metadata)
+        metadata = ((_BINARY_KEYS, ",".join(binary)),) if binary else None
+        reply = await self._transport.unary(
+            "Update", data, idempotent=False, timeout=timeout, metadata=metadata
+        )
         return _optional_item(reply, 1)
 
     # -- queries and scans ---------------------------------------------------
@@ -467,6 +389,8 @@ class Client:
         limit: int | None = None,
         start: Mapping[str, Any] | None = None,
         reverse: bool = False,
+        *,
+        timeout: TimeoutArg = UNSET,
     ) -> Page:
         """Items of partition ``pk`` in sort-key order, one page at a time."""
         condition = None
@@ -489,7 +413,7 @@ class Client:
             projection_expression=_opt_str(projection, "projection"),
         )
         data = bytes(envelope) + convert.values_field(4, values)
-        reply = await self._unary("Query", data, idempotent=True)
+        reply = await self._transport.unary("Query", data, idempotent=True, timeout=timeout)
         return _page(reply, 0, len(reply), self._pk, self._sk)
 
     async def query_all(
@@ -532,16 +456,22 @@ class Client:
         return envelope, convert.values_field(2, values)
 
     async def _pages(
-        self, envelope: pb.ScanRequest, values: bytes
+        self, envelope: pb.ScanRequest, values: bytes, timeout: TimeoutArg
     ) -> AsyncGenerator[tuple[Page, int], None]:
-        """``(page, message bytes)`` of each Scan message; resumes once after a lost connection."""
-        received = 0
-        for attempt in (0, 1):
+        """``(page, message bytes)`` of each Scan message.
+
+        After a lost connection the stream starts again from the last key
+        received, as the client's ``retries`` allow (a stream that made
+        progress gets a fresh budget).
+        """
+        backoff = Backoff(self._transport.retry)
+        while True:
+            received = False
             try:
-                messages = self._stream(bytes(envelope) + values)
+                messages = self._transport.stream("Scan", bytes(envelope) + values, timeout=timeout)
                 async with contextlib.aclosing(messages):
                     async for data in messages:
-                        received += 1
+                        received = True
                         page = _page(data, 0, len(data), self._pk, self._sk)
                         yield page, len(data)
                         if page.last_key is not None:
@@ -549,9 +479,17 @@ class Client:
                             if envelope.limit is not None:
                                 envelope.limit -= page.scanned_count
                 return
+            except PermanentUnavailable:
+                raise
             except Unavailable:
-                if attempt or (received and envelope.limit == 0):
+                if received:
+                    if envelope.limit == 0:
+                        return  # every item asked for arrived; only the end was lost
+                    backoff.progress()
+                wait = backoff.next_wait()
+                if wait is None:
                     raise
+                await asyncio.sleep(wait)
 
     async def scan(
         self,
@@ -564,6 +502,8 @@ class Client:
         start: Mapping[str, Any] | None = None,
         segment: int = 0,
         total_segments: int = 1,
+        *,
+        timeout: TimeoutArg = UNSET,
     ) -> Page:
         """Every item, one page at a time (up to ``limit`` items read, or about 1 MiB)."""
         envelope, values_bytes = self._scan_request(
@@ -571,7 +511,7 @@ class Client:
         )
         out = Page()
         size = 0
-        async with contextlib.aclosing(self._pages(envelope, values_bytes)) as pages:
+        async with contextlib.aclosing(self._pages(envelope, values_bytes, timeout)) as pages:
             async for page, nbytes in pages:
                 out.items.extend(page.items)
                 out.count += page.count
@@ -588,8 +528,9 @@ class Client:
         ``limit`` bounds the items read across all pages; each page's
         ``last_key`` is where a later ``scan(start=...)`` would resume.
         """
+        timeout = kwargs.pop("timeout", UNSET)
         envelope, values = self._scan_request(**kwargs)
-        async with contextlib.aclosing(self._pages(envelope, values)) as pages:
+        async with contextlib.aclosing(self._pages(envelope, values, timeout)) as pages:
             async for page, _ in pages:
                 yield page
 
@@ -638,9 +579,11 @@ class Client:
             [key_field(1, *key_of(key, f"{what} keys[{i}]")) for i, key in enumerate(keys)]
         )
 
-    async def batch_get(self, keys: Iterable[object]) -> list[Item]:
+    async def batch_get(self, keys: Iterable[object], *, timeout: TimeoutArg = UNSET) -> list[Item]:
         """The items with these keys, in request order (missing ones left out)."""
-        reply = await self._unary("BatchGet", self._key_list(keys, "batch_get"), idempotent=True)
+        reply = await self._transport.unary(
+            "BatchGet", self._key_list(keys, "batch_get"), idempotent=True, timeout=timeout
+        )
         found = convert.split_fields(reply, (1,))[1]
         return convert.items_from_spans(reply, found.get(1, ()))
 
@@ -648,6 +591,8 @@ class Client:
         self,
         puts: Iterable[Mapping[str, Any]] = (),
         deletes: Iterable[object] = (),
+        *,
+        timeout: TimeoutArg = UNSET,
     ) -> None:
         """Put and delete many items in one atomic commit (no conditions)."""
         if isinstance(puts, Mapping):
@@ -673,12 +618,16 @@ class Client:
             writes.append(convert.len_field(1, convert.len_field(2, body)))
         if not writes:
             return
-        await self._unary("BatchWrite", b"".join(writes), idempotent=False)
+        await self._transport.unary(
+            "BatchWrite", b"".join(writes), idempotent=False, timeout=timeout
+        )
 
-    async def transact_get(self, keys: Iterable[object]) -> list[Item | None]:
+    async def transact_get(
+        self, keys: Iterable[object], *, timeout: TimeoutArg = UNSET
+    ) -> list[Item | None]:
         """The items with these keys from one snapshot, in order (``None`` for missing)."""
-        reply = await self._unary(
-            "TransactGet", self._key_list(keys, "transact_get"), idempotent=True
+        reply = await self._transport.unary(
+            "TransactGet", self._key_list(keys, "transact_get"), idempotent=True, timeout=timeout
         )
         found = convert.split_fields(reply, (1,))[1]
         out: list[Item | None] = []
@@ -692,6 +641,8 @@ class Client:
         parts: Iterable[TransactPart],
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
+        *,
+        timeout: TimeoutArg = UNSET,
     ) -> None:
         """Apply every part in one commit, or none (``TransactionCanceled`` has the reasons)."""
         if isinstance(parts, (Put, Update, Delete, ConditionCheck)):
@@ -707,8 +658,10 @@ class Client:
             items.append(convert.len_field(1, convert.len_field(field, body)))
         envelope = pb.TransactWriteRequest(expression_names=_names(names))
         data = b"".join(items) + bytes(envelope) + convert.values_field(100, values)
-        metadata = {_BINARY_KEYS: ",".join(binary)} if binary else None
-        await self._unary("TransactWrite", data, idempotent=False, metadata=metadata)
+        metadata = ((_BINARY_KEYS, ",".join(binary)),) if binary else None
+        await self._transport.unary(
+            "TransactWrite", data, idempotent=False, timeout=timeout, metadata=metadata
+        )
 
     @staticmethod
     def _transact_part(part: object, i: int, binary: list[str]) -> tuple[int, bytes]:
@@ -752,7 +705,13 @@ class Client:
 
     # -- PartiQL ---------------------------------------------------------------
 
-    async def execute(self, statement: str, parameters: Sequence[Any] | None = None) -> Page:
+    async def execute(
+        self,
+        statement: str,
+        parameters: Sequence[Any] | None = None,
+        *,
+        timeout: TimeoutArg = UNSET,
+    ) -> Page:
         """Run one PartiQL statement; ``?`` takes ``parameters`` in order."""
         if type(statement) is not str:
             raise ValidationError(
@@ -761,7 +720,9 @@ class Client:
         data = bytes(pb.ExecuteStatementRequest(statement=statement)) + _parameters(
             statement, parameters
         )
-        reply = await self._unary("ExecuteStatement", data, idempotent=False)
+        reply = await self._transport.unary(
+            "ExecuteStatement", data, idempotent=_is_select(statement), timeout=timeout
+        )
         rest, found = convert.split_fields(reply, (1, 3))
         if 1 in found:
             start, end = found[1][-1]
@@ -772,277 +733,3 @@ class Client:
             item = convert.item_from_spans(reply, inner.get(1, ()))
             return Page([item], 1, 1) if item is not None else Page()
         return Page()
-
-
-# --------------------------------------------------------------------------
-# The sync facade
-# --------------------------------------------------------------------------
-
-
-async def _next(pages: AsyncIterator[Page]) -> Page | None:
-    try:
-        return await pages.__anext__()
-    except StopAsyncIteration:
-        return None
-
-
-async def _aclose(pages: Any) -> None:
-    await pages.aclose()
-
-
-def _stop_portal(portal_cm: Any, client: Client, portal: BlockingPortal) -> None:
-    with contextlib.suppress(Exception):
-        portal.call(client.close)
-    with contextlib.suppress(Exception):
-        portal_cm.__exit__(None, None, None)
-
-
-class SyncClient:
-    """A blocking client: a :class:`Client` running on an event loop in a background thread.
-
-    It has the methods of ``keystone.Database`` (and satisfies
-    ``keystone.Store``), is safe to share between threads, and is a context
-    manager. Create one with :func:`connect`.
-    """
-
-    def __init__(
-        self,
-        url: str = f"127.0.0.1:{DEFAULT_PORT}",
-        *,
-        partition_key: str = "pk",
-        sort_key: str = "sk",
-        timeout: float | None = DEFAULT_TIMEOUT,
-    ) -> None:
-        client = Client(url, partition_key=partition_key, sort_key=sort_key, timeout=timeout)
-        portal_cm = start_blocking_portal()
-        portal = portal_cm.__enter__()
-        self._client = client
-        self._portal: BlockingPortal | None = portal
-        self._lock = threading.Lock()
-        self._finalizer = weakref.finalize(self, _stop_portal, portal_cm, client, portal)
-        self._finalizer.atexit = False
-
-    def __repr__(self) -> str:
-        return repr(self._client).replace("keystone_net.Client", "keystone_net.SyncClient")
-
-    @property
-    def closed(self) -> bool:
-        return self._portal is None
-
-    def close(self) -> None:
-        """Close the connection and stop the background thread (idempotent)."""
-        with self._lock:
-            if self._portal is None:
-                return
-            self._portal = None
-        self._finalizer()
-
-    def __enter__(self) -> SyncClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _run(self, func: Any, *args: Any) -> Any:
-        portal = self._portal
-        if portal is None:
-            raise DatabaseClosed("the client is closed")
-        return portal.call(func, *args)
-
-    # -- single items ----------------------------------------------------------
-
-    def get(
-        self,
-        pk: str | bytes,
-        sk: str | bytes | None = None,
-        projection: str | None = None,
-        names: Mapping[str, str] | None = None,
-    ) -> Item | None:
-        """The item with this key, or ``None``. ``projection`` picks attributes."""
-        result: Item | None = self._run(self._client.get, pk, sk, projection, names)
-        return result
-
-    def put(
-        self,
-        item: Mapping[str, Any],
-        condition: str | None = None,
-        names: Mapping[str, str] | None = None,
-        values: Mapping[str, Any] | None = None,
-        returns: PutReturns = "NONE",
-    ) -> Item | None:
-        """Store ``item`` if ``condition`` holds; the old item with ``returns="ALL_OLD"``."""
-        result: Item | None = self._run(self._client.put, item, condition, names, values, returns)
-        return result
-
-    def delete(
-        self,
-        pk: str | bytes,
-        sk: str | bytes | None = None,
-        condition: str | None = None,
-        names: Mapping[str, str] | None = None,
-        values: Mapping[str, Any] | None = None,
-        returns: PutReturns = "NONE",
-    ) -> Item | None:
-        """Delete the item with this key if ``condition`` holds (no error if absent)."""
-        result: Item | None = self._run(
-            self._client.delete, pk, sk, condition, names, values, returns
-        )
-        return result
-
-    def update(
-        self,
-        pk: str | bytes,
-        sk: str | bytes | None = None,
-        update: str | None = None,
-        condition: str | None = None,
-        names: Mapping[str, str] | None = None,
-        values: Mapping[str, Any] | None = None,
-        returns: UpdateReturns = "ALL_NEW",
-    ) -> Item | None:
-        """Apply an update expression (creating the item if absent, as DynamoDB does)."""
-        result: Item | None = self._run(
-            self._client.update, pk, sk, update, condition, names, values, returns
-        )
-        return result
-
-    # -- queries and scans ---------------------------------------------------
-
-    def query(
-        self,
-        pk: str | bytes,
-        sk: SortKeyCondition | None = None,
-        filter: str | None = None,
-        names: Mapping[str, str] | None = None,
-        values: Mapping[str, Any] | None = None,
-        projection: str | None = None,
-        index: str | None = None,
-        limit: int | None = None,
-        start: Mapping[str, Any] | None = None,
-        reverse: bool = False,
-    ) -> Page:
-        """Items of partition ``pk`` in sort-key order, one page at a time."""
-        page: Page = self._run(
-            self._client.query,
-            pk,
-            sk,
-            filter,
-            names,
-            values,
-            projection,
-            index,
-            limit,
-            start,
-            reverse,
-        )
-        return page
-
-    def query_all(
-        self, pk: str | bytes, sk: SortKeyCondition | None = None, **kwargs: Any
-    ) -> Iterator[Item]:
-        """Every matching item of :meth:`query`, following ``last_key`` across pages."""
-        start = kwargs.pop("start", None)
-        while True:
-            page = self.query(pk, sk, start=start, **kwargs)
-            yield from page.items
-            if page.last_key is None:
-                return
-            start = page.last_key
-
-    def scan(
-        self,
-        filter: str | None = None,
-        names: Mapping[str, str] | None = None,
-        values: Mapping[str, Any] | None = None,
-        projection: str | None = None,
-        index: str | None = None,
-        limit: int | None = None,
-        start: Mapping[str, Any] | None = None,
-        segment: int = 0,
-        total_segments: int = 1,
-    ) -> Page:
-        """Every item, one page at a time (up to ``limit`` items read, or about 1 MiB)."""
-        page: Page = self._run(
-            self._client.scan,
-            filter,
-            names,
-            values,
-            projection,
-            index,
-            limit,
-            start,
-            segment,
-            total_segments,
-        )
-        return page
-
-    def scan_all(self, **kwargs: Any) -> Iterator[Item]:
-        """Every matching item of :meth:`scan`, streamed (``limit`` only sizes pages)."""
-        _limit(kwargs.pop("limit", None))
-        pages = self._client.scan_pages(**kwargs)
-        try:
-            while True:
-                page: Page | None = self._run(_next, pages)
-                if page is None:
-                    return
-                yield from page.items
-        finally:
-            portal = self._portal
-            if portal is not None:
-                with contextlib.suppress(Exception):
-                    portal.call(_aclose, pages)
-
-    # -- batches and transactions --------------------------------------------
-
-    def batch_get(self, keys: Iterable[object]) -> list[Item]:
-        """The items with these keys, in request order (missing ones left out)."""
-        items: list[Item] = self._run(self._client.batch_get, keys)
-        return items
-
-    def batch_write(
-        self, puts: Iterable[Mapping[str, Any]] = (), deletes: Iterable[object] = ()
-    ) -> None:
-        """Put and delete many items in one atomic commit (no conditions)."""
-        self._run(self._client.batch_write, puts, deletes)
-
-    def transact_get(self, keys: Iterable[object]) -> list[Item | None]:
-        """The items with these keys from one snapshot, in order (``None`` for missing)."""
-        items: list[Item | None] = self._run(self._client.transact_get, keys)
-        return items
-
-    def transact_write(
-        self,
-        parts: Iterable[TransactPart],
-        names: Mapping[str, str] | None = None,
-        values: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Apply every part in one commit, or none (``TransactionCanceled`` has the reasons)."""
-        self._run(self._client.transact_write, parts, names, values)
-
-    # -- PartiQL ---------------------------------------------------------------
-
-    def execute(self, statement: str, parameters: Sequence[Any] | None = None) -> Page:
-        """Run one PartiQL statement; ``?`` takes ``parameters`` in order."""
-        page: Page = self._run(self._client.execute, statement, parameters)
-        return page
-
-
-if TYPE_CHECKING:
-
-    def _sync_client_is_a_store(client: SyncClient) -> Store:
-        return client  # mypy checks here that SyncClient satisfies keystone.Store
-
-
-def connect(
-    url: str = f"127.0.0.1:{DEFAULT_PORT}",
-    *,
-    partition_key: str = "pk",
-    sort_key: str = "sk",
-    timeout: float | None = DEFAULT_TIMEOUT,
-) -> SyncClient:
-    """A :class:`SyncClient` of the server at ``url`` (``"http://host:port"`` or ``"host:port"``).
-
-    ``partition_key``/``sort_key`` name the table's key attributes (default
-    ``"pk"``/``"sk"``), used to turn key dicts and tuples into wire keys.
-    The connection opens on the first call.
-    """
-    return SyncClient(url, partition_key=partition_key, sort_key=sort_key, timeout=timeout)

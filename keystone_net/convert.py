@@ -59,7 +59,9 @@ e.g. ``DatabaseClosed`` and ``Unavailable``, both UNAVAILABLE, come back as
 themselves), ``keystone-cancellation-reasons`` (JSON list, for
 ``TransactionCanceled``) and ``keystone-item-bin`` (the serialized ``Item``
 of ``ConditionalCheckFailed.item``, when it has one of at most
-:data:`MAX_ITEM_METADATA_BYTES`).
+:data:`MAX_ITEM_METADATA_BYTES`). UNAUTHENTICATED and PERMISSION_DENIED (a
+refused ``authorization`` token, or a proxy's HTTP 401/403) come back as
+:class:`keystone_net.errors.AuthenticationError`.
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ from keystone.types import (
     set_kind,
 )
 from keystone_net._proto import keystone as pb
+from keystone_net.errors import AuthenticationError
 
 __all__ = [
     "CANCELLATION_REASONS_KEY",
@@ -1193,6 +1196,7 @@ _STATUS_OF: Final[dict[type[BaseException], Status]] = {
     Timeout: Status.DEADLINE_EXCEEDED,
     Unavailable: Status.UNAVAILABLE,
     DatabaseClosed: Status.UNAVAILABLE,
+    AuthenticationError: Status.UNAUTHENTICATED,
     KeystoneError: Status.INTERNAL,
 }
 _CLASS_BY_NAME: Final = {cls.__name__: cls for cls in _STATUS_OF}
@@ -1208,6 +1212,8 @@ _CLASS_OF_STATUS: Final[dict[Status, type[KeystoneError]]] = {
     Status.DEADLINE_EXCEEDED: Timeout,
     Status.UNAVAILABLE: Unavailable,
     Status.CANCELLED: Unavailable,
+    Status.UNAUTHENTICATED: AuthenticationError,
+    Status.PERMISSION_DENIED: AuthenticationError,
 }
 
 

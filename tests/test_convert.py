@@ -29,6 +29,7 @@ from keystone.errors import (
 from keystone.types import MAX_NESTING_DEPTH, Vector
 from keystone_net import convert
 from keystone_net._proto import keystone as pb
+from keystone_net.errors import AuthenticationError
 
 UTC = dt.UTC
 
@@ -482,7 +483,8 @@ def test_grpc_errors_pass_through_and_memory_errors_are_resource_exhausted() -> 
         (Status.INTERNAL, KeystoneError),
         (Status.UNKNOWN, KeystoneError),
         (Status.UNIMPLEMENTED, KeystoneError),
-        (Status.PERMISSION_DENIED, KeystoneError),
+        (Status.PERMISSION_DENIED, AuthenticationError),
+        (Status.UNAUTHENTICATED, AuthenticationError),
     ],
 )
 def test_statuses_from_any_server_map_to_keystone_errors(status: Status, cls: type) -> None:

@@ -24,14 +24,14 @@ def test_fifty_concurrent_calls_share_one_connection(remote_store: Any) -> None:
     async def run() -> None:
         async with Client(remote_store.server.url, timeout=30) as client:
             await client.put({"pk": "warm"})
-            protocol = client._channel._protocol  # type: ignore[union-attr]
+            protocol = client._transport._channel._protocol  # type: ignore[union-attr]
             writes = [client.put({"pk": "c", "sk": f"{i:02d}", "i": i}) for i in range(25)]
             reads = [client.get("warm") for _ in range(25)]
             results = await asyncio.gather(*writes, *reads)
             assert results[:25] == [None] * 25
             assert results[25:] == [{"pk": "warm"}] * 25
             assert [i["i"] for i in (await client.query("c")).items] == list(range(25))
-            assert client._channel._protocol is protocol  # type: ignore[union-attr]
+            assert client._transport._channel._protocol is protocol  # type: ignore[union-attr]
             # 50 concurrent scans and batches too.
             pages = await asyncio.gather(*[client.scan(limit=5) for _ in range(25)])
             batches = await asyncio.gather(
@@ -39,7 +39,7 @@ def test_fifty_concurrent_calls_share_one_connection(remote_store: Any) -> None:
             )
             assert all(p.count == 5 for p in pages)
             assert [b[0]["i"] for b in batches] == list(range(25))
-            assert client._channel._protocol is protocol  # type: ignore[union-attr]
+            assert client._transport._channel._protocol is protocol  # type: ignore[union-attr]
 
     asyncio.run(run())
 

@@ -1,0 +1,389 @@
+"""The blocking client: :class:`SyncClient`, made by :func:`connect`.
+
+A :class:`~keystone_net.client.Client` running on an event loop in a
+background thread (an anyio blocking portal): every method blocks until the
+async call it starts is over, so a ``SyncClient`` can be shared by any
+number of threads, and it satisfies ``keystone.Store``, so code written
+for a local ``keystone.Database`` runs unchanged on a server::
+
+    import keystone_net
+
+    with keystone_net.connect("127.0.0.1:50051") as db:   # a keystone.Store
+        db.put({"pk": "user#1", "sk": "profile", "name": "Ada"})
+        db.get("user#1", "profile")
+
+    db = keystone_net.connect(
+        "https://db.example:50051", ca_file="ca.pem", auth_token=token, timeout=5
+    )
+    db.query("user#1", timeout=0.5)   # this call only
+
+Connection options, timeouts, retries and exceptions are the async
+client's (see ``keystone_net.client`` and ``keystone_net.transport``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import ssl
+import threading
+import weakref
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from keystone import SortKeyCondition, Store
+from keystone.database import PutReturns, TransactPart, UpdateReturns
+from keystone.errors import DatabaseClosed
+from keystone.table import Page
+from keystone.types import Item
+from keystone_net.client import Client, _limit
+from keystone_net.retry import DEFAULT_RETRIES, Retry
+from keystone_net.tls import StrPath
+from keystone_net.transport import DEFAULT_PORT, DEFAULT_TIMEOUT, UNSET, TimeoutArg
+
+__all__ = ["SyncClient", "connect"]
+
+
+async def _next(pages: AsyncIterator[Page]) -> Page | None:
+    try:
+        return await pages.__anext__()
+    except StopAsyncIteration:
+        return None
+
+
+async def _aclose(pages: Any) -> None:
+    await pages.aclose()
+
+
+def _stop_portal(portal_cm: Any, client: Client, portal: BlockingPortal) -> None:
+    with contextlib.suppress(Exception):
+        portal.call(client.close)
+    with contextlib.suppress(Exception):
+        portal_cm.__exit__(None, None, None)
+
+
+class SyncClient:
+    """A blocking client: a :class:`Client` running on an event loop in a background thread.
+
+    It has the methods of ``keystone.Database`` (and satisfies
+    ``keystone.Store``), each with a keyword-only ``timeout=``, is safe to
+    share between threads, and is a context manager. Create one with
+    :func:`connect`; the options are :class:`Client`'s.
+    """
+
+    def __init__(
+        self,
+        url: str = f"127.0.0.1:{DEFAULT_PORT}",
+        *,
+        partition_key: str = "pk",
+        sort_key: str = "sk",
+        timeout: float | None = DEFAULT_TIMEOUT,
+        retries: int | Retry | None = DEFAULT_RETRIES,
+        ca_file: StrPath | None = None,
+        cert_file: StrPath | None = None,
+        key_file: StrPath | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        auth_token: str | None = None,
+    ) -> None:
+        client = Client(
+            url,
+            partition_key=partition_key,
+            sort_key=sort_key,
+            timeout=timeout,
+            retries=retries,
+            ca_file=ca_file,
+            cert_file=cert_file,
+            key_file=key_file,
+            ssl_context=ssl_context,
+            auth_token=auth_token,
+        )
+        portal_cm = start_blocking_portal()
+        portal = portal_cm.__enter__()
+        self._client = client
+        self._portal: BlockingPortal | None = portal
+        self._lock = threading.Lock()
+        self._finalizer = weakref.finalize(self, _stop_portal, portal_cm, client, portal)
+        self._finalizer.atexit = False
+
+    def __repr__(self) -> str:
+        return repr(self._client).replace("keystone_net.Client", "keystone_net.SyncClient")
+
+    @property
+    def closed(self) -> bool:
+        return self._portal is None
+
+    def close(self) -> None:
+        """Close the connection and stop the background thread (idempotent)."""
+        with self._lock:
+            if self._portal is None:
+                return
+            self._portal = None
+        self._finalizer()
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+        portal = self._portal
+        if portal is None:
+            raise DatabaseClosed("the client is closed")
+        return portal.call(functools.partial(func, *args, **kwargs))
+
+    # -- single items ----------------------------------------------------------
+
+    def get(
+        self,
+        pk: str | bytes,
+        sk: str | bytes | None = None,
+        projection: str | None = None,
+        names: Mapping[str, str] | None = None,
+        *,
+        timeout: TimeoutArg = UNSET,
+    ) -> Item | None:
+        """The item with this key, or ``None``. ``projection`` picks attributes."""
+        result: Item | None = self._run(
+            self._client.get, pk, sk, projection, names, timeout=timeout
+        )
+        return result
+
+    def put(
+        self,
+        item: Mapping[str, Any],
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        returns: PutReturns = "NONE",
+        *,
+        timeout: TimeoutArg = UNSET,
+    ) -> Item | None:
+        """Store ``item`` if ``condition`` holds; the old item with ``returns="ALL_OLD"``."""
+        result: Item | None = self._run(
+            self._client.put, item, condition, names, values, returns, timeout=timeout
+        )
+        return result
+
+    def delete(
+        self,
+        pk: str | bytes,
+        sk: str | bytes | None = None,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        returns: PutReturns = "NONE",
+        *,
+        timeout: TimeoutArg = UNSET,
+    ) -> Item | None:
+        """Delete the item with this key if ``condition`` holds (no error if absent)."""
+        result: Item | None = self._run(
+            self._client.delete, pk, sk, condition, names, values, returns, timeout=timeout
+        )
+        return result
+
+    def update(
+        self,
+        pk: str | bytes,
+        sk: str | bytes | None = None,
+        update: str | None = None,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        returns: UpdateReturns = "ALL_NEW",
+        *,
+        timeout: TimeoutArg = UNSET,
+    ) -> Item | None:
+        """Apply an update expression (creating the item if absent, as DynamoDB does)."""
+        result: Item | None = self._run(
+            self._client.update, pk, sk, update, condition, names, values, returns, timeout=timeout
+        )
+        return result
+
+    # -- queries and scans ---------------------------------------------------
+
+    def query(
+        self,
+        pk: str | bytes,
+        sk: SortKeyCondition | None = None,
+        filter: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        projection: str | None = None,
+        index: str | None = None,
+        limit: int | None = None,
+        start: Mapping[str, Any] | None = None,
+        reverse: bool = False,
+        *,
+        timeout: TimeoutArg = UNSET,
+    ) -> Page:
+        """Items of partition ``pk`` in sort-key order, one page at a time."""
+        page: Page = self._run(
+            self._client.query,
+            pk,
+            sk,
+            filter,
+            names,
+            values,
+            projection,
+            index,
+            limit,
+            start,
+            reverse,
+            timeout=timeout,
+        )
+        return page
+
+    def query_all(
+        self, pk: str | bytes, sk: SortKeyCondition | None = None, **kwargs: Any
+    ) -> Iterator[Item]:
+        """Every matching item of :meth:`query`, following ``last_key`` across pages."""
+        start = kwargs.pop("start", None)
+        while True:
+            page = self.query(pk, sk, start=start, **kwargs)
+            yield from page.items
+            if page.last_key is None:
+                return
+            start = page.last_key
+
+    def scan(
+        self,
+        filter: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        projection: str | None = None,
+        index: str | None = None,
+        limit: int | None = None,
+        start: Mapping[str, Any] | None = None,
+        segment: int = 0,
+        total_segments: int = 1,
+        *,
+        timeout: TimeoutArg = UNSET,
+    ) -> Page:
+        """Every item, one page at a time (up to ``limit`` items read, or about 1 MiB)."""
+        page: Page = self._run(
+            self._client.scan,
+            filter,
+            names,
+            values,
+            projection,
+            index,
+            limit,
+            start,
+            segment,
+            total_segments,
+            timeout=timeout,
+        )
+        return page
+
+    def scan_all(self, **kwargs: Any) -> Iterator[Item]:
+        """Every matching item of :meth:`scan`, streamed (``limit`` only sizes pages)."""
+        _limit(kwargs.pop("limit", None))
+        pages = self._client.scan_pages(**kwargs)
+        try:
+            while True:
+                page: Page | None = self._run(_next, pages)
+                if page is None:
+                    return
+                yield from page.items
+        finally:
+            portal = self._portal
+            if portal is not None:
+                with contextlib.suppress(Exception):
+                    portal.call(_aclose, pages)
+
+    # -- batches and transactions --------------------------------------------
+
+    def batch_get(self, keys: Iterable[object], *, timeout: TimeoutArg = UNSET) -> list[Item]:
+        """The items with these keys, in request order (missing ones left out)."""
+        items: list[Item] = self._run(self._client.batch_get, keys, timeout=timeout)
+        return items
+
+    def batch_write(
+        self,
+        puts: Iterable[Mapping[str, Any]] = (),
+        deletes: Iterable[object] = (),
+        *,
+        timeout: TimeoutArg = UNSET,
+    ) -> None:
+        """Put and delete many items in one atomic commit (no conditions)."""
+        self._run(self._client.batch_write, puts, deletes, timeout=timeout)
+
+    def transact_get(
+        self, keys: Iterable[object], *, timeout: TimeoutArg = UNSET
+    ) -> list[Item | None]:
+        """The items with these keys from one snapshot, in order (``None`` for missing)."""
+        items: list[Item | None] = self._run(self._client.transact_get, keys, timeout=timeout)
+        return items
+
+    def transact_write(
+        self,
+        parts: Iterable[TransactPart],
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        *,
+        timeout: TimeoutArg = UNSET,
+    ) -> None:
+        """Apply every part in one commit, or none (``TransactionCanceled`` has the reasons)."""
+        self._run(self._client.transact_write, parts, names, values, timeout=timeout)
+
+    # -- PartiQL ---------------------------------------------------------------
+
+    def execute(
+        self,
+        statement: str,
+        parameters: Sequence[Any] | None = None,
+        *,
+        timeout: TimeoutArg = UNSET,
+    ) -> Page:
+        """Run one PartiQL statement; ``?`` takes ``parameters`` in order."""
+        page: Page = self._run(self._client.execute, statement, parameters, timeout=timeout)
+        return page
+
+
+if TYPE_CHECKING:
+
+    def _sync_client_is_a_store(client: SyncClient) -> Store:
+        return client  # mypy checks here that SyncClient satisfies keystone.Store
+
+
+def connect(
+    url: str = f"127.0.0.1:{DEFAULT_PORT}",
+    *,
+    partition_key: str = "pk",
+    sort_key: str = "sk",
+    timeout: float | None = DEFAULT_TIMEOUT,
+    retries: int | Retry | None = DEFAULT_RETRIES,
+    ca_file: StrPath | None = None,
+    cert_file: StrPath | None = None,
+    key_file: StrPath | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    auth_token: str | None = None,
+) -> SyncClient:
+    """A :class:`SyncClient` of the server at ``url``; the connection opens on the first call.
+
+    ``url``: ``"host:port"`` or ``"http://host:port"`` (plaintext), or
+    ``"https://host:port"`` (TLS; ``ca_file`` is the CA that signed the
+    server certificate, default the system's; ``cert_file``/``key_file`` a
+    client certificate for servers that require one; or your own
+    ``ssl_context``). ``auth_token`` is sent as ``authorization: Bearer
+    <token>``. ``partition_key``/``sort_key`` name the table's key
+    attributes (default ``"pk"``/``"sk"``), used to turn key dicts and
+    tuples into wire keys. ``timeout`` is the default of every call in
+    seconds (``None``: none); ``retries`` how often a call that could not
+    reach the server is tried again (an int or a ``keystone_net.Retry``).
+    """
+    return SyncClient(
+        url,
+        partition_key=partition_key,
+        sort_key=sort_key,
+        timeout=timeout,
+        retries=retries,
+        ca_file=ca_file,
+        cert_file=cert_file,
+        key_file=key_file,
+        ssl_context=ssl_context,
+        auth_token=auth_token,
+    )
