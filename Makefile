@@ -50,6 +50,7 @@ proto: $(STAMP)
 		--python_betterproto2_out=keystone_net/_proto \
 		--python_betterproto2_opt=client_generation=async \
 		--python_betterproto2_opt=server_generation=async \
+		--descriptor_set_out=keystone_net/_proto/keystone.binpb \
 		protos/keystone.proto
 
 clean:

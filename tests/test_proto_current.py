@@ -1,5 +1,8 @@
 """The generated code in keystone_net/_proto matches protos/keystone.proto.
 
+That is the betterproto2 package and ``keystone.binpb``, the serialized
+``FileDescriptorSet`` that server reflection (keystone_net.metrics) serves.
+
 Also pins the wire contract: every field number of the original protocol
 (PROTOCOL.md) and the numbers of our additions, so a client generated from
 the original definition keeps working.
@@ -39,6 +42,14 @@ def _plugin_options() -> list[str]:
     return options
 
 
+def _descriptor_set_out() -> str:
+    """The file name the Makefile's `proto` recipe writes the descriptor set to."""
+    makefile = (ROOT / "Makefile").read_text()
+    found = re.findall(r"--descriptor_set_out=keystone_net/_proto/(\S+)", makefile)
+    assert found, "the Makefile's proto recipe writes no descriptor set into keystone_net/_proto"
+    return str(found[0])
+
+
 def _files(directory: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(directory)): p.read_bytes()
@@ -65,6 +76,7 @@ def test_generated_code_is_current(tmp_path: Path) -> None:
         f"-I{PROTO_DIR}",
         f"--python_betterproto2_out={out}",
         *(f"--python_betterproto2_opt={opt}" for opt in _plugin_options()),
+        f"--descriptor_set_out={out / _descriptor_set_out()}",
         str(PROTO_DIR / "keystone.proto"),
     ]
     # cwd=ROOT: the compiler formats with ruff, which reads pyproject.toml.
