@@ -3,9 +3,10 @@
 :class:`KeystoneService` implements the eleven RPCs of ``protos/keystone.proto``
 (PROTOCOL.md) over one database. Each call is: bytes from grpclib ->
 ``convert`` -> the database call -> ``convert`` -> bytes to grpclib. The
-whole middle part runs in a worker thread (``anyio.to_thread.run_sync``,
-bounded by a ``CapacityLimiter`` of ``workers`` threads), so the event loop
-only moves bytes and a slow call never stalls the others.
+whole middle part runs in a worker thread (:class:`keystone_net.limits.WorkerPool`:
+``workers`` threads and a bounded queue in front, beyond which a new call is
+refused with RESOURCE_EXHAUSTED "server overloaded"), so the event loop only
+moves bytes and a slow call never stalls the others.
 
 Errors become gRPC statuses through :func:`keystone_net.convert.status_for`
 (``TransactionCanceled`` reasons travel in the trailing metadata
@@ -33,23 +34,30 @@ Wire rules beyond the original protocol:
   with an empty result, an UPDATE returning exactly one item), so the client
   rebuilds the same ``Page`` as the local ``execute``.
 
-:func:`serve` runs a server until SIGTERM/SIGINT, then drains: calls in
-flight finish (new ones get UNAVAILABLE), the database is closed.
+:func:`serve` runs a server process's worth (``python -m keystone_net serve``,
+settings in :class:`keystone_net.config.ServerConfig`): the service, the
+health and reflection services and metrics of ``keystone_net.metrics``, TLS
+(``keystone_net.tls``), every call through :class:`keystone_net.gate.CallGate`
+(auth token, connection and rate limits, trace ids, request log, metrics),
+every connection tracked by :class:`keystone_net.limits.ConnectionTable`
+(TCP options, idle timeout). It runs until SIGTERM/SIGINT, then drains: not
+ready, no new connections, calls in flight finish (new ones get
+UNAVAILABLE), the database is closed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 import signal
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any, Final
 
-import anyio
-import anyio.to_thread
 from grpclib.const import Cardinality, Handler, Status
 from grpclib.server import Server, Stream
 
@@ -60,7 +68,10 @@ from keystone.errors import Unavailable, ValidationError
 from keystone.types import Item
 from keystone_net import convert
 from keystone_net._proto import keystone as pb
+from keystone_net.config import DEFAULT_WORKERS, ConfigError, ServerConfig
 from keystone_net.convert import RawMessage
+from keystone_net.gate import CallGate, MetricsSink, NoMetrics
+from keystone_net.limits import ConnectionTable, SizeLimitedCodec, WorkerPool
 
 __all__ = [
     "BINARY_KEYS_METADATA",
@@ -72,8 +83,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Worker threads running database calls, by default.
-DEFAULT_WORKERS: Final = 32
 #: The most items one Scan message carries (the database also caps a page at 1 MiB).
 SCAN_MESSAGE_ITEMS: Final = 1000
 #: Request metadata naming the keys the caller gave as ``bytes`` (see the module docstring).
@@ -135,11 +144,16 @@ def _page_reply(page: keystone.Page, pk_name: str, sk_name: str) -> bytes:
 class KeystoneService:
     """The ``keystone.KeystoneDB`` gRPC service over one database (a grpclib handler)."""
 
-    def __init__(self, db: keystone.Database, *, workers: int = DEFAULT_WORKERS) -> None:
-        if workers < 1:
-            raise ValueError(f"workers must be at least 1, got {workers}")
+    def __init__(
+        self,
+        db: keystone.Database,
+        *,
+        workers: int = DEFAULT_WORKERS,
+        max_queue: int | None = None,
+        on_shed: Callable[[], None] | None = None,
+    ) -> None:
         self._db = db
-        self._limiter = anyio.CapacityLimiter(workers)
+        self._pool = WorkerPool(workers, max_queue, on_shed)
         schema = db.schema
         self._pk: str = schema.partition_key
         self._sk: str | None = schema.sort_key
@@ -178,8 +192,7 @@ class KeystoneService:
         return mapping
 
     def _unary_handler(self, route: str, op: Op) -> Callable[[Stream[Any, Any]], Awaitable[None]]:
-        run_sync = anyio.to_thread.run_sync
-        limiter = self._limiter
+        run = self._pool.run
 
         async def handle(stream: Stream[Any, Any]) -> None:
             if not self._begin():
@@ -190,7 +203,7 @@ class KeystoneService:
                 try:
                     if request is None:
                         raise ValidationError("the request has no message")
-                    reply = await run_sync(op, request.data, stream.metadata, limiter=limiter)
+                    reply = await run(op, request.data, stream.metadata)
                 except Exception as exc:
                     await self._send_error(stream, route, exc)
                     return
@@ -229,6 +242,11 @@ class KeystoneService:
     def in_flight(self) -> int:
         """The number of calls being handled right now."""
         return self._in_flight
+
+    @property
+    def queue_length(self) -> int:
+        """The calls waiting for a worker thread right now."""
+        return self._pool.queue_length
 
     async def drain(self) -> None:
         """Refuse new calls (UNAVAILABLE) and wait until the calls in flight are done."""
@@ -341,15 +359,13 @@ class KeystoneService:
         if not self._begin():
             await self._send_error(stream, route, Unavailable(_SHUTTING_DOWN))
             return
-        run_sync = anyio.to_thread.run_sync
+        run = self._pool.run
         try:
             request = await stream.recv_message()
             try:
                 if request is None:
                     raise ValidationError("the request has no message")
-                args, remaining = await run_sync(
-                    self._scan_args, request.data, limiter=self._limiter
-                )
+                args, remaining = await run(self._scan_args, request.data)
             except Exception as exc:
                 await self._send_error(stream, route, exc)
                 return
@@ -357,10 +373,8 @@ class KeystoneService:
                 limit = (
                     SCAN_MESSAGE_ITEMS if remaining is None else min(remaining, SCAN_MESSAGE_ITEMS)
                 )
-                try:
-                    reply, page = await run_sync(
-                        self._scan_page, args, limit, limiter=self._limiter
-                    )
+                try:  # a call under way: its next page waits for a worker, never refused
+                    reply, page = await run(self._scan_page, args, limit, admit=False)
                 except Exception as exc:
                     await self._send_error(stream, route, exc)
                     return
@@ -491,8 +505,81 @@ def _statement_reply(statement: str, page: keystone.Page, pk_name: str, sk_name:
 # --------------------------------------------------------------------------
 
 
+class _Server(Server):
+    """grpclib's server, with every connection tracked by a :class:`ConnectionTable`."""
+
+    def __init__(self, handlers: list[Any], connections: ConnectionTable, codec: Any) -> None:
+        super().__init__(handlers, codec=codec)
+        self._connections = connections
+
+    def _protocol_factory(self) -> asyncio.Protocol:  # type: ignore[override]
+        return self._connections.track(super()._protocol_factory())
+
+    def stop_listening(self) -> None:
+        """Accept no new connection; the open ones stay, so their calls can end.
+
+        (grpclib only offers ``close()``, which also cancels the calls.)
+        """
+        listener = getattr(self, "_server", None)
+        if listener is not None:
+            listener.close()
+
+
+def _metrics_of(db: keystone.Database) -> MetricsSink:
+    """``keystone_net.metrics.Metrics(db)``, or a sink that keeps nothing if it is missing."""
+    try:
+        module = importlib.import_module("keystone_net.metrics")
+    except ImportError as exc:
+        if exc.name != "keystone_net.metrics":
+            raise
+        logger.warning("keystone_net.metrics is not installed: no metrics, health or reflection")
+        return NoMetrics()
+    sink: MetricsSink = module.Metrics(db)
+    return sink
+
+
+def _tls_context(config: ServerConfig) -> ssl.SSLContext | None:
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    try:
+        tls = importlib.import_module("keystone_net.tls")
+    except ImportError as exc:
+        raise ConfigError("TLS needs keystone_net.tls, which is not installed") from exc
+    context: ssl.SSLContext = tls.server_context(
+        config.tls_cert, config.tls_key, config.tls_client_ca
+    )
+    return context
+
+
+async def _start_metrics(metrics: MetricsSink, config: ServerConfig) -> bool:
+    """Serve /metrics, /health, /ready if asked; ``True`` if it runs.
+
+    A port in use is an error when the port was chosen, a warning on the default one.
+    """
+    bind = config.metrics_bind
+    if bind is None:
+        return False
+    host, port = bind
+    try:
+        real_port = await metrics.start_http(host, port)
+    except OSError as exc:
+        if config.metrics_port is not None:
+            raise OSError(
+                exc.errno, f"metrics endpoint {host}:{port}: {exc.strerror or exc}"
+            ) from exc
+        logger.warning(
+            "metrics endpoint not started on %s:%d: %s (choose one with --metrics-port)",
+            host,
+            port,
+            exc.strerror or exc,
+        )
+        return False
+    logger.info("metrics, /health and /ready on http://%s:%d", host, real_port)
+    return True
+
+
 async def serve(
-    db_path: str | os.PathLike[str],
+    db_path: str | os.PathLike[str] | None = None,
     host: str = "127.0.0.1",
     port: int = 50051,
     *,
@@ -500,14 +587,36 @@ async def serve(
     durability: str = "sync",
     grace: float = 30.0,
     stop: asyncio.Event | None = None,
+    config: ServerConfig | None = None,
+    metrics: MetricsSink | None = None,
+    on_listening: Callable[[int], None] | None = None,
 ) -> None:
-    """Serve the database at ``db_path`` (created if missing) until SIGTERM/SIGINT or ``stop``.
+    """Serve a database until SIGTERM/SIGINT or ``stop``.
 
-    Logs ``listening on HOST:PORT`` once ready (``port=0`` picks a free
-    port; the log line has the real one). On shutdown it refuses new calls,
-    lets the calls in flight finish (up to ``grace`` seconds), stops the
-    server and closes the database. A second signal skips the grace period.
+    Either ``config`` (every setting, see :class:`keystone_net.config.ServerConfig`)
+    or ``db_path`` and the few keyword settings (then the metrics endpoint is
+    off). The database file is created if missing. Logs ``listening on
+    HOST:PORT`` once ready (``port=0`` picks a free port; the log line, and
+    ``on_listening(port)``, have the real one). ``metrics`` replaces
+    ``keystone_net.metrics.Metrics(db)``.
+
+    On shutdown it tells the metrics it is not ready, stops accepting
+    connections, refuses new calls (UNAVAILABLE), lets the calls in flight
+    finish (up to ``shutdown_timeout`` seconds; a second signal stops
+    waiting), closes the connections and the database.
     """
+    if config is None:
+        if db_path is None:
+            raise TypeError("serve() needs db_path or config")
+        config = ServerConfig(
+            db_path=os.fspath(db_path),
+            host=host,
+            port=port,
+            workers=workers,
+            durability=durability,  # type: ignore[arg-type]
+            shutdown_timeout=grace,
+            metrics_port=0,
+        )
     stop = stop or asyncio.Event()
     force = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -529,20 +638,18 @@ async def serve(
             loop.add_signal_handler(signum, on_signal, signum)
             installed.append(signum)
     try:
-        path = os.fspath(db_path)
+        path = config.db_path
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        db = keystone.Database.open(path, durability=durability)  # type: ignore[arg-type]
+        ssl_context = _tls_context(config)
+        db = keystone.Database.open(
+            path,
+            durability=config.durability,
+            group_commit=None if config.group_commit else False,
+        )
         try:
-            service = KeystoneService(db, workers=workers)
-            server = Server([service])
-            sock = _listen(host, port)
-            await server.start(sock=sock)
-            real_port = sock.getsockname()[1]
-            logger.info(
-                "listening on %s:%d (database %s, %d workers)", host, real_port, path, workers
+            await _run(
+                db, config, metrics or _metrics_of(db), ssl_context, stop, force, on_listening
             )
-            await stop.wait()
-            await _shut_down(server, service, force, grace)
         finally:
             db.close()
             logger.info("stopped; database closed")
@@ -551,27 +658,89 @@ async def serve(
             loop.remove_signal_handler(signum)
 
 
-async def _shut_down(
-    server: Server, service: KeystoneService, force: asyncio.Event, grace: float
+async def _run(
+    db: keystone.Database,
+    config: ServerConfig,
+    metrics: MetricsSink,
+    ssl_context: ssl.SSLContext | None,
+    stop: asyncio.Event,
+    force: asyncio.Event,
+    on_listening: Callable[[int], None] | None,
 ) -> None:
-    """Let the calls in flight finish (until ``grace`` or ``force``), then stop the server."""
-    # Stop listening at once (open connections stay, so their calls can end;
-    # grpclib only offers close(), which also cancels them).
-    listener = getattr(server, "_server", None)
-    if listener is not None:
-        listener.close()
-    waiting = asyncio.ensure_future(service.drain())
+    metrics.set_ready(False)
+    service = KeystoneService(
+        db,
+        workers=config.workers,
+        max_queue=config.queue_limit,
+        on_shed=lambda: metrics.rate_limited("overload"),
+    )
+    metrics.set_queue_length(lambda: service.queue_length)
+    connections = ConnectionTable(
+        max_connections=config.max_connections,
+        idle_timeout=config.connection_timeout,
+        rps_per_connection=config.max_rps_per_connection,
+        on_open=metrics.connection_opened,
+        on_close=metrics.connection_closed,
+    )
+    gate = CallGate(
+        connections, metrics, auth_token=config.auth_token, rps_global=config.max_rps_global
+    )
+    codec = SizeLimitedCodec(config.max_message_bytes) if config.max_message_bytes else None
+    server = _Server([service, *metrics.grpc_services()], connections, codec)
+    gate.install(server)
+    http = await _start_metrics(metrics, config)
+    try:
+        sock = _listen(config.host, config.port)
+        await server.start(sock=sock, ssl=ssl_context)
+        reaper = asyncio.ensure_future(connections.reap())
+        try:
+            real_port = sock.getsockname()[1]
+            metrics.set_ready(True)
+            logger.info(
+                "listening on %s:%d (database %s, %d workers%s%s)",
+                config.host,
+                real_port,
+                config.db_path,
+                config.workers,
+                ", TLS" if ssl_context is not None else "",
+                ", token required" if config.auth_token is not None else "",
+            )
+            if on_listening is not None:
+                on_listening(real_port)
+            await stop.wait()
+            metrics.set_ready(False)
+            await _shut_down(server, gate, connections, force, config.shutdown_timeout)
+        finally:
+            reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reaper
+    finally:
+        if http:
+            await metrics.stop_http()
+
+
+async def _shut_down(
+    server: _Server,
+    gate: CallGate,
+    connections: ConnectionTable,
+    force: asyncio.Event,
+    timeout: float,
+) -> None:
+    """Let the calls in flight finish (until ``timeout`` or ``force``), then stop the server."""
+    server.stop_listening()
+    waiting = asyncio.ensure_future(gate.drain())
     forced = asyncio.ensure_future(force.wait())
     done, _ = await asyncio.wait(
-        {waiting, forced}, timeout=grace, return_when=asyncio.FIRST_COMPLETED
+        {waiting, forced}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
     )
     if waiting not in done:
-        logger.warning("%d calls still in flight; cancelling them", service.in_flight)
+        logger.warning("%d calls still in flight; cancelling them", gate.in_flight)
     for task in (waiting, forced):
         task.cancel()
-    server.close()  # stops listening, cancels what is left
+    connections.close_all()  # GOAWAY: the clients reconnect elsewhere
+    server.close()  # cancels what is left
     try:
-        await asyncio.wait_for(server.wait_closed(), timeout=max(grace, 1.0))
+        await asyncio.wait_for(server.wait_closed(), timeout=max(timeout, 1.0))
     except TimeoutError:
         logger.warning("connections did not close in time")
 
@@ -581,13 +750,12 @@ def _listen(host: str, port: int) -> socket.socket:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     family, kind, proto, _, address = infos[0]
     # The protocol must be IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on the
-    # accepted connections only then (without it every call waits ~40 ms for
-    # a delayed ACK).
+    # accepted connections only then (ConnectionTable sets it again, with keepalive).
     sock = socket.socket(family, kind, proto or socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
-        sock.listen(128)
+        sock.listen(1024)
         sock.setblocking(False)
     except BaseException:
         sock.close()

@@ -1,0 +1,299 @@
+"""The call gate: every call to the server passes here before and after its handler.
+
+:class:`CallGate` hooks grpclib's server events (``RecvRequest``,
+``SendTrailingMetadata``), so it wraps the calls of every service (the
+KeystoneDB service, health, reflection) the same way. For each call it
+
+1. gives it a trace id (:func:`keystone_net.logs.request_id`: the client's
+   ``x-request-id`` or a new one), returned in the trailing metadata
+   ``x-request-id``;
+2. admits it or answers at once, without reading the request:
+   UNAVAILABLE while the server drains; UNAUTHENTICATED without the right
+   ``authorization: Bearer <token>``; RESOURCE_EXHAUSTED over the
+   connection limit or a rate limit (per connection, then global). Health
+   checks (``grpc.health.v1.Health``) are always admitted, so probes work
+   without the token and report NOT_SERVING while the server drains;
+3. runs the handler; an error escaping it becomes its gRPC status (an
+   unexpected one is logged with its traceback here and reaches the client as
+   INTERNAL without it);
+4. writes one request-log line (method, status, duration, trace id, peer) and
+   reports the call to the metrics (:class:`MetricsSink`).
+
+It also counts the calls in flight, so the server can drain: :meth:`drain`
+refuses new calls and waits for those in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, Protocol
+
+from grpclib.events import RecvRequest, SendTrailingMetadata, listen
+from grpclib.exceptions import GRPCError, StreamTerminatedError
+from grpclib.server import Server, Stream
+
+from keystone.errors import Unavailable
+from keystone_net import convert
+from keystone_net.errors import AuthenticationError
+from keystone_net.limits import ConnectionTable, Refused, TokenBucket
+from keystone_net.logs import REQUEST_ID_KEY, log_call, request_id
+
+__all__ = ["AUTHORIZATION_KEY", "SHUTTING_DOWN", "CallGate", "MetricsSink", "NoMetrics"]
+
+logger = logging.getLogger(__name__)
+
+#: Request metadata carrying ``Bearer <token>`` (``--auth-token``).
+AUTHORIZATION_KEY: Final = "authorization"
+#: The message of calls refused while the server drains.
+SHUTTING_DOWN: Final = "the server is shutting down"
+
+_KEYSTONE: Final = "/keystone.KeystoneDB/"
+_HEALTH: Final = "/grpc.health.v1.Health/"
+
+
+class MetricsSink(Protocol):
+    """What the server reports to ``keystone_net.metrics.Metrics``."""
+
+    def observe(self, method: str, status: str, seconds: float) -> None: ...
+    def connection_opened(self) -> None: ...
+    def connection_closed(self) -> None: ...
+    def rate_limited(self, limit_type: str) -> None: ...
+    def set_queue_length(self, fn: Callable[[], int]) -> None: ...
+    def set_ready(self, ready: bool) -> None: ...
+    async def start_http(self, host: str, port: int) -> int: ...
+    async def stop_http(self) -> None: ...
+    def grpc_services(self) -> list[Any]: ...
+
+
+class NoMetrics:
+    """A :class:`MetricsSink` that keeps nothing (``keystone_net.metrics`` is missing)."""
+
+    def observe(self, method: str, status: str, seconds: float) -> None:
+        pass
+
+    def connection_opened(self) -> None:
+        pass
+
+    def connection_closed(self) -> None:
+        pass
+
+    def rate_limited(self, limit_type: str) -> None:
+        pass
+
+    def set_queue_length(self, fn: Callable[[], int]) -> None:
+        pass
+
+    def set_ready(self, ready: bool) -> None:
+        pass
+
+    async def start_http(self, host: str, port: int) -> int:
+        raise OSError("keystone_net.metrics is not installed")
+
+    async def stop_http(self) -> None:
+        pass
+
+    def grpc_services(self) -> list[Any]:
+        return []
+
+
+class _Call:
+    """One call as the gate follows it."""
+
+    __slots__ = ("method", "peer", "status", "trace_id")
+
+    def __init__(self, method: str, trace_id: str, peer: str) -> None:
+        self.method = method
+        self.trace_id = trace_id
+        self.peer = peer
+        self.status: str | None = None  # set when the trailers go out
+
+
+# The call the current task is handling (a request handler is one task).
+_current: Final[contextvars.ContextVar[_Call | None]] = contextvars.ContextVar(
+    "keystone_net_call", default=None
+)
+
+Handler = Callable[[Stream[Any, Any]], Awaitable[None]]
+
+
+def _method_name(route: str) -> str:
+    """``Get`` for KeystoneDB methods, ``grpc.health.v1.Health/Check`` for others."""
+    if route.startswith(_KEYSTONE):
+        return route[len(_KEYSTONE) :]
+    return route.lstrip("/")
+
+
+class CallGate:
+    """Admission, trace ids, request log and metrics for every call of one server."""
+
+    def __init__(
+        self,
+        connections: ConnectionTable,
+        metrics: MetricsSink,
+        *,
+        auth_token: str | None = None,
+        rps_global: float = 0.0,
+    ) -> None:
+        self._connections = connections
+        self._metrics = metrics
+        self._token = None if auth_token is None else auth_token.encode()
+        self._global = TokenBucket(rps_global) if rps_global > 0 else None
+        self._rps_global = rps_global
+        self._names: dict[str, str] = {}
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._draining = False
+
+    def install(self, server: Server) -> None:
+        """Put the gate in front of every call of ``server``."""
+        listen(server, RecvRequest, self._on_request)
+        listen(server, SendTrailingMetadata, self._on_trailers)
+
+    # -- draining -------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        """Calls being handled right now."""
+        return self._in_flight
+
+    @property
+    def draining(self) -> bool:
+        return self._draining
+
+    async def drain(self) -> None:
+        """Refuse new calls (UNAVAILABLE) and wait until those in flight are done."""
+        self._draining = True
+        await self._idle.wait()
+
+    # -- grpclib events -----------------------------------------------------------
+
+    async def _on_request(self, event: RecvRequest) -> None:
+        handler: Handler = event.method_func
+        route: str = event.method_name
+        metadata = event.metadata
+        peer = event.peer
+
+        async def gated(stream: Stream[Any, Any]) -> None:
+            await self._run(handler, route, metadata, peer, stream)
+
+        event.method_func = gated
+
+    async def _on_trailers(self, event: SendTrailingMetadata) -> None:
+        call = _current.get()
+        if call is None:
+            return
+        event.metadata[REQUEST_ID_KEY] = call.trace_id
+        call.status = event.status.name
+
+    # -- one call ----------------------------------------------------------------
+
+    async def _run(
+        self, handler: Handler, route: str, metadata: Any, peer: Any, stream: Stream[Any, Any]
+    ) -> None:
+        start = time.perf_counter()
+        method = self._names.get(route)
+        if method is None:
+            method = self._names.setdefault(route, _method_name(route))
+        address = peer.addr()
+        conn = self._connections.get(address)
+        call = _Call(method, request_id(metadata), conn.label if conn else str(address))
+        token = _current.set(call)
+        self._in_flight += 1
+        self._idle.clear()
+        if conn is not None:
+            conn.active += 1
+        try:
+            refusal = self._refusal(route, metadata, conn)
+            if refusal is not None:
+                await self._finish(stream, call, refusal)
+            else:
+                await self._handle(handler, route, stream, call)
+        finally:
+            if conn is not None:
+                conn.active -= 1
+                conn.last_active = time.monotonic()
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+            seconds = time.perf_counter() - start
+            status = call.status or "CANCELLED"  # no trailers: the client went away
+            self._metrics.observe(method, status, seconds)
+            log_call(method, status, seconds, call.trace_id, call.peer)
+            _current.reset(token)
+
+    def _refusal(self, route: str, metadata: Any, conn: Any) -> BaseException | None:
+        """Why the call may not run now, or ``None``."""
+        if route.startswith(_HEALTH):
+            return None
+        if self._draining:
+            return Unavailable(SHUTTING_DOWN)
+        if self._token is not None:
+            problem = self._auth_problem(metadata)
+            if problem is not None:
+                return AuthenticationError(problem)
+        now = time.monotonic()
+        try:
+            if conn is not None:
+                self._connections.admit(conn)
+                if conn.bucket is not None and not conn.bucket.take(now):
+                    raise Refused(
+                        f"rate limit of {conn.bucket.rate:g} requests/s per connection exceeded",
+                        "per_connection",
+                    )
+            if self._global is not None and not self._global.take(now):
+                raise Refused(
+                    f"global rate limit of {self._rps_global:g} requests/s exceeded", "global"
+                )
+        except Refused as refused:
+            self._metrics.rate_limited(refused.limit_type)
+            return refused
+        return None
+
+    def _auth_problem(self, metadata: Any) -> str | None:
+        value = metadata.get(AUTHORIZATION_KEY) if metadata else None
+        if not isinstance(value, str) or not value.strip():
+            return "missing bearer token: send the metadata 'authorization: Bearer <token>'"
+        scheme, _, given = value.strip().partition(" ")
+        assert self._token is not None
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), self._token
+        ):
+            return "invalid bearer token"
+        return None
+
+    async def _handle(
+        self, handler: Handler, route: str, stream: Stream[Any, Any], call: _Call
+    ) -> None:
+        try:
+            await handler(stream)
+        except GRPCError as err:
+            await self._finish(stream, call, err)
+        except (asyncio.CancelledError, StreamTerminatedError):
+            raise  # the client went away or the server is stopping
+        except Exception as exc:
+            logger.error("%s failed unexpectedly (trace_id=%s)", route, call.trace_id, exc_info=exc)
+            await self._finish(stream, call, exc)
+        else:
+            if call.status is None:  # the handler sent its reply; now the OK trailers
+                try:
+                    await stream.send_trailing_metadata()
+                except Exception as err:
+                    logger.debug("%s: could not end the call: %s", route, err)
+
+    async def _finish(self, stream: Stream[Any, Any], call: _Call, exc: BaseException) -> None:
+        """Answer the call with the status of ``exc`` (no traceback), unless it was answered."""
+        if call.status is not None:
+            return
+        status, message, metadata = convert.status_for(exc)
+        try:
+            await stream.send_trailing_metadata(
+                status=status, status_message=message, metadata=metadata
+            )
+        except Exception as err:  # the client is gone; nobody to tell
+            logger.debug("could not send %s: %s", status.name, err)

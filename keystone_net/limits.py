@@ -1,0 +1,422 @@
+"""Admission control: which connections and calls the server takes on, and how many wait.
+
+* :class:`TokenBucket`: a rate limit (calls per second, bursts of one second).
+* :class:`ConnectionTable`: the open connections. It wraps grpclib's
+  per-connection protocol, so it sees every connection open and close; sets
+  TCP_NODELAY and TCP keepalive on the accepted socket; admits at most
+  ``max_connections`` at once (the calls of the connections beyond get
+  :class:`Refused`, and such a connection is closed after
+  :data:`OVER_LIMIT_LINGER` seconds without calls); keeps a rate bucket per
+  connection; and closes connections idle for longer than ``idle_timeout``
+  (an HTTP/2 GOAWAY, then the socket).
+* :class:`WorkerPool`: the threads that run database calls, with a bounded
+  queue in front: when every worker is busy and ``max_queue`` calls already
+  wait, a new call is refused at once ("server overloaded") instead of
+  piling up in memory.
+* :class:`SizeLimitedCodec`: grpclib's protobuf codec refusing messages
+  larger than ``max_bytes``.
+
+Every refusal is a :class:`Refused`, a ``keystone.ResourceExhausted`` (so
+the client raises that) whose message says which limit, and whose
+``limit_type`` names it for the metrics: ``"connections"``,
+``"per_connection"``, ``"global"`` or ``"overload"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import Callable, Hashable
+from typing import Any, Final, TypeVar
+
+import anyio
+import anyio.to_thread
+from grpclib.const import Status
+from grpclib.encoding.proto import ProtoCodec
+from grpclib.exceptions import GRPCError
+
+from keystone.errors import ResourceExhausted
+
+__all__ = [
+    "OVER_LIMIT_LINGER",
+    "Connection",
+    "ConnectionTable",
+    "Refused",
+    "SizeLimitedCodec",
+    "TokenBucket",
+    "WorkerPool",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Seconds an over-limit connection stays open without calls before it is closed.
+OVER_LIMIT_LINGER: Final = 1.0
+#: TCP keepalive: first probe after this many idle seconds, then every
+#: ``_KEEPALIVE_INTERVAL`` seconds, giving up after ``_KEEPALIVE_PROBES``.
+_KEEPALIVE_IDLE: Final = 60
+_KEEPALIVE_INTERVAL: Final = 10
+_KEEPALIVE_PROBES: Final = 6
+
+T = TypeVar("T")
+
+
+class Refused(ResourceExhausted):
+    """A call refused by a limit; ``limit_type`` names the limit for the metrics."""
+
+    def __init__(self, message: str, limit_type: str) -> None:
+        super().__init__(message)
+        self.limit_type = limit_type
+
+
+class TokenBucket:
+    """``rate`` tokens per second, at most ``burst`` (default: one second's worth) saved up."""
+
+    __slots__ = ("_stamp", "_tokens", "burst", "rate")
+
+    def __init__(self, rate: float, burst: float | None = None, now: float | None = None) -> None:
+        if rate <= 0:
+            raise ValueError(f"rate must be positive, got {rate}")
+        self.rate = rate
+        self.burst = max(1.0, rate) if burst is None else burst
+        self._tokens = self.burst
+        self._stamp = time.monotonic() if now is None else now
+
+    def take(self, now: float) -> bool:
+        """Take one token at time ``now`` (``time.monotonic()``); ``False`` if there is none."""
+        tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        if tokens >= 1.0:
+            self._tokens = tokens - 1.0
+            return True
+        self._tokens = tokens
+        return False
+
+
+# --------------------------------------------------------------------------
+# Connections
+# --------------------------------------------------------------------------
+
+
+class Connection:
+    """One open connection, as the table and the call gate see it."""
+
+    __slots__ = ("_protocol", "active", "admitted", "bucket", "last_active", "peer")
+
+    def __init__(self, protocol: _TrackedProtocol, peer: Any, admitted: bool) -> None:
+        self._protocol = protocol
+        self.peer = peer
+        self.admitted = admitted
+        self.active = 0  # calls in flight
+        self.last_active = time.monotonic()
+        self.bucket: TokenBucket | None = None
+
+    @property
+    def label(self) -> str:
+        """``host:port`` of the peer, for the logs."""
+        peer = self.peer
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            host = peer[0]
+            return f"[{host}]:{peer[1]}" if ":" in str(host) else f"{host}:{peer[1]}"
+        return str(peer)
+
+    def close(self) -> None:
+        """Say GOAWAY and close the socket (calls in flight end)."""
+        self._protocol.close()
+
+
+class _TrackedProtocol(asyncio.Protocol):
+    """grpclib's protocol of one connection, with the table told of its life."""
+
+    def __init__(self, inner: asyncio.Protocol, table: ConnectionTable) -> None:
+        self._inner = inner
+        self._table = table
+        self._transport: asyncio.BaseTransport | None = None
+        self.connection: Connection | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+        self._table._opened(self, transport)
+        self._inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        try:
+            self._inner.connection_lost(exc)
+        finally:
+            self._table._closed(self)
+
+    def close(self) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        # A GOAWAY first, so that the client knows no new call will be taken
+        # (grpclib keeps its HTTP/2 state in ``connection._connection``).
+        h2 = getattr(getattr(self._inner, "connection", None), "_connection", None)
+        if h2 is not None:
+            with contextlib.suppress(Exception):
+                h2.close_connection()
+                data = h2.data_to_send()
+                if data:
+                    transport.write(data)  # type: ignore[attr-defined]
+        transport.close()
+
+
+def _tune(transport: asyncio.BaseTransport) -> None:
+    """TCP_NODELAY (no 40 ms delayed-ACK stalls) and TCP keepalive (dead peers go away)."""
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for name, value in (
+            ("TCP_KEEPIDLE", _KEEPALIVE_IDLE),
+            ("TCP_KEEPINTVL", _KEEPALIVE_INTERVAL),
+            ("TCP_KEEPCNT", _KEEPALIVE_PROBES),
+        ):
+            option = getattr(socket, name, None)
+            if option is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, option, value)
+    except OSError as exc:  # the peer is already gone
+        logger.debug("could not set socket options: %s", exc)
+
+
+class ConnectionTable:
+    """The open connections of one server: limit, per-connection rate, idle timeout.
+
+    :meth:`track` wraps grpclib's protocol of each new connection, so the
+    table sees it open and close; :meth:`get` finds a connection by its
+    peer address (``stream.peer.addr()``). ``on_open``/``on_close`` are
+    called for every connection (the metrics).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_connections: int = 0,
+        idle_timeout: float = 0.0,
+        rps_per_connection: float = 0.0,
+        on_open: Callable[[], None] | None = None,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
+        self.rps_per_connection = rps_per_connection
+        self._on_open = on_open
+        self._on_close = on_close
+        self._by_peer: dict[Hashable, Connection] = {}
+        self._all: set[_TrackedProtocol] = set()
+        self._admitted = 0
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+    @property
+    def admitted(self) -> int:
+        """Connections counted against ``max_connections``."""
+        return self._admitted
+
+    def track(self, protocol: asyncio.Protocol) -> asyncio.Protocol:
+        """``protocol`` (grpclib's, of a new connection) with the table told of its life."""
+        return _TrackedProtocol(protocol, self)
+
+    def get(self, peer: Any) -> Connection | None:
+        try:
+            return self._by_peer.get(peer)
+        except TypeError:  # not hashable: not one of ours
+            return None
+
+    # -- the life of a connection --------------------------------------------------
+
+    def _opened(self, protocol: _TrackedProtocol, transport: asyncio.BaseTransport) -> None:
+        _tune(transport)
+        peer = transport.get_extra_info("peername")
+        limit = self.max_connections
+        admitted = not limit or self._admitted < limit
+        conn = Connection(protocol, peer, admitted)
+        if self.rps_per_connection > 0:
+            conn.bucket = TokenBucket(self.rps_per_connection)
+        protocol.connection = conn
+        self._all.add(protocol)
+        if admitted:
+            self._admitted += 1
+        else:
+            logger.warning(
+                "connection from %s is over the limit of %d connections", conn.label, limit
+            )
+        with contextlib.suppress(TypeError):
+            self._by_peer[peer] = conn
+        if self._on_open is not None:
+            self._on_open()
+
+    def _closed(self, protocol: _TrackedProtocol) -> None:
+        if protocol not in self._all:
+            return
+        self._all.discard(protocol)
+        conn = protocol.connection
+        assert conn is not None
+        if conn.admitted:
+            self._admitted -= 1
+        with contextlib.suppress(TypeError):
+            if self._by_peer.get(conn.peer) is conn:
+                del self._by_peer[conn.peer]
+        if self._on_close is not None:
+            self._on_close()
+
+    # -- admission ------------------------------------------------------------------
+
+    def admit(self, conn: Connection) -> None:
+        """Raise :class:`Refused` if ``conn`` is over the connection limit.
+
+        A connection over the limit is admitted as soon as one of the
+        admitted ones has closed.
+        """
+        if conn.admitted:
+            return
+        if self._admitted < self.max_connections:
+            conn.admitted = True
+            self._admitted += 1
+            return
+        raise Refused(f"connection limit of {self.max_connections} reached", "connections")
+
+    # -- closing ---------------------------------------------------------------------
+
+    def close_idle(self, now: float | None = None) -> int:
+        """Close the connections idle for too long; returns how many."""
+        now = time.monotonic() if now is None else now
+        timeout = self.idle_timeout
+        closed = 0
+        for protocol in list(self._all):
+            conn = protocol.connection
+            if conn is None or conn.active:
+                continue
+            idle = now - conn.last_active
+            if not conn.admitted and idle >= OVER_LIMIT_LINGER:
+                logger.info("closing over-limit connection from %s", conn.label)
+            elif timeout > 0 and idle >= timeout:
+                logger.info("closing connection from %s, idle for %.1f s", conn.label, idle)
+            else:
+                continue
+            conn.close()
+            closed += 1
+        return closed
+
+    async def reap(self) -> None:
+        """Close idle and over-limit connections, forever (run it as a task)."""
+        periods = [OVER_LIMIT_LINGER / 4] if self.max_connections else []
+        if self.idle_timeout > 0:
+            periods.append(self.idle_timeout / 4)
+        if not periods:
+            return
+        period = max(0.05, min(periods))
+        while True:
+            await asyncio.sleep(period)
+            self.close_idle()
+
+    def close_all(self) -> None:
+        for protocol in list(self._all):
+            protocol.close()
+
+
+# --------------------------------------------------------------------------
+# Workers
+# --------------------------------------------------------------------------
+
+
+class WorkerPool:
+    """``workers`` threads for blocking calls, at most ``max_queue`` calls waiting for one.
+
+    ``on_shed`` is called for every call refused because the queue is full.
+    """
+
+    def __init__(
+        self,
+        workers: int,
+        max_queue: int | None = None,
+        on_shed: Callable[[], None] | None = None,
+    ) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self.workers = workers
+        self.max_queue = workers * 4 if max_queue is None else max_queue
+        self.on_shed = on_shed
+        self._workers = anyio.CapacityLimiter(workers)  # calls holding a worker
+        # The threads themselves: as many, always free for a call holding a
+        # worker (anyio's default limiter would cap them at 40).
+        self._threads = anyio.CapacityLimiter(workers)
+        self._waiting = 0
+
+    @property
+    def queue_length(self) -> int:
+        """Calls waiting for a worker right now (a plain int: safe to read from any thread)."""
+        return self._waiting
+
+    async def run(self, fn: Callable[..., T], *args: Any, admit: bool = True) -> T:
+        """``fn(*args)`` in a worker thread.
+
+        With ``admit`` (a new call, not the next page of one already
+        running), raises :class:`Refused` at once if every worker is busy and
+        the queue is full.
+        """
+        workers = self._workers
+        if admit and self._waiting >= self.max_queue and workers.available_tokens < 1:
+            if self.on_shed is not None:
+                self.on_shed()
+            raise Refused(
+                f"server overloaded: {self._waiting} calls already waiting for "
+                f"{self.workers} workers; retry later",
+                "overload",
+            )
+        self._waiting += 1
+        try:
+            await workers.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            return await anyio.to_thread.run_sync(fn, *args, limiter=self._threads)
+        finally:
+            workers.release()
+
+
+# --------------------------------------------------------------------------
+# Message sizes
+# --------------------------------------------------------------------------
+
+
+class SizeLimitedCodec(ProtoCodec):
+    """grpclib's protobuf codec, refusing messages over ``max_bytes`` (RESOURCE_EXHAUSTED)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+
+    def encode(self, message: Any, message_type: Any) -> bytes:
+        data: bytes = super().encode(message, message_type)
+        if len(data) > self.max_bytes:
+            raise GRPCError(
+                Status.RESOURCE_EXHAUSTED,
+                f"the reply is {len(data)} bytes, over the message limit of {self.max_bytes} bytes",
+            )
+        return data
+
+    def decode(self, data: bytes, message_type: Any) -> Any:
+        if len(data) > self.max_bytes:
+            raise GRPCError(
+                Status.RESOURCE_EXHAUSTED,
+                f"the request message is {len(data)} bytes, over the message limit of "
+                f"{self.max_bytes} bytes",
+            )
+        return super().decode(data, message_type)
