@@ -245,7 +245,7 @@ class Transport:
             detail += " (the server's certificate is not signed by a trusted CA (ca_file) or does not name the host)"
         elif isinstance(err, ssl.SSLError) and not isinstance(err, _TLS_TRANSIENT):
             detail += " (is the server speaking TLS on this port?)"
-        elif self.tls and isinstance(err, StreamTerminatedError):
+        elif self.tls and isinstance(err, StreamTerminatedError) and "GOAWAY" not in detail:
             detail += (
                 " (a server that requires a client certificate closes the connection "
                 "when it gets none, or one from another CA: check cert_file/key_file)"
