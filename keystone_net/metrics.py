@@ -9,17 +9,16 @@ One :class:`Metrics` per served database owns:
   ``blocking_queue_length``, ``database_size_bytes`` and ``database_items``
   (the last three read when scraped), plus the client library's standard
   ``process_*``, ``python_*`` and ``python_gc_*`` ones;
-* a small HTTP/1.1 server on the event loop (:meth:`Metrics.start_http`)
-  answering ``GET /metrics`` (the registry, in the Prometheus or OpenMetrics
+* an HTTP endpoint on the event loop (:meth:`Metrics.start_http`, see
+  :mod:`keystone_net.observability.http_endpoint`) answering ``GET /metrics`` (the registry, in the Prometheus or OpenMetrics
   text format the scraper asks for), ``GET /health`` (200 while the process
   runs: a liveness probe) and ``GET /ready`` (200 only after
   :meth:`Metrics.set_ready` ``(True)``: a readiness probe);
 * the gRPC services :meth:`Metrics.grpc_services` returns for the server to
   serve beside ``keystone.KeystoneDB``: ``grpc.health.v1.Health`` (the
   overall status ``""`` and ``keystone.KeystoneDB`` are SERVING exactly when
-  ready) and server reflection (v1 and v1alpha), which describes the
-  protocol from ``keystone_net/_proto/keystone.binpb``, the descriptor set
-  ``make proto`` writes, so ``grpcurl`` works without the ``.proto`` file.
+  ready) and server reflection (v1 and v1alpha), so ``grpcurl`` works
+  without the ``.proto`` file (see :mod:`keystone_net.observability.grpc_services`).
 
 The server reports what happens through :meth:`Metrics.observe`,
 :meth:`Metrics.connection_opened`/:meth:`Metrics.connection_closed` and
@@ -30,11 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.resources
 import logging
-import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from prometheus_client import (
@@ -50,6 +46,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from keystone_net.observability.grpc_services import KEYSTONE_SERVICE, make_services
+from keystone_net.observability.http_endpoint import TEXT, HttpEndpoint, Response
+
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
@@ -59,29 +58,11 @@ __all__ = ["DURATION_BUCKETS", "KEYSTONE_SERVICE", "Metrics"]
 
 logger = logging.getLogger(__name__)
 
-#: The gRPC service the health service reports on (besides the overall status "").
-KEYSTONE_SERVICE: Final = "keystone.KeystoneDB"
 #: Buckets of ``rpc_duration_seconds``: a get takes tens of microseconds, a big scan seconds.
 DURATION_BUCKETS: Final = (
     *(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05),
     *(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
-
-_DESCRIPTOR_SET: Final = "keystone.binpb"  # in keystone_net._proto, written by `make proto`
-_MAX_HEAD: Final = 16 * 1024  # request line and headers
-_MAX_CONNECTIONS: Final = 64
-_READ_TIMEOUT: Final = 30.0  # seconds to wait for a request (also the keep-alive idle time)
-_LINGER: Final = 2.0  # seconds to drain a client's input before closing its connection
-_REASONS: Final = {
-    200: "OK",
-    400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    431: "Request Header Fields Too Large",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
-_TEXT: Final = "text/plain; charset=utf-8"
 
 
 class Metrics:
@@ -97,10 +78,9 @@ class Metrics:
         self._ready = False
         self._queue_length: Callable[[], int] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._health_status: Any = None  # grpclib ServiceStatus, made by grpc_services()
+        self._health: Any = None  # the health switch, made with the services
         self._grpc_services: list[Any] | None = None
-        self._http: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self._http = HttpEndpoint(self._route)
 
         registry = CollectorRegistry(auto_describe=True)
         self.registry: Final = registry
@@ -172,7 +152,7 @@ class Metrics:
         as soon as it starts to drain.
         """
         self._ready = bool(ready)
-        status = self._health_status
+        status = self._health
         if status is None:
             return
         loop = self._loop
@@ -194,7 +174,7 @@ class Metrics:
         """
         if self._grpc_services is None:
             self._remember_loop()
-            self._grpc_services = _make_grpc_services(self)
+            self._health, self._grpc_services = make_services(self._ready)
         return list(self._grpc_services)
 
     def _remember_loop(self) -> None:
@@ -206,9 +186,7 @@ class Metrics:
     @property
     def http_port(self) -> int | None:
         """The port the HTTP endpoint listens on, or ``None`` when it is not running."""
-        if self._http is None or not self._http.sockets:
-            return None
-        return int(self._http.sockets[0].getsockname()[1])
+        return self._http.port
 
     async def start_http(self, host: str, port: int) -> int:
         """Serve ``/metrics``, ``/health`` and ``/ready`` on ``host:port``; returns the bound port.
@@ -216,116 +194,27 @@ class Metrics:
         ``port=0`` picks a free port. Raises ``OSError`` if the address
         cannot be bound and ``RuntimeError`` if the endpoint already runs.
         """
-        if self._http is not None:
-            raise RuntimeError("the metrics HTTP endpoint is already running")
         self._remember_loop()
-        sock = _listen(host, port)
-        try:
-            self._http = await asyncio.start_server(
-                self._serve_connection, sock=sock, limit=_MAX_HEAD
-            )
-        except BaseException:
-            sock.close()
-            raise
-        bound = int(sock.getsockname()[1])
+        bound = await self._http.start(host, port)
         logger.debug("metrics HTTP endpoint on %s:%d", host, bound)
         return bound
 
     async def stop_http(self) -> None:
         """Stop the HTTP endpoint and close its connections (no-op when it is not running)."""
-        server, self._http = self._http, None
-        if server is None:
-            return
-        server.close()
-        tasks = list(self._connections)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await server.wait_closed()
+        await self._http.stop()
 
-    async def _serve_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        try:
-            if len(self._connections) > _MAX_CONNECTIONS:
-                await _respond(writer, 503, b"too many connections\n", keep_alive=False)
-            else:
-                while await self._serve_request(reader, writer):
-                    pass
-            await _linger(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
-            pass  # the client went away or went quiet
-        except asyncio.CancelledError:
-            if self._http is not None:  # not stop_http(): a real cancellation
-                raise
-        except Exception:
-            logger.exception("metrics HTTP endpoint: unexpected error")
-        finally:
-            self._connections.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-
-    async def _serve_request(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> bool:
-        """Answer one request; whether to wait for another on this connection."""
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), _READ_TIMEOUT)
-        except asyncio.IncompleteReadError as exc:
-            if exc.partial.strip():
-                await _respond(writer, 400, b"incomplete request\n", keep_alive=False)
-            return False
-        except asyncio.LimitOverrunError:
-            await _respond(writer, 431, b"request head too large\n", keep_alive=False)
-            return False
-        request = _parse_head(head)
-        if request is None:
-            await _respond(writer, 400, b"malformed request\n", keep_alive=False)
-            return False
-        method, target, headers, keep_alive = request
-        if headers.get("content-length", "0").strip() != "0" or "transfer-encoding" in headers:
-            keep_alive = False  # a body we will not read: this connection cannot go on
-        if method not in ("GET", "HEAD"):
-            await _respond(
-                writer,
-                405,
-                b"only GET and HEAD\n",
-                keep_alive=False,
-                extra=(("Allow", "GET, HEAD"),),
-            )
-            return False
-        status, body, content_type = await self._route(target.split("?", 1)[0], headers)
-        await _respond(
-            writer,
-            status,
-            body,
-            content_type=content_type,
-            keep_alive=keep_alive,
-            head=method == "HEAD",
-        )
-        return keep_alive
-
-    async def _route(self, path: str, headers: dict[str, str]) -> tuple[int, bytes, str]:
+    async def _route(self, path: str, headers: Mapping[str, str]) -> Response:
         if path == "/metrics":
             encoder, content_type = choose_encoder(headers.get("accept", ""))
-            try:
-                # In a thread: reading the database waits if the map is being resized.
-                body = await asyncio.to_thread(encoder, self.registry)
-            except Exception:
-                logger.exception("metrics HTTP endpoint: could not collect the metrics")
-                return 500, b"could not collect the metrics\n", _TEXT
-            return 200, body, content_type
+            # In a thread: reading the database waits while its map is being resized.
+            return 200, await asyncio.to_thread(encoder, self.registry), content_type
         if path == "/health":
-            return 200, b"ok\n", _TEXT
+            return 200, b"ok\n", TEXT
         if path == "/ready":
             if self._ready:
-                return 200, b"ready\n", _TEXT
-            return 503, b"not ready\n", _TEXT
-        return 404, b"not found: try /metrics, /health or /ready\n", _TEXT
+                return 200, b"ready\n", TEXT
+            return 503, b"not ready\n", TEXT
+        return 404, b"not found: try /metrics, /health or /ready\n", TEXT
 
     # -- what a scrape reads -----------------------------------------------------------
 
@@ -369,155 +258,3 @@ class _LiveGauges(Collector):
             GaugeMetricFamily("database_size_bytes", ""),
             GaugeMetricFamily("database_items", ""),
         ]
-
-
-# --------------------------------------------------------------------------
-# HTTP
-# --------------------------------------------------------------------------
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    """One listening socket (``SO_REUSEADDR``), so ``port=0`` has one answer."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    family, kind, proto, _, address = infos[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(32)
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-def _parse_head(head: bytes) -> tuple[str, str, dict[str, str], bool] | None:
-    """Method, target, headers (lower-case names) and keep-alive of a request head; None if malformed."""
-    if len(head) > _MAX_HEAD:
-        return None
-    try:
-        text = head.decode("latin-1")
-    except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes any byte
-        return None
-    lines = text.split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3:
-        return None
-    method, target, version = parts
-    if version not in ("HTTP/1.0", "HTTP/1.1") or not method.isalpha() or not target:
-        return None
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip():
-            return None
-        headers[name.lower()] = value.strip()
-    connection = headers.get("connection", "").lower()
-    if version == "HTTP/1.1":
-        keep_alive = "close" not in connection
-    else:
-        keep_alive = "keep-alive" in connection
-    return method, target, headers, keep_alive
-
-
-async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Half-close, then read what the client still sends (briefly) before closing.
-
-    Closing a socket with unread input makes the kernel reset the connection,
-    and the reset can overtake the response we just sent (a 405 whose body we
-    did not read, a 503 to a request we never looked at).
-    """
-    if writer.is_closing() or not writer.can_write_eof():
-        return
-    writer.write_eof()
-    deadline = asyncio.get_running_loop().time() + _LINGER
-    async with asyncio.timeout_at(deadline):
-        while await reader.read(65536):
-            pass
-
-
-async def _respond(
-    writer: asyncio.StreamWriter,
-    status: int,
-    body: bytes,
-    *,
-    content_type: str = _TEXT,
-    keep_alive: bool,
-    head: bool = False,
-    extra: tuple[tuple[str, str], ...] = (),
-) -> None:
-    lines = [
-        f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}",
-        f"Content-Type: {content_type}",
-        f"Content-Length: {len(body)}",
-        f"Connection: {'keep-alive' if keep_alive else 'close'}",
-        *(f"{name}: {value}" for name, value in extra),
-    ]
-    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-    if not head:
-        writer.write(body)
-    await writer.drain()
-
-
-# --------------------------------------------------------------------------
-# gRPC health and reflection
-# --------------------------------------------------------------------------
-
-
-class _Named:
-    """Stands for a service by name where grpclib wants a service object."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __mapping__(self) -> dict[str, Any]:
-        return {f"/{self._name}/": None}
-
-
-_pool_lock = threading.Lock()
-_pool: Any = None
-
-
-def _descriptor_pool() -> Any:
-    """A protobuf DescriptorPool of keystone.proto and the health and reflection protocols.
-
-    Its own pool, not protobuf's default one, so nothing else in the process
-    that registers a ``keystone.proto`` can clash with it.
-    """
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            from google.protobuf import (  # type: ignore[import-untyped]
-                descriptor_pb2,
-                descriptor_pool,
-            )
-            from grpclib.health.v1 import health_pb2
-            from grpclib.reflection.v1 import reflection_pb2
-            from grpclib.reflection.v1alpha import reflection_pb2 as reflection_v1alpha_pb2
-
-            pool = descriptor_pool.DescriptorPool()
-            for module in (health_pb2, reflection_pb2, reflection_v1alpha_pb2):
-                pool.AddSerializedFile(module.DESCRIPTOR.serialized_pb)
-            data = importlib.resources.files("keystone_net._proto").joinpath(_DESCRIPTOR_SET)
-            files = descriptor_pb2.FileDescriptorSet.FromString(data.read_bytes())
-            for file in files.file:
-                pool.AddSerializedFile(file.SerializeToString())
-            _pool = pool
-        return _pool
-
-
-def _make_grpc_services(metrics: Metrics) -> list[Any]:
-    from grpclib.health.check import ServiceStatus
-    from grpclib.health.service import OVERALL, Health
-    from grpclib.reflection.service import ServerReflection
-
-    status = ServiceStatus()
-    status.set(metrics.ready)
-    metrics._health_status = status
-    health = Health({_Named(KEYSTONE_SERVICE): [status], OVERALL: [status]})
-    # extend() appends the v1 and v1alpha reflection services listing the services given.
-    services = ServerReflection.extend([_Named(KEYSTONE_SERVICE), health], pool=_descriptor_pool())
-    return services[1:]

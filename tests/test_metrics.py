@@ -481,3 +481,23 @@ def test_two_endpoints_in_one_process_serve_their_own_metrics() -> None:
             await second.stop_http()
 
     asyncio.run(main())
+
+
+def test_a_failing_route_is_a_500_and_the_endpoint_goes_on() -> None:
+    from keystone_net.observability.http_endpoint import TEXT, HttpEndpoint
+
+    async def route(path: str, headers: Any) -> tuple[int, bytes, str]:
+        if path == "/boom":
+            raise RuntimeError("boom")
+        return 200, b"fine\n", TEXT
+
+    async def main() -> None:
+        endpoint = HttpEndpoint(route)
+        port = await endpoint.start("127.0.0.1", 0)
+        try:
+            assert (await asyncio.to_thread(fetch, port, "/boom"))[0] == 500
+            assert (await asyncio.to_thread(fetch, port, "/x"))[::2] == (200, b"fine\n")
+        finally:
+            await endpoint.stop()
+
+    asyncio.run(main())
