@@ -4,7 +4,8 @@ The server logs where its metrics endpoint listens (``metrics ... on
 [http://]HOST:PORT``); these tests read the port from there, scrape
 ``/metrics`` while making calls, watch ``/health`` and ``/ready`` while the
 server drains a call in flight, and ask the gRPC health and reflection
-services of the same process.
+services of the same process. The startup transition (``/ready`` 503 until
+the gRPC port listens) is watched in process, through ``serve(metrics=...)``.
 """
 
 from __future__ import annotations
@@ -289,3 +290,54 @@ def test_grpc_health_and_reflection_answer_on_the_server_port(
     asyncio.run(ask())
     assert server.terminate() == 0
     assert "Traceback" not in server.output()
+
+
+def test_ready_turns_200_only_when_the_grpc_port_listens(tmp_path: Path) -> None:
+    """In process, through ``serve(config=..., metrics=...)``: the startup transition itself."""
+    from keystone_net.config import ServerConfig
+    from keystone_net.metrics import Metrics
+    from keystone_net.server import serve
+
+    seen: dict[str, Any] = {}
+
+    class Probe(Metrics):
+        async def start_http(self, host: str, port: int) -> int:
+            bound = await super().start_http(host, port)
+            # The endpoint is up, the gRPC port not yet.
+            seen["health"] = await asyncio.to_thread(fetch, bound, "/health")
+            seen["ready"] = await asyncio.to_thread(fetch, bound, "/ready")
+            return bound
+
+    probe = Probe(None)
+    config = ServerConfig(
+        db_path=str(tmp_path / "startup.keystone"), port=0, metrics_port=_free_port()
+    )
+
+    async def main() -> None:
+        stop, listening = asyncio.Event(), asyncio.Event()
+        grpc_port: list[int] = []
+
+        def on_listening(port: int) -> None:
+            grpc_port.append(port)
+            listening.set()
+
+        server = asyncio.create_task(
+            serve(config=config, metrics=probe, stop=stop, on_listening=on_listening)
+        )
+        try:
+            await asyncio.wait_for(listening.wait(), 30)
+            assert probe.http_port is not None
+            assert await asyncio.to_thread(fetch, probe.http_port, "/ready") == (200, b"ready\n")
+            channel = Channel("127.0.0.1", grpc_port[0])
+            try:
+                reply = await HealthStub(channel).Check(HealthCheckRequest(service=""))
+                assert reply.status == HealthCheckResponse.SERVING
+            finally:
+                channel.close()
+        finally:
+            stop.set()
+            await asyncio.wait_for(server, 30)
+        assert not probe.ready and probe.http_port is None  # stopped with the server
+
+    asyncio.run(main())
+    assert seen == {"health": (200, b"ok\n"), "ready": (503, b"not ready\n")}
