@@ -80,6 +80,9 @@ class Metrics:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._health: Any = None  # the health switch, made with the services
         self._grpc_services: list[Any] | None = None
+        # (method, status) -> its rpc_requests_total and rpc_duration_seconds children:
+        # labels() costs more than the increment itself.
+        self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._http = HttpEndpoint(self._route)
 
         registry = CollectorRegistry(auto_describe=True)
@@ -115,8 +118,14 @@ class Metrics:
 
     def observe(self, method: str, status: str, seconds: float) -> None:
         """Count one finished call of ``method`` (e.g. ``"Put"``) with ``status`` (e.g. ``"OK"``)."""
-        self._requests.labels(method, status).inc()
-        self._duration.labels(method).observe(seconds)
+        children = self._children.get((method, status))
+        if children is None:  # the first call of this method with this status
+            children = self._children.setdefault(
+                (method, status),
+                (self._requests.labels(method, status), self._duration.labels(method)),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def connection_opened(self) -> None:
         """One more client connection is open."""
