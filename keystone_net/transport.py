@@ -273,8 +273,9 @@ class Transport:
         """Send one request, return the reply's bytes (or raise the keystone exception)."""
         seconds = self.resolve(timeout)
         loop = asyncio.get_running_loop()
-        deadline = None if seconds is None else loop.time() + seconds
-        backoff = Backoff(self.retry, deadline)
+        started = loop.time()
+        deadline = None if seconds is None else started + seconds
+        backoff = None  # made on the first failure: the common path stays lean
         md = self._metadata_with(metadata)
         while True:
             remaining = None if deadline is None else deadline - loop.time()
@@ -283,6 +284,8 @@ class Transport:
             failure, reply = await self._try(method, data, remaining, md, idempotent)
             if failure is None:
                 return reply
+            if backoff is None:
+                backoff = Backoff(self.retry, deadline, started)
             wait = backoff.next_wait()
             if wait is None:
                 raise self._unavailable(method, failure, backoff.tries)
@@ -392,16 +395,19 @@ class Backoff:
     before it broke is resumed as if new).
     """
 
-    def __init__(self, policy: Retry, deadline: float | None = None) -> None:
+    def __init__(
+        self, policy: Retry, deadline: float | None = None, started: float | None = None
+    ) -> None:
         self._policy = policy
         self._deadline = deadline
         self._loop = asyncio.get_running_loop()
-        self.progress()
+        self.progress(started)
 
-    def progress(self) -> None:
+    def progress(self, started: float | None = None) -> None:
+        """Start counting tries and time afresh (from ``started``, a loop time; default now)."""
         self.tries = 1
         self._waits = self._policy.backoffs()
-        self._until = self._loop.time() + self._policy.max_elapsed
+        self._until = (self._loop.time() if started is None else started) + self._policy.max_elapsed
 
     def next_wait(self) -> float | None:
         wait = next(self._waits, None)
