@@ -38,7 +38,8 @@ from keystone.database import PutReturns, TransactPart, UpdateReturns
 from keystone.errors import DatabaseClosed
 from keystone.table import Page
 from keystone.types import Item
-from keystone_net.client import Client, _limit
+from keystone_net.calls import check_limit
+from keystone_net.client import Client
 from keystone_net.retry import DEFAULT_RETRIES, Retry
 from keystone_net.tls import StrPath
 from keystone_net.transport import DEFAULT_PORT, DEFAULT_TIMEOUT, UNSET, TimeoutArg
@@ -280,7 +281,7 @@ class SyncClient:
 
     def scan_all(self, **kwargs: Any) -> Iterator[Item]:
         """Every matching item of :meth:`scan`, streamed (``limit`` only sizes pages)."""
-        _limit(kwargs.pop("limit", None))
+        check_limit(kwargs.pop("limit", None))
         pages = self._client.scan_pages(**kwargs)
         try:
             while True:

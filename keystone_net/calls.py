@@ -1,0 +1,271 @@
+"""What each call of the clients sends and receives, without any I/O.
+
+Arguments become request bytes here (refusing, in the local database's
+words, what the wire cannot carry; everything else is the server's to
+check), and reply bytes become keystone values: pages, items, and the key
+dicts of continuation keys (:class:`KeySchema`). ``keystone_net.client``
+strings these together with ``keystone_net.transport``; values, items and
+keys themselves are encoded by ``keystone_net.convert``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
+
+from keystone import ConditionCheck, Delete, Put, Update
+from keystone.errors import ValidationError
+from keystone.table import Page
+from keystone.types import Item
+from keystone_net import convert
+from keystone_net._proto import keystone as pb
+
+_UINT32_MAX: Final = 2**32 - 1
+
+# --------------------------------------------------------------------------
+# Argument checks: what the wire cannot carry is refused here, with the
+# local database's words; everything else is checked by the server.
+# --------------------------------------------------------------------------
+
+
+def opt_str(value: object, what: str) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    raise ValidationError(f"{what} must be a str, got {type(value).__name__}")
+
+
+def names_arg(names: Mapping[str, str] | None) -> dict[str, str]:
+    if not names:
+        return {}
+    if not isinstance(names, Mapping):
+        raise ValidationError(f"names must be a dict of '#name' -> attribute name, got {names!r}")
+    for key, value in names.items():
+        if type(key) is not str or type(value) is not str:
+            raise ValidationError(f"names must map str to str, got {key!r}: {value!r}")
+    return dict(names)
+
+
+def check_limit(limit: object) -> int | None:
+    if limit is None:
+        return None
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise ValidationError(f"limit must be a positive int, got {limit!r}")
+    return min(limit, _UINT32_MAX)
+
+
+def uint32(value: object, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValidationError(f"{what} must be an int, got {value!r}")
+    if not 0 <= value <= _UINT32_MAX:
+        raise ValidationError(f"{what} is out of range, got {value}")
+    return value
+
+
+def returns_arg(returns: object, allowed: Sequence[str]) -> str:
+    if type(returns) is not str:
+        raise ValidationError(f"returns must be one of {', '.join(allowed)}; got {returns!r}")
+    return returns
+
+
+def item_arg(item: object, where: str = "") -> Mapping[str, Any]:
+    if not isinstance(item, Mapping):
+        raise ValidationError(
+            f"{where}an item must be a dict of attributes, got {type(item).__name__}"
+        )
+    return item
+
+
+def is_binary(value: object) -> bool:
+    return value is not None and type(value) is not str
+
+
+def parameters_field(statement: str, parameters: Sequence[Any] | None) -> bytes:
+    """``ExecuteStatementRequest.parameters`` (field 100), one ``Value`` per ``?``."""
+    if parameters is None:
+        return b""
+    if not isinstance(parameters, Sequence) or isinstance(
+        parameters, (str, bytes, bytearray, memoryview)
+    ):
+        raise ValidationError(
+            "parameters must be a list of values, one for each ? in the statement; "
+            f"got {type(parameters).__name__}"
+        )
+    out = []
+    for i, value in enumerate(parameters):
+        try:
+            out.append(convert.len_field(100, convert.value_to_bytes(value, "?")))
+        except ValidationError as exc:
+            # A value the wire cannot carry: name it as the server would.
+            message = str(exc).removeprefix("?")
+            raise ValidationError(parameter_label(statement, i) + message) from None
+    return b"".join(out)
+
+
+def parameter_label(statement: str, index: int) -> str:
+    """How the database names the ``index``-th ``?`` of a statement in errors."""
+    from keystone.partiql.lexer import PARAM, tokenize
+
+    marks = [token for token in tokenize(statement) if token.kind == PARAM]
+    if index >= len(marks):
+        return f"parameter {index + 1}"
+    mark = marks[index]
+    return f"parameter {index + 1} (line {mark.line}, column {mark.column})"
+
+
+def is_select(statement: str) -> bool:
+    """A PartiQL SELECT: read-only, so it may be retried (anything else is a write)."""
+    head = statement.lstrip()[:7]
+    return head[:6].upper() == "SELECT" and not (head[6:].isalnum() or head[6:] == "_")
+
+
+# --------------------------------------------------------------------------
+# Replies, and keys both ways
+# --------------------------------------------------------------------------
+
+
+def page_of(data: bytes, start: int, end: int, pk: str, sk: str) -> Page:
+    """A Page of a QueryResponse, ScanResponse or SelectResult (same field numbers)."""
+    rest, found = convert.split_fields(data, (1,), start, end)
+    items = convert.items_from_spans(data, found.get(1, ()))
+    envelope = pb.QueryResponse.parse(rest)
+    last_key = convert.last_key_from_proto(envelope.last_evaluated_key, pk, sk)
+    return Page(items, envelope.count, envelope.scanned_count, last_key)
+
+
+def optional_item(data: bytes, field: int) -> Item | None:
+    return convert.item_from_spans(data, convert.split_fields(data, (field,))[1].get(field, ()))
+
+
+class KeySchema:
+    """The table's key attribute names, and what the client does with them.
+
+    The wire carries keys as bytes; key dicts and ``(pk, sk)`` tuples become
+    those bytes, and continuation keys and pages come back as key dicts,
+    with these names (the client cannot ask the server for them).
+    """
+
+    __slots__ = ("pk", "sk")
+
+    def __init__(self, pk: str = "pk", sk: str = "sk") -> None:
+        self.pk = pk
+        self.sk = sk
+
+    def page(self, data: bytes, start: int = 0, end: int | None = None) -> Page:
+        """The Page of a QueryResponse, ScanResponse or SelectResult in ``data[start:end]``."""
+        return page_of(data, start, len(data) if end is None else end, self.pk, self.sk)
+
+    def last_key(self, start: Mapping[str, Any] | None) -> pb.LastKey | None:
+        if start is None:
+            return None
+        if not isinstance(start, Mapping):
+            raise ValidationError(
+                f"start must be a dict of key attributes, got {type(start).__name__}"
+            )
+        return convert.last_key_to_proto(start, self.pk, self.sk)
+
+    def key(self, key: object, what: str) -> tuple[bytes, bytes | None]:
+        """The wire bytes of a key given as a key dict, ``(pk, sk)``, ``(pk,)`` or a bare pk."""
+        try:
+            if isinstance(key, Mapping):
+                if self.pk not in key:
+                    raise ValidationError(f"has no partition key attribute {self.pk!r}")
+                extra = set(key) - {self.pk, self.sk}
+                if extra:
+                    raise ValidationError(
+                        f"has attributes that are not key attributes: {sorted(extra)}"
+                    )
+                return convert.key_to_proto(key[self.pk], key.get(self.sk))
+            if isinstance(key, tuple):
+                if len(key) == 1:
+                    return convert.key_to_proto(key[0])
+                if len(key) == 2:
+                    return convert.key_to_proto(key[0], key[1])
+                raise ValidationError(f"must be (pk,) or (pk, sk), got a tuple of {len(key)}")
+            return convert.key_to_proto(key)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            sep = " " if str(exc).startswith(("has ", "must ")) else ": "
+            raise ValidationError(f"{what}{sep}{exc}") from None
+
+    def key_list(self, keys: Iterable[object], what: str) -> bytes:
+        if isinstance(keys, (str, bytes, Mapping)):
+            raise ValidationError(f"{what}: keys must be a list of (pk, sk) tuples or key dicts")
+        key_of, key_field = self.key, convert.key_field
+        return b"".join(
+            [key_field(1, *key_of(key, f"{what} keys[{i}]")) for i, key in enumerate(keys)]
+        )
+
+
+# --------------------------------------------------------------------------
+# Requests with parts
+# --------------------------------------------------------------------------
+
+
+def scan_request(
+    keys: KeySchema,
+    filter: str | None = None,
+    names: Mapping[str, str] | None = None,
+    values: Mapping[str, Any] | None = None,
+    projection: str | None = None,
+    index: str | None = None,
+    limit: int | None = None,
+    start: Mapping[str, Any] | None = None,
+    segment: int = 0,
+    total_segments: int = 1,
+) -> tuple[pb.ScanRequest, bytes]:
+    """A ScanRequest envelope (resumable: the client updates its start key and
+    limit) and its ``expression_values`` field (2) as bytes."""
+    segment = uint32(segment, "segment")
+    total_segments = uint32(total_segments, "total_segments")
+    envelope = pb.ScanRequest(
+        filter_expression=opt_str(filter, "filter"),
+        limit=check_limit(limit),
+        exclusive_start_key=keys.last_key(start),
+        index_name=opt_str(index, "index"),
+        segment=segment if segment or total_segments != 1 else None,
+        total_segments=total_segments if segment or total_segments != 1 else None,
+        expression_names=names_arg(names),
+        projection_expression=opt_str(projection, "projection"),
+    )
+    return envelope, convert.values_field(2, values)
+
+
+def transact_part(part: object, i: int, binary: list[str]) -> tuple[int, bytes]:
+    """``(TransactWriteItem field, message bytes)`` of part ``i``; appends to ``binary``
+    the keys given as ``bytes`` (``"<i>.pk"``/``"<i>.sk"``, see keystone_net.server)."""
+    if isinstance(part, Put):
+        cond = opt_str(part.condition, "condition")
+        envelope = bytes(pb.TransactPut(condition_expression=cond))
+        return 1, envelope + convert.item_field(3, item_arg(part.item))
+    if isinstance(part, Update):
+        pk_bytes, sk_bytes = convert.key_to_proto(part.pk, part.sk)
+        binary.extend(
+            f"{i}.{name}" for name, k in (("pk", part.pk), ("sk", part.sk)) if is_binary(k)
+        )
+        return 2, bytes(
+            pb.TransactUpdate(
+                partition_key=pk_bytes,
+                sort_key=sk_bytes,
+                update_expression=part.update if type(part.update) is str else "",
+                condition_expression=opt_str(part.condition, "condition"),
+            )
+        )
+    if isinstance(part, Delete):
+        pk_bytes, sk_bytes = convert.key_to_proto(part.pk, part.sk)
+        return 3, bytes(
+            pb.TransactDelete(
+                partition_key=pk_bytes,
+                sort_key=sk_bytes,
+                condition_expression=opt_str(part.condition, "condition"),
+            )
+        )
+    if isinstance(part, ConditionCheck):
+        pk_bytes, sk_bytes = convert.key_to_proto(part.pk, part.sk)
+        condition = part.condition if type(part.condition) is str else ""
+        return 4, bytes(
+            pb.ConditionCheck(
+                partition_key=pk_bytes, sort_key=sk_bytes, condition_expression=condition
+            )
+        )
+    raise ValidationError(
+        f"parts must be keystone.Put, Update, Delete or ConditionCheck, got {type(part).__name__}"
+    )
