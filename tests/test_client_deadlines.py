@@ -39,6 +39,8 @@ def test_a_call_timeout_overrides_the_client_default(silent_port: int) -> None:
             lambda: db.batch_get([("a",)], timeout=0.2),
             lambda: db.transact_write([keystone.Delete("a")], timeout=0.2),
             lambda: db.execute(SLOW_SELECT, timeout=0.2),
+            lambda: list(db.query_all("a", timeout=0.2)),
+            lambda: list(db.scan_all(timeout=0.2)),
         ]
         for call in calls:
             started = time.monotonic()
