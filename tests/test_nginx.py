@@ -30,7 +30,25 @@ from keystone_net import AuthenticationError, Retry, connect
 NGINX = shutil.which("nginx") or next(
     (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None
 )
-pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed")
+
+
+def _nginx_build() -> tuple[tuple[int, ...], str]:
+    """``(version, configure arguments)`` of the installed nginx."""
+    if NGINX is None:
+        return (), ""
+    out = subprocess.run([NGINX, "-V"], capture_output=True, text=True, timeout=30).stderr
+    match = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", out)
+    return (tuple(int(x) for x in match.groups()) if match else ()), out
+
+
+VERSION, BUILD = _nginx_build()
+pytestmark = [
+    pytest.mark.skipif(NGINX is None, reason="nginx is not installed"),
+    pytest.mark.skipif(
+        NGINX is not None and not ("http_v2_module" in BUILD and "http_ssl_module" in BUILD),
+        reason="this nginx is built without http_v2 or http_ssl",
+    ),
+]
 
 SNIPPET = Path(__file__).resolve().parent.parent / "deploy" / "nginx.conf"
 
@@ -77,7 +95,9 @@ class Nginx:
         (tmp / "keystone.conf").write_text(snippet_for(self.port, backend_port, pki))
         (tmp / "nginx.conf").write_text(MAIN_CONF.format(tmp=tmp))
         command = [NGINX, "-p", str(tmp), "-c", str(tmp / "nginx.conf")]
-        command += ["-e", str(tmp / "error.log"), "-g", "daemon off; master_process off;"]
+        if VERSION >= (1, 19, 5):  # -e: no attempt at the default error log before the config
+            command += ["-e", str(tmp / "error.log")]
+        command += ["-g", "daemon off; master_process off;"]
         check = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=30)
         assert check.returncode == 0, check.stderr
         self.proc = subprocess.Popen(
