@@ -241,18 +241,29 @@ class Transport:
             detail = f"{err.status.name}: {err.message or 'no message'}"
         else:
             detail = str(err) or type(err).__name__
-        if isinstance(err, ssl.SSLCertVerificationError):
-            detail += " (the server's certificate is not signed by a trusted CA (ca_file) or does not name the host)"
-        elif isinstance(err, ssl.SSLError) and not isinstance(err, _TLS_TRANSIENT):
-            detail += " (is the server speaking TLS on this port?)"
-        elif self.tls and isinstance(err, StreamTerminatedError) and "GOAWAY" not in detail:
-            detail += (
-                " (a server that requires a client certificate closes the connection "
-                "when it gets none, or one from another CA: check cert_file/key_file)"
-            )
+        detail += self._hint(err, detail)
         after = f" after {tries} tries" if tries > 1 else ""
         cls = PermanentUnavailable if self._permanent(err) else Unavailable
         return cls(f"{method}: cannot reach the server at {self.address}{after}: {detail}")
+
+    def _hint(self, err: BaseException, detail: str) -> str:
+        """What a TLS failure probably means, for the error message."""
+        if isinstance(err, ssl.SSLCertVerificationError):
+            return (
+                " (the server's certificate is not signed by a CA the client trusts"
+                " (ca_file), or does not name the host connected to)"
+            )
+        if isinstance(err, ssl.SSLError) and not isinstance(err, _TLS_TRANSIENT):
+            if "ALERT" in (err.reason or ""):
+                return " (the server refused the TLS handshake: check cert_file/key_file)"
+            return " (is the server speaking TLS on this port?)"
+        lost = isinstance(err, (StreamTerminatedError, ConnectionResetError))
+        if self.tls and lost and "GOAWAY" not in detail:
+            return (
+                " (a server that requires a client certificate closes the connection "
+                "when it gets none, or one from another CA: check cert_file/key_file)"
+            )
+        return ""
 
     @staticmethod
     def _permanent(err: BaseException) -> bool:
