@@ -1,0 +1,154 @@
+"""The one place where protobuf messages meet keystone values, both ways.
+
+Everything the server and the client send or receive passes through here:
+values, items, placeholder maps, keys, continuation keys, sort-key
+conditions, and the mapping between keystone exceptions and gRPC statuses.
+The functions are on the hot path of every call, so they dispatch on exact
+types first and build an error's attribute path only when there is an error.
+
+Values (``keystone.types`` decides what is valid; see SPEC section 1):
+
+=====================  ==========================  ======================
+Python                 ``Value`` field             back in Python
+=====================  ==========================  ======================
+``str``                ``string_value``            ``str``
+``int``/``Decimal``/   ``number_value`` (decimal   ``int`` when integral,
+finite ``float``       string, 38 digits)          else ``Decimal``
+``bytes``-like         ``binary_value``            ``bytes``
+``bool``               ``bool_value``              ``bool``
+``None``               ``null_value``              ``None``
+``list``/``tuple``     ``list_value``              ``list``
+``dict`` (str keys)    ``map_value``               ``dict``
+``keystone.Vector``    ``vector_value``            ``Vector``
+aware ``datetime``     ``timestamp_value`` (ms)    aware UTC ``datetime``
+set of str/num/bytes   ``string_set`` /            ``set``
+                       ``number_set`` /
+                       ``binary_set``
+=====================  ==========================  ======================
+
+Encoding accepts what the library accepts and raises the library's
+:class:`~keystone.errors.ValidationError` for the rest. Decoding rejects a
+malformed message (a ``Value`` with no field of its oneof set, a number
+string that is not a finite number of at most 38 digits, an empty set, a
+non-finite vector element, a timestamp out of range, nesting deeper than
+:data:`keystone.types.MAX_NESTING_DEPTH`) with a ``ValidationError`` naming
+the attribute path, which the server reports as INVALID_ARGUMENT.
+
+Keys. The wire carries keys as bytes only (``Key``, ``LastKey`` and the
+``partition_key``/``sort_key`` fields of requests). The rule:
+
+* the sender encodes a ``str`` key as UTF-8 and sends ``bytes`` as is
+  (:func:`key_to_proto`);
+* the receiver gets the bytes back unchanged (:func:`key_from_proto`) and
+  looks items up by those bytes. The engine stores a key as its bytes (UTF-8
+  for ``str``), so ``"a"`` and ``b"a"`` are the same stored key and a lookup
+  by bytes finds the item whichever type it was written with; the database
+  accepts ``bytes`` for any key argument.
+* The key's Python type is not lost: items carry their key attributes as
+  typed values, and continuation keys carry the whole typed key dict in
+  ``LastKey.cursor`` (see :func:`last_key_to_proto`).
+* A put whose item lacks the key attributes takes them from the request's
+  key fields as binary values; if the item has them their bytes must match
+  the request's (:func:`item_with_key`).
+
+Errors (PROTOCOL.md): :func:`status_for` turns an exception into a gRPC
+status, message and trailing metadata on the server; :func:`exception_for`
+rebuilds the keystone exception on the client. Besides the status, the
+trailing metadata carries ``keystone-error`` (the exception class, so that
+e.g. ``DatabaseClosed`` and ``Unavailable``, both UNAVAILABLE, come back as
+themselves), ``keystone-cancellation-reasons`` (JSON list, for
+``TransactionCanceled``) and ``keystone-item-bin`` (the serialized ``Item``
+of ``ConditionalCheckFailed.item``, when it has one of at most
+:data:`MAX_ITEM_METADATA_BYTES`). UNAUTHENTICATED and PERMISSION_DENIED (a
+refused ``authorization`` token, or a proxy's HTTP 401/403) come back as
+:class:`keystone_net.errors.AuthenticationError`.
+"""
+
+from __future__ import annotations
+
+from .decode import (
+    item_from_bytes,
+    item_from_proto,
+    item_from_spans,
+    items_from_proto,
+    items_from_spans,
+    value_from_bytes,
+    value_from_proto,
+    values_from_proto,
+    values_from_spans,
+)
+from .encode import (
+    item_field,
+    item_to_bytes,
+    item_to_proto,
+    items_to_proto,
+    value_to_bytes,
+    value_to_proto,
+    values_field,
+    values_to_proto,
+)
+from .keys import (
+    SORT_KEY_OPS,
+    item_with_key,
+    key_field,
+    key_from_proto,
+    key_message,
+    key_to_proto,
+    keys_from_proto,
+    keys_from_spans,
+    last_key_from_proto,
+    last_key_to_proto,
+    sort_key_condition_from_proto,
+    sort_key_condition_to_proto,
+)
+from .status import (
+    CANCELLATION_REASONS_KEY,
+    ERROR_CLASS_KEY,
+    ITEM_KEY,
+    MAX_ITEM_METADATA_BYTES,
+    exception_for,
+    status_for,
+)
+from .wire import RawMessage, Span, _varint, len_field, split_fields  # noqa: F401 (_varint: tests)
+
+__all__ = [
+    "CANCELLATION_REASONS_KEY",
+    "ERROR_CLASS_KEY",
+    "ITEM_KEY",
+    "MAX_ITEM_METADATA_BYTES",
+    "SORT_KEY_OPS",
+    "RawMessage",
+    "exception_for",
+    "Span",
+    "item_field",
+    "item_from_bytes",
+    "item_from_proto",
+    "item_from_spans",
+    "item_to_bytes",
+    "item_to_proto",
+    "item_with_key",
+    "items_from_proto",
+    "items_from_spans",
+    "items_to_proto",
+    "key_from_proto",
+    "key_message",
+    "key_to_proto",
+    "key_field",
+    "keys_from_proto",
+    "keys_from_spans",
+    "len_field",
+    "last_key_from_proto",
+    "last_key_to_proto",
+    "sort_key_condition_from_proto",
+    "split_fields",
+    "sort_key_condition_to_proto",
+    "status_for",
+    "value_from_bytes",
+    "value_from_proto",
+    "value_to_bytes",
+    "value_to_proto",
+    "values_field",
+    "values_from_proto",
+    "values_from_spans",
+    "values_to_proto",
+]

@@ -1,0 +1,246 @@
+"""Keys on the wire: key bytes, puts without key attributes, continuation keys, sort-key conditions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from keystone.errors import (
+    ValidationError,
+)
+from keystone_net._proto import keystone as pb
+
+from .decode import item_from_bytes, value_from_proto
+from .encode import item_to_bytes, value_to_proto
+from .wire import _MALFORMED, Span, _Bad, _skip, _varint, _varint_tail
+
+# --------------------------------------------------------------------------
+# Keys
+# --------------------------------------------------------------------------
+
+
+def _key_bytes(value: object, what: str) -> bytes:
+    t = type(value)
+    if t is str:
+        return value.encode()  # type: ignore[attr-defined, no-any-return]
+    if t is bytes:
+        return value  # type: ignore[return-value]
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, str):
+        return str(value).encode()
+    raise ValidationError(f"{what} must be str or bytes, got {t.__name__}")
+
+
+def key_to_proto(pk: str | bytes, sk: str | bytes | None = None) -> tuple[bytes, bytes | None]:
+    """The wire bytes of a key: ``str`` as UTF-8, ``bytes`` as is."""
+    return (
+        _key_bytes(pk, "the partition key"),
+        None if sk is None else _key_bytes(sk, "the sort key"),
+    )
+
+
+def key_from_proto(pk: bytes, sk: bytes | None = None) -> tuple[bytes, bytes | None]:
+    """The key of wire bytes, for lookups: the bytes themselves.
+
+    A key written as ``str`` is stored as its UTF-8 bytes, so these bytes
+    find it; see the module docstring.
+    """
+    if type(pk) is not bytes:
+        pk = bytes(pk)
+    if sk is not None and type(sk) is not bytes:
+        sk = bytes(sk)
+    return pk, sk
+
+
+def key_message(pk: str | bytes, sk: str | bytes | None = None) -> pb.Key:
+    """A ``Key`` message (``BatchGetRequest.keys``, ``TransactGetRequest.keys``)."""
+    pk_bytes, sk_bytes = key_to_proto(pk, sk)
+    return pb.Key(partition_key=pk_bytes, sort_key=sk_bytes)
+
+
+def keys_from_proto(keys: Iterable[pb.Key]) -> list[tuple[bytes, bytes | None]]:
+    """``(pk, sk)`` byte tuples of ``Key`` messages, in order."""
+    return [key_from_proto(k.partition_key, k.sort_key) for k in keys]
+
+
+def key_field(field: int, pk: bytes, sk: bytes | None) -> bytes:
+    """A ``Key`` message (wire bytes of a key) as field ``field`` of an enclosing message."""
+    body = b"\x0a" + _varint(len(pk)) + pk
+    if sk is not None:
+        body += b"\x12" + _varint(len(sk)) + sk
+    return _varint(field << 3 | 2) + _varint(len(body)) + body
+
+
+def keys_from_spans(data: bytes, spans: Iterable[Span]) -> list[tuple[bytes, bytes | None]]:
+    """``(pk, sk)`` of each ``Key`` message found by :func:`split_fields`, in order.
+
+    (The same as :func:`keys_from_proto`, without building betterproto2 messages.)
+    """
+    out: list[tuple[bytes, bytes | None]] = []
+    try:
+        for start, end in spans:
+            pk = b""
+            sk = None
+            pos = start
+            while pos < end:
+                t = data[pos]
+                pos += 1
+                if t == 0x0A or t == 0x12:
+                    n = data[pos]
+                    pos += 1
+                    if n & 0x80:
+                        n, pos = _varint_tail(data, pos, n)
+                    if t == 0x0A:
+                        pk = data[pos : pos + n]
+                    else:
+                        sk = data[pos : pos + n]
+                    pos += n
+                else:
+                    if t & 0x80:
+                        t, pos = _varint_tail(data, pos, t)
+                    pos = _skip(data, pos, t)
+            if pos > end:
+                raise _Bad(_MALFORMED)
+            out.append((pk, sk))
+    except (_Bad, IndexError):
+        raise ValidationError(f"a Key message is malformed: {_MALFORMED}") from None
+    return out
+
+
+def item_with_key(
+    item: dict[str, Any],
+    pk: bytes,
+    sk: bytes | None,
+    pk_name: str = "pk",
+    sk_name: str = "sk",
+) -> dict[str, Any]:
+    """Apply a put request's key fields to its item (PROTOCOL.md, semantics).
+
+    A key attribute the item lacks is taken from the request (as ``bytes``);
+    one it has must have the same bytes, else ``ValidationError``. An empty
+    ``pk`` or an absent ``sk`` means the request does not say (proto3 cannot
+    tell an empty partition key from none), so the item decides. ``item`` is
+    changed in place and returned.
+    """
+    if pk:
+        have = item.get(pk_name, _MISSING)
+        if have is _MISSING:
+            item[pk_name] = pk
+        elif _key_bytes(have, f"key attribute {pk_name!r}") != pk:
+            raise ValidationError(
+                f"{pk_name}: the item's partition key does not match the request's partition_key"
+            )
+    if sk is not None:
+        have = item.get(sk_name, _MISSING)
+        if have is _MISSING:
+            item[sk_name] = sk
+        elif _key_bytes(have, f"key attribute {sk_name!r}") != sk:
+            raise ValidationError(
+                f"{sk_name}: the item's sort key does not match the request's sort_key"
+            )
+    return item
+
+
+_MISSING: Final = object()
+
+
+def last_key_to_proto(
+    last_key: Mapping[str, Any] | None, pk_name: str = "pk", sk_name: str = "sk"
+) -> pb.LastKey | None:
+    """The ``LastKey`` of a page's ``last_key`` dict (``None`` on the last page).
+
+    ``partition_key``/``sort_key`` carry the table key's bytes (for clients
+    generated from the original protocol); ``cursor`` carries the whole key
+    dict, index keys and types included, as a serialized ``Item``.
+    """
+    if last_key is None:
+        return None
+    pk = last_key.get(pk_name)
+    sk = last_key.get(sk_name)
+    return pb.LastKey(
+        partition_key=b"" if pk is None else _key_bytes(pk, pk_name),
+        sort_key=None if sk is None else _key_bytes(sk, sk_name),
+        cursor=item_to_bytes(last_key),
+    )
+
+
+def last_key_from_proto(
+    msg: pb.LastKey | None, pk_name: str = "pk", sk_name: str = "sk"
+) -> dict[str, Any] | None:
+    """The ``last_key``/``start`` dict of a ``LastKey`` (``None`` stays ``None``).
+
+    With a ``cursor`` the key dict is exactly the one the server sent. Without
+    one (a client of the original protocol) it is ``{pk_name: bytes,
+    sk_name: bytes}`` from the key fields.
+    """
+    if msg is None:
+        return None
+    if msg.cursor is not None:
+        try:
+            key = item_from_bytes(msg.cursor)
+        except ValidationError:
+            key = {}
+        if not key:
+            raise ValidationError("exclusive_start_key: the cursor is not valid")
+        return key
+    out: dict[str, Any] = {pk_name: msg.partition_key}
+    if msg.sort_key is not None:
+        out[sk_name] = msg.sort_key
+    return out
+
+
+# --------------------------------------------------------------------------
+# Sort-key conditions
+# --------------------------------------------------------------------------
+
+#: Sort-key condition operators (``keystone.sk`` names) -> ``SortKeyCondition`` field.
+SORT_KEY_OPS: Final[Mapping[str, str]] = {
+    "eq": "equal_to",
+    "lt": "less_than",
+    "le": "less_than_or_equal",
+    "gt": "greater_than",
+    "ge": "greater_than_or_equal",
+    "begins_with": "begins_with",
+    "between": "between",
+}
+_OP_BY_FIELD: Final = {field: op for op, field in SORT_KEY_OPS.items()}
+
+
+def sort_key_condition_to_proto(op: str, *values: Any) -> pb.SortKeyCondition:
+    """A ``SortKeyCondition``: ``op`` is a :data:`SORT_KEY_OPS` name; ``between``
+    takes two values, every other operator one."""
+    field = SORT_KEY_OPS.get(op)
+    if field is None:
+        raise ValidationError(f"unknown sort key condition {op!r}")
+    if op == "between":
+        if len(values) != 2:
+            raise ValidationError("a between sort key condition takes two values")
+        return pb.SortKeyCondition(
+            between=pb.BetweenCondition(
+                lower=value_to_proto(values[0], "sort key lower bound"),
+                upper=value_to_proto(values[1], "sort key upper bound"),
+            )
+        )
+    if len(values) != 1:
+        raise ValidationError(f"a {op} sort key condition takes one value")
+    condition = pb.SortKeyCondition()
+    setattr(condition, field, value_to_proto(values[0], "sort key condition"))
+    return condition
+
+
+def sort_key_condition_from_proto(msg: pb.SortKeyCondition) -> tuple[str, tuple[Any, ...]]:
+    """``(op, values)`` of a ``SortKeyCondition`` (see :data:`SORT_KEY_OPS`)."""
+    between = msg.between
+    if between is not None:
+        if between.lower is None or between.upper is None:
+            raise ValidationError("sort_key_condition: between needs both lower and upper")
+        return "between", (
+            value_from_proto(between.lower, "sort key lower bound"),
+            value_from_proto(between.upper, "sort key upper bound"),
+        )
+    for field, op in _OP_BY_FIELD.items():
+        v = getattr(msg, field)
+        if v is not None and field != "between":
+            return op, (value_from_proto(v, "sort key condition"),)
+    raise ValidationError("sort_key_condition: no condition is set")

@@ -1,0 +1,165 @@
+"""keystone exceptions <-> gRPC statuses, messages and trailing metadata (PROTOCOL.md)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError
+
+from keystone.errors import (
+    ConditionalCheckFailed,
+    Corruption,
+    DatabaseClosed,
+    KeystoneError,
+    NotFound,
+    ResourceExhausted,
+    Timeout,
+    TransactionCanceled,
+    Unavailable,
+    ValidationError,
+)
+from keystone_net.errors import AuthenticationError
+
+from .decode import item_from_bytes
+from .encode import item_to_bytes
+
+# --------------------------------------------------------------------------
+# Errors <-> gRPC statuses
+# --------------------------------------------------------------------------
+
+#: Trailing metadata: the keystone exception class of an error status.
+ERROR_CLASS_KEY: Final = "keystone-error"
+#: Trailing metadata: ``TransactionCanceled.reasons`` as a JSON list.
+CANCELLATION_REASONS_KEY: Final = "keystone-cancellation-reasons"
+#: Trailing metadata (binary): ``ConditionalCheckFailed.item`` as a serialized ``Item``.
+ITEM_KEY: Final = "keystone-item-bin"
+#: ``ConditionalCheckFailed.item`` travels only up to this encoded size (HTTP/2
+#: limits the size of trailers); a larger one arrives as ``item=None``.
+MAX_ITEM_METADATA_BYTES: Final = 16 * 1024
+_MAX_MESSAGE: Final = 4096
+_INTERNAL_MESSAGE: Final = "internal server error"
+
+# Most specific first: status_for walks the exception's MRO.
+_STATUS_OF: Final[dict[type[BaseException], Status]] = {
+    TransactionCanceled: Status.ABORTED,
+    ConditionalCheckFailed: Status.FAILED_PRECONDITION,
+    ValidationError: Status.INVALID_ARGUMENT,
+    NotFound: Status.NOT_FOUND,
+    ResourceExhausted: Status.RESOURCE_EXHAUSTED,
+    Corruption: Status.DATA_LOSS,
+    Timeout: Status.DEADLINE_EXCEEDED,
+    Unavailable: Status.UNAVAILABLE,
+    DatabaseClosed: Status.UNAVAILABLE,
+    AuthenticationError: Status.UNAUTHENTICATED,
+    KeystoneError: Status.INTERNAL,
+}
+_CLASS_BY_NAME: Final = {cls.__name__: cls for cls in _STATUS_OF}
+_CLASS_OF_STATUS: Final[dict[Status, type[KeystoneError]]] = {
+    Status.INVALID_ARGUMENT: ValidationError,
+    Status.OUT_OF_RANGE: ValidationError,
+    Status.NOT_FOUND: NotFound,
+    Status.FAILED_PRECONDITION: ConditionalCheckFailed,
+    Status.ALREADY_EXISTS: ConditionalCheckFailed,
+    Status.ABORTED: TransactionCanceled,
+    Status.RESOURCE_EXHAUSTED: ResourceExhausted,
+    Status.DATA_LOSS: Corruption,
+    Status.DEADLINE_EXCEEDED: Timeout,
+    Status.UNAVAILABLE: Unavailable,
+    Status.CANCELLED: Unavailable,
+    Status.UNAUTHENTICATED: AuthenticationError,
+    Status.PERMISSION_DENIED: AuthenticationError,
+}
+
+
+def status_for(exc: BaseException) -> tuple[Status, str, dict[str, str | bytes]]:
+    """The gRPC ``(status, message, trailing metadata)`` that reports ``exc``.
+
+    Keystone errors keep their message (it is meant for the user); a
+    ``GRPCError`` passes through; ``MemoryError`` is RESOURCE_EXHAUSTED;
+    anything else is INTERNAL with a generic message (log it on the server,
+    never send the traceback).
+    """
+    if isinstance(exc, GRPCError):
+        return exc.status, exc.message or exc.status.name, {}
+    if not isinstance(exc, KeystoneError):
+        if isinstance(exc, MemoryError):
+            return Status.RESOURCE_EXHAUSTED, "the server is out of memory", {}
+        return Status.INTERNAL, _INTERNAL_MESSAGE, {}
+    for cls in type(exc).__mro__:
+        status = _STATUS_OF.get(cls)
+        if status is not None:
+            break
+    else:  # pragma: no cover - KeystoneError is in the table
+        cls, status = KeystoneError, Status.INTERNAL
+    message = str(exc) or cls.__name__
+    if len(message) > _MAX_MESSAGE:
+        message = message[: _MAX_MESSAGE - 3] + "..."
+    metadata: dict[str, str | bytes] = {ERROR_CLASS_KEY: cls.__name__}
+    if isinstance(exc, TransactionCanceled):
+        metadata[CANCELLATION_REASONS_KEY] = json.dumps(exc.reasons, separators=(",", ":"))
+    elif isinstance(exc, ConditionalCheckFailed) and exc.item is not None:
+        try:
+            raw = item_to_bytes(exc.item)
+        except ValidationError:
+            raw = b""
+        if raw and len(raw) <= MAX_ITEM_METADATA_BYTES:
+            metadata[ITEM_KEY] = raw
+    return status, message, metadata
+
+
+def exception_for(
+    status: Status,
+    message: str | None,
+    metadata: Mapping[str, str | bytes] | Sequence[tuple[str, str | bytes]] | None = None,
+) -> KeystoneError:
+    """The keystone exception of an error status received by the client.
+
+    ``metadata`` is the call's trailing metadata (``stream.trailing_metadata``
+    in grpclib), a mapping or a list of pairs; it may be ``None``.
+    """
+    md: Mapping[str, str | bytes]
+    if metadata is None:
+        md = {}
+    elif isinstance(metadata, Mapping):
+        md = metadata
+    else:
+        md = dict(metadata)
+    cls: type[KeystoneError] | None = None
+    name = md.get(ERROR_CLASS_KEY)
+    if isinstance(name, str):
+        named = _CLASS_BY_NAME.get(name)
+        if named is not None and _STATUS_OF[named] == status:
+            cls = named  # type: ignore[assignment]
+    if cls is None:
+        cls = _CLASS_OF_STATUS.get(status, KeystoneError)
+    if not message:
+        message = f"the server answered {status.name}"
+    if cls is TransactionCanceled:
+        return TransactionCanceled(_reasons(md.get(CANCELLATION_REASONS_KEY)), message)
+    if cls is ConditionalCheckFailed:
+        return ConditionalCheckFailed(message, _item_of(md.get(ITEM_KEY)))
+    return cls(message)
+
+
+def _reasons(raw: str | bytes | None) -> list[str | None]:
+    if raw is None:
+        return []
+    try:
+        reasons = json.loads(raw)
+    except ValueError:
+        return []
+    if not isinstance(reasons, list):
+        return []
+    return [r if r is None or isinstance(r, str) else str(r) for r in reasons]
+
+
+def _item_of(raw: str | bytes | None) -> dict[str, Any] | None:
+    if not isinstance(raw, bytes):
+        return None
+    try:
+        return item_from_bytes(raw) or None
+    except ValidationError:
+        return None
