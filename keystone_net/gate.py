@@ -1,8 +1,9 @@
 """The call gate: every call to the server passes here before and after its handler.
 
-:class:`CallGate` hooks grpclib's server events (``RecvRequest``,
-``SendTrailingMetadata``), so it wraps the calls of every service (the
-KeystoneDB service, health, reflection) the same way. For each call it
+:class:`CallGate` wraps the handlers of every service of a server (the
+KeystoneDB service, health, reflection; :meth:`CallGate.wrap`) and listens
+to grpclib's ``SendTrailingMetadata`` event (:meth:`CallGate.install`), so
+every call is treated the same way. For each call it
 
 1. gives it a trace id (:func:`keystone_net.logs.request_id`: the client's
    ``x-request-id`` or a new one), returned in the trailing metadata
@@ -27,20 +28,22 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, Protocol
 
-from grpclib.events import RecvRequest, SendTrailingMetadata, listen
+from grpclib.const import Handler as MethodHandler
+from grpclib.events import SendTrailingMetadata, listen
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 from grpclib.server import Server, Stream
 
 from keystone.errors import Unavailable
 from keystone_net import convert
 from keystone_net.errors import AuthenticationError
-from keystone_net.limits import ConnectionTable, Refused, TokenBucket
+from keystone_net.limits import ConnectionTable, Refused, TokenBucket, peer_label
 from keystone_net.logs import REQUEST_ID_KEY, log_call, request_id
 
 __all__ = ["AUTHORIZATION_KEY", "SHUTTING_DOWN", "CallGate", "MetricsSink", "NoMetrics"]
@@ -113,6 +116,27 @@ class _Call:
         self.status: str | None = None  # set when the trailers go out
 
 
+class _Gated:
+    """A grpclib service whose methods pass through a :class:`CallGate`."""
+
+    def __init__(self, service: Any, gate: CallGate) -> None:
+        self._service = service
+        self._gate = gate
+
+    def __mapping__(self) -> dict[str, Any]:
+        mapping: dict[str, Any] = {}
+        for route, handler in self._service.__mapping__().items():
+            if handler is not None:  # (a name-only entry stays as it is)
+                handler = MethodHandler(
+                    self._gate.gated(route, handler.func),
+                    handler.cardinality,
+                    handler.request_type,
+                    handler.reply_type,
+                )
+            mapping[route] = handler
+        return mapping
+
+
 # The call the current task is handling (a request handler is one task).
 _current: Final[contextvars.ContextVar[_Call | None]] = contextvars.ContextVar(
     "keystone_net_call", default=None
@@ -144,16 +168,24 @@ class CallGate:
         self._token = None if auth_token is None else auth_token.encode()
         self._global = TokenBucket(rps_global) if rps_global > 0 else None
         self._rps_global = rps_global
-        self._names: dict[str, str] = {}
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
         self._draining = False
 
+    def wrap(self, services: list[Any]) -> list[Any]:
+        """``services`` (grpclib services) with every method behind the gate."""
+        return [_Gated(service, self) for service in services]
+
     def install(self, server: Server) -> None:
-        """Put the gate in front of every call of ``server``."""
-        listen(server, RecvRequest, self._on_request)
+        """See the trailers of every call of ``server`` (give it :meth:`wrap`'s services)."""
         listen(server, SendTrailingMetadata, self._on_trailers)
+
+    def gated(self, route: str, handler: Handler) -> Handler:
+        """``handler`` of ``route`` behind the gate."""
+        # A partial, not a closure: every await of the handler passes through
+        # each coroutine frame above it, so the gate adds just one.
+        return functools.partial(self._run, handler, route, _method_name(route))
 
     # -- draining -------------------------------------------------------------
 
@@ -173,17 +205,6 @@ class CallGate:
 
     # -- grpclib events -----------------------------------------------------------
 
-    async def _on_request(self, event: RecvRequest) -> None:
-        handler: Handler = event.method_func
-        route: str = event.method_name
-        metadata = event.metadata
-        peer = event.peer
-
-        async def gated(stream: Stream[Any, Any]) -> None:
-            await self._run(handler, route, metadata, peer, stream)
-
-        event.method_func = gated
-
     async def _on_trailers(self, event: SendTrailingMetadata) -> None:
         call = _current.get()
         if call is None:
@@ -194,15 +215,13 @@ class CallGate:
     # -- one call ----------------------------------------------------------------
 
     async def _run(
-        self, handler: Handler, route: str, metadata: Any, peer: Any, stream: Stream[Any, Any]
+        self, handler: Handler, route: str, method: str, stream: Stream[Any, Any]
     ) -> None:
         start = time.perf_counter()
-        method = self._names.get(route)
-        if method is None:
-            method = self._names.setdefault(route, _method_name(route))
-        address = peer.addr()
+        metadata = stream.metadata
+        address = stream.peer.addr()
         conn = self._connections.get(address)
-        call = _Call(method, request_id(metadata), conn.label if conn else str(address))
+        call = _Call(method, request_id(metadata), conn.label if conn else peer_label(address))
         token = _current.set(call)
         self._in_flight += 1
         self._idle.clear()
@@ -213,7 +232,24 @@ class CallGate:
             if refusal is not None:
                 await self._finish(stream, call, refusal)
             else:
-                await self._handle(handler, route, stream, call)
+                # The handler, inline (one frame less under each of its awaits).
+                try:
+                    await handler(stream)
+                except GRPCError as err:
+                    await self._finish(stream, call, err)
+                except (asyncio.CancelledError, StreamTerminatedError):
+                    raise  # the client went away or the server is stopping
+                except Exception as exc:
+                    logger.error(
+                        "%s failed unexpectedly (trace_id=%s)", route, call.trace_id, exc_info=exc
+                    )
+                    await self._finish(stream, call, exc)
+                else:
+                    if call.status is None:  # the handler sent its reply; now the OK trailers
+                        try:
+                            await stream.send_trailing_metadata()
+                        except Exception as err:
+                            logger.debug("%s: could not end the call: %s", route, err)
         finally:
             if conn is not None:
                 conn.active -= 1
@@ -266,25 +302,6 @@ class CallGate:
         ):
             return "invalid bearer token"
         return None
-
-    async def _handle(
-        self, handler: Handler, route: str, stream: Stream[Any, Any], call: _Call
-    ) -> None:
-        try:
-            await handler(stream)
-        except GRPCError as err:
-            await self._finish(stream, call, err)
-        except (asyncio.CancelledError, StreamTerminatedError):
-            raise  # the client went away or the server is stopping
-        except Exception as exc:
-            logger.error("%s failed unexpectedly (trace_id=%s)", route, call.trace_id, exc_info=exc)
-            await self._finish(stream, call, exc)
-        else:
-            if call.status is None:  # the handler sent its reply; now the OK trailers
-                try:
-                    await stream.send_trailing_metadata()
-                except Exception as err:
-                    logger.debug("%s: could not end the call: %s", route, err)
 
     async def _finish(self, stream: Stream[Any, Any], call: _Call, exc: BaseException) -> None:
         """Answer the call with the status of ``exc`` (no traceback), unless it was answered."""

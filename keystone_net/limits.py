@@ -8,7 +8,8 @@
   :class:`Refused`, and such a connection is closed after
   :data:`OVER_LIMIT_LINGER` seconds without calls); keeps a rate bucket per
   connection; and closes connections idle for longer than ``idle_timeout``
-  (an HTTP/2 GOAWAY, then the socket).
+  (an HTTP/2 GOAWAY, then the socket), never within :data:`QUIET` seconds
+  of a call.
 * :class:`WorkerPool`: the threads that run database calls, with a bounded
   queue in front: when every worker is busy and ``max_queue`` calls already
   wait, a new call is refused at once ("server overloaded") instead of
@@ -42,6 +43,7 @@ from keystone.errors import ResourceExhausted
 
 __all__ = [
     "OVER_LIMIT_LINGER",
+    "QUIET",
     "Connection",
     "ConnectionTable",
     "Refused",
@@ -54,6 +56,9 @@ logger = logging.getLogger(__name__)
 
 #: Seconds an over-limit connection stays open without calls before it is closed.
 OVER_LIMIT_LINGER: Final = 1.0
+#: The server closes a connection only after this many seconds without a call
+#: (see :meth:`ConnectionTable.close_all`), whatever the idle timeout.
+QUIET: Final = 0.25
 #: TCP keepalive: first probe after this many idle seconds, then every
 #: ``_KEEPALIVE_INTERVAL`` seconds, giving up after ``_KEEPALIVE_PROBES``.
 _KEEPALIVE_IDLE: Final = 60
@@ -103,28 +108,28 @@ class TokenBucket:
 class Connection:
     """One open connection, as the table and the call gate see it."""
 
-    __slots__ = ("_protocol", "active", "admitted", "bucket", "last_active", "peer")
+    __slots__ = ("_protocol", "active", "admitted", "bucket", "label", "last_active", "peer")
 
     def __init__(self, protocol: _TrackedProtocol, peer: Any, admitted: bool) -> None:
         self._protocol = protocol
         self.peer = peer
+        self.label = peer_label(peer)
         self.admitted = admitted
         self.active = 0  # calls in flight
         self.last_active = time.monotonic()
         self.bucket: TokenBucket | None = None
 
-    @property
-    def label(self) -> str:
-        """``host:port`` of the peer, for the logs."""
-        peer = self.peer
-        if isinstance(peer, tuple) and len(peer) >= 2:
-            host = peer[0]
-            return f"[{host}]:{peer[1]}" if ":" in str(host) else f"{host}:{peer[1]}"
-        return str(peer)
-
     def close(self) -> None:
         """Say GOAWAY and close the socket (calls in flight end)."""
         self._protocol.close()
+
+
+def peer_label(peer: Any) -> str:
+    """``host:port`` (``[host]:port`` for IPv6) of a peer address, for the logs."""
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        host = peer[0]
+        return f"[{host}]:{peer[1]}" if ":" in str(host) else f"{host}:{peer[1]}"
+    return str(peer)
 
 
 class _TrackedProtocol(asyncio.Protocol):
@@ -158,6 +163,11 @@ class _TrackedProtocol(asyncio.Protocol):
             self._inner.connection_lost(exc)
         finally:
             self._table._closed(self)
+
+    @property
+    def closing(self) -> bool:
+        transport = self._transport
+        return transport is None or transport.is_closing()
 
     def close(self) -> None:
         transport = self._transport
@@ -305,6 +315,8 @@ class ConnectionTable:
             if conn is None or conn.active:
                 continue
             idle = now - conn.last_active
+            if protocol.closing or idle < QUIET:
+                continue
             if not conn.admitted and idle >= OVER_LIMIT_LINGER:
                 logger.info("closing over-limit connection from %s", conn.label)
             elif timeout > 0 and idle >= timeout:
@@ -327,9 +339,26 @@ class ConnectionTable:
             await asyncio.sleep(period)
             self.close_idle()
 
-    def close_all(self) -> None:
-        for protocol in list(self._all):
-            protocol.close()
+    async def close_all(self, limit: float = 1.0) -> None:
+        """Close every connection once it is quiet, and all that are left after ``limit`` s.
+
+        Quiet: no call in flight, and none ended in the last :data:`QUIET`
+        seconds. (A client can lose a reply it has received but not yet read
+        when the connection closes under it: grpclib's client ends every
+        stream of a connection on GOAWAY or EOF.)
+        """
+        deadline = time.monotonic() + limit
+        while True:
+            now = time.monotonic()
+            left = [p for p in self._all if not p.closing]
+            for protocol in left:
+                conn = protocol.connection
+                quiet = conn is None or (not conn.active and now - conn.last_active >= QUIET)
+                if quiet or now >= deadline:
+                    protocol.close()
+            if now >= deadline or not any(not p.closing for p in self._all):
+                return
+            await asyncio.sleep(0.02)
 
 
 # --------------------------------------------------------------------------
@@ -373,19 +402,23 @@ class WorkerPool:
         the queue is full.
         """
         workers = self._workers
-        if admit and self._waiting >= self.max_queue and workers.available_tokens < 1:
-            if self.on_shed is not None:
-                self.on_shed()
-            raise Refused(
-                f"server overloaded: {self._waiting} calls already waiting for "
-                f"{self.workers} workers; retry later",
-                "overload",
-            )
-        self._waiting += 1
         try:
-            await workers.acquire()
-        finally:
-            self._waiting -= 1
+            workers.acquire_nowait()  # a free worker, and nobody waiting for one
+        except anyio.WouldBlock:
+            if admit and self._waiting >= self.max_queue:
+                if self.on_shed is not None:
+                    self.on_shed()
+                workers_text = "1 worker" if self.workers == 1 else f"{self.workers} workers"
+                raise Refused(
+                    f"server overloaded: {self._waiting} calls already waiting for "
+                    f"{workers_text}; retry later",
+                    "overload",
+                ) from None
+            self._waiting += 1
+            try:
+                await workers.acquire()
+            finally:
+                self._waiting -= 1
         try:
             return await anyio.to_thread.run_sync(fn, *args, limiter=self._threads)
         finally:

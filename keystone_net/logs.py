@@ -3,36 +3,42 @@
 :func:`configure` sets up the process's logging (``--log-level``,
 ``--log-format``): ``text`` is ``TIME LEVEL LOGGER: MESSAGE``, ``json`` one
 JSON object per line with ``ts``, ``level``, ``logger``, ``message`` and the
-record's fields. Records are written by a background thread, so a slow or
-blocked stderr never stalls the event loop.
+record's fields. Records are formatted where they are logged and written by
+a background thread (:class:`BatchingHandler`), so a slow or blocked stderr
+never stalls the event loop.
 
 :func:`log_call` writes the request log, logger ``keystone_net.access``, one
 INFO line per call::
 
-    method=Get status=OK duration_ms=0.41 trace_id=5f0c... peer=127.0.0.1:53122
+    method=Get status=OK duration_ms=0.410 trace_id=5f0c... peer=127.0.0.1:53122
 
-(in JSON, those are fields of the object). The trace id is the client's
-``x-request-id`` metadata when it sends a usable one (:func:`request_id`),
-else a new uuid4 in hex; the server returns it in the trailing metadata
-``x-request-id``.
+(in JSON, those are also fields of the object). Request-log lines go out in
+batches, at least every 0.1 s; once :func:`configure` has set up the
+process, they skip ``logging``'s record machinery (which would cost more
+than a small call itself) and are formatted straight into the batch, exactly
+as the formatter would. The trace id is the client's ``x-request-id``
+metadata when it sends a usable one (:func:`request_id`), else a new uuid4 in
+hex; the server returns it in the trailing metadata ``x-request-id``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import collections
+import contextlib
 import json
 import logging
-import logging.handlers
-import queue
+import os
 import re
 import sys
-import uuid
+import threading
+import time
 from collections.abc import Mapping
 from typing import IO, Any, Final
 
 __all__ = [
     "ACCESS_LOGGER",
     "REQUEST_ID_KEY",
+    "BatchingHandler",
     "JsonFormatter",
     "LogSetup",
     "configure",
@@ -45,12 +51,15 @@ REQUEST_ID_KEY: Final = "x-request-id"
 #: The logger of the one-line-per-call request log.
 ACCESS_LOGGER: Final = "keystone_net.access"
 TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_CALL_MESSAGE: Final = "method={} status={} duration_ms={:.3f} trace_id={} peer={}"
 
 # A client's id is used as given only if it is short and plain (no spaces,
 # quotes or control characters that would garble a log line).
 _USABLE_ID: Final = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
 _FIELDS: Final = "fields"
+_MAX_BATCH: Final = 1000  # request-log lines held before the writer is woken anyway
 _access = logging.getLogger(ACCESS_LOGGER)
+_direct: BatchingHandler | None = None  # where log_call writes, once configure() ran
 
 
 def request_id(metadata: Mapping[str, Any] | None) -> str:
@@ -59,14 +68,27 @@ def request_id(metadata: Mapping[str, Any] | None) -> str:
         value = metadata.get(REQUEST_ID_KEY)
         if isinstance(value, str) and _USABLE_ID.fullmatch(value):
             return value
-    return uuid.uuid4().hex
+    return _uuid4_hex()
+
+
+def _uuid4_hex() -> str:
+    """``uuid.uuid4().hex``, without building a UUID object (a few times faster)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    return raw.hex()
 
 
 def log_call(method: str, status: str, seconds: float, trace_id: str, peer: str) -> None:
     """One line of the request log."""
     if not _access.isEnabledFor(logging.INFO):
         return
-    ms = round(seconds * 1000, 3)
+    ms = seconds * 1000
+    direct = _direct
+    if direct is not None:
+        direct.call_line(method, status, ms, trace_id, peer)
+        return
+    ms = round(ms, 3)
     _access.info(
         "method=%s status=%s duration_ms=%.3f trace_id=%s peer=%s",
         method,
@@ -74,26 +96,56 @@ def log_call(method: str, status: str, seconds: float, trace_id: str, peer: str)
         ms,
         trace_id,
         peer,
-        extra={
-            _FIELDS: {
-                "method": method,
-                "status": status,
-                "duration_ms": ms,
-                "trace_id": trace_id,
-                "peer": peer,
-            }
-        },
+        extra={_FIELDS: _call_fields(method, status, ms, trace_id, peer)},
     )
+
+
+def _call_fields(method: str, status: str, ms: float, trace_id: str, peer: str) -> dict[str, Any]:
+    return {
+        "method": method,
+        "status": status,
+        "duration_ms": ms,
+        "trace_id": trace_id,
+        "peer": peer,
+    }
+
+
+class _Clock:
+    """Timestamps as ``logging.Formatter`` and :class:`JsonFormatter` write them, cached per second."""
+
+    def __init__(self, converter: Any) -> None:
+        self._converter = converter  # the text formatter's (local time by default)
+        self._second = -1
+        self._local = ""
+        self._utc = ""
+
+    def _at(self, created: float) -> int:
+        second = int(created)
+        if second != self._second:
+            self._local = time.strftime("%Y-%m-%d %H:%M:%S", self._converter(second))
+            self._utc = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return int((created - second) * 1000)
+
+    def text(self, created: float) -> str:
+        ms = self._at(created)
+        return f"{self._local},{ms:03d}"
+
+    def iso_utc(self, created: float) -> str:
+        ms = self._at(created)
+        return f"{self._utc}.{ms:03d}+00:00"
 
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: ts, level, logger, message, its fields, exc."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._clock = _Clock(time.localtime)
+
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
-                timespec="milliseconds"
-            ),
+            "ts": self._clock.iso_utc(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -106,30 +158,115 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str, ensure_ascii=False)
 
 
-class LogSetup:
-    """The handlers :func:`configure` installed; :meth:`close` flushes and removes them."""
+class BatchingHandler(logging.Handler):
+    """Formats each record where it is logged; a thread writes them out, many at a time.
 
-    def __init__(self, handler: logging.Handler, listener: logging.handlers.QueueListener) -> None:
-        self._handler = handler
-        self._listener = listener
+    Request-log lines are written at least every ``interval`` seconds (waking
+    a thread for each would cost more than the call it logs); any other
+    record wakes the writer at once. :meth:`close` writes what is left.
+    """
+
+    def __init__(self, stream: IO[str], interval: float = 0.1) -> None:
+        super().__init__()
+        self._stream = stream
+        self._interval = interval
+        self._lines: collections.deque[str] = collections.deque()
+        self._wake = threading.Event()
+        self._closing = False
+        self._json = False
+        self._clock = _Clock(time.localtime)
+        self._writer = threading.Thread(target=self._run, name="keystone-log-writer", daemon=True)
+        self._writer.start()
+
+    def setFormatter(self, fmt: logging.Formatter | None) -> None:  # noqa: N802 (logging's name)
+        super().setFormatter(fmt)
+        self._json = isinstance(fmt, JsonFormatter)
+        if fmt is not None and not self._json:
+            self._clock = _Clock(fmt.converter)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._lines.append(self.format(record))
+        except Exception:
+            self.handleError(record)
+            return
+        if record.name != ACCESS_LOGGER or len(self._lines) >= _MAX_BATCH:
+            self._wake.set()
+
+    def call_line(self, method: str, status: str, ms: float, trace_id: str, peer: str) -> None:
+        """A request-log line, formatted as the formatter would format its record."""
+        created = time.time()
+        message = _CALL_MESSAGE.format(method, status, ms, trace_id, peer)
+        if self._json:
+            out = {
+                "ts": self._clock.iso_utc(created),
+                "level": "INFO",
+                "logger": ACCESS_LOGGER,
+                "message": message,
+                **_call_fields(method, status, round(ms, 3), trace_id, peer),
+            }
+            line = json.dumps(out, ensure_ascii=False)
+        else:
+            line = f"{self._clock.text(created)} INFO {ACCESS_LOGGER}: {message}"
+        self._lines.append(line)
+        if len(self._lines) >= _MAX_BATCH:
+            self._wake.set()
+
+    def _run(self) -> None:
+        while not self._closing:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            self._write()
+        self._write()
+
+    def _write(self) -> None:
+        lines = []
+        pop = self._lines.popleft
+        with contextlib.suppress(IndexError):
+            while True:
+                lines.append(pop())
+        if not lines:
+            return
+        try:
+            self._stream.write("\n".join(lines) + "\n")
+            self._stream.flush()
+        except (OSError, ValueError):  # stderr is gone: nothing to tell
+            pass
 
     def close(self) -> None:
-        self._listener.stop()  # writes what is still queued
+        self._closing = True
+        self._wake.set()
+        self._writer.join(10)
+        super().close()
+
+
+class LogSetup:
+    """The handler :func:`configure` installed; :meth:`close` writes what is left and removes it."""
+
+    def __init__(self, handler: BatchingHandler) -> None:
+        self._handler = handler
+
+    def close(self) -> None:
+        global _direct
+        if _direct is self._handler:
+            _direct = None
         logging.getLogger().removeHandler(self._handler)
+        self._handler.close()
 
 
 def configure(level: str = "INFO", fmt: str = "text", stream: IO[str] | None = None) -> LogSetup:
-    """Log records of ``level`` and above to ``stream`` (stderr) as ``fmt`` (text or json)."""
-    # The record is formatted where it is logged (QueueHandler.prepare), and
-    # only written out by the listener's thread.
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    handler = logging.handlers.QueueHandler(records)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
-    out = logging.StreamHandler(sys.stderr if stream is None else stream)
-    out.setFormatter(logging.Formatter("%(message)s"))
-    listener = logging.handlers.QueueListener(records, out, respect_handler_level=False)
+    """Log records of ``level`` and above to ``stream`` (stderr) as ``fmt`` (text or json).
+
+    The request log then writes straight to this handler, unless the
+    ``keystone_net.access`` logger has handlers or filters of its own.
+    """
+    global _direct
+    handler = BatchingHandler(sys.stderr if stream is None else stream)
+    text = logging.Formatter(TEXT_FORMAT)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else text)
     root = logging.getLogger()
     root.setLevel(level)
     root.addHandler(handler)
-    listener.start()
-    return LogSetup(handler, listener)
+    if not _access.handlers and not _access.filters and _access.propagate:
+        _direct = handler
+    return LogSetup(handler)

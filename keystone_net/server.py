@@ -686,7 +686,7 @@ async def _run(
         connections, metrics, auth_token=config.auth_token, rps_global=config.max_rps_global
     )
     codec = SizeLimitedCodec(config.max_message_bytes) if config.max_message_bytes else None
-    server = _Server([service, *metrics.grpc_services()], connections, codec)
+    server = _Server(gate.wrap([service, *metrics.grpc_services()]), connections, codec)
     gate.install(server)
     http = await _start_metrics(metrics, config)
     try:
@@ -737,7 +737,7 @@ async def _shut_down(
         logger.warning("%d calls still in flight; cancelling them", gate.in_flight)
     for task in (waiting, forced):
         task.cancel()
-    connections.close_all()  # GOAWAY: the clients reconnect elsewhere
+    await connections.close_all()  # GOAWAY: the clients reconnect elsewhere
     server.close()  # cancels what is left
     try:
         await asyncio.wait_for(server.wait_closed(), timeout=max(timeout, 1.0))
