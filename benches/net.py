@@ -15,7 +15,16 @@ grpclib itself.
   keystone Get >= 0.8x echo). The keystone server runs with its default
   durability ("sync": every put is on disk before it is acknowledged);
 * batch_get of 100 keys in one call vs 100 sequential gets, items/s
-  (target: >= 20x).
+  (target: >= 20x);
+* group commit: 32 concurrent durable writers (one connection each) on the
+  default server vs one started with ``--no-group-commit``, writes/s
+  (target: >= 4x);
+* TLS: sequential Get p50 over TLS (``--tls-cert``/``--tls-key``, a
+  throwaway CA made with ``cryptography`` by ``tests/certs.py``) vs plaintext.
+  Skipped, saying why, when ``keystone_net.tls`` or client TLS is missing.
+
+Every server runs with ``--metrics-port 0`` (no metrics endpoint), so that
+benches never fight over port 9090.
 """
 
 from __future__ import annotations
@@ -31,19 +40,23 @@ import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_TESTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests")
 
 from _harness import compare, machine  # noqa: E402
 
+import keystone  # noqa: E402
 import keystone_net  # noqa: E402
 from keystone_net import convert  # noqa: E402
 from keystone_net._proto import keystone as pb  # noqa: E402
 from keystone_net.convert import RawMessage  # noqa: E402
 
 CALLERS = 32
+WRITERS = 32
 _LISTENING = re.compile(r"listening on \S+:(\d+)")
 
 
@@ -179,6 +192,24 @@ class Process:
                 self.proc.kill()
 
 
+def keystone_server(db_path: str, *args: str) -> Process:
+    """``python -m keystone_net serve`` on a free port (default durability: sync)."""
+    return Process(
+        [
+            "-m",
+            "keystone_net",
+            "serve",
+            "--db-path",
+            db_path,
+            "--port",
+            "0",
+            "--metrics-port",
+            "0",
+            *args,
+        ]
+    )
+
+
 # --------------------------------------------------------------------------
 # Measurements
 # --------------------------------------------------------------------------
@@ -208,6 +239,153 @@ def percentile(samples: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
 
+def group_commit(loop: asyncio.AbstractEventLoop, tmp: str, rounds: int, per_writer: int) -> None:
+    """32 durable writers, one connection each: the default server vs ``--no-group-commit``."""
+    servers = {
+        "group commit (default)": keystone_server(os.path.join(tmp, "group.keystone")),
+        "--no-group-commit": keystone_server(
+            os.path.join(tmp, "single.keystone"), "--no-group-commit"
+        ),
+    }
+    run = loop.run_until_complete
+    counter = iter(range(10**9))
+    clients: dict[str, list[keystone_net.Client]] = {
+        name: [
+            keystone_net.Client(f"127.0.0.1:{server.ports[0]}", timeout=120) for _ in range(WRITERS)
+        ]
+        for name, server in servers.items()
+    }
+    try:
+
+        def load(writers: list[keystone_net.Client]) -> Callable[[], int]:
+            async def write_all() -> int:
+                async def one(client: keystone_net.Client) -> None:
+                    for _ in range(per_writer):
+                        await client.put(make_item(next(counter)))
+
+                await asyncio.gather(*(one(c) for c in writers))
+                return WRITERS * per_writer
+
+            return lambda: run(write_all())
+
+        names = list(clients)
+        compare(
+            f"durable put (sync), {WRITERS} concurrent writers, one connection each (writes/s)",
+            (names[0], load(clients[names[0]])),
+            [(names[1], load(clients[names[1]]))],
+            rounds,
+            targets={names[1]: 4.0},
+        )
+    finally:
+        for writers in clients.values():
+            for client in writers:
+                run(client.close())
+        for server in servers.values():
+            server.stop()
+    # The same writers as threads on a local Database: what group commit
+    # gives without the network's per-call cost (the ceiling of the above).
+    local_dir = os.path.join(tmp, "local")
+    os.makedirs(local_dir, exist_ok=True)
+
+    def local(group: bool | None, name: str) -> Callable[[], int]:
+        db = keystone.Database.open(os.path.join(local_dir, name), group_commit=group)
+        opened.append(db)
+        n = per_writer * 10
+
+        def write_all() -> int:
+            def one(w: int) -> None:
+                for _ in range(n):
+                    db.put({**make_item(w), "sk": f"local#{next(counter)}"})
+
+            threads = [threading.Thread(target=one, args=(w,)) for w in range(WRITERS)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+            return WRITERS * n
+
+        return write_all
+
+    opened: list[keystone.Database] = []
+    try:
+        compare(
+            f"  (for reference) the same in process: {WRITERS} threads on one Database",
+            ("group commit (default)", local(None, "group.keystone")),
+            [("group_commit=False", local(False, "single.keystone"))],
+            rounds,
+        )
+    finally:
+        for db in opened:
+            db.close()
+
+
+def tls_latency(
+    loop: asyncio.AbstractEventLoop,
+    tmp: str,
+    rounds: int,
+    n_seq: int,
+    plain: keystone_net.Client,
+) -> None:
+    """Sequential Get p50 over TLS vs plaintext (same database contents, same client code)."""
+    print("\nsequential get over TLS vs plaintext (async client, one connection)")
+    reason = _tls_missing()
+    if reason:
+        print(f"  skipped: {reason}")
+        return
+    sys.path.insert(0, _TESTS)
+    from certs import make_pki
+
+    pki = make_pki(Path(tmp) / "pki")
+    server = keystone_server(
+        os.path.join(tmp, "tls.keystone"),
+        "--tls-cert",
+        str(pki.server_cert),
+        "--tls-key",
+        str(pki.server_key),
+    )
+    run = loop.run_until_complete
+    secure = keystone_net.Client(
+        f"https://127.0.0.1:{server.ports[0]}", ca_file=pki.ca, timeout=120
+    )
+    try:
+        run(secure.put(make_item(1)))
+        run(plain.put(make_item(1)))
+        samples: dict[str, list[float]] = {"plaintext": [], "TLS": []}
+        clients = {"plaintext": plain, "TLS": secure}
+        for client in clients.values():  # warm up: connect (the TLS handshake), caches
+            run(latencies(lambda client=client: client.get("user#00001", "profile"), 50))
+        for _ in range(rounds):
+            for name, client in clients.items():
+                samples[name].extend(
+                    run(latencies(lambda client=client: client.get("user#00001", "profile"), n_seq))
+                )
+        for name, s in samples.items():
+            print(
+                f"  {name:<40} p50 {percentile(s, 0.5) * 1e6:8.1f} us   p99 {percentile(s, 0.99) * 1e6:8.1f} us"
+            )
+        ratio = percentile(samples["TLS"], 0.5) / percentile(samples["plaintext"], 0.5)
+        print(f"  TLS p50 / plaintext p50: {ratio:.2f}x")
+    finally:
+        run(secure.close())
+        server.stop()
+
+
+def _tls_missing() -> str | None:
+    """Why the TLS comparison cannot run here, or ``None``."""
+    import importlib.util
+    import inspect
+
+    if importlib.util.find_spec("keystone_net.tls") is None:
+        return "keystone_net.tls is not installed"
+    if "ca_file" not in inspect.signature(keystone_net.Client).parameters:
+        return "the client takes no ca_file= (no client TLS yet)"
+    if importlib.util.find_spec("cryptography") is None:
+        return "cryptography (a dev dependency) is not installed"
+    if not os.path.exists(os.path.join(_TESTS, "certs.py")):
+        return "tests/certs.py (the certificate maker) is missing"
+    return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -231,17 +409,7 @@ def main() -> None:
 
     tmp = tempfile.mkdtemp(prefix="keystone-net-bench-")
     here = os.path.abspath(__file__)
-    server = Process(
-        [
-            "-m",
-            "keystone_net",
-            "serve",
-            "--db-path",
-            os.path.join(tmp, "bench.keystone"),
-            "--port",
-            "0",
-        ]
-    )
+    server = keystone_server(os.path.join(tmp, "bench.keystone"))
     echo = Process([here, "--serve-echo"], ports=2)
     loop = asyncio.new_event_loop()
     ks = keystone_net.Client(f"127.0.0.1:{server.ports[0]}", timeout=120)
@@ -348,6 +516,9 @@ def main() -> None:
             rounds,
             targets={"100 sequential gets": 20.0},
         )
+
+        group_commit(loop, tmp, rounds, 5 if quick else 20)
+        tls_latency(loop, tmp, rounds, n_seq, ks)
     finally:
         for client in (ks, bp, raw):
             run(client.close())
