@@ -348,8 +348,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
         ("--auth-token",),
         "auth_token",
         str,
-        "require the metadata 'authorization: Bearer TOKEN' on every call "
-        "(others get UNAUTHENTICATED); prefer the environment variable",
+        "require the metadata 'authorization: Bearer TOKEN' on every call but "
+        "health checks (others get UNAUTHENTICATED); prefer the environment variable",
         None,
         "TOKEN",
     ),

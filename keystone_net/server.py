@@ -35,43 +35,42 @@ Wire rules beyond the original protocol:
   rebuilds the same ``Page`` as the local ``execute``.
 
 :func:`serve` runs a server process's worth (``python -m keystone_net serve``,
-settings in :class:`keystone_net.config.ServerConfig`): the service, the
-health and reflection services and metrics of ``keystone_net.metrics``, TLS
+settings in :class:`keystone_net.config.ServerConfig`): it opens the
+database, builds the service and handles SIGTERM/SIGINT around
+:func:`keystone_net.serving.run`, which serves it with the health and
+reflection services and metrics of ``keystone_net.metrics``, TLS
 (``keystone_net.tls``), every call through :class:`keystone_net.gate.CallGate`
-(auth token, connection and rate limits, trace ids, request log, metrics),
-every connection tracked by :class:`keystone_net.limits.ConnectionTable`
-(TCP options, idle timeout). It runs until SIGTERM/SIGINT, then drains: not
-ready, no new connections, calls in flight finish (new ones get
-UNAVAILABLE), the database is closed.
+(auth token, connection and rate limits, trace ids, request log, metrics)
+and every connection tracked by :class:`keystone_net.limits.ConnectionTable`
+(TCP options, idle timeout), then drains: not ready, no new connections,
+calls in flight finish (new ones get UNAVAILABLE); last, the database is
+closed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import os
 import signal
-import socket
-import ssl
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any, Final
 
 from grpclib.const import Cardinality, Handler, Status
-from grpclib.server import Server, Stream
+from grpclib.server import Stream
 
 import keystone
 from keystone import sk as sk_conditions
 from keystone.database import TransactPart
 from keystone.errors import Unavailable, ValidationError
 from keystone.types import Item
-from keystone_net import convert
+from keystone_net import convert, serving
 from keystone_net._proto import keystone as pb
-from keystone_net.config import DEFAULT_WORKERS, ConfigError, ServerConfig
+from keystone_net.config import DEFAULT_WORKERS, ServerConfig
 from keystone_net.convert import RawMessage
-from keystone_net.gate import CallGate, MetricsSink, NoMetrics
-from keystone_net.limits import ConnectionTable, SizeLimitedCodec, WorkerPool
+from keystone_net.gate import MetricsSink
+from keystone_net.limits import WorkerPool
 
 __all__ = [
     "BINARY_KEYS_METADATA",
@@ -501,81 +500,8 @@ def _statement_reply(statement: str, page: keystone.Page, pk_name: str, sk_name:
 
 
 # --------------------------------------------------------------------------
-# Running a server
+# Running a server (the machinery is in keystone_net.serving)
 # --------------------------------------------------------------------------
-
-
-class _Server(Server):
-    """grpclib's server, with every connection tracked by a :class:`ConnectionTable`."""
-
-    def __init__(self, handlers: list[Any], connections: ConnectionTable, codec: Any) -> None:
-        super().__init__(handlers, codec=codec)
-        self._connections = connections
-
-    def _protocol_factory(self) -> asyncio.Protocol:  # type: ignore[override]
-        return self._connections.track(super()._protocol_factory())
-
-    def stop_listening(self) -> None:
-        """Accept no new connection; the open ones stay, so their calls can end.
-
-        (grpclib only offers ``close()``, which also cancels the calls.)
-        """
-        listener = getattr(self, "_server", None)
-        if listener is not None:
-            listener.close()
-
-
-def _metrics_of(db: keystone.Database) -> MetricsSink:
-    """``keystone_net.metrics.Metrics(db)``, or a sink that keeps nothing if it is missing."""
-    try:
-        module = importlib.import_module("keystone_net.metrics")
-    except ImportError as exc:
-        if exc.name != "keystone_net.metrics":
-            raise
-        logger.warning("keystone_net.metrics is not installed: no metrics, health or reflection")
-        return NoMetrics()
-    sink: MetricsSink = module.Metrics(db)
-    return sink
-
-
-def _tls_context(config: ServerConfig) -> ssl.SSLContext | None:
-    if config.tls_cert is None or config.tls_key is None:
-        return None
-    try:
-        tls = importlib.import_module("keystone_net.tls")
-    except ImportError as exc:
-        raise ConfigError("TLS needs keystone_net.tls, which is not installed") from exc
-    context: ssl.SSLContext = tls.server_context(
-        config.tls_cert, config.tls_key, config.tls_client_ca
-    )
-    return context
-
-
-async def _start_metrics(metrics: MetricsSink, config: ServerConfig) -> bool:
-    """Serve /metrics, /health, /ready if asked; ``True`` if it runs.
-
-    A port in use is an error when the port was chosen, a warning on the default one.
-    """
-    bind = config.metrics_bind
-    if bind is None:
-        return False
-    host, port = bind
-    try:
-        real_port = await metrics.start_http(host, port)
-    except OSError as exc:
-        if config.metrics_port is not None:
-            raise OSError(
-                exc.errno, f"metrics endpoint {host}:{port}: {exc.strerror or exc}"
-            ) from exc
-        logger.warning(
-            "metrics endpoint not started on %s:%d: %s (choose one with --metrics-port)",
-            host,
-            port,
-            exc.strerror or exc,
-        )
-        return False
-    logger.info("metrics, /health and /ready on http://%s:%d", host, real_port)
-    return True
 
 
 async def serve(
@@ -640,124 +566,25 @@ async def serve(
     try:
         path = config.db_path
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        ssl_context = _tls_context(config)
+        ssl_context = serving.tls_context(config)
         db = keystone.Database.open(
             path,
             durability=config.durability,
             group_commit=None if config.group_commit else False,
         )
         try:
-            await _run(
-                db, config, metrics or _metrics_of(db), ssl_context, stop, force, on_listening
+            sink = metrics or serving.metrics_of(db)
+            service = KeystoneService(
+                db,
+                workers=config.workers,
+                max_queue=config.queue_limit,
+                on_shed=lambda: sink.rate_limited("overload"),
             )
+            sink.set_queue_length(lambda: service.queue_length)
+            await serving.run(service, config, sink, ssl_context, stop, force, on_listening)
         finally:
             db.close()
             logger.info("stopped; database closed")
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
-
-
-async def _run(
-    db: keystone.Database,
-    config: ServerConfig,
-    metrics: MetricsSink,
-    ssl_context: ssl.SSLContext | None,
-    stop: asyncio.Event,
-    force: asyncio.Event,
-    on_listening: Callable[[int], None] | None,
-) -> None:
-    metrics.set_ready(False)
-    service = KeystoneService(
-        db,
-        workers=config.workers,
-        max_queue=config.queue_limit,
-        on_shed=lambda: metrics.rate_limited("overload"),
-    )
-    metrics.set_queue_length(lambda: service.queue_length)
-    connections = ConnectionTable(
-        max_connections=config.max_connections,
-        idle_timeout=config.connection_timeout,
-        rps_per_connection=config.max_rps_per_connection,
-        on_open=metrics.connection_opened,
-        on_close=metrics.connection_closed,
-    )
-    gate = CallGate(
-        connections, metrics, auth_token=config.auth_token, rps_global=config.max_rps_global
-    )
-    codec = SizeLimitedCodec(config.max_message_bytes) if config.max_message_bytes else None
-    server = _Server(gate.wrap([service, *metrics.grpc_services()]), connections, codec)
-    gate.install(server)
-    http = await _start_metrics(metrics, config)
-    try:
-        sock = _listen(config.host, config.port)
-        await server.start(sock=sock, ssl=ssl_context)
-        reaper = asyncio.ensure_future(connections.reap())
-        try:
-            real_port = sock.getsockname()[1]
-            metrics.set_ready(True)
-            logger.info(
-                "listening on %s:%d (database %s, %d workers%s%s)",
-                config.host,
-                real_port,
-                config.db_path,
-                config.workers,
-                ", TLS" if ssl_context is not None else "",
-                ", token required" if config.auth_token is not None else "",
-            )
-            if on_listening is not None:
-                on_listening(real_port)
-            await stop.wait()
-            metrics.set_ready(False)
-            await _shut_down(server, gate, connections, force, config.shutdown_timeout)
-        finally:
-            reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reaper
-    finally:
-        if http:
-            await metrics.stop_http()
-
-
-async def _shut_down(
-    server: _Server,
-    gate: CallGate,
-    connections: ConnectionTable,
-    force: asyncio.Event,
-    timeout: float,
-) -> None:
-    """Let the calls in flight finish (until ``timeout`` or ``force``), then stop the server."""
-    server.stop_listening()
-    waiting = asyncio.ensure_future(gate.drain())
-    forced = asyncio.ensure_future(force.wait())
-    done, _ = await asyncio.wait(
-        {waiting, forced}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-    )
-    if waiting not in done:
-        logger.warning("%d calls still in flight; cancelling them", gate.in_flight)
-    for task in (waiting, forced):
-        task.cancel()
-    await connections.close_all()  # GOAWAY: the clients reconnect elsewhere
-    server.close()  # cancels what is left
-    try:
-        await asyncio.wait_for(server.wait_closed(), timeout=max(timeout, 1.0))
-    except TimeoutError:
-        logger.warning("connections did not close in time")
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    """A listening socket (``SO_REUSEADDR``, so a restart can take the same port at once)."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    family, kind, proto, _, address = infos[0]
-    # The protocol must be IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on the
-    # accepted connections only then (ConnectionTable sets it again, with keepalive).
-    sock = socket.socket(family, kind, proto or socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(1024)
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock

@@ -1,0 +1,219 @@
+"""Running a gRPC server of one service: connections, the call gate, metrics, TLS, draining.
+
+:func:`run` serves a grpclib service (:class:`keystone_net.server.KeystoneService`
+in ``python -m keystone_net serve``) the way :class:`keystone_net.config.ServerConfig`
+says, beside the health and reflection services of ``keystone_net.metrics``:
+
+* every connection is tracked by a :class:`keystone_net.limits.ConnectionTable`
+  (TCP_NODELAY and keepalive, the connection limit, per-connection rate,
+  idle timeout);
+* every call passes through a :class:`keystone_net.gate.CallGate` (auth
+  token, limits, trace id, request log, metrics);
+* messages are bounded by :class:`keystone_net.limits.SizeLimitedCodec`;
+* the metrics endpoint (/metrics, /health, /ready) runs on its own port;
+  the server is ready only once its port listens;
+* on ``stop`` it drains: not ready, no new connections, new calls refused
+  (UNAVAILABLE), calls in flight finish (up to ``shutdown_timeout``), then the
+  connections close once quiet.
+
+:func:`keystone_net.server.serve` opens the database, builds the service and
+handles the signals around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import socket
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+from grpclib.server import Server
+
+import keystone
+from keystone_net.config import ConfigError, ServerConfig
+from keystone_net.gate import CallGate, MetricsSink, NoMetrics
+from keystone_net.limits import ConnectionTable, SizeLimitedCodec
+
+__all__ = ["listen_socket", "metrics_of", "run", "tls_context"]
+
+logger = logging.getLogger(__name__)
+
+
+class _Server(Server):
+    """grpclib's server, with every connection tracked by a :class:`ConnectionTable`."""
+
+    def __init__(self, handlers: list[Any], connections: ConnectionTable, codec: Any) -> None:
+        super().__init__(handlers, codec=codec)
+        self._connections = connections
+
+    def _protocol_factory(self) -> asyncio.Protocol:  # type: ignore[override]
+        return self._connections.track(super()._protocol_factory())
+
+    def stop_listening(self) -> None:
+        """Accept no new connection; the open ones stay, so their calls can end.
+
+        (grpclib only offers ``close()``, which also cancels the calls.)
+        """
+        listener = getattr(self, "_server", None)
+        if listener is not None:
+            listener.close()
+
+
+def metrics_of(db: keystone.Database) -> MetricsSink:
+    """``keystone_net.metrics.Metrics(db)``, or a sink that keeps nothing if it is missing."""
+    try:
+        module = importlib.import_module("keystone_net.metrics")
+    except ImportError as exc:
+        if exc.name != "keystone_net.metrics":
+            raise
+        logger.warning("keystone_net.metrics is not installed: no metrics, health or reflection")
+        return NoMetrics()
+    sink: MetricsSink = module.Metrics(db)
+    return sink
+
+
+def tls_context(config: ServerConfig) -> ssl.SSLContext | None:
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    try:
+        tls = importlib.import_module("keystone_net.tls")
+    except ImportError as exc:
+        raise ConfigError("TLS needs keystone_net.tls, which is not installed") from exc
+    context: ssl.SSLContext = tls.server_context(
+        config.tls_cert, config.tls_key, config.tls_client_ca
+    )
+    return context
+
+
+async def _start_metrics(metrics: MetricsSink, config: ServerConfig) -> bool:
+    """Serve /metrics, /health, /ready if asked; ``True`` if it runs.
+
+    A port in use is an error when the port was chosen, a warning on the default one.
+    """
+    bind = config.metrics_bind
+    if bind is None:
+        return False
+    host, port = bind
+    try:
+        real_port = await metrics.start_http(host, port)
+    except OSError as exc:
+        if config.metrics_port is not None:
+            raise OSError(
+                exc.errno, f"metrics endpoint {host}:{port}: {exc.strerror or exc}"
+            ) from exc
+        logger.warning(
+            "metrics endpoint not started on %s:%d: %s (choose one with --metrics-port)",
+            host,
+            port,
+            exc.strerror or exc,
+        )
+        return False
+    logger.info("metrics, /health and /ready on http://%s:%d", host, real_port)
+    return True
+
+
+async def run(
+    service: Any,
+    config: ServerConfig,
+    metrics: MetricsSink,
+    ssl_context: ssl.SSLContext | None,
+    stop: asyncio.Event,
+    force: asyncio.Event,
+    on_listening: Callable[[int], None] | None = None,
+) -> None:
+    """Serve ``service`` (and ``metrics``' services) as ``config`` says until ``stop``, then drain.
+
+    ``force`` cuts the drain short. Logs ``listening on HOST:PORT`` once the
+    port takes calls (``on_listening(port)`` is told too).
+    """
+    metrics.set_ready(False)
+    connections = ConnectionTable(
+        max_connections=config.max_connections,
+        idle_timeout=config.connection_timeout,
+        rps_per_connection=config.max_rps_per_connection,
+        on_open=metrics.connection_opened,
+        on_close=metrics.connection_closed,
+    )
+    gate = CallGate(
+        connections, metrics, auth_token=config.auth_token, rps_global=config.max_rps_global
+    )
+    codec = SizeLimitedCodec(config.max_message_bytes) if config.max_message_bytes else None
+    server = _Server(gate.wrap([service, *metrics.grpc_services()]), connections, codec)
+    gate.install(server)
+    http = await _start_metrics(metrics, config)
+    try:
+        sock = listen_socket(config.host, config.port)
+        await server.start(sock=sock, ssl=ssl_context)
+        reaper = asyncio.ensure_future(connections.reap())
+        try:
+            real_port = sock.getsockname()[1]
+            metrics.set_ready(True)
+            logger.info(
+                "listening on %s:%d (database %s, %d workers%s%s)",
+                config.host,
+                real_port,
+                config.db_path,
+                config.workers,
+                ", TLS" if ssl_context is not None else "",
+                ", token required" if config.auth_token is not None else "",
+            )
+            if on_listening is not None:
+                on_listening(real_port)
+            await stop.wait()
+            metrics.set_ready(False)
+            await _shut_down(server, gate, connections, force, config.shutdown_timeout)
+        finally:
+            reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reaper
+    finally:
+        if http:
+            await metrics.stop_http()
+
+
+async def _shut_down(
+    server: _Server,
+    gate: CallGate,
+    connections: ConnectionTable,
+    force: asyncio.Event,
+    timeout: float,
+) -> None:
+    """Let the calls in flight finish (until ``timeout`` or ``force``), then stop the server."""
+    server.stop_listening()
+    waiting = asyncio.ensure_future(gate.drain())
+    forced = asyncio.ensure_future(force.wait())
+    done, _ = await asyncio.wait(
+        {waiting, forced}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+    )
+    if waiting not in done:
+        logger.warning("%d calls still in flight; cancelling them", gate.in_flight)
+    for task in (waiting, forced):
+        task.cancel()
+    await connections.close_all()  # GOAWAY: the clients reconnect elsewhere
+    server.close()  # cancels what is left
+    try:
+        await asyncio.wait_for(server.wait_closed(), timeout=max(timeout, 1.0))
+    except TimeoutError:
+        logger.warning("connections did not close in time")
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A listening socket (``SO_REUSEADDR``, so a restart can take the same port at once)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, kind, proto, _, address = infos[0]
+    # The protocol must be IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on the
+    # accepted connections only then (ConnectionTable sets it again, with keepalive).
+    sock = socket.socket(family, kind, proto or socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(1024)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
