@@ -164,10 +164,13 @@ def test_a_connection_over_its_rate_is_refused_while_another_goes_on(start_serve
             Client(server.url, timeout=20, retries=0) as hasty,
             Client(server.url, timeout=20, retries=0) as calm,
         ):
-            results = await _burst(hasty, 15)
+            began = time.monotonic()
+            results = await _burst(hasty, 20)
+            elapsed = time.monotonic() - began
             refused = [r for r in results if r is not None]
-            assert results[0] is None and 1 <= len(results) - len(refused) <= 7
-            assert len(refused) >= 8
+            # A full bucket of 5, then 5 more per second.
+            assert 5 <= len(results) - len(refused) <= 5 + 5 * elapsed + 1
+            assert results[:5] == [None] * 5 and refused
             assert all(
                 "rate limit of 5 requests/s per connection exceeded" in str(r) for r in refused
             )
@@ -186,11 +189,14 @@ def test_the_global_rate_is_shared_by_every_connection(start_server: Any) -> Non
             Client(server.url, timeout=20, retries=0) as one,
             Client(server.url, timeout=20, retries=0) as two,
         ):
+            began = time.monotonic()
             first = await _burst(one, 4)
-            second = await _burst(two, 6)
+            second = await _burst(two, 16)
+            elapsed = time.monotonic() - began
             passed = [r for r in first + second if r is None]
             refused = [r for r in first + second if r is not None]
-            assert first[0] is None and 5 <= len(passed) <= 7
+            assert first == [None] * 4
+            assert 5 <= len(passed) <= 5 + 5 * elapsed + 1
             assert refused and all(
                 "global rate limit of 5 requests/s exceeded" in str(r) for r in refused
             )
@@ -269,8 +275,9 @@ def test_a_burst_beyond_the_queue_is_shed_and_the_server_keeps_serving(
     done = [r for r in results if isinstance(r, keystone.Page)]
     shed = [r for r in results if isinstance(r, keystone.ResourceExhausted)]
     assert len(done) + len(shed) == 16, results
-    assert done and all(p.count == 0 and p.scanned_count > 0 for p in done)
-    assert len(shed) >= 6  # one worker and four waiting: the rest cannot have run
+    assert all(p.count == 0 and p.scanned_count > 0 for p in done)
+    assert len(done) >= 5  # one with the worker and four waiting always get in
+    assert shed  # the rest of the burst, arriving while the worker is busy
     assert all(
         re.search(r"server overloaded: \d+ calls already waiting for 1 worker; retry later", str(e))
         for e in shed
@@ -476,25 +483,32 @@ def test_sigterm_lets_the_calls_in_flight_finish_and_keeps_their_data(
     batches = [
         [{"pk": f"w{b}", "sk": f"{i:05d}", "v": "y" * 200} for i in range(3000)] for b in range(6)
     ]
+    in_flight = 0
     seen_unready = False
 
+    def queue_length() -> int:
+        return int(gauge(metrics, "blocking_queue_length") or 0)
+
     async def run() -> list[Any]:
-        nonlocal seen_unready
+        nonlocal in_flight, seen_unready
         async with Client(server.url, timeout=60, retries=0) as db:
             writes = [asyncio.ensure_future(db.batch_write(puts=batch)) for batch in batches]
-            # All six are in: one with the worker, the others queued behind it.
-            queued = await asyncio.to_thread(
-                wait_until, lambda: (gauge(metrics, "blocking_queue_length") or 0) >= 3, 20
-            )
+            # Calls in flight: at least one with the worker and two queued behind it.
+            queued = await asyncio.to_thread(wait_until, lambda: queue_length() >= 2, 20)
             assert queued, server.output()
             server.proc.send_signal(signal.SIGTERM)
+            in_flight = 1 + queue_length()
             seen_unready = await asyncio.to_thread(
                 wait_until, lambda: fetch(metrics, "/ready")[0] == 503, 20
             )
             return await asyncio.gather(*writes, return_exceptions=True)
 
     results = asyncio.run(run())
-    assert results == [None] * 6  # every call in flight finished, none was cut off
+    done = [b for b, r in enumerate(results) if r is None]
+    # Those in flight finished; a call that reached the server only after the
+    # signal was refused whole (UNAVAILABLE), never cut off halfway.
+    assert len(done) >= in_flight >= 3, results
+    assert all(r is None or isinstance(r, keystone.Unavailable) for r in results), results
     assert seen_unready  # not ready while draining
     assert server.proc.wait(30) == 0
     server.kill()  # joins the log reader
@@ -502,5 +516,6 @@ def test_sigterm_lets_the_calls_in_flight_finish_and_keeps_their_data(
     assert "SIGTERM: shutting down" in log and "database closed" in log
     assert "Traceback" not in log
     with keystone.Database.open(path) as db:
-        assert db.stats()["items"] == 6 * 3000
-        assert db.get("w5", "02999") == {"pk": "w5", "sk": "02999", "v": "y" * 200}
+        assert db.stats()["items"] == len(done) * 3000
+        for b in done:
+            assert db.get(f"w{b}", "02999") == {"pk": f"w{b}", "sk": "02999", "v": "y" * 200}
