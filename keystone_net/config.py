@@ -14,7 +14,6 @@ other users of the machine cannot read them in the process list.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -117,10 +116,6 @@ class ServerConfig:
     @property
     def tls(self) -> bool:
         return self.tls_cert is not None
-
-    def replace(self, **changes: Any) -> ServerConfig:
-        """A copy with ``changes`` (checked like a new one)."""
-        return dataclasses.replace(self, **changes)
 
 
 def _problems(c: ServerConfig) -> list[str]:
