@@ -13,7 +13,8 @@ picks a free port and logs the real one), and on SIGTERM or SIGINT stops
 accepting calls, finishes the ones in flight, closes the database and exits
 with status 0. It exits with status 1 when it cannot serve (port in use,
 database unreadable, bad TLS files), 2 on invalid options. The
-``keystone-server`` command is the same program.
+``keystone-server`` command is ``serve`` itself (``keystone-server --db-path P``;
+a leading ``serve`` is accepted too).
 """
 
 from __future__ import annotations
@@ -42,6 +43,14 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     finally:
         setup.close()
     return 0
+
+
+def server_main() -> int:
+    """``keystone-server [OPTIONS]``: the same as ``python -m keystone_net serve [OPTIONS]``."""
+    args = sys.argv[1:]
+    if args[:1] != ["serve"]:
+        args = ["serve", *args]
+    return main(args)
 
 
 if __name__ == "__main__":

@@ -90,6 +90,9 @@ class ServerProcess:
             str(port),
             "--durability",
             durability,
+            # no metrics endpoint unless a test asks for one (0 = off): tests must
+            # not contend for the default port 9090
+            *([] if "--metrics-port" in args else ["--metrics-port", "0"]),
             *args,
         ]
         self.proc = subprocess.Popen(
