@@ -124,7 +124,7 @@ def test_the_files_the_image_copies_build_the_whole_package(tmp_path: Path) -> N
             assert module.relative_to(ROOT).as_posix() in names
     assert "keystone_net/_proto/keystone.binpb" in names  # for gRPC reflection
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "keystone-server = keystone_net.__main__:main" in (
+    assert "keystone-server = keystone_net.__main__:server_main" in (
         zipfile.ZipFile(wheel).read(entry_points).decode()
     )
 
