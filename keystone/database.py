@@ -15,9 +15,17 @@ import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from . import engine as _engine
+from .checks import (
+    PUT_RETURNS,
+    UPDATE_RETURNS,
+    PutReturns,
+    UpdateReturns,
+    check_limit,
+    check_returns,
+)
 from .codec import EXT_HOOK, HAS_SK, NO_SK, STRIPES, prefix_end, stripe_key, unpackb
 from .engine import Durability
 from .errors import (
@@ -52,21 +60,7 @@ from .writes import (
     prepare_update,
 )
 
-PutReturns = Literal["NONE", "ALL_OLD"]
-UpdateReturns = Literal["NONE", "ALL_OLD", "ALL_NEW", "UPDATED_OLD", "UPDATED_NEW"]
-_PUT_RETURNS: Final = ("NONE", "ALL_OLD")
-_UPDATE_RETURNS: Final = ("NONE", "ALL_OLD", "ALL_NEW", "UPDATED_OLD", "UPDATED_NEW")
 MAX_SEGMENTS: Final = STRIPES
-
-
-def _check_limit(limit: int | None) -> None:
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-        raise ValidationError(f"limit must be a positive int, got {limit!r}")
-
-
-def _check_returns(returns: str, allowed: Sequence[str]) -> None:
-    if returns not in allowed:
-        raise ValidationError(f"returns must be one of {', '.join(allowed)}; got {returns!r}")
 
 
 class Database:
@@ -264,7 +258,7 @@ class Database:
         Returns the replaced item with ``returns="ALL_OLD"``, else ``None``.
         """
         table = self._check()
-        _check_returns(returns, _PUT_RETURNS)
+        check_returns(returns, PUT_RETURNS)
         key, new, data, cond = prepare_put(table, item, condition, names, values)
         old = self._engine.write(lambda txn: do_put(table, txn, key, new, data, cond))
         return old if returns == "ALL_OLD" else None
@@ -280,7 +274,7 @@ class Database:
     ) -> Item | None:
         """Delete the item with this key if ``condition`` holds (no error if absent)."""
         table = self._check()
-        _check_returns(returns, _PUT_RETURNS)
+        check_returns(returns, PUT_RETURNS)
         key = table.key(pk, sk)
         cond = bind(names, values, cond=condition)[0]
         old = self._engine.write(lambda txn: do_delete(table, txn, key, cond))
@@ -307,7 +301,7 @@ class Database:
         paths or a type mismatch raise ``ValidationError``: the item is unchanged.
         """
         table = self._check()
-        _check_returns(returns, _UPDATE_RETURNS)
+        check_returns(returns, UPDATE_RETURNS)
         key = table.key(pk, sk)
         prepared = prepare_update(table, pk, sk, update, condition, names, values)
 
@@ -339,7 +333,7 @@ class Database:
             raise ValidationError(
                 "sk must be a condition from keystone.sk, e.g. sk.begins_with('a')"
             )
-        _check_limit(limit)
+        check_limit(limit)
         idx = self._index(table, index)
         if idx is None:
             part = table.key(pk)[:-1]  # the partition's prefix: the key without its NO_SK flag
@@ -426,7 +420,7 @@ class Database:
         that together cover it, for parallel scans; each reads only its part.
         """
         table = self._check()
-        _check_limit(limit)
+        check_limit(limit)
         idx = self._index(table, index)
         lo, hi = self._segment_range(segment, total_segments)
         after = None
@@ -685,7 +679,7 @@ class Database:
             not isinstance(after, int) or isinstance(after, bool) or after < 0
         ):
             raise ValidationError(f"after must be a sequence number (int >= 0), got {after!r}")
-        _check_limit(limit)
+        check_limit(limit)
         with self._engine.read() as txn:
             return table.stream.read(txn, after, limit)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from keystone import ConditionCheck, Delete, Put, Update
+from keystone import ConditionCheck, Delete, Put, Update, checks
 from keystone.errors import ValidationError
 from keystone.table import Page
 from keystone.types import Item
@@ -46,11 +46,9 @@ def names_arg(names: Mapping[str, str] | None) -> dict[str, str]:
 
 
 def check_limit(limit: object) -> int | None:
-    if limit is None:
-        return None
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-        raise ValidationError(f"limit must be a positive int, got {limit!r}")
-    return min(limit, _UINT32_MAX)
+    """The library's limit check, clamped to what the wire's uint32 carries."""
+    checked = checks.check_limit(limit)
+    return None if checked is None else min(checked, _UINT32_MAX)
 
 
 def uint32(value: object, what: str) -> int:
@@ -59,12 +57,6 @@ def uint32(value: object, what: str) -> int:
     if not 0 <= value <= _UINT32_MAX:
         raise ValidationError(f"{what} is out of range, got {value}")
     return value
-
-
-def returns_arg(returns: object, allowed: Sequence[str]) -> str:
-    if type(returns) is not str:
-        raise ValidationError(f"returns must be one of {', '.join(allowed)}; got {returns!r}")
-    return returns
 
 
 def item_arg(item: object, where: str = "") -> Mapping[str, Any]:

@@ -49,7 +49,8 @@ from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from keystone import ConditionCheck, Delete, Put, SortKeyCondition, Update
-from keystone.database import PutReturns, TransactPart, UpdateReturns
+from keystone.checks import PUT_RETURNS, UPDATE_RETURNS, PutReturns, UpdateReturns, check_returns
+from keystone.database import TransactPart
 from keystone.errors import Unavailable, ValidationError
 from keystone.table import MAX_PAGE_BYTES, Page
 from keystone.types import Item
@@ -69,8 +70,6 @@ from keystone_net.transport import (
 
 __all__ = ["Client"]
 
-_PUT_RETURNS: Final = ("NONE", "ALL_OLD")
-_UPDATE_RETURNS: Final = ("NONE", "ALL_OLD", "ALL_NEW", "UPDATED_OLD", "UPDATED_NEW")
 _BINARY_KEYS: Final = "keystone-binary-keys"  # see keystone_net.server
 
 
@@ -181,7 +180,7 @@ class Client:
         timeout: TimeoutArg = UNSET,
     ) -> Item | None:
         """Store ``item`` if ``condition`` holds; the old item with ``returns="ALL_OLD"``."""
-        returned = calls.returns_arg(returns, _PUT_RETURNS)
+        returned = check_returns(returns, PUT_RETURNS)
         envelope = pb.PutRequest(
             condition_expression=calls.opt_str(condition, "condition"),
             expression_names=calls.names_arg(names),
@@ -207,7 +206,7 @@ class Client:
         timeout: TimeoutArg = UNSET,
     ) -> Item | None:
         """Delete the item with this key if ``condition`` holds (no error if absent)."""
-        returned = calls.returns_arg(returns, _PUT_RETURNS)
+        returned = check_returns(returns, PUT_RETURNS)
         pk_bytes, sk_bytes = convert.key_to_proto(pk, sk)
         envelope = pb.DeleteRequest(
             partition_key=pk_bytes,
@@ -233,7 +232,7 @@ class Client:
         timeout: TimeoutArg = UNSET,
     ) -> Item | None:
         """Apply an update expression (creating the item if absent, as DynamoDB does)."""
-        returned = calls.returns_arg(returns, _UPDATE_RETURNS)
+        returned = check_returns(returns, UPDATE_RETURNS)
         pk_bytes, sk_bytes = convert.key_to_proto(pk, sk)
         envelope = pb.UpdateRequest(
             partition_key=pk_bytes,
