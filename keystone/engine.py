@@ -265,43 +265,22 @@ class Engine:
             except BaseException as exc:
                 p.error = exc
             return
-        gate = self._gate
-        with self.write_lock:
-            for _ in range(64):
-                gate.enter()
+
+        def run_all(txn: Any) -> None:
+            for p in batch:
+                p.result, p.error = None, None
+                child = self.env.begin(write=True, parent=txn)
                 try:
-                    txn = self.env.begin(write=True)
-                except lmdb.MapResizedError:
-                    gate.leave()
-                    self._adopt_new_size()
-                    continue
-                except BaseException:
-                    gate.leave()
-                    raise
-                try:
-                    for p in batch:
-                        p.result, p.error = None, None
-                        child = self.env.begin(write=True, parent=txn)
-                        try:
-                            p.result = p.fn(child)
-                            child.commit()
-                        except lmdb.MapFullError:
-                            child.abort()
-                            raise
-                        except Exception as exc:
-                            child.abort()
-                            p.error = exc
-                    txn.commit()
-                    return
+                    p.result = p.fn(child)
+                    child.commit()
                 except lmdb.MapFullError:
-                    txn.abort()
-                except BaseException:
-                    txn.abort()
-                    raise
-                finally:
-                    gate.leave()
-                self._grow()
-            raise ResourceExhausted("the database could not grow its map to fit the writes")
+                    child.abort()
+                    raise  # the whole batch runs again once the map has grown
+                except Exception as exc:
+                    child.abort()
+                    p.error = exc
+
+        self._write_alone(run_all)
 
     def _write_alone(self, fn: Callable[[Any], T]) -> T:
         """Run ``fn(txn)`` in one write transaction of its own and commit it.
