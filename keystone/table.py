@@ -261,24 +261,13 @@ class Table:
         nbytes = 0
         last: Item | None = None
         more = False
+        # Position the cursor on the first key to read, and say where reading stops:
+        # at ``hi`` going forward, below ``lo`` going backward.
         if not reverse:
             first = lo if after is None else max(lo, after + b"\x00")
             if not cur.set_range(first):
                 return Page()
-            for k, v in cur.iternext():
-                if hi is not None and k >= hi:
-                    break
-                if scanned == limit or nbytes >= MAX_PAGE_BYTES:
-                    more = True
-                    break
-                scanned += 1
-                nbytes += len(v)
-                item = unpackb(v, ext_hook=EXT_HOOK, raw=False)
-                last = item
-                if ttl_attr is not None and expired(item, ttl_attr, now):
-                    continue
-                if filt is None or filt(item):
-                    items.append(item if proj is None else proj(item))
+            entries, stop_at, stop_below = cur.iternext(), hi, None
         else:
             bound = hi if after is None else (after if hi is None else min(hi, after))
             if bound is None:
@@ -289,20 +278,23 @@ class Table:
                 positioned = cur.last()
             if not positioned:
                 return Page()
-            for k, v in cur.iterprev():
-                if k < lo:
-                    break
-                if scanned == limit or nbytes >= MAX_PAGE_BYTES:
-                    more = True
-                    break
-                scanned += 1
-                nbytes += len(v)
-                item = unpackb(v, ext_hook=EXT_HOOK, raw=False)
-                last = item
-                if ttl_attr is not None and expired(item, ttl_attr, now):
-                    continue
-                if filt is None or filt(item):
-                    items.append(item if proj is None else proj(item))
+            entries, stop_at, stop_below = cur.iterprev(), None, lo
+        for k, v in entries:
+            if (stop_at is not None and k >= stop_at) or (
+                stop_below is not None and k < stop_below
+            ):
+                break
+            if scanned == limit or nbytes >= MAX_PAGE_BYTES:
+                more = True
+                break
+            scanned += 1
+            nbytes += len(v)
+            item = unpackb(v, ext_hook=EXT_HOOK, raw=False)
+            last = item
+            if ttl_attr is not None and expired(item, ttl_attr, now):
+                continue
+            if filt is None or filt(item):
+                items.append(item if proj is None else proj(item))
         cur.close()
         last_key = None
         if more and last is not None:
