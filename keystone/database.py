@@ -26,7 +26,7 @@ from .checks import (
     check_limit,
     check_returns,
 )
-from .codec import EXT_HOOK, HAS_SK, NO_SK, STRIPES, prefix_end, stripe_key, unpackb
+from .codec import HAS_SK, NO_SK, STRIPES, prefix_end, stripe_key
 from .engine import Durability
 from .errors import (
     ConditionalCheckFailed,
@@ -42,7 +42,6 @@ from .sk import SortKeyCondition
 from .streams import StreamRecord
 from .sweeper import Sweeper
 from .table import Page, Table
-from .ttl import expired
 from .types import Item, normalize_item
 from .writes import (
     ConditionCheck,
@@ -237,13 +236,7 @@ class Database:
             with self._engine.read() as txn:
                 found = table.load(txn, table.key(pk, sk))
             return None if found is None or proj is None else proj(found)
-        raw = self._engine.get(table.key(pk, sk), self._items_db)
-        if raw is None:
-            return None
-        item: Item = unpackb(raw, ext_hook=EXT_HOOK, raw=False)
-        if table.ttl_attr is not None and expired(item, table.ttl_attr):
-            return None
-        return item
+        return table.visible(self._engine.get(table.key(pk, sk), self._items_db))
 
     def put(
         self,

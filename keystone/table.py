@@ -168,7 +168,10 @@ class Table:
 
     def load(self, txn: Any, key: bytes) -> Item | None:
         """The item at ``key`` as readers see it (``None`` if absent or expired)."""
-        raw = txn.get(key, db=self.items_db)
+        return self.visible(txn.get(key, db=self.items_db))
+
+    def visible(self, raw: bytes | None) -> Item | None:
+        """The stored bytes ``raw`` as readers see them: decoded, ``None`` if absent or expired."""
         if raw is None:
             return None
         item: Item = unpackb(raw, ext_hook=EXT_HOOK, raw=False)
