@@ -33,6 +33,7 @@ from grpclib.exceptions import StreamTerminatedError
 from grpclib.health.v1.health_grpc import HealthStub
 from grpclib.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
 from grpclib.reflection.v1 import reflection_grpc, reflection_pb2
+from netsupport import free_port
 from prometheus_client.parser import text_string_to_metric_families
 
 import keystone
@@ -52,12 +53,6 @@ def _serve_help() -> str:
     return result.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _metrics_port(server: Any, timeout: float = 15.0) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -72,7 +67,7 @@ def _metrics_port(server: Any, timeout: float = 15.0) -> int:
 
 def start_with_metrics(start_server: Any, path: Path, *args: str) -> tuple[Any, int]:
     """A server process with its metrics endpoint on a free port; the process and that port."""
-    server = start_server(path, 0, "--metrics-port", str(_free_port()), *args)
+    server = start_server(path, 0, "--metrics-port", str(free_port()), *args)
     return server, _metrics_port(server)
 
 
@@ -246,7 +241,7 @@ def test_ready_is_served_once_listening_and_drops_while_draining(
 def test_grpc_health_and_reflection_answer_on_the_server_port(
     tmp_path: Path, start_server: Any
 ) -> None:
-    server = start_server(tmp_path / "grpc.keystone", 0, "--metrics-port", str(_free_port()))
+    server = start_server(tmp_path / "grpc.keystone", 0, "--metrics-port", str(free_port()))
 
     async def ask() -> None:
         channel = Channel("127.0.0.1", server.port)
@@ -294,7 +289,7 @@ def test_ready_turns_200_only_when_the_grpc_port_listens(tmp_path: Path) -> None
 
     probe = Probe(None)
     config = ServerConfig(
-        db_path=str(tmp_path / "startup.keystone"), port=0, metrics_port=_free_port()
+        db_path=str(tmp_path / "startup.keystone"), port=0, metrics_port=free_port()
     )
 
     async def main() -> None:

@@ -12,7 +12,6 @@ import asyncio
 import json
 import re
 import signal
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +25,7 @@ from grpclib.const import Cardinality, Status
 from grpclib.exceptions import GRPCError
 from grpclib.health.v1.health_grpc import HealthStub
 from grpclib.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
+from netsupport import free_port
 
 import keystone
 from keystone_net import AuthenticationError, Client, connect
@@ -34,12 +34,6 @@ from keystone_net._proto import keystone as pb
 ROUTE = "/keystone.KeystoneDB/"
 TOKEN = "t0ken-for.tests"
 HEX32 = re.compile(r"[0-9a-f]{32}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(condition: Any, timeout: float = 10.0) -> bool:
