@@ -159,29 +159,28 @@ async def serve_echo() -> None:
 
 
 class Process:
-    """A subprocess whose stderr announces ``listening on HOST:PORT`` lines."""
+    """A subprocess whose stderr announces ``listening on HOST:PORT`` lines.
+
+    Its stderr goes to a file, not a pipe: reading a busy server's request
+    log here would take CPU from the clients being measured.
+    """
 
     def __init__(self, args: list[str], ports: int = 1) -> None:
+        self.log = tempfile.NamedTemporaryFile(prefix="keystone-bench-", suffix=".log")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, *args], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+            [sys.executable, *args], stderr=self.log, stdout=subprocess.DEVNULL, text=True
         )
         self.ports: list[int] = []
-        ready = threading.Event()
-
-        def read() -> None:
-            assert self.proc.stderr is not None
-            for line in self.proc.stderr:
-                match = _LISTENING.search(line)
-                if match:
-                    self.ports.append(int(match.group(1)))
-                    if len(self.ports) == ports:
-                        ready.set()
-            ready.set()
-
-        threading.Thread(target=read, daemon=True).start()
-        if not ready.wait(30) or len(self.ports) < ports:
-            self.stop()
-            raise RuntimeError(f"{args} did not start")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            with open(self.log.name) as f:
+                found = [int(m.group(1)) for m in _LISTENING.finditer(f.read())]
+            if len(found) >= ports:
+                self.ports = found[:ports]
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{args} did not start")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -190,6 +189,7 @@ class Process:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        self.log.close()
 
 
 def keystone_server(db_path: str, *args: str) -> Process:

@@ -26,6 +26,7 @@ the client raises that) whose message says which limit, and whose
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import socket
@@ -366,11 +367,62 @@ class ConnectionTable:
 # --------------------------------------------------------------------------
 
 
+class _Job:
+    """One call of :meth:`WorkerPool.run_batched`: what to run, then how it went."""
+
+    __slots__ = ("args", "done", "error", "fn", "future", "value")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], future: Any) -> None:
+        self.fn = fn
+        self.args = args
+        self.future: asyncio.Future[Any] | None = future  # None: the runner's own call
+        self.done = False
+        self.value: Any = None
+        self.error: Exception | None = None
+
+    def settle(self) -> None:
+        """Hand the outcome to the waiting call (if it still waits)."""
+        future = self.future
+        if future is None or future.done():
+            return
+        if self.error is not None:
+            future.set_exception(self.error)
+        else:
+            future.set_result(self.value)
+
+    def outcome(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+def _run_jobs(jobs: list[_Job]) -> None:
+    """A batch, in a worker thread: each call in turn, its result or error kept."""
+    for job in jobs:
+        try:
+            job.value = job.fn(*job.args)
+        except Exception as exc:
+            job.error = exc
+        job.done = True
+
+
 class WorkerPool:
     """``workers`` threads for blocking calls, at most ``max_queue`` calls waiting for one.
 
+    :meth:`run` gives each call a thread of its own: for calls that may wait
+    on the disk (a durable write waits for its fsync, and group commit needs
+    the writers side by side). :meth:`run_batched` is for short calls that
+    only use the CPU (a get): handing a call to a thread costs more than
+    such a call (a thread wake-up, a GIL hand-over and a loop wake-up, about
+    0.2 ms of CPU per call with 32 callers here), so while one batch of them
+    runs in a worker thread, those that arrive wait in a queue, and the next
+    batch takes them all (up to :data:`BATCH`) in one hand-off.
+
     ``on_shed`` is called for every call refused because the queue is full.
     """
+
+    #: The most calls one hand-off of :meth:`run_batched` carries.
+    BATCH: Final = 64
 
     def __init__(
         self,
@@ -387,42 +439,119 @@ class WorkerPool:
         # The threads themselves: as many, always free for a call holding a
         # worker (anyio's default limiter would cap them at 40).
         self._threads = anyio.CapacityLimiter(workers)
-        self._waiting = 0
+        self._waiting = 0  # calls waiting for a worker
+        self._batch: collections.deque[_Job] = collections.deque()  # run_batched calls waiting
+        self._batching = False  # a batch runs, or is about to
+        self._runner: asyncio.Task[None] | None = None
 
     @property
     def queue_length(self) -> int:
-        """Calls waiting for a worker right now (a plain int: safe to read from any thread)."""
-        return self._waiting
+        """Calls waiting for a worker right now (plain ints: safe to read from any thread)."""
+        return self._waiting + len(self._batch)
 
     async def run(self, fn: Callable[..., T], *args: Any, admit: bool = True) -> T:
-        """``fn(*args)`` in a worker thread.
+        """``fn(*args)`` in a worker thread of its own.
 
         With ``admit`` (a new call, not the next page of one already
         running), raises :class:`Refused` at once if every worker is busy and
         the queue is full.
         """
+        await self._take_worker(admit)
+        try:
+            return await anyio.to_thread.run_sync(fn, *args, limiter=self._threads)
+        finally:
+            self._workers.release()
+
+    async def run_batched(self, fn: Callable[..., T], *args: Any, admit: bool = True) -> T:
+        """``fn(*args)`` in a worker thread, in one batch with the calls waiting beside it.
+
+        The first call finding no batch running runs one itself (its own call
+        and any that queue while it waits for a worker); later calls queue
+        for the next batch. Refused like :meth:`run` when the queue is full.
+        """
+        if self._batching:
+            if admit:
+                self._refuse_if_full()
+            job = _Job(fn, args, asyncio.get_running_loop().create_future())
+            self._batch.append(job)
+            assert job.future is not None
+            try:
+                result: T = await job.future
+            except asyncio.CancelledError:
+                with contextlib.suppress(ValueError):
+                    self._batch.remove(job)  # not run yet: it never will be
+                raise
+            return result
+        self._batching = True
+        own = _Job(fn, args, None)
+        try:
+            await self._take_worker(admit)
+            await self._run_batch([own, *self._take_batch(self.BATCH - 1)])
+        finally:
+            self._next_batch()
+        outcome: T = own.outcome()
+        return outcome
+
+    def _take_batch(self, n: int) -> list[_Job]:
+        queue = self._batch
+        return [queue.popleft() for _ in range(min(n, len(queue)))]
+
+    async def _run_batch(self, jobs: list[_Job]) -> None:
+        """``jobs`` in a worker thread (the caller holds a worker), then their outcomes out."""
+        try:
+            await anyio.to_thread.run_sync(_run_jobs, jobs, limiter=self._threads)
+        finally:
+            self._workers.release()
+            for job in reversed(jobs):
+                if job.done:
+                    job.settle()
+                elif job.future is not None:  # cancelled before it ran: back to the front
+                    self._batch.appendleft(job)
+
+    def _next_batch(self) -> None:
+        """After a batch: a runner task for the calls that queued meanwhile, if any."""
+        if self._batch:
+            self._runner = asyncio.get_running_loop().create_task(self._run_queue())
+        else:
+            self._batching = False
+
+    async def _run_queue(self) -> None:
+        try:
+            await self._take_worker(admit=False)
+            await self._run_batch(self._take_batch(self.BATCH))
+        except BaseException:
+            # Cancelled (the server stops): nothing will run the waiting calls.
+            for job in self._take_batch(len(self._batch)):
+                if job.future is not None:
+                    job.future.cancel()
+            raise
+        finally:
+            self._next_batch()
+
+    async def _take_worker(self, admit: bool) -> None:
         workers = self._workers
         try:
             workers.acquire_nowait()  # a free worker, and nobody waiting for one
         except anyio.WouldBlock:
-            if admit and self._waiting >= self.max_queue:
-                if self.on_shed is not None:
-                    self.on_shed()
-                workers_text = "1 worker" if self.workers == 1 else f"{self.workers} workers"
-                raise Refused(
-                    f"server overloaded: {self._waiting} calls already waiting for "
-                    f"{workers_text}; retry later",
-                    "overload",
-                ) from None
+            if admit:
+                self._refuse_if_full()
             self._waiting += 1
             try:
                 await workers.acquire()
             finally:
                 self._waiting -= 1
-        try:
-            return await anyio.to_thread.run_sync(fn, *args, limiter=self._threads)
-        finally:
-            workers.release()
+
+    def _refuse_if_full(self) -> None:
+        waiting = self.queue_length
+        if waiting < self.max_queue:
+            return
+        if self.on_shed is not None:
+            self.on_shed()
+        workers_text = "1 worker" if self.workers == 1 else f"{self.workers} workers"
+        raise Refused(
+            f"server overloaded: {waiting} calls already waiting for {workers_text}; retry later",
+            "overload",
+        )
 
 
 # --------------------------------------------------------------------------

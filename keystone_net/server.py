@@ -6,7 +6,10 @@
 whole middle part runs in a worker thread (:class:`keystone_net.limits.WorkerPool`:
 ``workers`` threads and a bounded queue in front, beyond which a new call is
 refused with RESOURCE_EXHAUSTED "server overloaded"), so the event loop only
-moves bytes and a slow call never stalls the others.
+moves bytes and a slow call never stalls the others. Get, BatchGet and
+TransactGet, short and never waiting on a write, go to the threads in batches:
+those arriving while one batch runs go together in the next, one hand-off
+for them all.
 
 Errors become gRPC statuses through :func:`keystone_net.convert.status_for`
 (``TransactionCanceled`` reasons travel in the trailing metadata
@@ -90,6 +93,9 @@ BINARY_KEYS_METADATA: Final = "keystone-binary-keys"
 _SERVICE: Final = "/keystone.KeystoneDB/"
 _SUCCESS: Final = bytes(pb.PutResponse(success=True))  # also Delete/BatchWrite/TransactWrite
 _SHUTTING_DOWN: Final = "the server is shutting down"
+#: Short reads, run in batches (``WorkerPool.run_batched``); every other call
+#: gets a worker thread of its own (a durable write waits for the disk).
+_BATCHED: Final = frozenset({"Get", "BatchGet", "TransactGet"})
 
 Op = Callable[[bytes, Any], bytes]
 
@@ -178,7 +184,7 @@ class KeystoneService:
         }
         mapping = {
             _SERVICE + name: Handler(
-                self._unary_handler(_SERVICE + name, op),
+                self._unary_handler(_SERVICE + name, op, batched=name in _BATCHED),
                 Cardinality.UNARY_UNARY,
                 RawMessage,
                 RawMessage,
@@ -190,8 +196,10 @@ class KeystoneService:
         )
         return mapping
 
-    def _unary_handler(self, route: str, op: Op) -> Callable[[Stream[Any, Any]], Awaitable[None]]:
-        run = self._pool.run
+    def _unary_handler(
+        self, route: str, op: Op, *, batched: bool
+    ) -> Callable[[Stream[Any, Any]], Awaitable[None]]:
+        run = self._pool.run_batched if batched else self._pool.run
 
         async def handle(stream: Stream[Any, Any]) -> None:
             if not self._begin():

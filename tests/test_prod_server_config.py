@@ -353,3 +353,65 @@ def test_the_worker_queue_is_bounded_and_sheds_at_once() -> None:
     assert all(isinstance(r, Refused) and r.limit_type == "overload" for r in results[3:])
     assert "2 calls already waiting for 1 worker" in str(results[3])
     assert shed == [1, 1]
+
+
+async def _until(predicate: Any, what: str) -> None:
+    """Wait (at most 2 s, in 10 ms steps) until ``predicate()``."""
+    for _ in range(200):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_batched_calls_that_queue_while_a_batch_runs_go_in_one_hand_off() -> None:
+    release = threading.Event()
+    order: list[int] = []
+
+    def short(i: int) -> int:
+        order.append(i)
+        if i == 3:
+            raise keystone.ValidationError("call 3 is bad")
+        return threading.get_ident()
+
+    async def run() -> tuple[bool, list[Any]]:
+        pool = WorkerPool(4)
+        first = asyncio.ensure_future(pool.run_batched(release.wait, 10))
+        await asyncio.sleep(0.05)  # the first batch runs: its thread waits for release
+        rest = [asyncio.ensure_future(pool.run_batched(short, i)) for i in range(8)]
+        await _until(lambda: pool.queue_length == 8, "8 queued calls")
+        release.set()
+        return await first, await asyncio.gather(*rest, return_exceptions=True)
+
+    first, rest = asyncio.run(run())
+    assert first is True
+    assert order == list(range(8))  # in arrival order
+    error = rest.pop(3)
+    assert isinstance(error, keystone.ValidationError) and "call 3 is bad" in str(error)
+    assert len(set(rest)) == 1  # the 7 others ran in one thread: one hand-off
+    assert rest[0] != threading.get_ident()  # and not on the event loop's thread
+
+
+def test_the_batch_queue_is_bounded_and_a_cancelled_call_never_runs() -> None:
+    release = threading.Event()
+    ran: list[str] = []
+    shed: list[int] = []
+
+    async def run() -> list[Any]:
+        pool = WorkerPool(1, max_queue=2, on_shed=lambda: shed.append(1))
+        first = asyncio.ensure_future(pool.run_batched(release.wait, 10))
+        await asyncio.sleep(0.05)
+        kept = asyncio.ensure_future(pool.run_batched(ran.append, "kept"))
+        dropped = asyncio.ensure_future(pool.run_batched(ran.append, "dropped"))
+        await _until(lambda: pool.queue_length == 2, "2 queued calls")
+        with pytest.raises(Refused, match="2 calls already waiting for 1 worker"):
+            await pool.run_batched(ran.append, "refused")
+        dropped.cancel()
+        await asyncio.sleep(0)
+        assert pool.queue_length == 1  # the cancelled call left the queue
+        release.set()
+        return [await first, await kept, dropped.cancelled()]
+
+    assert asyncio.run(run()) == [True, None, True]
+    assert ran == ["kept"]
+    assert shed == [1]
