@@ -13,9 +13,9 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from . import engine as _engine
 from .checks import (
@@ -60,6 +60,7 @@ from .writes import (
 )
 
 MAX_SEGMENTS: Final = STRIPES
+T = TypeVar("T")
 
 
 class Database:
@@ -660,6 +661,24 @@ class Database:
                 yield tx
             finally:
                 tx._done = True
+
+    def commit_together(self, fn: Callable[[], T]) -> T:
+        """Run ``fn()``; the writes it makes on this thread are committed together.
+
+        Group commit for one thread that holds several independent writes
+        at once (the network server runs each batch of write calls this
+        way): every write keeps its own condition and its own result or
+        exception, a failed one changes nothing, and all of them share one
+        transaction and one commit (one fsync) when ``fn`` returns. They are
+        durable only once this returns, so do not report their results
+        before; if the commit fails this raises and none of them happened.
+        ``fn`` may run more than once (if the map must grow), so it should
+        only write. With group commit off (``group_commit=False``, or
+        ``durability="async"`` by default) ``fn`` just runs and each write
+        commits on its own. Other threads' writes wait until it returns.
+        """
+        self._check()
+        return self._engine.write_together(fn)
 
     # -- streams -----------------------------------------------------------------
 

@@ -154,6 +154,10 @@ class Engine:
         use_group = durability == "sync" if group_commit is None else group_commit
         self._group = GroupCommit(self._commit_many) if use_group else None
         self._txn_thread: int | None = None
+        # write_together: the thread whose writes go into the shared transaction
+        self._shared_thread: int | None = None
+        self._shared_txn: Any = None
+        self._shared_full = False  # a shared write ran out of map
         self._gate = _Gate()
         self._dbs: dict[bytes, Any] = {}
         self._dbs_lock = threading.Lock()
@@ -251,10 +255,56 @@ class Engine:
         its own outcome. ``fn`` may run more than once (after the map
         grows), so it must not have effects outside the transaction.
         """
+        if self._shared_thread == get_ident():
+            return self._write_shared(fn)
         if self._group is not None:
             self._not_in_transaction()
             return self._group.submit(fn)
         return self._write_alone(fn)
+
+    def write_together(self, fn: Callable[[], T]) -> T:
+        """``fn()``, the writes it makes on this thread sharing one transaction and one commit.
+
+        Group commit for one thread holding several independent writes (the
+        server's batch of write calls): each write runs in a nested
+        transaction, so it keeps its own condition and outcome and a failed
+        one rolls back alone; all are committed once, when ``fn`` returns.
+        Until this returns they are not committed: do not report them
+        before. If the commit fails this raises, and none of them happened.
+        ``fn`` may run more than once (after the map grows). Without group
+        commit ``fn`` simply runs, each write committing on its own.
+        """
+        if self._group is None or self._shared_thread == get_ident():
+            return fn()
+        return self._share(fn)
+
+    def _share(self, fn: Callable[[], T]) -> T:
+        def run(txn: Any) -> T:
+            self._shared_thread, self._shared_txn, self._shared_full = get_ident(), txn, False
+            try:
+                result = fn()
+            finally:
+                self._shared_thread, self._shared_txn = None, None
+            if self._shared_full:
+                raise lmdb.MapFullError("a write of the group ran out of map")
+            return result
+
+        return self._write_alone(run)
+
+    def _write_shared(self, fn: Callable[[Any], T]) -> T:
+        """``fn`` in a transaction nested in the shared one (see :meth:`write_together`)."""
+        child = self.env.begin(write=True, parent=self._shared_txn)
+        try:
+            result = fn(child)
+            child.commit()
+        except lmdb.MapFullError:
+            child.abort()
+            self._shared_full = True  # the whole group runs again once the map has grown
+            raise
+        except BaseException:
+            child.abort()
+            raise
+        return result
 
     def _commit_many(self, batch: list[Pending[Any]]) -> None:
         """Run every pending write in one transaction, each in a nested one; commit once."""
@@ -266,21 +316,15 @@ class Engine:
                 p.error = exc
             return
 
-        def run_all(txn: Any) -> None:
+        def run_all() -> None:
             for p in batch:
                 p.result, p.error = None, None
-                child = self.env.begin(write=True, parent=txn)
                 try:
-                    p.result = p.fn(child)
-                    child.commit()
-                except lmdb.MapFullError:
-                    child.abort()
-                    raise  # the whole batch runs again once the map has grown
+                    p.result = self._write_shared(p.fn)
                 except Exception as exc:
-                    child.abort()
                     p.error = exc
 
-        self._write_alone(run_all)
+        self._share(run_all)
 
     def _write_alone(self, fn: Callable[[Any], T]) -> T:
         """Run ``fn(txn)`` in one write transaction of its own and commit it.

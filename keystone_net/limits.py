@@ -13,7 +13,8 @@
 * :class:`WorkerPool`: the threads that run database calls, with a bounded
   queue in front: when every worker is busy and ``max_queue`` calls already
   wait, a new call is refused at once ("server overloaded") instead of
-  piling up in memory.
+  piling up in memory. Short calls go to the threads in batches
+  (:class:`Batches`).
 * :class:`SizeLimitedCodec`: grpclib's protobuf codec refusing messages
   larger than ``max_bytes``.
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
 import socket
 import time
@@ -45,6 +47,7 @@ from keystone.errors import ResourceExhausted
 __all__ = [
     "OVER_LIMIT_LINGER",
     "QUIET",
+    "Batches",
     "Connection",
     "ConnectionTable",
     "Refused",
@@ -368,7 +371,7 @@ class ConnectionTable:
 
 
 class _Job:
-    """One call of :meth:`WorkerPool.run_batched`: what to run, then how it went."""
+    """One call of :meth:`Batches.run`: what to run, then how it went."""
 
     __slots__ = ("args", "done", "error", "fn", "future", "value")
 
@@ -399,6 +402,7 @@ class _Job:
 def _run_jobs(jobs: list[_Job]) -> None:
     """A batch, in a worker thread: each call in turn, its result or error kept."""
     for job in jobs:
+        job.value, job.error = None, None  # (a rerun after the map grew)
         try:
             job.value = job.fn(*job.args)
         except Exception as exc:
@@ -406,23 +410,24 @@ def _run_jobs(jobs: list[_Job]) -> None:
         job.done = True
 
 
+def _run_together(together: Callable[[Callable[[], None]], None], jobs: list[_Job]) -> None:
+    """A batch inside ``together`` (e.g. one commit for all); if it fails, every call fails."""
+    try:
+        together(functools.partial(_run_jobs, jobs))
+    except Exception as exc:
+        for job in jobs:
+            job.value, job.error, job.done = None, exc, True
+
+
 class WorkerPool:
     """``workers`` threads for blocking calls, at most ``max_queue`` calls waiting for one.
 
-    :meth:`run` gives each call a thread of its own: for calls that may wait
-    on the disk (a durable write waits for its fsync, and group commit needs
-    the writers side by side). :meth:`run_batched` is for short calls that
-    only use the CPU (a get): handing a call to a thread costs more than
-    such a call (a thread wake-up, a GIL hand-over and a loop wake-up, about
-    0.2 ms of CPU per call with 32 callers here), so while one batch of them
-    runs in a worker thread, those that arrive wait in a queue, and the next
-    batch takes them all (up to :data:`BATCH`) in one hand-off.
+    :meth:`run` gives each call a thread of its own: for calls that may be
+    long (a query, a scan page). :meth:`batches` makes a lane of
+    :class:`Batches` for short calls, which go to the threads in batches.
 
     ``on_shed`` is called for every call refused because the queue is full.
     """
-
-    #: The most calls one hand-off of :meth:`run_batched` carries.
-    BATCH: Final = 64
 
     def __init__(
         self,
@@ -440,14 +445,18 @@ class WorkerPool:
         # worker (anyio's default limiter would cap them at 40).
         self._threads = anyio.CapacityLimiter(workers)
         self._waiting = 0  # calls waiting for a worker
-        self._batch: collections.deque[_Job] = collections.deque()  # run_batched calls waiting
-        self._batching = False  # a batch runs, or is about to
-        self._runner: asyncio.Task[None] | None = None
+        self._lanes: list[Batches] = []
 
     @property
     def queue_length(self) -> int:
-        """Calls waiting for a worker right now (plain ints: safe to read from any thread)."""
-        return self._waiting + len(self._batch)
+        """Calls waiting for a worker right now (safe to read from any thread)."""
+        return self._waiting + sum([len(lane.queue) for lane in self._lanes])
+
+    def batches(self, together: Callable[[Callable[[], None]], None] | None = None) -> Batches:
+        """A new lane of batched calls on these threads (see :class:`Batches`)."""
+        lane = Batches(self, together)
+        self._lanes.append(lane)
+        return lane
 
     async def run(self, fn: Callable[..., T], *args: Any, admit: bool = True) -> T:
         """``fn(*args)`` in a worker thread of its own.
@@ -456,92 +465,32 @@ class WorkerPool:
         running), raises :class:`Refused` at once if every worker is busy and
         the queue is full.
         """
-        await self._take_worker(admit)
+        await self.take_worker(admit)
+        return await self.in_thread(fn, *args)
+
+    async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in a worker thread, for a caller holding a worker (:meth:`take_worker`)."""
         try:
             return await anyio.to_thread.run_sync(fn, *args, limiter=self._threads)
         finally:
             self._workers.release()
 
-    async def run_batched(self, fn: Callable[..., T], *args: Any, admit: bool = True) -> T:
-        """``fn(*args)`` in a worker thread, in one batch with the calls waiting beside it.
-
-        The first call finding no batch running runs one itself (its own call
-        and any that queue while it waits for a worker); later calls queue
-        for the next batch. Refused like :meth:`run` when the queue is full.
-        """
-        if self._batching:
-            if admit:
-                self._refuse_if_full()
-            job = _Job(fn, args, asyncio.get_running_loop().create_future())
-            self._batch.append(job)
-            assert job.future is not None
-            try:
-                result: T = await job.future
-            except asyncio.CancelledError:
-                with contextlib.suppress(ValueError):
-                    self._batch.remove(job)  # not run yet: it never will be
-                raise
-            return result
-        self._batching = True
-        own = _Job(fn, args, None)
-        try:
-            await self._take_worker(admit)
-            await self._run_batch([own, *self._take_batch(self.BATCH - 1)])
-        finally:
-            self._next_batch()
-        outcome: T = own.outcome()
-        return outcome
-
-    def _take_batch(self, n: int) -> list[_Job]:
-        queue = self._batch
-        return [queue.popleft() for _ in range(min(n, len(queue)))]
-
-    async def _run_batch(self, jobs: list[_Job]) -> None:
-        """``jobs`` in a worker thread (the caller holds a worker), then their outcomes out."""
-        try:
-            await anyio.to_thread.run_sync(_run_jobs, jobs, limiter=self._threads)
-        finally:
-            self._workers.release()
-            for job in reversed(jobs):
-                if job.done:
-                    job.settle()
-                elif job.future is not None:  # cancelled before it ran: back to the front
-                    self._batch.appendleft(job)
-
-    def _next_batch(self) -> None:
-        """After a batch: a runner task for the calls that queued meanwhile, if any."""
-        if self._batch:
-            self._runner = asyncio.get_running_loop().create_task(self._run_queue())
-        else:
-            self._batching = False
-
-    async def _run_queue(self) -> None:
-        try:
-            await self._take_worker(admit=False)
-            await self._run_batch(self._take_batch(self.BATCH))
-        except BaseException:
-            # Cancelled (the server stops): nothing will run the waiting calls.
-            for job in self._take_batch(len(self._batch)):
-                if job.future is not None:
-                    job.future.cancel()
-            raise
-        finally:
-            self._next_batch()
-
-    async def _take_worker(self, admit: bool) -> None:
+    async def take_worker(self, admit: bool) -> None:
+        """Wait for a free worker (refused at once, with ``admit``, if the queue is full)."""
         workers = self._workers
         try:
             workers.acquire_nowait()  # a free worker, and nobody waiting for one
         except anyio.WouldBlock:
             if admit:
-                self._refuse_if_full()
+                self.refuse_if_full()
             self._waiting += 1
             try:
                 await workers.acquire()
             finally:
                 self._waiting -= 1
 
-    def _refuse_if_full(self) -> None:
+    def refuse_if_full(self) -> None:
+        """Raise :class:`Refused` ("server overloaded") if ``max_queue`` calls wait already."""
         waiting = self.queue_length
         if waiting < self.max_queue:
             return
@@ -552,6 +501,102 @@ class WorkerPool:
             f"server overloaded: {waiting} calls already waiting for {workers_text}; retry later",
             "overload",
         )
+
+
+class Batches:
+    """A lane of short calls that go to a :class:`WorkerPool`'s threads in batches.
+
+    Handing a call to a thread costs more than a short call (a get, a put
+    without its fsync): a thread wake-up, a GIL hand-over and a loop
+    wake-up, about 0.2 ms of CPU per call with 32 callers here. So while one
+    batch of a lane runs in a worker thread, the calls that arrive wait in
+    the lane's queue (counted in the pool's, refused when it is full), and
+    the next batch takes them all (up to :data:`BATCH`) in one hand-off.
+    The first call finding no batch running runs one itself; a batch's
+    outcomes go back together once it is done.
+
+    ``together`` runs each batch, if given: ``together(run)`` must call
+    ``run()`` (``Database.commit_together``: the writes of a batch share one
+    commit). If it raises, every call of the batch fails with its error.
+    """
+
+    #: The most calls one hand-off carries.
+    BATCH: Final = 64
+
+    def __init__(
+        self, pool: WorkerPool, together: Callable[[Callable[[], None]], None] | None = None
+    ) -> None:
+        self.pool = pool
+        self.queue: collections.deque[_Job] = collections.deque()  # calls waiting
+        self._together = together
+        self._running = False  # a batch runs, or is about to
+        self._runner: asyncio.Task[None] | None = None
+
+    async def run(self, fn: Callable[..., T], *args: Any, admit: bool = True) -> T:
+        """``fn(*args)`` in a worker thread, in one batch with the calls waiting beside it.
+
+        With ``admit``, refused like :meth:`WorkerPool.run` when the queue is full.
+        """
+        if self._running:
+            if admit:
+                self.pool.refuse_if_full()
+            job = _Job(fn, args, asyncio.get_running_loop().create_future())
+            self.queue.append(job)
+            assert job.future is not None
+            try:
+                result: T = await job.future
+            except asyncio.CancelledError:
+                with contextlib.suppress(ValueError):
+                    self.queue.remove(job)  # not run yet: it never will be
+                raise
+            return result
+        self._running = True
+        own = _Job(fn, args, None)
+        try:
+            await self.pool.take_worker(admit)
+            await self._run_batch([own, *self._take(self.BATCH - 1)])
+        finally:
+            self._next()
+        outcome: T = own.outcome()
+        return outcome
+
+    def _take(self, n: int) -> list[_Job]:
+        queue = self.queue
+        return [queue.popleft() for _ in range(min(n, len(queue)))]
+
+    async def _run_batch(self, jobs: list[_Job]) -> None:
+        """``jobs`` in a worker thread (the caller holds a worker), then their outcomes out."""
+        try:
+            if self._together is None:
+                await self.pool.in_thread(_run_jobs, jobs)
+            else:
+                await self.pool.in_thread(_run_together, self._together, jobs)
+        finally:
+            for job in reversed(jobs):
+                if job.done:
+                    job.settle()
+                elif job.future is not None:  # cancelled before it ran: back to the front
+                    self.queue.appendleft(job)
+
+    def _next(self) -> None:
+        """After a batch: a runner task for the calls that queued meanwhile, if any."""
+        if self.queue:
+            self._runner = asyncio.get_running_loop().create_task(self._run_queue())
+        else:
+            self._running = False
+
+    async def _run_queue(self) -> None:
+        try:
+            await self.pool.take_worker(admit=False)
+            await self._run_batch(self._take(self.BATCH))
+        except BaseException:
+            # Cancelled (the server stops): nothing will run the waiting calls.
+            for job in self._take(len(self.queue)):
+                if job.future is not None:
+                    job.future.cancel()
+            raise
+        finally:
+            self._next()
 
 
 # --------------------------------------------------------------------------

@@ -6,10 +6,14 @@
 whole middle part runs in a worker thread (:class:`keystone_net.limits.WorkerPool`:
 ``workers`` threads and a bounded queue in front, beyond which a new call is
 refused with RESOURCE_EXHAUSTED "server overloaded"), so the event loop only
-moves bytes and a slow call never stalls the others. Get, BatchGet and
-TransactGet, short and never waiting on a write, go to the threads in batches:
-those arriving while one batch runs go together in the next, one hand-off
-for them all.
+moves bytes and a slow call never stalls the others. Short calls go to the
+threads in batches (:class:`keystone_net.limits.Batches`): those arriving
+while one batch runs go together in the next, one hand-off for them all.
+There are two lanes: reads (Get, BatchGet, TransactGet) and writes (Put,
+Delete, Update, BatchWrite, TransactWrite), whose batches run in
+``Database.commit_together``, one commit (one fsync) for the batch, each
+call keeping its own condition and outcome. That is the server's group
+commit; with ``--no-group-commit`` each write commits on its own.
 
 Errors become gRPC statuses through :func:`keystone_net.convert.status_for`
 (``TransactionCanceled`` reasons travel in the trailing metadata
@@ -93,9 +97,11 @@ BINARY_KEYS_METADATA: Final = "keystone-binary-keys"
 _SERVICE: Final = "/keystone.KeystoneDB/"
 _SUCCESS: Final = bytes(pb.PutResponse(success=True))  # also Delete/BatchWrite/TransactWrite
 _SHUTTING_DOWN: Final = "the server is shutting down"
-#: Short reads, run in batches (``WorkerPool.run_batched``); every other call
-#: gets a worker thread of its own (a durable write waits for the disk).
-_BATCHED: Final = frozenset({"Get", "BatchGet", "TransactGet"})
+#: Short calls, run in batches (``keystone_net.limits.Batches``): reads, and
+#: writes (a batch of them shares one commit). Query, Scan and
+#: ExecuteStatement, which may read a lot, get a worker thread each.
+_READS: Final = frozenset({"Get", "BatchGet", "TransactGet"})
+_WRITES: Final = frozenset({"Put", "Delete", "Update", "BatchWrite", "TransactWrite"})
 
 Op = Callable[[bytes, Any], bytes]
 
@@ -159,6 +165,8 @@ class KeystoneService:
     ) -> None:
         self._db = db
         self._pool = WorkerPool(workers, max_queue, on_shed)
+        self._reads = self._pool.batches()
+        self._writes = self._pool.batches(db.commit_together)
         schema = db.schema
         self._pk: str = schema.partition_key
         self._sk: str | None = schema.sort_key
@@ -184,7 +192,7 @@ class KeystoneService:
         }
         mapping = {
             _SERVICE + name: Handler(
-                self._unary_handler(_SERVICE + name, op, batched=name in _BATCHED),
+                self._unary_handler(_SERVICE + name, op, self._runner(name)),
                 Cardinality.UNARY_UNARY,
                 RawMessage,
                 RawMessage,
@@ -196,10 +204,17 @@ class KeystoneService:
         )
         return mapping
 
+    def _runner(self, name: str) -> Callable[..., Awaitable[Any]]:
+        """How the calls of method ``name`` get to a worker thread."""
+        if name in _READS:
+            return self._reads.run
+        if name in _WRITES:
+            return self._writes.run
+        return self._pool.run
+
     def _unary_handler(
-        self, route: str, op: Op, *, batched: bool
+        self, route: str, op: Op, run: Callable[..., Awaitable[Any]]
     ) -> Callable[[Stream[Any, Any]], Awaitable[None]]:
-        run = self._pool.run_batched if batched else self._pool.run
 
         async def handle(stream: Stream[Any, Any]) -> None:
             if not self._begin():

@@ -84,3 +84,75 @@ def test_a_failing_write_in_a_batch_rolls_back_only_itself(tmp_path):
 def test_group_commit_defaults_follow_durability(tmp_path, durability, expected):
     with keystone.Database.open(tmp_path / "d.keystone", durability=durability) as db:
         assert (db._engine._group is not None) is expected
+
+
+def _last_txn(db: keystone.Database) -> int:
+    return int(db._engine.env.info()["last_txnid"])
+
+
+def _seen_from_another_thread(db: keystone.Database, pk: str) -> object:
+    seen: list[object] = []
+    reader = threading.Thread(target=lambda: seen.append(db.get(pk)))
+    reader.start()
+    reader.join(timeout=30)
+    return seen[0]
+
+
+def test_commit_together_shares_one_commit_and_each_write_keeps_its_outcome(tmp_path):
+    db = keystone.Database.open(tmp_path / "together.keystone")
+    db.put({"pk": "taken", "v": 0})
+    before = _last_txn(db)
+    outcomes: list[object] = []
+
+    def writes() -> str:
+        outcomes.clear()  # (fn may run again if the map grows)
+        db.put({"pk": "a", "v": 1})
+        try:
+            db.put({"pk": "taken", "v": 1}, condition="attribute_not_exists(pk)")
+        except ConditionalCheckFailed as exc:
+            outcomes.append(exc)
+        outcomes.append(db.update("a", update="SET v = v + :one", values={":one": 1}))
+        db.delete("nobody")
+        outcomes.append(_seen_from_another_thread(db, "a"))  # not committed yet
+        return "done"
+
+    assert db.commit_together(writes) == "done"
+    assert isinstance(outcomes[0], ConditionalCheckFailed)
+    assert outcomes[1] == {"pk": "a", "v": 2}
+    assert outcomes[2] is None
+    assert _last_txn(db) == before + 1  # four writes, one commit
+    assert db.get("a") == {"pk": "a", "v": 2}
+    assert db.get("taken") == {"pk": "taken", "v": 0}  # the failed write changed nothing
+    db.close()
+
+
+def test_commit_together_runs_again_when_the_map_must_grow(tmp_path):
+    db = keystone.Database.open(tmp_path / "grow.keystone", map_size=256 * 1024)
+    runs: list[int] = []
+    blob = b"x" * 2000
+
+    def writes() -> None:
+        runs.append(1)
+        for i in range(400):  # ~800 KB: more than the first map holds
+            db.put({"pk": f"k{i:04d}", "blob": blob})
+
+    db.commit_together(writes)
+    assert len(runs) >= 2
+    assert db.stats()["items"] == 400
+    db.close()
+
+
+def test_commit_together_without_group_commit_commits_each_write(tmp_path):
+    db = keystone.Database.open(tmp_path / "alone.keystone", group_commit=False)
+    before = _last_txn(db)
+    seen: list[object] = []
+
+    def writes() -> None:
+        db.put({"pk": "a", "v": 1})
+        seen.append(_seen_from_another_thread(db, "a"))  # committed already
+        db.put({"pk": "b", "v": 1})
+
+    db.commit_together(writes)
+    assert seen == [{"pk": "a", "v": 1}]
+    assert _last_txn(db) == before + 2
+    db.close()

@@ -376,9 +376,10 @@ def test_batched_calls_that_queue_while_a_batch_runs_go_in_one_hand_off() -> Non
 
     async def run() -> tuple[bool, list[Any]]:
         pool = WorkerPool(4)
-        first = asyncio.ensure_future(pool.run_batched(release.wait, 10))
+        lane = pool.batches()
+        first = asyncio.ensure_future(lane.run(release.wait, 10))
         await asyncio.sleep(0.05)  # the first batch runs: its thread waits for release
-        rest = [asyncio.ensure_future(pool.run_batched(short, i)) for i in range(8)]
+        rest = [asyncio.ensure_future(lane.run(short, i)) for i in range(8)]
         await _until(lambda: pool.queue_length == 8, "8 queued calls")
         release.set()
         return await first, await asyncio.gather(*rest, return_exceptions=True)
@@ -399,13 +400,14 @@ def test_the_batch_queue_is_bounded_and_a_cancelled_call_never_runs() -> None:
 
     async def run() -> list[Any]:
         pool = WorkerPool(1, max_queue=2, on_shed=lambda: shed.append(1))
-        first = asyncio.ensure_future(pool.run_batched(release.wait, 10))
+        lane = pool.batches()
+        first = asyncio.ensure_future(lane.run(release.wait, 10))
         await asyncio.sleep(0.05)
-        kept = asyncio.ensure_future(pool.run_batched(ran.append, "kept"))
-        dropped = asyncio.ensure_future(pool.run_batched(ran.append, "dropped"))
+        kept = asyncio.ensure_future(lane.run(ran.append, "kept"))
+        dropped = asyncio.ensure_future(lane.run(ran.append, "dropped"))
         await _until(lambda: pool.queue_length == 2, "2 queued calls")
         with pytest.raises(Refused, match="2 calls already waiting for 1 worker"):
-            await pool.run_batched(ran.append, "refused")
+            await lane.run(ran.append, "refused")
         dropped.cancel()
         await asyncio.sleep(0)
         assert pool.queue_length == 1  # the cancelled call left the queue
@@ -415,3 +417,30 @@ def test_the_batch_queue_is_bounded_and_a_cancelled_call_never_runs() -> None:
     assert asyncio.run(run()) == [True, None, True]
     assert ran == ["kept"]
     assert shed == [1]
+
+
+def test_a_batch_runs_inside_its_lanes_together_and_fails_whole_if_it_fails() -> None:
+    batches: list[list[int]] = []
+
+    def together(run: Any) -> None:
+        batches.append([])
+        run()
+        if 99 in batches[-1]:
+            raise keystone.ResourceExhausted("the commit failed")
+
+    def call(i: int) -> int:
+        batches[-1].append(i)
+        return i * 10
+
+    async def run(ids: list[int]) -> list[Any]:
+        lane = WorkerPool(2).batches(together)
+        calls = [asyncio.ensure_future(lane.run(call, i)) for i in ids]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    assert asyncio.run(run([1, 2, 3])) == [10, 20, 30]
+    assert batches == [[1], [2, 3]]  # the first runs at once; the others queued behind it
+    batches.clear()
+    outcomes = asyncio.run(run([4, 99, 5]))
+    assert outcomes[0] == 40
+    assert all(isinstance(o, keystone.ResourceExhausted) for o in outcomes[1:])
+    assert "the commit failed" in str(outcomes[1])
