@@ -44,6 +44,54 @@ def test_fifty_concurrent_calls_share_one_connection(remote_store: Any) -> None:
     asyncio.run(run())
 
 
+@pytest.mark.parametrize("group", [True, False], ids=["group-commit", "no-group-commit"])
+def test_concurrent_remote_writes_keep_their_own_outcomes(
+    tmp_path: Any, start_server: Any, group: bool
+) -> None:
+    """64 writes at once on one connection: each its own condition and result; with
+    group commit (the default) they share commits, without it each has its own."""
+    path = tmp_path / "writes.keystone"
+    server = start_server(path, 0, *([] if group else ["--no-group-commit"]), durability="sync")
+    n = 64
+
+    async def run() -> list[Any]:
+        async with Client(server.url, timeout=30) as client:
+            await client.put({"pk": "warm"})
+            with keystone.Database.open(path) as db:  # the server's file, read beside it
+                before = db._engine.env.info()["last_txnid"]
+                calls = []
+                for i in range(n):
+                    if i % 4 == 3:  # all race to create one item: exactly one wins
+                        calls.append(
+                            client.put(
+                                {"pk": "once", "by": i}, condition="attribute_not_exists(pk)"
+                            )
+                        )
+                    elif i % 4 == 2:
+                        calls.append(
+                            client.update("counter", update="ADD n :one", values={":one": 1})
+                        )
+                    else:
+                        calls.append(client.put({"pk": "w", "sk": f"{i:03d}", "i": i}))
+                outcomes = await asyncio.gather(*calls, return_exceptions=True)
+                commits = db._engine.env.info()["last_txnid"] - before
+            assert (await client.get("counter"))["n"] == n // 4
+            assert (await client.query("w")).count == n // 2
+            return [outcomes, commits]
+
+    outcomes, commits = asyncio.run(run())
+    races = outcomes[3::4]
+    assert sum(r is None for r in races) == 1
+    assert all(isinstance(r, keystone.ConditionalCheckFailed) for r in races if r is not None)
+    assert sorted(o["n"] for o in outcomes[2::4]) == list(range(1, n // 4 + 1))
+    assert outcomes[0::4] == [None] * (n // 4) and outcomes[1::4] == [None] * (n // 4)
+    writes = n - (n // 4 - 1)  # the failed conditions commit nothing
+    if group:
+        assert commits < writes  # batches shared commits
+    else:
+        assert commits == writes  # one commit per write
+
+
 def test_the_client_reconnects_after_the_server_restarts(tmp_path: Any, start_server: Any) -> None:
     path = tmp_path / "restart.keystone"
     first = start_server(path)
