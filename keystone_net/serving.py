@@ -143,7 +143,6 @@ async def run(
     )
     codec = SizeLimitedCodec(config.max_message_bytes) if config.max_message_bytes else None
     server = _Server(gate.wrap([service, *metrics.grpc_services()]), connections, codec)
-    gate.install(server)
     http = await _start_metrics(metrics, config)
     try:
         sock = listen_socket(config.host, config.port)
