@@ -159,6 +159,52 @@ def key_bytes(value: object, what: str) -> bytes:
     return raw
 
 
+# Number keys: sign class, then for non-zero numbers the decimal exponent
+# and the digits, arranged so that bytes order as the numbers do.
+_NEGATIVE: Final = 0x01
+_ZERO: Final = 0x02
+_POSITIVE: Final = 0x03
+_EXPONENT_BIAS: Final = 0x8000  # exponents fit in -32768..32767 (DynamoDB's: -129..126)
+_NEGATIVE_END: Final = b"\xff"  # after a negative's digits (see number_key)
+
+
+def number_key(value: int | Decimal) -> bytes:
+    """Bytes of a number (``int`` or finite ``Decimal``) that order as the numbers do.
+
+    Equal numbers give equal bytes whatever their form (``1``, ``1.0``,
+    ``Decimal("1.00")``). A non-zero number is ``0.d1d2...dn x 10**e`` with
+    ``d1 != 0`` and ``dn != 0``: a positive one is ``03 | e+bias (2 bytes) |
+    d1+1 ... dn+1``, so a larger exponent, then larger digits, sort later, and
+    a shorter mantissa sorts before a longer one sharing its digits (the end
+    of the key, or the index's terminator, sorts first). A negative one
+    mirrors it, ``01 | bias-e | 10-d1 ... 10-dn | FF``: the closing ``FF``
+    makes -0.12 sort after -0.123. Zero is ``02``.
+    """
+    d = value if isinstance(value, Decimal) else Decimal(value)
+    if d.is_zero():
+        return bytes([_ZERO])
+    sign, digits, exponent = d.as_tuple()
+    assert isinstance(exponent, int)
+    e = exponent + len(digits)  # (a coefficient has no leading zeros)
+    significant = list(digits)
+    while significant[-1] == 0:
+        significant.pop()
+    if not -_EXPONENT_BIAS <= e < _EXPONENT_BIAS:
+        raise ValidationError(f"number {value} is out of range for a key")
+    if sign:
+        return (
+            bytes([_NEGATIVE])
+            + (_EXPONENT_BIAS - e).to_bytes(2, "big")
+            + bytes([10 - x for x in significant])
+            + _NEGATIVE_END
+        )
+    return (
+        bytes([_POSITIVE])
+        + (_EXPONENT_BIAS + e).to_bytes(2, "big")
+        + bytes([x + 1 for x in significant])
+    )
+
+
 def stripe_of(pk: bytes) -> int:
     """The hash stripe (0..65535) of a partition key."""
     return zlib.crc32(pk) & 0xFFFF
@@ -205,6 +251,7 @@ __all__ = [
     "HAS_SK",
     "KEY_OVERHEAD",
     "NO_SK",
+    "number_key",
     "STRIPES",
     "decode",
     "encode_item",

@@ -38,7 +38,7 @@ from .expressions import Placeholders, condition
 from .indexes import Index, build_indexes
 from .partiql import execute as _execute_partiql
 from .schema import FORMAT_KEY, FORMAT_VERSION, SCHEMA_KEY, Schema
-from .sk import SortKeyCondition
+from .sk import KeyValue, SortKeyCondition
 from .streams import StreamRecord
 from .sweeper import Sweeper
 from .table import Page, Table
@@ -61,6 +61,22 @@ from .writes import (
 
 MAX_SEGMENTS: Final = STRIPES
 T = TypeVar("T")
+
+
+def _format_version(raw: bytes | None) -> int:
+    """The file's format version (``None``: a new file); refuses one newer than this library."""
+    if raw is None:
+        return FORMAT_VERSION
+    try:
+        version = int(raw)
+    except ValueError:
+        raise ValidationError(f"the file's format version {raw!r} is not a number") from None
+    if version > FORMAT_VERSION:
+        raise ValidationError(
+            f"the file has format version {version}, newer than this keystone reads "
+            f"(up to {FORMAT_VERSION}): upgrade keystonedb to open it"
+        )
+    return version
 
 
 class Database:
@@ -154,11 +170,15 @@ class Database:
             raise ValidationError(f"schema must be a keystone.Schema, got {type(schema).__name__}")
         with engine.read() as txn:
             raw = txn.get(SCHEMA_KEY, db=engine.meta)
-        if raw is not None:
-            stored = Schema.decode(raw)
-            if schema is None or not schema.check_compatible(stored):
-                return stored
-        chosen = schema or Schema()
+            version = _format_version(txn.get(FORMAT_KEY, db=engine.meta))
+        stored = None if raw is None else Schema.decode(raw)
+        if (
+            stored is not None
+            and (version == FORMAT_VERSION or not stored.indexes)
+            and (schema is None or not schema.check_compatible(stored))
+        ):
+            return stored
+        chosen = schema or stored or Schema()
         for d in chosen.indexes:  # open the sub-databases outside the write below
             engine.db(b"idx:" + d.name.encode())
         if chosen.ttl_attribute:
@@ -171,9 +191,15 @@ class Database:
             if raw is not None:
                 stored = Schema.decode(raw)
                 added = chosen.check_compatible(stored)
-                if not added:
+                table = Table(engine, chosen)
+                if _format_version(txn.get(FORMAT_KEY, db=engine.meta)) < FORMAT_VERSION:
+                    # An older layout: every index is built again from the items.
+                    for idx in table.indexes.values():
+                        txn.drop(idx.db, delete=False)
+                    added = list(chosen.indexes)
+                elif not added:
                     return stored
-                build_indexes(Table(engine, chosen), txn, added)
+                build_indexes(table, txn, added)
             txn.put(SCHEMA_KEY, chosen.encode(), db=engine.meta)
             txn.put(FORMAT_KEY, str(FORMAT_VERSION).encode(), db=engine.meta)
             return chosen
@@ -306,7 +332,7 @@ class Database:
 
     def query(
         self,
-        pk: str | bytes,
+        pk: KeyValue,
         sk: SortKeyCondition | None = None,
         filter: str | None = None,
         names: Mapping[str, str] | None = None,
@@ -449,7 +475,7 @@ class Database:
         return stripe_key(first) or b"", stripe_key(end)
 
     def query_all(
-        self, pk: str | bytes, sk: SortKeyCondition | None = None, **kwargs: Any
+        self, pk: KeyValue, sk: SortKeyCondition | None = None, **kwargs: Any
     ) -> Iterator[Item]:
         """Every matching item of :meth:`query`, following ``last_key`` across pages."""
         start = kwargs.pop("start", None)

@@ -2,25 +2,37 @@
 
 Each index lives in its own sub-database (``idx:<name>``). An entry's key is
 
-    stripe(ipk) | len(ipk) | ipk | flag | escaped(isk) 00 00 | base item key
+    stripe(ipk) | len(ipk) | ipk | flag | isk 00 00 | base item key
 
-where ``ipk``/``isk`` are the index's key attribute values (as bytes) and
-the base item key makes entries of items that share index keys distinct and
-ordered. The sort key is escaped (``00`` -> ``00 FF``) and terminated by
-``00 00`` so the byte order of entries is the byte order of the sort keys,
-whatever follows. A local index is an index whose partition key is the
-table's. Its value is the projected item (msgpack), which always keeps the
-table's and the index's key attributes (and the TTL attribute, so expired
-items stay invisible in index reads too).
+where ``ipk``/``isk`` are the index's key attribute values as bytes and the
+base item key makes entries of items that share index keys distinct and
+ordered. Index key values are strings, binaries or numbers:
 
-Items lacking an index key attribute, or whose index key value is not a
-string or binary, are absent from that index.
+* ``ipk``: a string's UTF-8 or a binary's bytes (so ``"a"`` and ``b"a"`` are
+  one partition, as for the table's keys), or a number's
+  :func:`keystone.codec.number_key`. ``flag`` says whether entries have a
+  sort key and whether ``ipk`` is a number (``NO_SK``/``HAS_SK``, plus 2 for
+  a number), so a number never shares a partition with a binary whose bytes
+  happen to equal its encoding.
+* ``isk``: a string or binary escaped (``00`` -> ``00 FF``), or ``00 01`` and
+  a number's escaped ``number_key``, then the terminator ``00 00``: entries
+  order by sort key whatever follows, numbers numerically and before every
+  string and binary (an escaped string never starts with ``00 01``).
+
+A local index is an index whose partition key is the table's. An entry's
+value is the projected item (msgpack), which always keeps the table's and
+the index's key attributes (and the TTL attribute, so expired items stay
+invisible in index reads too).
+
+Items lacking an index key attribute, or whose index key value is empty or
+not a string, binary or number, are absent from that index.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 from zlib import crc32
 
@@ -29,24 +41,47 @@ from .codec import _HEADER, HAS_SK, NO_SK, prefix_end
 from .errors import ValidationError
 from .schema import GlobalIndex, LocalIndex
 from .sk import SortKeyCondition
-from .types import Item
+from .types import Item, normalize_number
 
 if TYPE_CHECKING:
     from .table import Table
 
 _TERM: Final = b"\x00\x00"
+_NUMBER: Final = b"\x00\x01"  # starts a number sort key
+_TEXT: Final = b"\x00\x02"  # every string or binary sort key is above this
+_NUMBER_PK: Final = 2  # added to the flag when the partition key is a number
 
 
 def _escape(raw: bytes) -> bytes:
     return raw.replace(b"\x00", b"\x00\xff")
 
 
-def _key_value(value: object) -> bytes | None:
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
+
+
+def _stored_key(value: object) -> tuple[bytes, bool] | None:
+    """``(bytes, is_number)`` of an item's index key value, ``None`` if it has none."""
     if type(value) is str:
-        return value.encode() or None
+        raw = value.encode()
+        return (raw, False) if raw else None
     if type(value) is bytes:
-        return value or None
+        return (value, False) if value else None
+    if type(value) is int or type(value) is Decimal:
+        return codec.number_key(value), True
     return None
+
+
+def _given_key(value: object, what: str) -> tuple[bytes, bool]:
+    """``(bytes, is_number)`` of a key value a caller gives (a query's)."""
+    if _is_number(value):
+        return codec.number_key(normalize_number(value, what)), True
+    return codec.key_bytes(value, what + " (a str, bytes or number)"), False
+
+
+def _sort_bytes(raw: bytes, number: bool) -> bytes:
+    """An index sort key as it orders in entry keys (before its terminator)."""
+    return _NUMBER + _escape(raw) if number else _escape(raw)
 
 
 class Index:
@@ -85,17 +120,17 @@ class Index:
 
     def entry_key(self, item: Item, base_key: bytes) -> bytes | None:
         """The key of ``item``'s entry, or ``None`` when the item is not in the index."""
-        ipk = _key_value(item.get(self.pk_attr))
+        ipk = _stored_key(item.get(self.pk_attr))
         if ipk is None:
             return None
-        head = _HEADER.pack(crc32(ipk) & 0xFFFF, len(ipk)) + ipk
+        head = self._head(*ipk)
         if self.sk_attr is None:
-            key = head + NO_SK + base_key
+            key = head + base_key
         else:
-            isk = _key_value(item.get(self.sk_attr))
+            isk = _stored_key(item.get(self.sk_attr))
             if isk is None:
                 return None
-            key = head + HAS_SK + _escape(isk) + _TERM + base_key
+            key = head + _sort_bytes(*isk) + _TERM + base_key
         if len(key) > self.max_key_size:
             raise ValidationError(
                 f"the entry of this item in index {self.name!r} would have a {len(key)}-byte key; "
@@ -117,13 +152,14 @@ class Index:
 
     # -- reads -----------------------------------------------------------------
 
+    def _head(self, ipk: bytes, number: bool) -> bytes:
+        """``stripe | len | ipk | flag``: the prefix of every entry of partition ``ipk``."""
+        flag = (NO_SK if self.sk_attr is None else HAS_SK)[0] + (_NUMBER_PK if number else 0)
+        return _HEADER.pack(crc32(ipk) & 0xFFFF, len(ipk)) + ipk + bytes([flag])
+
     def partition(self, pk: object) -> bytes:
-        ipk = _key_value(pk)
-        if ipk is None:
-            raise ValidationError(
-                f"index {self.name!r}: the partition key value must be a non-empty str or bytes"
-            )
-        return _HEADER.pack(crc32(ipk) & 0xFFFF, len(ipk)) + ipk
+        """The prefix of every entry of the partition whose index key is ``pk``."""
+        return self._head(*_given_key(pk, f"index {self.name!r}: the partition key value"))
 
     def query_range(self, pk: object, cond: SortKeyCondition | None) -> tuple[bytes, bytes | None]:
         part = self.partition(pk)
@@ -133,20 +169,45 @@ class Index:
             raise ValidationError(
                 f"index {self.name!r} has no sort key; drop the sort key condition"
             )
-        base = part + HAS_SK
+        what = f"index {self.name!r}: the sort key condition value"
+        raw, number = _given_key(cond.value, what)
         if cond.op == "begins_with":
-            lo = base + _escape(codec.key_bytes(cond.value, "sort key condition value"))
+            if number:
+                raise ValidationError(f"{what}: begins_with takes a str or bytes, not a number")
+            lo = part + _escape(raw)
             return lo, prefix_end(lo)
-        low, low_inc, high, high_inc = cond.key_range()
-        if low is None:
-            lo = base
+        value = _sort_bytes(raw, number)
+        low: bytes | None
+        high: bytes | None
+        low_inc = high_inc = True
+        if cond.op == "between":
+            upper, upper_number = _given_key(cond.upper, what)
+            if upper_number != number:
+                raise ValidationError(f"{what}: between needs two numbers or two str/bytes")
+            low, high = value, _sort_bytes(upper, number)
+            if raw > upper:
+                raise ValidationError(
+                    "sk.between: the lower bound must not be greater than the upper bound"
+                )
+        elif cond.op == "eq":
+            low, high = value, value
+        elif cond.op in ("lt", "le"):
+            low, high, high_inc = None, value, cond.op == "le"
+        elif cond.op in ("gt", "ge"):
+            low, high, low_inc = value, None, cond.op == "ge"
         else:
-            exact = base + _escape(low) + _TERM
+            raise ValidationError(f"unknown sort key condition {cond.op!r}")
+        # Open ends stop at the edges of the value's type: a condition on a
+        # number never matches a string sort key, nor the reverse.
+        if low is None:
+            lo = part + (_NUMBER if number else _TEXT)
+        else:
+            exact = part + low + _TERM
             lo = exact if low_inc else prefix_end(exact) or exact
         if high is None:
-            hi = prefix_end(base)
+            hi = part + _TEXT if number else prefix_end(part)
         else:
-            exact = base + _escape(high) + _TERM
+            exact = part + high + _TERM
             hi = prefix_end(exact) if high_inc else exact
         return lo, hi
 

@@ -21,7 +21,9 @@ from .errors import ValidationError
 
 SCHEMA_KEY = b"schema"
 FORMAT_KEY = b"format"
-FORMAT_VERSION = 1
+#: 1: the first; 2: index keys may be numbers (a file of format 1 has its
+#: indexes rebuilt when opened: items with number index keys were left out).
+FORMAT_VERSION = 2
 
 Projection = Literal["ALL", "KEYS_ONLY"] | Sequence[str]
 StreamView = Literal["KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES"]

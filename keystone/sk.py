@@ -9,13 +9,16 @@ that range in sort-key bytes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Literal
 
 from .codec import key_bytes
 from .errors import ValidationError
 
 Op = Literal["eq", "lt", "le", "gt", "ge", "between", "begins_with"]
-KeyValue = str | bytes
+#: A key value a query takes: the table's keys are str or bytes; an index's
+#: may also be numbers.
+KeyValue = str | bytes | int | float | Decimal
 
 
 @dataclass(frozen=True, slots=True)

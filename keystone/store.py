@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from .database import PutReturns, TransactPart, UpdateReturns
-from .sk import SortKeyCondition
+from .sk import KeyValue, SortKeyCondition
 from .table import Page
 from .types import Item
 
@@ -59,7 +59,7 @@ class Store(Protocol):
 
     def query(
         self,
-        pk: str | bytes,
+        pk: KeyValue,
         sk: SortKeyCondition | None = None,
         filter: str | None = None,
         names: Mapping[str, str] | None = None,
@@ -85,7 +85,7 @@ class Store(Protocol):
     ) -> Page: ...
 
     def query_all(
-        self, pk: str | bytes, sk: SortKeyCondition | None = None, **kwargs: Any
+        self, pk: KeyValue, sk: SortKeyCondition | None = None, **kwargs: Any
     ) -> Iterator[Item]: ...
 
     def scan_all(self, **kwargs: Any) -> Iterator[Item]: ...

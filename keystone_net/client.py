@@ -46,12 +46,14 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any, Final
 
 from keystone import ConditionCheck, Delete, Put, SortKeyCondition, Update
 from keystone.checks import PUT_RETURNS, UPDATE_RETURNS, PutReturns, UpdateReturns, check_returns
 from keystone.database import TransactPart
 from keystone.errors import Unavailable, ValidationError
+from keystone.sk import KeyValue
 from keystone.table import MAX_PAGE_BYTES, Page
 from keystone.types import Item
 from keystone_net import calls, convert
@@ -254,7 +256,7 @@ class Client:
 
     async def query(
         self,
-        pk: str | bytes,
+        pk: KeyValue,
         sk: SortKeyCondition | None = None,
         filter: str | None = None,
         names: Mapping[str, str] | None = None,
@@ -276,8 +278,11 @@ class Client:
                 )
             bounds = (sk.value,) if sk.op != "between" else (sk.value, sk.upper)
             condition = convert.sort_key_condition_to_proto(sk.op, *bounds)
+        number = isinstance(pk, (int, float, Decimal)) and not isinstance(pk, bool)
         envelope = pb.QueryRequest(
-            partition_key=convert.key_to_proto(pk)[0],
+            # A number (an index's partition key) travels as a Value of its own.
+            partition_key=b"" if number else convert.key_to_proto(pk)[0],  # type: ignore[arg-type]
+            index_partition_key=convert.value_to_proto(pk, "pk") if number else None,
             sort_key_condition=condition,
             filter_expression=calls.opt_str(filter, "filter"),
             index_name=calls.opt_str(index, "index"),
@@ -292,7 +297,7 @@ class Client:
         return self._keys.page(reply)
 
     async def query_all(
-        self, pk: str | bytes, sk: SortKeyCondition | None = None, **kwargs: Any
+        self, pk: KeyValue, sk: SortKeyCondition | None = None, **kwargs: Any
     ) -> AsyncGenerator[Item, None]:
         """Every matching item of :meth:`query`, following ``last_key`` across pages."""
         start = kwargs.pop("start", None)

@@ -36,6 +36,9 @@ Wire rules beyond the original protocol:
   client sends the request metadata ``keystone-binary-keys`` (``pk``/``sk``,
   or ``<part>.pk``/``<part>.sk`` for TransactWrite) for keys the caller gave
   as ``bytes``, so those stay ``bytes``.
+* A Query of an index whose partition key value is a number sends it in
+  ``index_partition_key`` (a ``Value``, field 102) with ``partition_key``
+  empty; sort key conditions are ``Value`` already, so numbers need nothing.
 * ExecuteStatement answers ``select`` for every statement whose result is not
   exactly what the statement-specific reply can carry (an INSERT or DELETE
   with an empty result, an UPDATE returning exactly one item), so the client
@@ -343,8 +346,11 @@ class KeystoneService:
         rest, found = convert.split_fields(data, (4,))
         req = _parse(pb.QueryRequest, rest)
         sk_name = self._sk or ""
+        number = req.index_partition_key  # (ours) an index's partition key that is a number
         page = self._db.query(
-            req.partition_key,
+            req.partition_key
+            if number is None
+            else convert.value_from_proto(number, "index_partition_key"),
             _sk_condition(req.sort_key_condition),
             filter=req.filter_expression,
             names=req.expression_names or None,

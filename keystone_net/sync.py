@@ -36,6 +36,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from keystone import SortKeyCondition, Store
 from keystone.database import PutReturns, TransactPart, UpdateReturns
 from keystone.errors import DatabaseClosed
+from keystone.sk import KeyValue
 from keystone.table import Page
 from keystone.types import Item
 from keystone_net.calls import check_limit
@@ -207,7 +208,7 @@ class SyncClient:
 
     def query(
         self,
-        pk: str | bytes,
+        pk: KeyValue,
         sk: SortKeyCondition | None = None,
         filter: str | None = None,
         names: Mapping[str, str] | None = None,
@@ -238,7 +239,7 @@ class SyncClient:
         return page
 
     def query_all(
-        self, pk: str | bytes, sk: SortKeyCondition | None = None, **kwargs: Any
+        self, pk: KeyValue, sk: SortKeyCondition | None = None, **kwargs: Any
     ) -> Iterator[Item]:
         """Every matching item of :meth:`query`, following ``last_key`` across pages."""
         start = kwargs.pop("start", None)

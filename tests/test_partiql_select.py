@@ -451,6 +451,46 @@ class TestIndexes:
             indexed.execute("DELETE FROM t.by_name WHERE pk = 'p0' AND sk = 'k0'")
 
 
+class TestNumberIndexKeys:
+    """Index keys may be numbers: the pushed-down condition keeps the filter's meaning."""
+
+    @pytest.fixture
+    def scored(self, tmp_path):
+        _index_schema()
+        schema = keystone.Schema(
+            global_indexes=[keystone.GlobalIndex("by_level", "level", "score")]
+        )
+        with keystone.Database.open(tmp_path / "numbers", schema) as db:
+            for i in range(6):
+                db.put({"pk": f"p{i}", "level": i % 2, "score": i * 10})
+            db.put({"pk": "s", "level": 1, "score": "thirty"})  # a string sort key
+            yield db
+
+    @pytest.mark.parametrize(
+        ("where", "params", "expected"),
+        [
+            ("level = 1", [], ["p1", "p3", "p5", "s"]),  # numbers before strings
+            ("level = ? AND score > ?", [1, 10], ["p3", "p5"]),
+            ("level = 1 AND score BETWEEN 10 AND 30", [], ["p1", "p3"]),
+            ("level = 1 AND score < 'z'", [], ["s"]),  # a string condition: strings only
+            ("level = 1.0 AND score >= 50.0", [], ["p5"]),
+        ],
+    )
+    def test_number_keys_in_where(self, scored, where, params, expected):
+        spy = Spy(scored)
+        page = spy.run(f'SELECT pk FROM t."by_level" WHERE {where}', params)
+        assert spy.operations == ["query"]
+        assert [i["pk"] for i in page] == expected
+
+    def test_order_by_a_number_sort_key(self, scored):
+        page = scored.execute('SELECT pk FROM t."by_level" WHERE level = 1 ORDER BY score DESC')
+        assert [i["pk"] for i in page.items] == ["s", "p5", "p3", "p1"]
+
+    def test_the_table_sort_key_stays_a_string_or_binary(self, scored):
+        with pytest.raises(ValidationError, match="the sort key 'sk', must be str or bytes"):
+            scored.execute("SELECT * FROM t WHERE pk = 'p1' AND sk > 3")
+
+
 def test_plans_are_chosen_once_per_statement(db):
     fill(db)
     assert isinstance(prepare(db, "SELECT * FROM t WHERE pk = ? AND sk = ?"), GetPlan)

@@ -156,6 +156,7 @@ FIELD_NUMBERS: dict[str, dict[str, int]] = {
         "scan_forward": 8,
         "expression_names": 100,
         "projection_expression": 101,
+        "index_partition_key": 102,
     },
     "SortKeyCondition": {
         "equal_to": 1,

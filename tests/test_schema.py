@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -31,11 +32,61 @@ SCHEMA = Schema(
 )
 
 
+NUMBER_SCHEMA = Schema(
+    local_indexes=[LocalIndex("by_n", "n")],
+    global_indexes=[
+        GlobalIndex("by_score", "game", "score"),
+        GlobalIndex("by_level", "level", "name", projection="KEYS_ONLY"),
+    ],
+)
+SCORES = [
+    Decimal("-9.99E+125"),
+    -(2**70),
+    -1000,
+    Decimal("-1.5"),
+    Decimal("-0.12"),  # (-0.12 > -0.123)
+    Decimal("-0.123"),
+    Decimal("-1E-130"),
+    0,
+    Decimal("1E-130"),
+    Decimal("0.12"),
+    Decimal("0.123"),
+    1,
+    Decimal("1.5"),
+    2,
+    10,
+    99,
+    100,
+    101,
+    2**70,
+    Decimal("9.99E+125"),
+]
+
+
+@pytest.fixture
+def ndb(tmp_path):
+    db = keystone.Database.open(tmp_path / "numbers.keystone", schema=NUMBER_SCHEMA)
+    yield db
+    db.close()
+
+
+def scores(page_or_items) -> list:
+    items = page_or_items.items if hasattr(page_or_items, "items") else page_or_items
+    return [item["score"] for item in items]
+
+
 @pytest.fixture
 def idb(tmp_path):
     db = keystone.Database.open(tmp_path / "idx.keystone", schema=SCHEMA)
     yield db
     db.close()
+
+
+def is_index_key(value: object) -> bool:
+    """S, N or B and not empty: a value that puts an item in an index."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, (int, Decimal)) or (isinstance(value, (str, bytes)) and len(value) > 0)
 
 
 def brute_force(db: keystone.Database, index: str) -> list[tuple]:
@@ -46,9 +97,7 @@ def brute_force(db: keystone.Database, index: str) -> list[tuple]:
     for item in db.scan_all():
         ipk = item.get(idx.pk_attr)
         isk = item.get(idx.sk_attr) if idx.sk_attr else None
-        if not isinstance(ipk, (str, bytes)) or ipk in ("", b""):
-            continue
-        if idx.sk_attr and (not isinstance(isk, (str, bytes)) or isk in ("", b"")):
+        if not is_index_key(ipk) or (idx.sk_attr and not is_index_key(isk)):
             continue
         out.append((ipk, isk, item["pk"], item.get("sk")))
     return sorted(out, key=repr)
@@ -103,7 +152,10 @@ class TestIndexes:
 
     def test_items_without_index_keys_are_absent(self, idb):
         idb.put({"pk": "a", "sk": "1", "status": "open"})  # no date: not in by_status
-        idb.put({"pk": "b", "sk": "1", "status": 3, "date": "d"})  # not a string key
+        idb.put({"pk": "b", "sk": "1", "status": True, "date": "d"})  # not S, N or B
+        idb.put({"pk": "c", "sk": "1", "status": ["open"], "date": "d"})
+        idb.put({"pk": "d", "sk": "1", "status": "", "date": "d"})  # empty
+        idb.put({"pk": "e", "sk": "1", "status": "open", "date": None})
         assert idb.query("open", index="by_status").items == []
         assert idb.scan(index="by_status").items == []
 
@@ -175,6 +227,42 @@ class TestSchemaEvolution:
         with keystone.Database.open(path) as db:
             assert db.schema == schema
             assert db.query("red", index="by_color").count == 21
+
+    @staticmethod
+    def _as_format_1(path) -> None:
+        """Make ``path`` a file of format 1 whose index lacks entries (as number keys did)."""
+        import lmdb
+
+        env = lmdb.open(str(path), subdir=False, max_dbs=64)
+        with env.begin(write=True) as txn:
+            txn.put(b"format", b"1", db=env.open_db(b"meta", txn=txn))
+            txn.drop(env.open_db(b"idx:by_score", txn=txn), delete=False)
+        env.close()
+
+    @pytest.mark.parametrize("given", [None, NUMBER_SCHEMA])
+    def test_a_format_1_file_gets_its_indexes_rebuilt(self, tmp_path, given):
+        path = tmp_path / "old.keystone"
+        with keystone.Database.open(path, schema=NUMBER_SCHEMA) as db:
+            db.put({"pk": "a", "game": "g", "score": 7})
+            db.put({"pk": "b", "game": "g", "score": "seven"})
+        self._as_format_1(path)
+        with keystone.Database.open(path, schema=given) as db:
+            assert scores(db.query("g", index="by_score")) == [7, "seven"]
+            check_all_indexes(db)
+        with keystone.Database.open(path) as db:
+            assert scores(db.query("g", index="by_score")) == [7, "seven"]
+
+    def test_a_file_of_a_newer_format_is_refused(self, tmp_path):
+        import lmdb
+
+        path = tmp_path / "new.keystone"
+        keystone.Database.open(path).close()
+        env = lmdb.open(str(path), subdir=False, max_dbs=64)
+        with env.begin(write=True) as txn:
+            txn.put(b"format", b"99", db=env.open_db(b"meta", txn=txn))
+        env.close()
+        with pytest.raises(ValidationError, match="format version 99, newer"):
+            keystone.Database.open(path)
 
     def test_changed_index_definition_is_refused(self, tmp_path):
         path = tmp_path / "evolve.keystone"
@@ -288,8 +376,112 @@ class TestStreams:
             assert [r.sequence for r in db.stream()] == [2]
 
 
+class TestNumberIndexKeys:
+    """Index keys may be numbers (DynamoDB's N): they order numerically."""
+
+    @pytest.fixture
+    def scored(self, ndb):
+        shuffled = SCORES[1::2] + SCORES[0::2]
+        for i, score in enumerate(shuffled):
+            ndb.put({"pk": f"p{i:02d}", "game": "g", "score": score})
+        return ndb
+
+    def test_a_number_sort_key_orders_numerically(self, scored):
+        assert scores(scored.query("g", index="by_score")) == sorted(SCORES)
+        assert scores(scored.query("g", index="by_score", reverse=True)) == sorted(SCORES)[::-1]
+
+    @pytest.mark.parametrize(
+        ("cond", "expected"),
+        [
+            (sk.lt(0), [s for s in SCORES if s < 0]),
+            (sk.le(0), [s for s in SCORES if s <= 0]),
+            (sk.gt(100), [101, 2**70, Decimal("9.99E+125")]),
+            (sk.ge(100.0), [100, 101, 2**70, Decimal("9.99E+125")]),
+            (sk.between(Decimal("-0.123"), 1), [s for s in SCORES if Decimal("-0.123") <= s <= 1]),
+            (sk.eq(Decimal("1.00")), [1]),
+            (sk.eq(1.5), [Decimal("1.5")]),
+            (sk.eq(3), []),
+            (sk.lt(Decimal("-9.99E+125")), []),
+        ],
+    )
+    def test_number_conditions(self, scored, cond, expected):
+        assert scores(scored.query("g", cond, index="by_score")) == sorted(expected)
+
+    def test_pages_resume_in_number_order(self, scored):
+        seen, start = [], None
+        for _ in range(len(SCORES)):
+            page = scored.query("g", index="by_score", limit=3, start=start)
+            seen += scores(page)
+            start = page.last_key
+            if start is None:
+                break
+        assert seen == sorted(SCORES)
+        assert isinstance(page.last_key, dict) or page.last_key is None
+
+    def test_numbers_refuse_string_only_conditions_and_mixed_bounds(self, scored):
+        with pytest.raises(ValidationError, match="begins_with takes a str or bytes"):
+            scored.query("g", sk.begins_with(1), index="by_score")
+        with pytest.raises(ValidationError, match="two numbers or two str/bytes"):
+            scored.query("g", sk.between(1, "z"), index="by_score")
+        with pytest.raises(ValidationError, match="lower bound must not be greater"):
+            scored.query("g", sk.between(10, 1), index="by_score")
+        with pytest.raises(ValidationError, match="partition key"):
+            scored.query(5)  # the table's keys stay S or B
+        with pytest.raises(ValidationError, match="must be str or bytes"):
+            scored.query("p00", sk.eq(1))
+
+    def test_a_mixed_index_puts_numbers_before_strings_and_binaries(self, ndb):
+        for i, score in enumerate(["abc", b"\x00x", 5, -5, "b"]):
+            ndb.put({"pk": f"m{i}", "game": "mixed", "score": score})
+        assert scores(ndb.query("mixed", index="by_score")) == [-5, 5, b"\x00x", "abc", "b"]
+        # A condition matches only values of its own type.
+        assert scores(ndb.query("mixed", sk.lt("b"), index="by_score")) == [b"\x00x", "abc"]
+        assert scores(ndb.query("mixed", sk.gt(0), index="by_score")) == [5]
+        assert scores(ndb.query("mixed", sk.ge(b"\x00"), index="by_score")) == [
+            b"\x00x",
+            "abc",
+            "b",
+        ]
+        assert scores(ndb.query("mixed", sk.le(100), index="by_score")) == [-5, 5]
+
+    def test_a_number_partition_key_is_one_partition_whatever_its_form(self, ndb):
+        ndb.put({"pk": "a", "level": 5, "name": "int"})
+        ndb.put({"pk": "b", "level": Decimal("5.00"), "name": "decimal"})
+        ndb.put({"pk": "c", "level": 50, "name": "other"})
+        # a binary whose bytes are exactly the stored encoding of 5
+        ndb.put({"pk": "d", "level": keystone.codec.number_key(5), "name": "binary"})
+        names = [i["name"] for i in ndb.query(5, index="by_level").items]
+        assert names == ["decimal", "int"]
+        assert [i["name"] for i in ndb.query(5.0, index="by_level").items] == names
+        assert [i["name"] for i in ndb.query(Decimal("5"), index="by_level").items] == names
+        binary = ndb.query(keystone.codec.number_key(5), index="by_level").items
+        assert [i["name"] for i in binary] == ["binary"]
+        assert ndb.query(5, index="by_level").items[0] == {"pk": "b", "level": 5, "name": "decimal"}
+
+    def test_a_local_index_on_a_number(self, ndb):
+        for i, n in enumerate([3, 1, 2, Decimal("2.5")]):
+            ndb.put({"pk": "p", "sk": f"s{i}", "n": n})
+        assert [i["n"] for i in ndb.query("p", index="by_n").items] == [1, 2, Decimal("2.5"), 3]
+        between = ndb.query("p", sk.between(2, 3), index="by_n", reverse=True)
+        assert [i["n"] for i in between.items] == [3, Decimal("2.5"), 2]
+
+    def test_updates_move_number_entries(self, scored):
+        scored.update("p00", update="SET score = :s", values={":s": 1000})
+        scored.update("p01", update="ADD score :d", values={":d": -5000})
+        scored.update("p02", update="REMOVE score")
+        check_all_indexes(scored)
+        got = scores(scored.query("g", index="by_score"))
+        assert got == sorted(got) and 1000 in got
+        assert len(got) == len(SCORES) - 1
+
+
 keys = st.sampled_from(["a", "b", "c", "d"])
-attrs = st.one_of(st.none(), st.sampled_from(["x", "y", "z", ""]), st.integers(0, 3))
+attrs = st.one_of(
+    st.none(),
+    st.sampled_from(["x", "y", "z", "", b"x", True]),
+    st.integers(-3, 3),
+    st.decimals(min_value=-3, max_value=3, places=2, allow_nan=False, allow_infinity=False),
+)
 
 
 @st.composite

@@ -292,6 +292,7 @@ def _select(statement: Select, keys: Keys) -> Plan:
             op,
             tuple(source(node) for node in nodes),
             tuple(_key_label(node, keys.sort or "") for node in nodes),
+            numbers=keys.index is not None,
         )
     filter_text = emitter.conjunction(rest)
     projection_text = projection()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from .. import sk as _sk
@@ -133,11 +134,14 @@ class SortKeyPlan:
     op: str  # eq, lt, le, gt, ge, between, begins_with
     values: tuple[Source, ...]
     labels: tuple[str, ...]
+    numbers: bool = False  # an index's sort key, which may also be a number
 
     def __call__(self, params: Sequence[Any]) -> SortKeyCondition:
         values = [
-            _key_value(src(params), what)
-            for src, what in zip(self.values, self.labels, strict=True)
+            value
+            if self.numbers and isinstance(value, int | float | Decimal)
+            else _key_value(value, what)
+            for value, what in zip([src(params) for src in self.values], self.labels, strict=True)
         ]
         if self.op == "between":
             return _sk.between(values[0], values[1])

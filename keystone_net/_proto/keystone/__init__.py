@@ -484,6 +484,14 @@ class QueryRequest(betterproto2.Message):
     Ours: the attributes to return; absent = all.
     """
 
+    index_partition_key: "Value | None" = betterproto2.field(
+        102, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    Ours: the partition key value of an index query when it is a number
+    (index keys may be S, N or B); partition_key is then empty.
+    """
+
 
 default_message_pool.register_message("keystone", "QueryRequest", QueryRequest)
 
