@@ -60,18 +60,6 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
 
 
-def _stored_key(value: object) -> tuple[bytes, bool] | None:
-    """``(bytes, is_number)`` of an item's index key value, ``None`` if it has none."""
-    if type(value) is str:
-        raw = value.encode()
-        return (raw, False) if raw else None
-    if type(value) is bytes:
-        return (value, False) if value else None
-    if type(value) is int or type(value) is Decimal:
-        return codec.number_key(value), True
-    return None
-
-
 def _given_key(value: object, what: str) -> tuple[bytes, bool]:
     """``(bytes, is_number)`` of a key value a caller gives (a query's)."""
     if _is_number(value):
@@ -105,6 +93,11 @@ class Index:
         self.table_sk = table_sk
         self.db = handle
         self.max_key_size = max_key_size
+        # The flag after the partition key: is there a sort key; is ipk a number.
+        self._flags = (
+            NO_SK if self.sk_attr is None else HAS_SK,
+            bytes([(NO_SK if self.sk_attr is None else HAS_SK)[0] + _NUMBER_PK]),
+        )
         keys = frozenset(
             a for a in (table_pk, table_sk, self.pk_attr, self.sk_attr, ttl_attr) if a is not None
         )
@@ -120,17 +113,35 @@ class Index:
 
     def entry_key(self, item: Item, base_key: bytes) -> bytes | None:
         """The key of ``item``'s entry, or ``None`` when the item is not in the index."""
-        ipk = _stored_key(item.get(self.pk_attr))
-        if ipk is None:
+        # (Written out for the common str case: every write runs it per index.)
+        value = item.get(self.pk_attr)
+        if type(value) is str:
+            ipk = value.encode()
+            flag = self._flags[0]
+        elif type(value) is bytes:
+            ipk, flag = value, self._flags[0]
+        elif type(value) is int or type(value) is Decimal:
+            ipk, flag = codec.number_key(value), self._flags[1]
+        else:
             return None
-        head = self._head(*ipk)
+        if not ipk:
+            return None
+        head = _HEADER.pack(crc32(ipk) & 0xFFFF, len(ipk)) + ipk + flag
         if self.sk_attr is None:
             key = head + base_key
         else:
-            isk = _stored_key(item.get(self.sk_attr))
-            if isk is None:
+            value = item.get(self.sk_attr)
+            if type(value) is str:
+                isk = value.encode().replace(b"\x00", b"\x00\xff")
+            elif type(value) is bytes:
+                isk = value.replace(b"\x00", b"\x00\xff")
+            elif type(value) is int or type(value) is Decimal:
+                isk = _NUMBER + _escape(codec.number_key(value))
+            else:
                 return None
-            key = head + _sort_bytes(*isk) + _TERM + base_key
+            if not isk:
+                return None
+            key = head + isk + _TERM + base_key
         if len(key) > self.max_key_size:
             raise ValidationError(
                 f"the entry of this item in index {self.name!r} would have a {len(key)}-byte key; "
@@ -154,8 +165,7 @@ class Index:
 
     def _head(self, ipk: bytes, number: bool) -> bytes:
         """``stripe | len | ipk | flag``: the prefix of every entry of partition ``ipk``."""
-        flag = (NO_SK if self.sk_attr is None else HAS_SK)[0] + (_NUMBER_PK if number else 0)
-        return _HEADER.pack(crc32(ipk) & 0xFFFF, len(ipk)) + ipk + bytes([flag])
+        return _HEADER.pack(crc32(ipk) & 0xFFFF, len(ipk)) + ipk + self._flags[number]
 
     def partition(self, pk: object) -> bytes:
         """The prefix of every entry of the partition whose index key is ``pk``."""
