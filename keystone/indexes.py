@@ -64,7 +64,9 @@ def _given_key(value: object, what: str) -> tuple[bytes, bool]:
     """``(bytes, is_number)`` of a key value a caller gives (a query's)."""
     if _is_number(value):
         return codec.number_key(normalize_number(value, what)), True
-    return codec.key_bytes(value, what + " (a str, bytes or number)"), False
+    if isinstance(value, (str, bytes, bytearray, memoryview)):
+        return codec.key_bytes(value, what), False
+    raise ValidationError(f"{what} must be a str, bytes or number, got {type(value).__name__}")
 
 
 def _sort_bytes(raw: bytes, number: bool) -> bytes:

@@ -38,7 +38,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, cast
@@ -152,12 +152,27 @@ class KeystoneServer:
     log: collections.deque[str] = field(
         default_factory=lambda: collections.deque(maxlen=200), repr=False
     )
+    #: The thread reading the server's stderr into :attr:`log`.
+    reader: threading.Thread | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
         """``http://host:port``, what ``keystone_net.connect`` takes."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    def output(self) -> str:
+        """The stderr lines in :attr:`log`, one per line."""
+        return "".join(line + "\n" for line in self.log)
+
+    def stop(self, timeout: float = SERVER_STOP_TIMEOUT) -> int | None:
+        """Stop it as :func:`stop_server` does, its stderr read to the end; the exit status."""
+        _end(self.process, timeout)
+        if self.reader is not None:
+            self.reader.join(timeout)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+        return self.process.returncode
 
 
 def _server_available() -> str | None:
@@ -171,9 +186,20 @@ def _server_available() -> str | None:
 
 
 def start_server(
-    path: Path, *, host: str = "127.0.0.1", timeout: float = SERVER_START_TIMEOUT
+    path: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    args: Sequence[str] = (),
+    timeout: float = SERVER_START_TIMEOUT,
+    log_lines: int = 200,
 ) -> KeystoneServer:
-    """Start ``python -m keystone_net serve`` on a free port of ``host``; wait until it listens."""
+    """Start ``python -m keystone_net serve`` on ``host``; wait until it listens.
+
+    ``port`` 0 picks a free one. ``args`` are more server options (for
+    instance ``["--durability", "async"]``). The last ``log_lines`` lines of
+    its stderr are kept in :attr:`KeystoneServer.log`.
+    """
     cmd = [
         sys.executable,
         "-m",
@@ -184,7 +210,8 @@ def start_server(
         "--host",
         host,
         "--port",
-        "0",
+        str(port),
+        *args,
     ]
     process = subprocess.Popen(
         cmd,
@@ -194,7 +221,7 @@ def start_server(
         text=True,
         bufsize=1,
     )
-    log: collections.deque[str] = collections.deque(maxlen=200)
+    log: collections.deque[str] = collections.deque(maxlen=log_lines)
     found: list[tuple[str, int]] = []
     ready = threading.Event()
 
@@ -210,24 +237,32 @@ def start_server(
                     ready.set()
         ready.set()
 
-    threading.Thread(target=drain, name="keystone-server-stderr", daemon=True).start()
+    reader = threading.Thread(target=drain, name="keystone-server-stderr", daemon=True)
+    reader.start()
     deadline = time.monotonic() + timeout
     while not ready.wait(0.05):
         if time.monotonic() > deadline:
             break
     if not found:
-        stop_server(process)
+        _end(process, SERVER_STOP_TIMEOUT)
+        reader.join(timeout)
         output = "\n".join(log) or "(nothing on stderr)"
         raise RuntimeError(
             f"the keystone server did not print 'listening on HOST:PORT' within {timeout:.0f}s "
             f"(exit status {process.poll()}); its stderr:\n{output}"
         )
-    bound_host, port = found[0]
-    return KeystoneServer(bound_host, port, path, process, log)
+    bound_host, bound_port = found[0]
+    return KeystoneServer(bound_host, bound_port, path, process, log, reader)
 
 
 def stop_server(process: subprocess.Popen[str], timeout: float = SERVER_STOP_TIMEOUT) -> None:
     """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds."""
+    _end(process, timeout)
+    if process.stderr is not None:
+        process.stderr.close()
+
+
+def _end(process: subprocess.Popen[str], timeout: float) -> None:
     if process.poll() is None:
         process.terminate()
         try:
@@ -235,8 +270,6 @@ def stop_server(process: subprocess.Popen[str], timeout: float = SERVER_STOP_TIM
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout)
-    if process.stderr is not None:
-        process.stderr.close()
 
 
 @pytest.fixture(scope="session")
@@ -250,7 +283,7 @@ def keystone_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keysto
     try:
         yield server
     finally:
-        stop_server(server.process)
+        server.stop()
 
 
 def _connect() -> Callable[[str], Any]:

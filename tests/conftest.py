@@ -11,11 +11,8 @@ only.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import keystone
+from keystone import testing as keystone_testing
 
 STORE_KINDS = ["local", "remote"]
 if os.environ.get("KEYSTONE_TEST_REMOTE", "1") == "0":
@@ -55,14 +53,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[keystone.S
 # A real server process (``python -m keystone_net serve``) for remote tests
 # --------------------------------------------------------------------------
 
-_LISTENING = re.compile(r"listening on (\S+):(\d+)")
-
 
 class ServerProcess:
-    """``python -m keystone_net serve`` in a subprocess, with its log captured.
+    """``python -m keystone_net serve`` in a subprocess (``keystone.testing.start_server``),
+    with its whole log kept, durability ``async`` and no metrics endpoint unless asked.
 
-    Waits (bounded) for the ``listening on HOST:PORT`` line; ``port=0`` picks
-    a free port and :attr:`port` is the real one.
+    ``port=0`` picks a free port and :attr:`port` is the real one.
     """
 
     def __init__(
@@ -74,51 +70,18 @@ class ServerProcess:
         start_timeout: float = 30.0,
     ) -> None:
         self.db_path = db_path
-        self.log: list[str] = []
-        self._ready = threading.Event()
-        self.port = 0
-        command = [
-            sys.executable,
-            "-m",
-            "keystone_net",
-            "serve",
-            "--db-path",
-            str(db_path),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--durability",
-            durability,
-            # no metrics endpoint unless a test asks for one (0 = off): tests must
-            # not contend for the default port 9090
-            *([] if "--metrics-port" in args else ["--metrics-port", "0"]),
-            *args,
-        ]
-        self.proc = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
+        # No metrics endpoint unless a test asks for one (0 = off): tests must
+        # not contend for the default port 9090.
+        metrics = [] if "--metrics-port" in args else ["--metrics-port", "0"]
+        self.server = keystone_testing.start_server(
+            db_path,
+            port=port,
+            args=["--durability", durability, *metrics, *args],
+            timeout=start_timeout,
+            log_lines=1_000_000,
         )
-        # Drain stderr for the process's whole life, so logging never blocks it.
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        if not self._ready.wait(start_timeout) or self.port == 0:
-            self.kill()
-            raise RuntimeError("the server did not start:\n" + "".join(self.log))
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.log.append(line)
-            if not self._ready.is_set():
-                match = _LISTENING.search(line)
-                if match:
-                    self.port = int(match.group(2))
-                    self._ready.set()
-        self._ready.set()  # the process ended
+        self.proc = self.server.process
+        self.port = self.server.port
 
     @property
     def url(self) -> str:
@@ -133,17 +96,21 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.kill()
             raise
-        self._reader.join(5)
+        self._read_to_end()
         return code
 
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
-        self._reader.join(5)
+        self._read_to_end()
+
+    def _read_to_end(self) -> None:
+        if self.server.reader is not None:
+            self.server.reader.join(5)
 
     def output(self) -> str:
-        return "".join(self.log)
+        return self.server.output()
 
 
 @pytest.fixture

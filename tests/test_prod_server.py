@@ -474,8 +474,13 @@ def test_sigterm_lets_the_calls_in_flight_finish_and_keeps_their_data(
         str(metrics),
         durability="sync",
     )
+    # Long calls: whichever arrives first runs alone while the others queue
+    # behind it (in the server's write lane), long enough for the test to see
+    # them queued before it sends SIGTERM.
+    sizes = [15_000] * 6
     batches = [
-        [{"pk": f"w{b}", "sk": f"{i:05d}", "v": "y" * 200} for i in range(3000)] for b in range(6)
+        [{"pk": f"w{b}", "sk": f"{i:05d}", "v": "y" * 200} for i in range(n)]
+        for b, n in enumerate(sizes)
     ]
     in_flight = 0
     seen_unready = False
@@ -510,6 +515,7 @@ def test_sigterm_lets_the_calls_in_flight_finish_and_keeps_their_data(
     assert "SIGTERM: shutting down" in log and "database closed" in log
     assert "Traceback" not in log
     with keystone.Database.open(path) as db:
-        assert db.stats()["items"] == len(done) * 3000
+        assert db.stats()["items"] == sum(sizes[b] for b in done)
         for b in done:
-            assert db.get(f"w{b}", "02999") == {"pk": f"w{b}", "sk": "02999", "v": "y" * 200}
+            last = f"{sizes[b] - 1:05d}"
+            assert db.get(f"w{b}", last) == {"pk": f"w{b}", "sk": last, "v": "y" * 200}
