@@ -259,6 +259,23 @@ def test_malformed_requests_are_invalid_argument(remote: Any, method: str, raw: 
     assert "Traceback" not in (answer.message or "")
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (pb.Value(), "index_partition_key"),  # no kind set
+        (pb.Value(number_value="12abc"), "'12abc' is not a number"),
+        (pb.Value(bool_value=True), "must be str or bytes, got bool"),  # the table's key
+    ],
+)
+def test_a_bad_index_partition_key_is_invalid_argument(
+    remote: Any, value: pb.Value, message: str
+) -> None:
+    request = pb.QueryRequest(index_partition_key=value)
+    answer = call(remote.server.port, "Query", request, pb.QueryResponse)
+    assert answer.status is Status.INVALID_ARGUMENT, answer.message
+    assert message in (answer.message or ""), answer.message
+
+
 def _deep_list(levels: int) -> bytes:
     """A ``Value`` nested ``levels`` lists deep, as bytes."""
     value = b"\x20\x01"
