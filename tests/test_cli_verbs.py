@@ -253,6 +253,32 @@ class TestQuery:
         assert status == 0, err
         assert [i["sk"] for i in lines(out)] == expected
 
+    @pytest.mark.parametrize(
+        ("options", "expected"),
+        [
+            (["--sk-gt", "5", "--sk-number"], [50, 500]),
+            (["--sk-between", "5", "50.0", "--sk-number"], [5, 50]),
+            (["--sk-lt", "100", "--sk-number", "--reverse"], [50, 5]),
+            (["--sk-gt", "5"], []),  # a string condition: no number sort key matches it
+        ],
+    )
+    def test_query_an_index_with_number_keys(
+        self, tmp_path: Path, options: list[str], expected: list[int]
+    ) -> None:
+        p = tmp_path / "indexed.keystone"
+        schema = keystone.Schema(global_indexes=[keystone.GlobalIndex("by_total", "kind", "total")])
+        with keystone.Database.open(p, schema) as db:
+            for i, total in enumerate([500, 5, 50]):
+                db.put({"pk": f"o{i}", "kind": "order", "total": total})
+            db.put({"pk": "n", "kind": 7, "total": 1})
+        status, out, err = run_main("query", p, "order", "--index", "by_total", *options)
+        assert status == 0, err
+        assert [i["total"] for i in lines(out)] == expected
+        status, out, err = run_main("query", p, "7.0", "--index", "by_total", "--pk-number")
+        assert (status, [i["pk"] for i in lines(out)]) == (0, ["n"]), err
+        status, out, err = run_main("query", p, "x", "--pk-number", "--index", "by_total")
+        assert status != 0 and "PK: 'x' is not a number" in err
+
     def test_query_projection(self, path: Path) -> None:
         status, out, _ = run_main(
             "query", path, "user#1", "--sk-eq", "order#3", "--projection", "total"

@@ -8,11 +8,13 @@ from __future__ import annotations
 import argparse
 import itertools
 from collections.abc import Iterable, Iterator
+from decimal import Decimal
 from typing import Any
 
 from .. import sk as _sk
 from ..errors import KeystoneError, NotFound
 from ..sk import SortKeyCondition
+from ..types import parse_number
 from .registry import (
     Command,
     Context,
@@ -228,19 +230,33 @@ def _configure_query(parser: argparse.ArgumentParser) -> None:
         conditions.add_argument(f"--sk-{op}", metavar="V", help=f"sort key {symbol} V")
     conditions.add_argument("--sk-begins-with", metavar="V", help="sort key starts with V")
     conditions.add_argument("--sk-between", metavar=("A", "B"), nargs=2, help="A <= sort key <= B")
+    group.add_argument(
+        "--sk-number",
+        action="store_true",
+        help="the sort key values are numbers (an index whose sort key is a number)",
+    )
+    parser.add_argument(
+        "--pk-number",
+        action="store_true",
+        help="PK is a number (an index whose partition key is a number)",
+    )
     add_read_options(parser)
     parser.add_argument("--reverse", action="store_true", help="descending sort key order")
 
 
 def run_query(ctx: Context, args: argparse.Namespace) -> int:
+    def sort_value(text: str) -> str | int | Decimal:
+        return parse_number(text, "the sort key value") if args.sk_number else text
+
     cond: SortKeyCondition | None = None
     if args.sk_between is not None:
-        cond = _sk.between(*args.sk_between)
+        cond = _sk.between(*(sort_value(v) for v in args.sk_between))
     for option, make in _SK_OPTIONS.items():
         value = getattr(args, option)
         if value is not None:
-            cond = make(value)
-    items = ctx.db.query_all(args.pk, cond, reverse=args.reverse, **_read_options(args))
+            cond = make(sort_value(value))
+    pk = parse_number(args.pk, "PK") if args.pk_number else args.pk
+    items = ctx.db.query_all(pk, cond, reverse=args.reverse, **_read_options(args))
     ctx.out.items(_limited(items, args.limit))
     return 0
 
