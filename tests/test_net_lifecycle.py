@@ -224,3 +224,43 @@ def test_serve_creates_the_database_and_its_directory(tmp_path: Any, start_serve
     assert os.path.exists(path)
     assert f"127.0.0.1:{server.port}" in server.output()
     assert server.terminate() == 0
+
+
+def test_every_acknowledged_remote_write_survives_a_sigkill(
+    tmp_path: Any, start_server: Any
+) -> None:
+    """Writes in batches are answered only after their commit: SIGKILL the server
+    while 16 writers are busy, and every write it acknowledged is in the file."""
+    path = tmp_path / "killed.keystone"
+    server = start_server(path, 0, durability="sync")
+    acked: list[str] = []
+
+    async def run() -> None:
+        async with Client(server.url, timeout=10, retries=0) as client:
+
+            async def writer(w: int) -> None:
+                for i in range(10_000):  # bounded; the kill ends it long before
+                    key = f"w{w:02d}-{i:05d}"
+                    try:
+                        if i % 2:
+                            await client.put({"pk": key, "v": i})
+                        else:
+                            await client.update(key, update="SET v = :v", values={":v": i})
+                    except (keystone.KeystoneError, OSError):
+                        return  # the server is gone
+                    acked.append(key)
+
+            async def killer() -> None:
+                deadline = time.monotonic() + 20
+                while len(acked) < 300 and time.monotonic() < deadline:
+                    await asyncio.sleep(0.01)
+                server.proc.send_signal(signal.SIGKILL)
+
+            await asyncio.gather(killer(), *(writer(w) for w in range(16)))
+
+    asyncio.run(run())
+    assert server.proc.wait(10) == -signal.SIGKILL
+    assert len(acked) >= 300
+    with keystone.Database.open(path) as db:
+        missing = [k for k in acked if db.get(k) is None]
+    assert missing == []
