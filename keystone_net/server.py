@@ -112,9 +112,11 @@ Op = Callable[[bytes, Any], bytes]
 def _parse(cls: type[Any], data: bytes) -> Any:
     """A betterproto2 message of ``data``; a malformed one is INVALID_ARGUMENT."""
     try:
-        return cls.parse(data)
+        msg = cls.parse(data)
     except Exception as exc:  # betterproto2 raises whatever the bytes provoke
         raise ValidationError(f"malformed {cls.__name__}: {exc}") from None
+    convert.check_parsed(msg, cls.__name__)  # (betterproto2 does not check field types)
+    return msg
 
 
 def _text_key(raw: bytes, binary: bool) -> str | bytes:

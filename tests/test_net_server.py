@@ -55,19 +55,27 @@ class Answer:
 def call(
     port: int, method: str, request: Any, reply_type: Any, *, raw: bytes | None = None
 ) -> Answer:
-    """One unary call with the generated message types (or raw bytes), as any client makes it."""
+    """One call with the generated message types (or raw bytes), as any client makes it.
+
+    Scan's ``reply`` is the list of its messages.
+    """
 
     async def run() -> Answer:
         answer = Answer()
         channel = Channel("127.0.0.1", port)
         send_type = RawMessage if raw is not None else type(request)
+        streamed = method == "Scan"
+        cardinality = Cardinality.UNARY_STREAM if streamed else Cardinality.UNARY_UNARY
         try:
             async with channel.request(
-                ROUTE + method, Cardinality.UNARY_UNARY, send_type, reply_type, timeout=20
+                ROUTE + method, cardinality, send_type, reply_type, timeout=20
             ) as stream:
                 await stream.send_message(RawMessage(raw) if raw is not None else request, end=True)
                 try:
-                    answer.reply = await stream.recv_message()
+                    if streamed:  # every message of the stream
+                        answer.reply = [message async for message in stream]
+                    else:
+                        answer.reply = await stream.recv_message()
                 except GRPCError as err:
                     answer.status, answer.message = err.status, err.message
                     answer.trailers = dict(stream.trailing_metadata or {})
@@ -274,6 +282,25 @@ def test_a_bad_index_partition_key_is_invalid_argument(
     answer = call(remote.server.port, "Query", request, pb.QueryResponse)
     assert answer.status is Status.INVALID_ARGUMENT, answer.message
     assert message in (answer.message or ""), answer.message
+
+
+@pytest.mark.parametrize(
+    ("method", "raw", "field"),
+    [
+        # betterproto2 keeps what a wire type decodes to; the server checks the types
+        ("Query", b"\x0a\x02f1\x10\x05", "sort_key_condition"),  # a message as a varint
+        ("Query", b"\x0a\x02f1\x12\x02\x08\x01", "equal_to"),  # nested: a Value as a varint
+        ("Get", b"\x08\x05", "partition_key"),  # bytes as a varint
+        ("Scan", b"\x08\x01", "filter_expression"),  # a string as a varint
+        ("Scan", b"\x1a\x01x", "limit"),  # an integer length-delimited
+    ],
+)
+def test_fields_sent_with_the_wrong_wire_type_are_invalid_argument(
+    remote: Any, method: str, raw: bytes, field: str
+) -> None:
+    answer = call(remote.server.port, method, None, RawMessage, raw=raw)
+    assert answer.status is Status.INVALID_ARGUMENT, answer.message
+    assert field in (answer.message or "") and "wrong wire type" in (answer.message or "")
 
 
 def _deep_list(levels: int) -> bytes:

@@ -109,7 +109,14 @@ from .status import (
     exception_for,
     status_for,
 )
-from .wire import RawMessage, Span, _varint, len_field, split_fields  # noqa: F401 (_varint: tests)
+from .wire import (  # noqa: F401 (_varint: tests)
+    RawMessage,
+    Span,
+    _varint,
+    check_parsed,
+    len_field,
+    split_fields,
+)
 
 __all__ = [
     "CANCELLATION_REASONS_KEY",
@@ -120,6 +127,7 @@ __all__ = [
     "RawMessage",
     "exception_for",
     "Span",
+    "check_parsed",
     "item_field",
     "item_from_bytes",
     "item_from_proto",

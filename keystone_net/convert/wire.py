@@ -179,3 +179,93 @@ def split_fields(
     if pos > end:
         raise ValidationError(_MALFORMED)
     return b"".join(rest), found
+
+
+# --------------------------------------------------------------------------
+# Parsed messages: the types betterproto2 does not check
+# --------------------------------------------------------------------------
+
+# betterproto2 keeps whatever a field's *wire* type decodes to, without
+# comparing it with the field's declared type: a message field sent as a
+# varint parses as an ``int``, a string field sent as a varint as an ``int``,
+# an integer field sent length-delimited as ``bytes``. Such a message must be
+# refused as malformed before any code reads it.
+
+_Check = Callable[[object, str], None]
+_checks: dict[type, list[tuple[str, _Check]]] = {}
+
+
+def check_parsed(msg: object, where: str) -> None:
+    """Raise ``ValidationError`` unless every field of parsed ``msg`` holds its declared type.
+
+    Recursive: nested messages, repeated fields and map values are checked
+    too. ``where`` names the message in the error.
+    """
+    checks = _checks.get(type(msg))
+    if checks is None:
+        checks = _checks[type(msg)] = _compile(type(msg))
+    for name, check in checks:
+        value = getattr(msg, name)
+        if value is not None:
+            check(value, f"{where}.{name}")
+
+
+def _compile(cls: type) -> list[tuple[str, _Check]]:
+    meta = cls._betterproto  # type: ignore[attr-defined]
+    out: list[tuple[str, _Check]] = []
+    for name, field in meta.meta_by_field_name.items():
+        if field.proto_type == "map":
+            one = _one(meta.cls_by_field[name + ".value"])
+            out.append((name, _each_value(one)))
+        elif field.repeated:
+            out.append((name, _each(_one(meta.cls_by_field[name]))))
+        else:
+            out.append((name, _one(meta.cls_by_field[name])))
+    return out
+
+
+def _one(expected: type) -> _Check:
+    if isinstance(expected, type) and hasattr(expected, "_betterproto"):
+
+        def message(value: object, where: str) -> None:
+            if type(value) is not expected:
+                _wrong(where, expected, value)
+            check_parsed(value, where)
+
+        return message
+
+    def scalar(value: object, where: str) -> None:
+        # (bool is an int; an int field never parses as bool, nor the reverse)
+        if not isinstance(value, expected) or (expected is int and type(value) is bool):
+            _wrong(where, expected, value)
+
+    return scalar
+
+
+def _each(one: _Check) -> _Check:
+    def each(values: object, where: str) -> None:
+        if not isinstance(values, list):
+            _wrong(where, list, values)
+        for i, value in enumerate(values):
+            one(value, f"{where}[{i}]")
+
+    return each
+
+
+def _each_value(one: _Check) -> _Check:
+    def each_value(mapping: object, where: str) -> None:
+        if not isinstance(mapping, dict):
+            _wrong(where, dict, mapping)
+        for key, value in mapping.items():
+            if not isinstance(key, str):
+                _wrong(f"{where} key", str, key)
+            one(value, f"{where}[{key!r}]")
+
+    return each_value
+
+
+def _wrong(where: str, expected: type, value: object) -> NoReturn:
+    raise ValidationError(
+        f"malformed request: {where} should be {expected.__name__}, "
+        f"got {type(value).__name__} (a field sent with the wrong wire type)"
+    )
