@@ -58,6 +58,7 @@ from keystone.table import MAX_PAGE_BYTES, Page
 from keystone.types import Item
 from keystone_net import calls, convert
 from keystone_net._proto import keystone as pb
+from keystone_net.compression import DEFAULT_MIN_BYTES
 from keystone_net.retry import DEFAULT_RETRIES, Retry
 from keystone_net.tls import StrPath
 from keystone_net.transport import (
@@ -93,6 +94,9 @@ class Client:
     is the default of every call, in seconds (``None``: no limit).
     ``retries`` is how many times a call that could not reach the server is
     tried again (an int, or a :class:`keystone_net.Retry` policy; 0 never).
+    ``compression`` (``"gzip"`` or ``"deflate"``) compresses requests of at
+    least ``compression_min_bytes`` and tells the server it may compress its
+    replies (which it does if started with ``--compression``).
     """
 
     def __init__(
@@ -108,6 +112,8 @@ class Client:
         key_file: StrPath | None = None,
         ssl_context: ssl.SSLContext | None = None,
         auth_token: str | None = None,
+        compression: str | None = None,
+        compression_min_bytes: int = DEFAULT_MIN_BYTES,
     ) -> None:
         self._transport = Transport(
             url,
@@ -118,6 +124,8 @@ class Client:
             key_file=key_file,
             ssl_context=ssl_context,
             auth_token=auth_token,
+            compression=compression,
+            compression_min_bytes=compression_min_bytes,
         )
         self._keys = calls.KeySchema(partition_key, sort_key)
 

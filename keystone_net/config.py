@@ -80,6 +80,11 @@ class ServerConfig:
     max_rps_global: float = 0.0
     #: The largest request or reply message in bytes; 0: unlimited.
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    #: Compress replies with this gRPC encoding (gzip or deflate) for clients
+    #: that accept it; ``"none"``: never. Compressed requests are always read.
+    compression: str = "none"
+    #: Replies smaller than this are sent uncompressed.
+    compression_min_bytes: int = 1024
     #: The port of /metrics, /health and /ready; 0: off. ``None``: the default
     #: port, :data:`DEFAULT_METRICS_PORT`, on which a port already in use is a
     #: warning rather than an error.
@@ -136,12 +141,15 @@ def _problems(c: ServerConfig) -> list[str]:
         "connection_timeout",
         "max_rps_per_connection",
         "max_rps_global",
+        "compression_min_bytes",
     ):
         value = getattr(c, name)
         if value is not None and value < 0:
             out.append(f"{name} must not be negative, got {value}")
     if c.durability not in ("sync", "async"):
         out.append(f"durability must be 'sync' or 'async', got {c.durability!r}")
+    if c.compression not in ("none", "gzip", "deflate"):
+        out.append(f"compression must be none, gzip or deflate, got {c.compression!r}")
     if c.log_format not in ("text", "json"):
         out.append(f"log_format must be 'text' or 'json', got {c.log_format!r}")
     if c.log_level not in _LOG_LEVELS:
@@ -294,6 +302,23 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "largest request or reply message; larger ones get RESOURCE_EXHAUSTED "
         "(0: unlimited; below ~1.1 MiB, scans of large items fail)",
         DEFAULT_MAX_MESSAGE_BYTES,
+        "BYTES",
+    ),
+    Option(
+        ("--compression",),
+        "compression",
+        _choice("none", "gzip", "deflate"),
+        "compress replies with this gRPC encoding for clients that accept it "
+        "(compressed requests are always read)",
+        "none",
+        "none|gzip|deflate",
+    ),
+    Option(
+        ("--compression-min-bytes",),
+        "compression_min_bytes",
+        _int,
+        "replies smaller than this are sent uncompressed",
+        1024,
         "BYTES",
     ),
     Option(

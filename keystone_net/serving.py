@@ -9,7 +9,9 @@ says, beside the health and reflection services of ``keystone_net.metrics``:
   idle timeout);
 * every call passes through a :class:`keystone_net.gate.CallGate` (auth
   token, limits, trace id, request log, metrics);
-* messages are bounded by :class:`keystone_net.limits.SizeLimitedCodec`;
+* messages are bounded by :class:`keystone_net.limits.SizeLimitedCodec`, and
+  compressed ones (gzip, deflate) are read and, with ``--compression``,
+  written (``keystone_net.compression``);
 * the metrics endpoint (/metrics, /health, /ready) runs on its own port;
   the server is ready only once its port listens;
 * on ``stop`` it drains: not ready, no new connections, new calls refused
@@ -34,6 +36,7 @@ from typing import Any
 from grpclib.server import Server
 
 import keystone
+from keystone_net import compression as compressing
 from keystone_net.config import ConfigError, ServerConfig
 from keystone_net.gate import CallGate, MetricsSink, NoMetrics
 from keystone_net.limits import ConnectionTable, SizeLimitedCodec
@@ -44,14 +47,32 @@ logger = logging.getLogger(__name__)
 
 
 class _Server(Server):
-    """grpclib's server, with every connection tracked by a :class:`ConnectionTable`."""
+    """grpclib's server, with every connection tracked by a :class:`ConnectionTable`,
+    and every request's message compression negotiated (``keystone_net.compression``)."""
 
-    def __init__(self, handlers: list[Any], connections: ConnectionTable, codec: Any) -> None:
+    def __init__(
+        self,
+        handlers: list[Any],
+        connections: ConnectionTable,
+        codec: Any,
+        compression: compressing.Policy,
+    ) -> None:
         super().__init__(handlers, codec=codec)
         self._connections = connections
+        self._compression = compression
+        compressing.install()
 
     def _protocol_factory(self) -> asyncio.Protocol:  # type: ignore[override]
-        return self._connections.track(super()._protocol_factory())
+        protocol = super()._protocol_factory()
+        handler = protocol.handler
+        accept, policy = handler.accept, self._compression
+
+        def accept_compressed(stream: Any, headers: Any, release_stream: Any) -> None:
+            compressing.accept_request(stream, headers, policy)
+            accept(stream, headers, release_stream)
+
+        handler.accept = accept_compressed  # type: ignore[method-assign]
+        return self._connections.track(protocol)
 
     def stop_listening(self) -> None:
         """Accept no new connection; the open ones stay, so their calls can end.
@@ -142,7 +163,14 @@ async def run(
         connections, metrics, auth_token=config.auth_token, rps_global=config.max_rps_global
     )
     codec = SizeLimitedCodec(config.max_message_bytes) if config.max_message_bytes else None
-    server = _Server(gate.wrap([service, *metrics.grpc_services()]), connections, codec)
+    compression = compressing.Policy(
+        None if config.compression == "none" else config.compression,
+        config.compression_min_bytes,
+        config.max_message_bytes or compressing.UNLIMITED,
+    )
+    server = _Server(
+        gate.wrap([service, *metrics.grpc_services()]), connections, codec, compression
+    )
     http = await _start_metrics(metrics, config)
     try:
         sock = listen_socket(config.host, config.port)

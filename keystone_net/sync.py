@@ -41,6 +41,7 @@ from keystone.table import Page
 from keystone.types import Item
 from keystone_net.calls import check_limit
 from keystone_net.client import Client
+from keystone_net.compression import DEFAULT_MIN_BYTES
 from keystone_net.retry import DEFAULT_RETRIES, Retry
 from keystone_net.tls import StrPath
 from keystone_net.transport import DEFAULT_PORT, DEFAULT_TIMEOUT, UNSET, TimeoutArg
@@ -88,6 +89,8 @@ class SyncClient:
         key_file: StrPath | None = None,
         ssl_context: ssl.SSLContext | None = None,
         auth_token: str | None = None,
+        compression: str | None = None,
+        compression_min_bytes: int = DEFAULT_MIN_BYTES,
     ) -> None:
         client = Client(
             url,
@@ -100,6 +103,8 @@ class SyncClient:
             key_file=key_file,
             ssl_context=ssl_context,
             auth_token=auth_token,
+            compression=compression,
+            compression_min_bytes=compression_min_bytes,
         )
         portal_cm = start_blocking_portal()
         portal = portal_cm.__enter__()
@@ -363,6 +368,8 @@ def connect(
     key_file: StrPath | None = None,
     ssl_context: ssl.SSLContext | None = None,
     auth_token: str | None = None,
+    compression: str | None = None,
+    compression_min_bytes: int = DEFAULT_MIN_BYTES,
 ) -> SyncClient:
     """A :class:`SyncClient` of the server at ``url``; the connection opens on the first call.
 
@@ -376,6 +383,8 @@ def connect(
     tuples into wire keys. ``timeout`` is the default of every call in
     seconds (``None``: none); ``retries`` how often a call that could not
     reach the server is tried again (an int or a ``keystone_net.Retry``).
+    ``compression`` (``"gzip"``/``"deflate"``) compresses requests of at
+    least ``compression_min_bytes`` and accepts compressed replies.
     """
     return SyncClient(
         url,

@@ -42,13 +42,14 @@ import logging
 import math
 import ssl
 from collections.abc import AsyncGenerator, Sequence
-from typing import Final
+from typing import Any, Final
 
 from grpclib.client import Channel
 from grpclib.const import Cardinality, Status
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 
 from keystone.errors import DatabaseClosed, KeystoneError, Timeout, Unavailable
+from keystone_net import compression as compressing
 from keystone_net import convert, tls
 from keystone_net.convert import RawMessage
 from keystone_net.retry import DEFAULT_RETRIES, Retry, retry_policy
@@ -159,6 +160,28 @@ def _auth_metadata(token: object) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),)
 
 
+def _compress_streams(channel: Channel, policy: compressing.Policy) -> None:
+    """Every request stream ``channel`` opens (on each of its connections) compresses."""
+    connect = channel.__connect__
+
+    async def connect_compressing() -> Any:
+        protocol = await connect()
+        connection: Any = protocol.processor.connection
+        if not getattr(connection, "_keystone_compressing", False):
+            create = connection.create_stream
+
+            def create_stream(**kwargs: Any) -> Any:
+                stream = create(**kwargs)
+                compressing.client_stream(stream, policy)
+                return stream
+
+            connection.create_stream = create_stream
+            connection._keystone_compressing = True
+        return protocol
+
+    channel.__connect__ = connect_compressing  # type: ignore[method-assign]
+
+
 class Transport:
     """One connection to one server, and the rules for sending calls over it."""
 
@@ -173,8 +196,17 @@ class Transport:
         key_file: tls.StrPath | None = None,
         ssl_context: ssl.SSLContext | None = None,
         auth_token: str | None = None,
+        compression: str | None = None,
+        compression_min_bytes: int = compressing.DEFAULT_MIN_BYTES,
     ) -> None:
         secure, self.host, self.port = parse_target(url)
+        # Requests compressed (with that gRPC encoding, from that size), replies
+        # accepted compressed; None: neither (compressed replies are still read).
+        self._compression = compressing.Policy(
+            compression, compression_min_bytes, compressing.UNLIMITED
+        )
+        if compression is not None:
+            compressing.install()
         self.timeout = check_timeout(timeout)
         self.retry = retry_policy(retries)
         self._metadata = _auth_metadata(auth_token)
@@ -223,6 +255,8 @@ class Transport:
         channel = self._channel
         if channel is None:
             channel = self._channel = Channel(self.host, self.port, ssl=self._ssl)
+            if self._compression.encoding is not None:
+                _compress_streams(channel, self._compression)
         return channel
 
     def _drop(self, channel: Channel) -> None:
