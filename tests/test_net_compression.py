@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import importlib.util
 import json
 import struct
 import subprocess
@@ -21,6 +20,7 @@ import pytest
 from grpclib.client import Channel
 from grpclib.const import Cardinality, Status
 from grpclib.exceptions import GRPCError
+from netsupport import grpcio_stubs
 
 from keystone_net import Client, connect
 from keystone_net._proto import keystone as pb
@@ -237,26 +237,7 @@ def test_compressed_requests_are_read_or_refused_clearly(
 
 
 def test_a_grpcio_client_with_gzip_talks_to_the_server(tmp_path: Path, start_server: Any) -> None:
-    for module in ("grpc", "grpc_tools"):
-        if importlib.util.find_spec(module) is None:
-            pytest.skip(f"{module} is not installed")
-    root = Path(__file__).resolve().parent.parent
-    generated = tmp_path / "generated"
-    generated.mkdir()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "grpc_tools.protoc",
-            f"-I{root / 'protos'}",
-            f"--python_out={generated}",
-            f"--grpc_python_out={generated}",
-            str(root / "protos" / "keystone.proto"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    generated = grpcio_stubs(tmp_path)
     server = start_server(tmp_path / "c.keystone", 0, "--compression", "gzip")
     script = Path(__file__).resolve().parent / "interop" / "grpcio_compressed.py"
 

@@ -8,7 +8,6 @@ client does.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from netsupport import grpcio_stubs
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT = Path(__file__).resolve().parent / "interop" / "grpcio_client.py"
@@ -23,25 +23,7 @@ CLIENT = Path(__file__).resolve().parent / "interop" / "grpcio_client.py"
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    for module in ("grpc", "grpc_tools"):
-        if importlib.util.find_spec(module) is None:
-            pytest.skip(f"{module} is not installed")
-    out = tmp_path_factory.mktemp("grpcio")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "grpc_tools.protoc",
-            f"-I{ROOT / 'protos'}",
-            f"--python_out={out}",
-            f"--grpc_python_out={out}",
-            str(ROOT / "protos" / "keystone.proto"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    return out
+    return grpcio_stubs(tmp_path_factory.mktemp("grpcio"))
 
 
 def test_a_grpcio_client_puts_gets_queries_and_sees_error_statuses(
