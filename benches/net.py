@@ -19,6 +19,9 @@ grpclib itself.
 * group commit: 32 concurrent durable writers (one connection each) on the
   default server vs one started with ``--no-group-commit``, writes/s
   (target: >= 4x), and vs the echo (the ceiling of that ratio here);
+* compression: a 1000-item query with gzip replies vs plain, time and the
+  reply bytes on the wire (no target: on loopback the CPU costs more than
+  the bytes save; the bytes are what a slow link would feel);
 * TLS: sequential Get p50 over TLS (``--tls-cert``/``--tls-key``, a
   throwaway CA made with ``cryptography`` by ``tests/certs.py``) vs plaintext.
   Skipped, saying why, when ``keystone_net.tls`` or client TLS is missing.
@@ -32,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import re
 import socket
 import subprocess
@@ -330,6 +334,72 @@ def group_commit(
             db.close()
 
 
+def compression(loop: asyncio.AbstractEventLoop, tmp: str, rounds: int, n_items: int) -> None:
+    """A query of ``n_items`` ~500-byte items: bytes on the wire and time, plain vs gzip.
+
+    The server runs with ``--compression gzip``; the gzip client asks for
+    compressed replies, the plain one does not. A loopback relay counts the
+    bytes (``tests/netsupport.Relay``).
+    """
+    sys.path.insert(0, _TESTS)
+    from netsupport import Relay
+
+    server = keystone_server(os.path.join(tmp, "compressed.keystone"), "--compression", "gzip")
+    run = loop.run_until_complete
+    relay = Relay(server.ports[0])
+    run(relay.start())
+    clients = {
+        "gzip": keystone_net.Client(f"127.0.0.1:{relay.port}", timeout=120, compression="gzip"),
+        "plain": keystone_net.Client(f"127.0.0.1:{relay.port}", timeout=120),
+    }
+    try:
+        rng = random.Random(7)  # text like a real note: 400 words drawn at random
+        words = [
+            "".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=rng.randint(3, 9)))
+            for _ in range(400)
+        ]
+        statuses = ["pending", "shipped", "delivered", "returned"]
+        items = [
+            {
+                "pk": "orders",
+                "sk": f"{i:06d}",
+                "customer": f"customer #{rng.randrange(10_000)}",
+                "status": statuses[i % len(statuses)],
+                "note": " ".join(rng.choices(words, k=60)),
+                "total": rng.randrange(100_000),
+            }
+            for i in range(n_items)
+        ]
+        for start in range(0, n_items, 25):
+            run(clients["plain"].batch_write(puts=items[start : start + 25]))
+        down: dict[str, int] = {}
+
+        def query(name: str) -> Callable[[], int]:
+            async def one() -> int:
+                before = relay.down
+                page = await clients[name].query("orders")
+                down[name] = relay.down - before
+                return int(page.count)
+
+            return lambda: run(one())
+
+        compare(
+            f"query of {n_items} items (~500 bytes each), server --compression gzip",
+            ("gzip client", query("gzip")),
+            [("plain client", query("plain"))],
+            rounds,
+        )
+        print(
+            f"  reply bytes on the wire: gzip {down['gzip']:,} vs plain {down['plain']:,} "
+            f"({down['gzip'] / down['plain']:.0%})"
+        )
+    finally:
+        for client in clients.values():
+            run(client.close())
+        relay.close()
+        server.stop()
+
+
 def tls_latency(
     loop: asyncio.AbstractEventLoop,
     tmp: str,
@@ -530,6 +600,7 @@ def main() -> None:
 
         group_commit(loop, tmp, rounds, 5 if quick else 20, echo.ports[0])
         tls_latency(loop, tmp, rounds, n_seq, ks)
+        compression(loop, tmp, rounds, 1000)
     finally:
         for client in (ks, bp, raw):
             run(client.close())

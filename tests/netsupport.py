@@ -4,6 +4,8 @@
   does not have the options it needs (read once from ``serve --help``).
 * :func:`quiet_args` are extra server options that keep a test server to
   itself (no metrics endpoint fighting over port 9090), when supported.
+* :class:`Relay` relays a loopback TCP connection, counting the bytes each
+  way (what crosses the wire, compressed or not).
 * :func:`grpcio_stubs` generates the grpcio-tools client of
   ``protos/keystone.proto`` (skips the test if grpcio is missing).
 * :class:`InProcessServer` runs the real ``KeystoneService`` on a grpclib
@@ -86,6 +88,44 @@ def grpcio_stubs(out: Path) -> Path:
         timeout=120,
     )
     return out
+
+
+class Relay:
+    """A loopback TCP relay to ``port`` that counts the bytes each way."""
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self.up = 0  # client -> server
+        self.down = 0  # server -> client
+        self.port = 0
+        self._server: asyncio.base_events.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._pair, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _pair(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, up: bool) -> None:
+            try:
+                while data := await src.read(65536):
+                    if up:
+                        self.up += len(data)
+                    else:
+                        self.down += len(data)
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer, True), pipe(up_reader, writer, False))
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
 
 
 def free_port() -> int:

@@ -20,7 +20,7 @@ import pytest
 from grpclib.client import Channel
 from grpclib.const import Cardinality, Status
 from grpclib.exceptions import GRPCError
-from netsupport import grpcio_stubs
+from netsupport import Relay, grpcio_stubs
 
 from keystone_net import Client, connect
 from keystone_net._proto import keystone as pb
@@ -28,44 +28,6 @@ from keystone_net.convert import RawMessage
 
 ROUTE = "/keystone.KeystoneDB/"
 BIG = {"pk": "big", "sk": "item", "text": "keystone " * 4000, "n": 7}  # ~36 KB, compressible
-
-
-class Relay:
-    """A loopback TCP relay to ``port`` that counts the bytes each way."""
-
-    def __init__(self, port: int) -> None:
-        self.target = port
-        self.up = 0  # client -> server
-        self.down = 0  # server -> client
-        self.port = 0
-        self._server: asyncio.base_events.Server | None = None
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._pair, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _pair(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, up: bool) -> None:
-            try:
-                while data := await src.read(65536):
-                    if up:
-                        self.up += len(data)
-                    else:
-                        self.down += len(data)
-                    dst.write(data)
-                    await dst.drain()
-            except (ConnectionError, OSError):
-                pass
-            finally:
-                dst.close()
-
-        await asyncio.gather(pipe(reader, up_writer, True), pipe(up_reader, writer, False))
-
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
 
 
 async def _measured(port: int, **client_options: Any) -> tuple[int, int, Any]:
