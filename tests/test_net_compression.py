@@ -227,3 +227,57 @@ def test_a_grpcio_client_with_gzip_talks_to_the_server(tmp_path: Path, start_ser
     with connect(server.url, timeout=20) as client:
         item = client.get("big", "item")
     assert item is not None and item["text"] == BIG["text"]
+
+
+def test_mangled_compressed_requests_get_clear_statuses(tmp_path: Path, start_server: Any) -> None:
+    """Valid gzip/deflate requests with bytes flipped or cut: clear statuses, server alive."""
+    import random
+
+    server = start_server(tmp_path / "c.keystone", 0, "--max-message-bytes", "1048576")
+    with connect(server.url, timeout=20) as client:
+        client.put(BIG)
+    rng = random.Random(11)
+    put = bytes(
+        pb.PutRequest(
+            partition_key=b"m", item=pb.Item(attributes={"v": pb.Value(string_value="x" * 300)})
+        )
+    )
+    seeds = [
+        (gzip.compress(GET), "gzip"),
+        (zlib.compress(put), "deflate"),
+        (gzip.compress(put), "gzip"),
+    ]
+    expected = {
+        Status.OK,
+        Status.INVALID_ARGUMENT,
+        Status.UNIMPLEMENTED,
+        Status.RESOURCE_EXHAUSTED,
+        Status.NOT_FOUND,
+    }
+
+    async def run() -> list[str]:
+        odd = []
+        for n in range(60):  # bounded: ~1 s
+            data, encoding = seeds[n % len(seeds)]
+            mangled = bytearray(data)
+            for _ in range(rng.randint(1, 3)):
+                if not mangled:
+                    break
+                if rng.random() < 0.5:
+                    mangled[rng.randrange(len(mangled))] = rng.randrange(256)
+                else:
+                    del mangled[rng.randrange(len(mangled)) :]
+            answer = await _raw_call(
+                server.port,
+                "Put" if data is not seeds[0][0] else "Get",
+                _frame(bytes(mangled)),
+                [("grpc-encoding", encoding)],
+            )
+            status = answer.status if isinstance(answer, GRPCError) else Status.OK
+            if status not in expected:
+                odd.append(f"{status.name}: {getattr(answer, 'message', '')}")
+        return odd
+
+    assert asyncio.run(run()) == []
+    with connect(server.url, timeout=20) as client:
+        assert client.get("big", "item") == BIG
