@@ -122,7 +122,7 @@ def accept_request(stream: Any, headers: Sequence[tuple[str, str]], policy: Poli
         elif key == "grpc-accept-encoding":
             accepted = value
     setattr(stream, _LIMIT, policy.limit)
-    if encoding is not None and encoding != "identity":
+    if encoding is not None:
         setattr(stream, _RECV, encoding)
     send = policy.encoding
     if send is not None and send in _listed(accepted):
@@ -181,10 +181,11 @@ async def _recv_message(stream: Any, codec: Any, message_type: Any) -> Any:
         raise GRPCError(Status.INVALID_ARGUMENT, f"a message is cut short ({len(data)} of {size})")
     if compressed:
         encoding = _encoding_of(stream)
-        if encoding is None:
+        if encoding is None or encoding == "identity":
             raise GRPCError(
                 Status.UNIMPLEMENTED,
-                f"a compressed message came without a grpc-encoding header; use one of {ACCEPT}",
+                f"a message flagged compressed came with grpc-encoding {encoding or '(none)'}; "
+                f"use one of {', '.join(ENCODINGS)}",
             )
         if encoding not in _WBITS:
             raise GRPCError(

@@ -143,7 +143,13 @@ GET = bytes(pb.GetRequest(partition_key=b"big", sort_key=b"item"))
             Status.UNIMPLEMENTED,
             "'br' is not supported; use one of gzip,deflate,identity",
         ),
-        (_frame(gzip.compress(GET)), [], Status.UNIMPLEMENTED, "without a grpc-encoding header"),
+        (_frame(gzip.compress(GET)), [], Status.UNIMPLEMENTED, "with grpc-encoding (none)"),
+        (
+            _frame(gzip.compress(GET)),
+            [("grpc-encoding", "identity")],
+            Status.UNIMPLEMENTED,
+            "with grpc-encoding identity; use one of gzip, deflate",
+        ),
         (
             _frame(b"\x1f\x8b not really gzip"),
             [("grpc-encoding", "gzip")],
@@ -170,6 +176,7 @@ GET = bytes(pb.GetRequest(partition_key=b"big", sort_key=b"item"))
         "flag-unset",
         "unknown-encoding",
         "no-encoding",
+        "identity",
         "corrupt",
         "cut",
         "bomb",
