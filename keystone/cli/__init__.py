@@ -7,6 +7,9 @@
     keystone export PATH [FILE]        keystone backup PATH DEST
     keystone stats PATH                keystone shell PATH
 
+PATH may also be a server, ``http://host:port`` or ``https://host:port``,
+for the data verbs (:mod:`.remote`).
+
 Output is a table on a terminal and typed JSON Lines (:mod:`.jsonl`) when
 piped or with ``--json``. Errors are one line on stderr: exit status 1 for a
 failed operation, 2 for a usage error; never a traceback for a
@@ -41,6 +44,7 @@ from .registry import (
     open_database,
     schema_from_args,
 )
+from .remote import REMOTE_VERBS, is_url
 
 PROG = "keystone"
 
@@ -66,7 +70,12 @@ def build_parser(*, shell: bool = False) -> argparse.ArgumentParser:
             prog=cmd.name if shell else None,
         )
         if not shell:
-            sub.add_argument("path", metavar="PATH", help="the database file")
+            sub.add_argument(
+                "path",
+                metavar="PATH",
+                help="the database file"
+                + (", or a server: http://host:port" if cmd.name in REMOTE_VERBS else ""),
+            )
         cmd.configure(sub)
         if cmd.prints:
             fmt = sub.add_mutually_exclusive_group()
@@ -108,6 +117,11 @@ def main(
     except SystemExit as exc:
         return int(exc.code or 0)
     try:
+        if is_url(args.path) and args.command not in REMOTE_VERBS:
+            raise UsageError(
+                f"{args.command} needs a database file, not a server URL "
+                f"(over a server: {', '.join(sorted(REMOTE_VERBS))})"
+            )
         if args.command == "shell":
             from .shell import run_shell
 

@@ -21,6 +21,7 @@ from ..errors import NotFound
 from ..schema import Schema
 from . import jsonl
 from .output import Output
+from .remote import RemoteStore, is_url, open_remote
 
 Access = Literal["read", "write"]
 
@@ -33,7 +34,8 @@ class UsageError(Exception):
 class Context:
     """What a verb runs against: the open database, where output goes, the terminal."""
 
-    db: Database
+    #: A database file, or a server (``RemoteStore``: the data verbs only).
+    db: Database | RemoteStore
     out: Output
     stdin: TextIO
     stderr: TextIO
@@ -193,12 +195,15 @@ def schema_from_args(args: argparse.Namespace) -> Schema | None:
 
 def open_database(
     path: str, access: Access, schema: Schema | None = None, *, expected_bytes: int = 0
-) -> Database:
+) -> Database | RemoteStore:
     """Open ``path`` for a verb: ``"read"`` requires the file, ``"write"`` creates it.
 
+    A ``http://`` or ``https://`` PATH is a server (:mod:`.remote`).
     ``expected_bytes`` (an import's input size) sizes the memory map up front,
     so that a large import does not have to restart after growing it.
     """
+    if is_url(path):
+        return open_remote(path, schema)
     create = access == "write"
     if not create and not os.path.exists(path):
         raise NotFound(f"no database at {path}")
@@ -212,6 +217,13 @@ def open_database(
     return Database.open(path, schema, create=create, map_size=size)
 
 
+def local(db: Database | RemoteStore, verb: str) -> Database:
+    """``db`` if it is a database file; a usage error for a verb that needs one."""
+    if isinstance(db, Database):
+        return db
+    raise UsageError(f"{verb} needs a database file, not a server URL")
+
+
 def is_terminal(stream: Any) -> bool:
     try:
         return bool(stream.isatty())
@@ -219,7 +231,7 @@ def is_terminal(stream: Any) -> bool:
         return False
 
 
-def make_output(args: argparse.Namespace, db: Database, stream: TextIO) -> Output:
+def make_output(args: argparse.Namespace, db: Database | RemoteStore, stream: TextIO) -> Output:
     """Tables on a terminal, JSON Lines otherwise; ``--json`` / ``--table`` decide first."""
     if getattr(args, "json", False):
         as_json = True
@@ -242,5 +254,6 @@ __all__ = [
     "make_output",
     "open_database",
     "listed",
+    "local",
     "register",
 ]

@@ -28,7 +28,15 @@ from ..database import Database
 from ..schema import Schema
 from . import build_parser, error_message
 from .output import Output
-from .registry import COMMANDS, Context, UsageError, is_terminal, listed, open_database
+from .registry import (
+    COMMANDS,
+    Context,
+    UsageError,
+    is_terminal,
+    listed,
+    local,
+    open_database,
+)
 from .verbs import run_statement
 
 PROMPT: Final = "keystone> "
@@ -52,7 +60,7 @@ def run_shell(
     path: str, schema: Schema | None, stdin: TextIO, stdout: TextIO, stderr: TextIO
 ) -> int:
     """Open ``path`` (created if missing) and read commands until ``.exit`` or end of input."""
-    db = open_database(path, "write", schema)
+    db = local(open_database(path, "write", schema), "shell")
     try:
         Shell(db, stdin, stdout, stderr).loop()
     finally:

@@ -30,7 +30,8 @@ from ..database import Database
 from ..errors import ResourceExhausted, ValidationError
 from . import jsonl
 from .progress import Progress
-from .registry import Command, Context, UsageError, is_terminal, register
+from .registry import Command, Context, UsageError, is_terminal, local, register
+from .remote import RemoteStore
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def _import_once(db: Database, source: IO[bytes], progress: Progress) -> int:
     return count
 
 
-def export_jsonl(db: Database, dest: TextIO, progress: Progress) -> int:
+def export_jsonl(db: Database | RemoteStore, dest: TextIO, progress: Progress) -> int:
     """Write every item as one typed JSON line; returns how many.
 
     The items are read page by page (each page one consistent snapshot, as
@@ -142,7 +143,7 @@ def run_import(ctx: Context, args: argparse.Namespace) -> int:
     with _input(args.file, ctx) as raw, seekable(raw) as source:
         total = input_size(source)
         progress = Progress("importing", ctx.stderr, total=total, enabled=ctx.interactive)
-        count = import_jsonl(ctx.db, source, progress)
+        count = import_jsonl(local(ctx.db, "import"), source, progress)
     if ctx.interactive:
         elapsed = max(time.perf_counter() - started, 1e-9)
         ctx.stderr.write(
@@ -192,7 +193,8 @@ def _configure_export(parser: argparse.ArgumentParser) -> None:
 def run_export(ctx: Context, args: argparse.Namespace) -> int:
     to_stdout = args.file == "-"
     shown = ctx.interactive and not (to_stdout and is_terminal(ctx.out.stream))
-    progress = Progress("exporting", ctx.stderr, total=ctx.db.stats()["items"], enabled=shown)
+    total = ctx.db.stats()["items"] if isinstance(ctx.db, Database) else None  # (a server: unknown)
+    progress = Progress("exporting", ctx.stderr, total=total, enabled=shown)
     if to_stdout:
         export_jsonl(ctx.db, ctx.out.stream, progress)
         return 0

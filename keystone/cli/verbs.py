@@ -24,6 +24,7 @@ from .registry import (
     add_placeholders,
     add_read_options,
     json_arg,
+    local,
     placeholders,
     register,
 )
@@ -373,7 +374,7 @@ def _configure_backup(parser: argparse.ArgumentParser) -> None:
 
 
 def run_backup(ctx: Context, args: argparse.Namespace) -> int:
-    ctx.db.backup(args.dest)
+    local(ctx.db, "backup").backup(args.dest)
     return 0
 
 
@@ -399,7 +400,7 @@ def _configure_stats(parser: argparse.ArgumentParser) -> None:
 
 
 def run_stats(ctx: Context, args: argparse.Namespace) -> int:
-    ctx.out.mapping(ctx.db.stats())
+    ctx.out.mapping(local(ctx.db, "stats").stats())
     return 0
 
 
