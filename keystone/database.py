@@ -706,6 +706,28 @@ class Database:
         self._check()
         return self._engine.write_together(fn)
 
+    def snapshot_items(self) -> Iterator[Item]:
+        """Every item, all read from one snapshot: the table as it was when iteration began.
+
+        ``scan_all`` reads each page from a snapshot of its own, so writes
+        made meanwhile may show in later pages; here they never do (an
+        export, a consistency check). The iteration holds one read
+        transaction until it ends: LMDB cannot reuse pages freed meanwhile
+        and a growing map waits for it, so consume it promptly, in one
+        thread, and ``close()`` it if you stop early. Expired TTL items are
+        left out, as in every read. Storage (hash) order.
+        """
+        table = self._check()
+        return self._snapshot_items(table)
+
+    def _snapshot_items(self, table: Table) -> Iterator[Item]:
+        visible = table.visible
+        with self._engine.read() as txn:
+            for _, raw in txn.cursor(db=table.items_db):
+                item = visible(raw)
+                if item is not None:
+                    yield item
+
     # -- streams -----------------------------------------------------------------
 
     def stream(self, after: int | None = None, limit: int | None = None) -> list[StreamRecord]:

@@ -358,3 +358,29 @@ class TestImportMechanics:
         source.write_text("".join(f'{{"pk": "p", "sk": "{i:05d}"}}\n' for i in range(3000)))
         result = cli("import", tmp_path / "db.keystone", source)
         assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+def test_snapshot_items_which_export_reads_ignore_writes_made_meanwhile(tmp_path: Path) -> None:
+    """Items written, changed and deleted while the export runs are not in it."""
+    import threading
+
+    path = tmp_path / "live.keystone"
+    with keystone.Database.open(path) as db:
+        db.batch_write(puts=[{"pk": f"p{i:04d}", "v": 0} for i in range(2000)])
+        items = db.snapshot_items()
+        first = [next(items) for _ in range(10)]
+
+        def writer() -> None:  # another thread, while the snapshot is open
+            db.batch_write(puts=[{"pk": f"new{i}", "v": 1} for i in range(25)])
+            db.batch_write(deletes=[{"pk": f"p{i:04d}"} for i in range(100, 125)])
+            db.update("p1999", update="SET v = :v", values={":v": 9})
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        thread.join(30)
+        rest = list(items)
+        seen = first + rest
+        assert len(seen) == 2000 and len({i["pk"] for i in seen}) == 2000
+        assert all(i["v"] == 0 and not i["pk"].startswith("new") for i in seen)
+        assert db.get("p1999") == {"pk": "p1999", "v": 9}  # the writes did happen
+        assert db.stats()["items"] == 2000  # +25 -25

@@ -103,15 +103,17 @@ def _import_once(db: Database, source: IO[bytes], progress: Progress) -> int:
 def export_jsonl(db: Database | RemoteStore, dest: TextIO, progress: Progress) -> int:
     """Write every item as one typed JSON line; returns how many.
 
-    The items are read page by page (each page one consistent snapshot, as
-    a DynamoDB scan); to export a point-in-time state of a database that is
-    being written, back it up and export the backup.
+    A database file is read from one snapshot (``Database.snapshot_items``):
+    the export is the table as it was when it began, whatever is written
+    meanwhile. Over a server it is read page by page (each page one
+    snapshot, as a DynamoDB scan).
     """
     count = 0
     write = dest.write
     dumps = jsonl.dumps
     update = progress.update
-    for item in db.scan_all():
+    items = db.snapshot_items() if isinstance(db, Database) else db.scan_all()
+    for item in items:
         write(dumps(item))
         write("\n")
         count += 1
@@ -210,9 +212,8 @@ register(
         "export",
         "write every item as JSON Lines",
         "Write every item to FILE (default: stdout; an existing FILE is not\n"
-        "overwritten) as JSON Lines in typed JSON. Each page is read from one\n"
-        "consistent snapshot; for a point-in-time export of a database that is\n"
-        "being written, `keystone backup` it first and export the backup.\n\n"
+        "overwritten) as JSON Lines in typed JSON, read from one snapshot: the\n"
+        "table as it was when the export began, even while others write.\n\n"
         + TYPED_JSON_HELP
         + "\n\nexamples:\n"
         "  keystone export app.db items.jsonl\n"
