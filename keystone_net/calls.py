@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from keystone import ConditionCheck, Delete, Put, Update, checks
-from keystone.errors import ValidationError
+from keystone.errors import KeystoneError, ValidationError
 from keystone.table import Page
 from keystone.types import Item
 from keystone_net import convert
@@ -119,7 +119,11 @@ def page_of(data: bytes, start: int, end: int, pk: str, sk: str) -> Page:
     """A Page of a QueryResponse, ScanResponse or SelectResult (same field numbers)."""
     rest, found = convert.split_fields(data, (1,), start, end)
     items = convert.items_from_spans(data, found.get(1, ()))
-    envelope = pb.QueryResponse.parse(rest)
+    try:
+        envelope = pb.QueryResponse.parse(rest)
+        convert.check_parsed(envelope, "QueryResponse")
+    except Exception as exc:  # the server's fault, not the caller's
+        raise KeystoneError(f"malformed reply from the server: {exc}") from None
     last_key = convert.last_key_from_proto(envelope.last_evaluated_key, pk, sk)
     return Page(items, envelope.count, envelope.scanned_count, last_key)
 

@@ -153,3 +153,12 @@ def test_arguments_the_wire_cannot_carry_fail_like_the_database(remote: Any) -> 
     with pytest.raises(keystone.ValidationError, match=r"part 1: parts must be"):
         client.transact_write([keystone.Put({"pk": "a"}), "nope"])  # type: ignore[list-item]
     assert client.scan().count == 0
+
+
+def test_a_malformed_reply_page_is_a_keystone_error_naming_the_field() -> None:
+    from keystone_net import calls
+
+    # QueryResponse.last_evaluated_key (a message) sent as a varint
+    with pytest.raises(keystone.KeystoneError, match="malformed reply.*last_evaluated_key"):
+        calls.page_of(b"\x10\x05\x20\x01", 0, 4, "pk", "sk")
+    assert calls.page_of(b"\x10\x05", 0, 2, "pk", "sk").count == 5

@@ -266,6 +266,6 @@ def _each_value(one: _Check) -> _Check:
 
 def _wrong(where: str, expected: type, value: object) -> NoReturn:
     raise ValidationError(
-        f"malformed request: {where} should be {expected.__name__}, "
+        f"malformed message: {where} should be {expected.__name__}, "
         f"got {type(value).__name__} (a field sent with the wrong wire type)"
     )
