@@ -216,6 +216,18 @@ def install() -> None:
     if _installed:
         return
     for module in (grpclib.server, grpclib.client):
+        for name, params in (
+            ("recv_message", ("stream", "codec", "message_type")),
+            ("send_message", ("stream", "codec", "message", "message_type")),
+        ):
+            found = getattr(module, name, None)
+            code = getattr(found, "__code__", None)
+            if code is None or code.co_varnames[: len(params)] != params:
+                raise RuntimeError(  # a grpclib outside the tested range (pyproject.toml)
+                    f"{module.__name__}.{name} is not the framing function keystone_net "
+                    "replaces for compression; this grpclib version is not supported"
+                )
+    for module in (grpclib.server, grpclib.client):
         module.recv_message = _recv_message  # type: ignore[attr-defined]
         module.send_message = _send_message  # type: ignore[attr-defined]
     _installed = True
