@@ -521,3 +521,52 @@ def test_indexes_always_equal_brute_force(tmp_path_factory, ops):
             else:
                 db.batch_write(puts=[item])
             check_all_indexes(db)
+
+
+number_values = st.one_of(
+    st.integers(-(10**38) + 1, 10**38 - 1),
+    st.integers(-5, 5),
+    st.decimals(
+        min_value=Decimal("-1E+30"),
+        max_value=Decimal("1E+30"),
+        allow_nan=False,
+        allow_infinity=False,
+        places=6,
+    ),
+)
+conditions = st.sampled_from(["eq", "lt", "le", "gt", "ge", "between"])
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    values=st.lists(number_values, min_size=1, max_size=30),
+    extra=st.lists(st.sampled_from(["a", "zz", b"\x00", b"\xff"]), max_size=3),
+    op=conditions,
+    bounds=st.tuples(number_values, number_values),
+    reverse=st.booleans(),
+)
+def test_number_sort_key_conditions_equal_a_brute_force_filter(
+    tmp_path_factory, values, extra, op, bounds, reverse
+):
+    path = tmp_path_factory.mktemp("numq") / "n.keystone"
+    with keystone.Database.open(path, schema=NUMBER_SCHEMA, durability="async") as db:
+        stored = []
+        for i, v in enumerate([*values, *extra]):
+            db.put({"pk": f"p{i}", "game": "g", "score": v})
+            stored.append(db.get(f"p{i}")["score"])  # the normalized value
+        low, high = sorted(bounds)
+        tests = {
+            "eq": (sk.eq(low), lambda s: s == low),
+            "lt": (sk.lt(low), lambda s: s < low),
+            "le": (sk.le(low), lambda s: s <= low),
+            "gt": (sk.gt(low), lambda s: s > low),
+            "ge": (sk.ge(low), lambda s: s >= low),
+            "between": (sk.between(low, high), lambda s: low <= s <= high),
+        }
+        cond, keep = tests[op]
+        numbers = [s for s in stored if not isinstance(s, (str, bytes))]
+        expected = sorted((s for s in numbers if keep(s)), reverse=reverse)
+        got = [i["score"] for i in db.query_all("g", cond, index="by_score", reverse=reverse)]
+        assert got == expected
