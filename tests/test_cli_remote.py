@@ -60,7 +60,9 @@ def test_the_data_verbs_work_over_a_server(url: str) -> None:
     assert status == 1 and "NotFound" in err
 
 
-@pytest.mark.parametrize("verb", [["stats"], ["backup", "/tmp/never"], ["import", "-"], ["shell"]])
+@pytest.mark.parametrize(
+    "verb", [["stats"], ["backup", "never-written.keystone"], ["import", "-"], ["shell"]]
+)
 def test_file_verbs_say_they_need_a_file(url: str, verb: list[str]) -> None:
     status, _, err = run_main(verb[0], url, *verb[1:])
     assert status == 2
