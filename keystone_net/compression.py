@@ -172,13 +172,20 @@ def _encoding_of(stream: Any) -> str | None:
 
 
 async def _recv_message(stream: Any, codec: Any, message_type: Any) -> Any:
-    meta = await stream.recv_data(5)
-    if not meta:
-        return None
-    compressed, size = _HEADER.unpack(meta)
-    data = await stream.recv_data(size)
-    if len(data) != size:
-        raise GRPCError(Status.INVALID_ARGUMENT, f"a message is cut short ({len(data)} of {size})")
+    try:  # (grpclib's buffer raises AssertionError when the stream ends inside a message)
+        meta = await stream.recv_data(5)
+        if not meta:
+            return None
+        if len(meta) < 5:
+            raise AssertionError
+        compressed, size = _HEADER.unpack(meta)
+        data = await stream.recv_data(size)
+        if len(data) != size:
+            raise AssertionError
+    except AssertionError:
+        raise GRPCError(
+            Status.INVALID_ARGUMENT, "the stream ended inside a message (a message cut short)"
+        ) from None
     if compressed:
         encoding = _encoding_of(stream)
         if encoding is None or encoding == "identity":

@@ -162,6 +162,8 @@ GET = bytes(pb.GetRequest(partition_key=b"big", sort_key=b"item"))
             Status.INVALID_ARGUMENT,
             "cut short",
         ),
+        (b"\x00\x00\x01", [], Status.INVALID_ARGUMENT, "ended inside a message"),
+        (_frame(GET, flag=False)[:-3], [], Status.INVALID_ARGUMENT, "ended inside a message"),
         (
             # 64 MiB of zeros in ~65 KB: refused at the 1 MiB limit, not inflated
             _frame(gzip.compress(bytes(64 << 20), 9)),
@@ -179,6 +181,8 @@ GET = bytes(pb.GetRequest(partition_key=b"big", sort_key=b"item"))
         "identity",
         "corrupt",
         "cut",
+        "prefix-cut",
+        "message-cut",
         "bomb",
     ],
 )
