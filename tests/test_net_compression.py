@@ -292,3 +292,33 @@ def test_mangled_compressed_requests_get_clear_statuses(tmp_path: Path, start_se
     assert asyncio.run(run()) == []
     with connect(server.url, timeout=20) as client:
         assert client.get("big", "item") == BIG
+
+
+def test_random_frames_get_clear_statuses(tmp_path: Path, start_server: Any) -> None:
+    """Frames with any flag byte, any announced length and any body: never INTERNAL."""
+    import random
+
+    server = start_server(tmp_path / "c.keystone", 0, "--max-message-bytes", "1048576")
+    rng = random.Random(5)
+    bodies = [GET, gzip.compress(GET), zlib.compress(GET), b"", b"\x0a\xff\xff"]
+    expected = {Status.OK, Status.INVALID_ARGUMENT, Status.UNIMPLEMENTED, Status.RESOURCE_EXHAUSTED}
+
+    async def run() -> list[str]:
+        odd = []
+        for _ in range(80):  # bounded: ~1 s
+            body = rng.choice(bodies)
+            flag = rng.choice((0, 1, 2, 255))
+            size = max(0, len(body) + rng.choice((0, 0, -1, 1, 5, 1 << 20)))
+            frame = bytes([flag]) + size.to_bytes(4, "big") + body
+            frame = frame[: rng.choice((len(frame), len(frame), 3, 5, len(frame) - 1))]
+            headers = rng.choice(([], [("grpc-encoding", "gzip")], [("grpc-encoding", "deflate")]))
+            answer = await _raw_call(server.port, "Get", frame, headers)
+            status = answer.status if isinstance(answer, GRPCError) else Status.OK
+            if status not in expected:
+                odd.append(f"{frame[:12].hex()} {headers}: {status.name} {answer}")
+        return odd
+
+    assert asyncio.run(run()) == []
+    with connect(server.url, timeout=20) as client:  # still serving
+        client.put({"pk": "after"})
+        assert client.get("after") == {"pk": "after"}
