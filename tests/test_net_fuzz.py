@@ -209,3 +209,25 @@ def test_mutated_requests_get_clear_statuses_and_lose_nothing(remote_store: Any)
     assert counts.get(Status.INVALID_ARGUMENT, 0) > CALLS // 10  # mutations did reach the checks
     assert counts.get(Status.OK, 0) > 0
     assert store.get("canary", "s") == canary  # the server still serves, the canary untouched
+
+
+def test_garbage_connections_are_dropped_and_the_server_keeps_serving(remote_store: Any) -> None:
+    """Random bytes instead of HTTP/2, or after a valid preface: the connection goes, nothing else."""
+    import socket
+
+    store = remote_store.fresh()
+    store.put({"pk": "still", "v": 1})
+    rng = random.Random(3)
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+    for n in range(20):  # bounded in count, each bounded in time
+        junk = rng.randbytes(rng.randint(1, 300))
+        with socket.create_connection(("127.0.0.1", remote_store.server.port), timeout=5) as sock:
+            try:
+                sock.sendall((preface if n % 2 else b"") + junk)
+                sock.shutdown(socket.SHUT_WR)  # and no more: the server sees the end
+                sock.settimeout(2)
+                while sock.recv(65536):  # until the server closes it (or 2 s pass)
+                    pass
+            except OSError:
+                pass  # reset or timed out: either way the server is done with it
+    assert store.get("still") == {"pk": "still", "v": 1}
