@@ -572,11 +572,13 @@ class Batches:
             else:
                 await self.pool.in_thread(_run_together, self._together, jobs)
         finally:
-            for job in reversed(jobs):
+            unrun = []
+            for job in jobs:  # in arrival order
                 if job.done:
                     job.settle()
                 elif job.future is not None:  # cancelled before it ran: back to the front
-                    self.queue.appendleft(job)
+                    unrun.append(job)
+            self.queue.extendleft(reversed(unrun))
 
     def _next(self) -> None:
         """After a batch: a runner task for the calls that queued meanwhile, if any."""
