@@ -73,7 +73,7 @@ from grpclib.server import Stream
 import keystone
 from keystone import sk as sk_conditions
 from keystone.database import TransactPart
-from keystone.errors import Unavailable, ValidationError
+from keystone.errors import ValidationError
 from keystone.types import Item
 from keystone_net import convert, serving
 from keystone_net._proto import keystone as pb
@@ -99,7 +99,6 @@ BINARY_KEYS_METADATA: Final = "keystone-binary-keys"
 
 _SERVICE: Final = "/keystone.KeystoneDB/"
 _SUCCESS: Final = bytes(pb.PutResponse(success=True))  # also Delete/BatchWrite/TransactWrite
-_SHUTTING_DOWN: Final = "the server is shutting down"
 #: Short calls, run in batches (``keystone_net.limits.Batches``): reads, and
 #: writes (a batch of them shares one commit). Query, Scan and
 #: ExecuteStatement, which may read a lot, get a worker thread each.
@@ -175,10 +174,6 @@ class KeystoneService:
         schema = db.schema
         self._pk: str = schema.partition_key
         self._sk: str | None = schema.sort_key
-        self._in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._draining = False
 
     # -- grpclib --------------------------------------------------------------
 
@@ -222,21 +217,15 @@ class KeystoneService:
     ) -> Callable[[Stream[Any, Any]], Awaitable[None]]:
 
         async def handle(stream: Stream[Any, Any]) -> None:
-            if not self._begin():
-                await self._send_error(stream, route, Unavailable(_SHUTTING_DOWN))
-                return
+            request = await stream.recv_message()
             try:
-                request = await stream.recv_message()
-                try:
-                    if request is None:
-                        raise ValidationError("the request has no message")
-                    reply = await run(op, request.data, stream.metadata)
-                except Exception as exc:
-                    await self._send_error(stream, route, exc)
-                    return
-                await stream.send_message(RawMessage(reply))
-            finally:
-                self._end()
+                if request is None:
+                    raise ValidationError("the request has no message")
+                reply = await run(op, request.data, stream.metadata)
+            except Exception as exc:
+                await self._send_error(stream, route, exc)
+                return
+            await stream.send_message(RawMessage(reply))
 
         return handle
 
@@ -251,34 +240,12 @@ class KeystoneService:
         except Exception as err:  # the client is gone; nobody to tell
             logger.debug("%s: could not send %s: %s", route, status.name, err)
 
-    # -- draining -------------------------------------------------------------
-
-    def _begin(self) -> bool:
-        if self._draining:
-            return False
-        self._in_flight += 1
-        self._idle.clear()
-        return True
-
-    def _end(self) -> None:
-        self._in_flight -= 1
-        if self._in_flight == 0:
-            self._idle.set()
-
-    @property
-    def in_flight(self) -> int:
-        """The number of calls being handled right now."""
-        return self._in_flight
+    # -- the worker pool ---------------------------------------------------------
 
     @property
     def queue_length(self) -> int:
         """The calls waiting for a worker thread right now."""
         return self._pool.queue_length
-
-    async def drain(self) -> None:
-        """Refuse new calls (UNAVAILABLE) and wait until the calls in flight are done."""
-        self._draining = True
-        await self._idle.wait()
 
     # -- single items -----------------------------------------------------------
 
@@ -386,36 +353,28 @@ class KeystoneService:
 
     async def _scan(self, stream: Stream[Any, Any]) -> None:
         route = _SERVICE + "Scan"
-        if not self._begin():
-            await self._send_error(stream, route, Unavailable(_SHUTTING_DOWN))
-            return
         run = self._pool.run
+        request = await stream.recv_message()
         try:
-            request = await stream.recv_message()
-            try:
-                if request is None:
-                    raise ValidationError("the request has no message")
-                args, remaining = await run(self._scan_args, request.data)
+            if request is None:
+                raise ValidationError("the request has no message")
+            args, remaining = await run(self._scan_args, request.data)
+        except Exception as exc:
+            await self._send_error(stream, route, exc)
+            return
+        while True:
+            limit = SCAN_MESSAGE_ITEMS if remaining is None else min(remaining, SCAN_MESSAGE_ITEMS)
+            try:  # a call under way: its next page waits for a worker, never refused
+                reply, page = await run(self._scan_page, args, limit, admit=False)
             except Exception as exc:
                 await self._send_error(stream, route, exc)
                 return
-            while True:
-                limit = (
-                    SCAN_MESSAGE_ITEMS if remaining is None else min(remaining, SCAN_MESSAGE_ITEMS)
-                )
-                try:  # a call under way: its next page waits for a worker, never refused
-                    reply, page = await run(self._scan_page, args, limit, admit=False)
-                except Exception as exc:
-                    await self._send_error(stream, route, exc)
-                    return
-                await stream.send_message(RawMessage(reply))
-                if remaining is not None:
-                    remaining -= page.scanned_count
-                if page.last_key is None or remaining == 0:
-                    return
-                args["start"] = page.last_key
-        finally:
-            self._end()
+            await stream.send_message(RawMessage(reply))
+            if remaining is not None:
+                remaining -= page.scanned_count
+            if page.last_key is None or remaining == 0:
+                return
+            args["start"] = page.last_key
 
     # -- batches and transactions ---------------------------------------------------
 
