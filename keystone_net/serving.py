@@ -228,8 +228,11 @@ async def _shut_down(
         logger.warning("connections did not close in time")
 
 
-def listen_socket(host: str, port: int) -> socket.socket:
-    """A listening socket (``SO_REUSEADDR``, so a restart can take the same port at once)."""
+def listen_socket(host: str, port: int, *, backlog: int = 1024) -> socket.socket:
+    """A listening socket (``SO_REUSEADDR``, so a restart can take the same port at once).
+
+    ``port`` 0 picks a free one, and there is one socket, so one answer.
+    """
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     family, kind, proto, _, address = infos[0]
     # The protocol must be IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on the
@@ -238,7 +241,7 @@ def listen_socket(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
-        sock.listen(1024)
+        sock.listen(backlog)
         sock.setblocking(False)
     except BaseException:
         sock.close()

@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
+
+from keystone_net.serving import listen_socket
 
 __all__ = ["HttpEndpoint", "Response", "Route", "TEXT"]
 
@@ -68,7 +69,7 @@ class HttpEndpoint:
         """
         if self._server is not None:
             raise RuntimeError("the HTTP endpoint is already running")
-        sock = _listen(host, port)
+        sock = listen_socket(host, port, backlog=32)
         try:
             self._server = await asyncio.start_server(
                 self._serve_connection, sock=sock, limit=_MAX_HEAD
@@ -154,22 +155,6 @@ class HttpEndpoint:
             head=method == "HEAD",
         )
         return keep_alive
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    """One listening socket (``SO_REUSEADDR``), so ``port=0`` has one answer."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    family, kind, proto, _, address = infos[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(32)
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
 
 
 def _parse_head(head: bytes) -> tuple[str, str, dict[str, str], bool] | None:
