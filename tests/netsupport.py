@@ -6,6 +6,7 @@
   itself (no metrics endpoint fighting over port 9090), when supported.
 * :class:`Relay` relays a loopback TCP connection, counting the bytes each
   way (what crosses the wire, compressed or not).
+* :func:`wait_until` polls a condition, bounded in time.
 * :func:`grpcio_stubs` generates the grpcio-tools client of
   ``protos/keystone.proto`` (skips the test if grpcio is missing).
 * :class:`InProcessServer` runs the real ``KeystoneService`` on a grpclib
@@ -126,6 +127,16 @@ class Relay:
     def close(self) -> None:
         if self._server is not None:
             self._server.close()
+
+
+def wait_until(condition: Any, timeout: float = 10.0) -> bool:
+    """Whether ``condition()`` became true within ``timeout`` seconds (polled every 20 ms)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return bool(condition())
 
 
 def free_port() -> int:

@@ -33,7 +33,7 @@ from grpclib.exceptions import StreamTerminatedError
 from grpclib.health.v1.health_grpc import HealthStub
 from grpclib.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
 from grpclib.reflection.v1 import reflection_grpc, reflection_pb2
-from netsupport import free_port
+from netsupport import free_port, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
 import keystone
@@ -93,15 +93,6 @@ def calls(values: dict[Any, float], method: str, status: str = "OK") -> float:
     return values.get(("rpc_requests_total", (("method", method), ("status", status))), 0.0)
 
 
-def wait_for(condition: Any, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return bool(condition())
-
-
 # --------------------------------------------------------------------------
 # Metrics as calls are made
 # --------------------------------------------------------------------------
@@ -134,7 +125,7 @@ def test_metrics_move_as_calls_are_made(tmp_path: Path, start_server: Any) -> No
     assert size == os.path.getsize(tmp_path / "metrics.keystone") and size > 0
     assert during[("blocking_queue_length", ())] == 0
     # The client is gone: so is its connection.
-    assert wait_for(lambda: scrape(port)[("active_connections", ())] == 0)
+    assert wait_until(lambda: scrape(port)[("active_connections", ())] == 0)
     assert server.terminate() == 0
 
 
@@ -212,7 +203,7 @@ def test_ready_is_served_once_listening_and_drops_while_draining(
                 await asyncio.sleep(0.5)  # the server is now blocked in the call
                 server.proc.terminate()  # SIGTERM: stop taking calls, drain
                 became_unready = await asyncio.to_thread(
-                    wait_for, lambda: fetch(port, "/ready")[0] == 503
+                    wait_until, lambda: fetch(port, "/ready")[0] == 503
                 )
                 assert became_unready, server.output()
                 assert fetch(port, "/ready") == (503, b"not ready\n")

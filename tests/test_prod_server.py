@@ -25,7 +25,7 @@ from grpclib.const import Cardinality, Status
 from grpclib.exceptions import GRPCError
 from grpclib.health.v1.health_grpc import HealthStub
 from grpclib.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
-from netsupport import free_port
+from netsupport import free_port, wait_until
 
 import keystone
 from keystone_net import AuthenticationError, Client, connect
@@ -34,15 +34,6 @@ from keystone_net._proto import keystone as pb
 ROUTE = "/keystone.KeystoneDB/"
 TOKEN = "t0ken-for.tests"
 HEX32 = re.compile(r"[0-9a-f]{32}")
-
-
-def wait_until(condition: Any, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return bool(condition())
 
 
 def fetch(port: int, path: str) -> tuple[int, str]:
