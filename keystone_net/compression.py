@@ -121,9 +121,9 @@ def accept_request(stream: Any, headers: Sequence[tuple[str, str]], policy: Poli
             encoding = value.strip().lower()
         elif key == "grpc-accept-encoding":
             accepted = value
-    setattr(stream, _LIMIT, policy.limit)
-    if encoding is not None:
+    if encoding is not None:  # (nothing to note for an uncompressed request: the usual case)
         setattr(stream, _RECV, encoding)
+        setattr(stream, _LIMIT, policy.limit)
     send = policy.encoding
     if send is not None and send in _listed(accepted):
         setattr(stream, _SEND, (send, policy.min_bytes))
