@@ -44,7 +44,7 @@ from .registry import (
     open_database,
     schema_from_args,
 )
-from .remote import REMOTE_VERBS, is_url
+from .remote import is_url
 
 PROG = "keystone"
 
@@ -74,7 +74,7 @@ def build_parser(*, shell: bool = False) -> argparse.ArgumentParser:
                 "path",
                 metavar="PATH",
                 help="the database file"
-                + (", or a server: http://host:port" if cmd.name in REMOTE_VERBS else ""),
+                + (", or a server: http://host:port" if cmd.remote else ""),
             )
         cmd.configure(sub)
         if cmd.prints:
@@ -117,10 +117,11 @@ def main(
     except SystemExit as exc:
         return int(exc.code or 0)
     try:
-        if is_url(args.path) and args.command not in REMOTE_VERBS:
+        cmd = COMMANDS.get(args.command)
+        if is_url(args.path) and (cmd is None or not cmd.remote):
+            remote = ", ".join(c.name for c in listed() if c.remote)
             raise UsageError(
-                f"{args.command} needs a database file, not a server URL "
-                f"(over a server: {', '.join(sorted(REMOTE_VERBS))})"
+                f"{args.command} needs a database file, not a server URL (over a server: {remote})"
             )
         if args.command == "shell":
             from .shell import run_shell

@@ -57,6 +57,8 @@ class Command:
     prints: bool = True
     #: Whether the verb may create the file (and so takes the key schema options).
     creates: bool = False
+    #: Whether the verb also works on a server (PATH a URL; see :mod:`.remote`).
+    remote: bool = False
 
 
 COMMANDS: dict[str, Command] = {}

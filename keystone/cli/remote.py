@@ -1,7 +1,8 @@
 """The CLI against a running server: PATH given as ``http://host:port`` or ``https://...``.
 
-The data verbs (put, get, delete, update, query, scan, sql, export) work the
-same through ``keystone_net.connect``; import, backup, stats and the shell
+The data verbs (put, get, delete, update, query, scan, sql, export: the
+commands registered with ``remote=True``) work the same through
+``keystone_net.connect``; import, backup, stats and the shell
 need the database file. Connection settings come from the environment, as
 for the server: ``KEYSTONE_AUTH_TOKEN`` (the bearer token),
 ``KEYSTONE_CA_FILE`` (the CA of an https:// server) and
@@ -18,16 +19,11 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 from ..schema import Schema
 
-__all__ = ["REMOTE_VERBS", "RemoteStore", "is_url", "open_remote"]
-
-#: The verbs that work against a server.
-REMOTE_VERBS: Final = frozenset(
-    {"put", "get", "delete", "update", "query", "scan", "sql", "export"}
-)
+__all__ = ["RemoteStore", "is_url", "open_remote"]
 
 
 def is_url(path: str) -> bool:

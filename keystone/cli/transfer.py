@@ -222,6 +222,7 @@ register(
         _configure_export,
         run_export,
         prints=False,
+        remote=True,
     )
 )
 

@@ -66,6 +66,7 @@ register(
         run_put,
         prints=False,
         creates=True,
+        remote=True,
     )
 )
 
@@ -103,6 +104,7 @@ register(
         "read",
         _configure_get,
         run_get,
+        remote=True,
     )
 )
 
@@ -131,6 +133,7 @@ register(
         _configure_delete,
         run_delete,
         prints=False,
+        remote=True,
     )
 )
 
@@ -205,6 +208,7 @@ register(
         _configure_update,
         run_update,
         creates=True,
+        remote=True,
     )
 )
 
@@ -289,6 +293,7 @@ register(
         "read",
         _configure_query,
         run_query,
+        remote=True,
     )
 )
 
@@ -313,6 +318,7 @@ register(
         "read",
         _configure_scan,
         run_scan,
+        remote=True,
     )
 )
 
@@ -360,6 +366,7 @@ register(
         "read",
         _configure_sql,
         run_sql,
+        remote=True,
     )
 )
 
