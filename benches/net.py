@@ -24,7 +24,7 @@ grpclib itself.
   the bytes save; the bytes are what a slow link would feel);
 * TLS: sequential Get p50 over TLS (``--tls-cert``/``--tls-key``, a
   throwaway CA made with ``cryptography`` by ``tests/certs.py``) vs plaintext.
-  Skipped, saying why, when ``keystone_net.tls`` or client TLS is missing.
+  Skipped, saying why, when ``keystone_net.serving.tls`` or client TLS is missing.
 
 Every server runs with ``--metrics-port 0`` (no metrics endpoint), so that
 benches never fight over port 9090.
@@ -55,9 +55,9 @@ from _harness import compare, machine  # noqa: E402
 
 import keystone  # noqa: E402
 import keystone_net  # noqa: E402
-from keystone_net import convert  # noqa: E402
 from keystone_net._proto import keystone as pb  # noqa: E402
-from keystone_net.convert import RawMessage  # noqa: E402
+from keystone_net.grpc import convert  # noqa: E402
+from keystone_net.grpc.convert import RawMessage  # noqa: E402
 
 CALLERS = 32
 WRITERS = 32
@@ -456,8 +456,8 @@ def _tls_missing() -> str | None:
     import importlib.util
     import inspect
 
-    if importlib.util.find_spec("keystone_net.tls") is None:
-        return "keystone_net.tls is not installed"
+    if importlib.util.find_spec("keystone_net.serving.tls") is None:
+        return "keystone_net.serving.tls is not installed"
     if "ca_file" not in inspect.signature(keystone_net.Client).parameters:
         return "the client takes no ca_file= (no client TLS yet)"
     if importlib.util.find_spec("cryptography") is None:

@@ -5,7 +5,7 @@
   ``keystone.Database`` and on a server.
 * :class:`Client` is the async client (``await db.get(...)``).
 * Both speak plaintext (``"host:port"``) or TLS (``"https://host:port"``,
-  :mod:`keystone_net.tls`), send an optional bearer token, take a
+  :mod:`keystone_net.serving.tls`), send an optional bearer token, take a
   ``timeout=`` on every call and retry what is safe to retry
   (:class:`Retry`); a refused token raises :class:`AuthenticationError`.
 * :class:`KeystoneService` is the grpclib service over one
@@ -19,12 +19,12 @@
 
 from __future__ import annotations
 
-from .client import Client
 from .errors import AuthenticationError
-from .retry import Retry
-from .server import KeystoneService, serve
-from .sync import SyncClient, connect
-from .transport import DEFAULT_TIMEOUT, parse_url
+from .grpc.client import Client
+from .grpc.retry import Retry
+from .grpc.server import KeystoneService, serve
+from .grpc.sync import SyncClient, connect
+from .grpc.transport import DEFAULT_TIMEOUT, parse_url
 
 __all__ = [
     "DEFAULT_TIMEOUT",

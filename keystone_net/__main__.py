@@ -5,7 +5,7 @@
 
 Every option may also come from the environment (``--max-connections`` from
 ``KEYSTONE_MAX_CONNECTIONS``, ...; the command line wins); ``serve --help``
-lists them all (the table is :data:`keystone_net.config.OPTIONS`).
+lists them all (the table is :data:`keystone_net.serving.config.OPTIONS`).
 
 The database file is created if missing. The server logs
 ``listening on HOST:PORT`` to stderr once it accepts calls (``--port 0``
@@ -25,9 +25,9 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from keystone.errors import KeystoneError
-from keystone_net import config as settings
-from keystone_net import logs
-from keystone_net.server import serve
+from keystone_net.grpc.server import serve
+from keystone_net.serving import config as settings
+from keystone_net.serving import logs
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:

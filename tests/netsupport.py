@@ -38,7 +38,7 @@ from grpclib.exceptions import GRPCError
 from grpclib.server import Server, Stream
 
 import keystone
-from keystone_net.server import KeystoneService
+from keystone_net.grpc.server import KeystoneService
 
 
 @functools.cache

@@ -13,8 +13,8 @@ from netsupport import InProcessServer, quiet_args, requires_flags
 
 import keystone
 from keystone_net import AuthenticationError, Client, connect
-from keystone_net.convert import exception_for, status_for
-from keystone_net.tls import server_context
+from keystone_net.grpc.convert import exception_for, status_for
+from keystone_net.serving.tls import server_context
 
 TOKEN = "s3cret-token.with~chars+/="
 

@@ -17,7 +17,7 @@ from netsupport import quiet_args
 import keystone
 from keystone_net import Client, connect
 from keystone_net._proto import keystone as pb
-from keystone_net.convert import RawMessage
+from keystone_net.grpc.convert import RawMessage
 
 SLOW_SELECT = "SELECT * FROM t WHERE v = -1"  # reads every item, returns none
 

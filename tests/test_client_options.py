@@ -10,7 +10,7 @@ import pytest
 
 import keystone_net
 from keystone_net import Client, Retry, SyncClient, connect
-from keystone_net.transport import DEFAULT_TIMEOUT, UNSET, parse_target
+from keystone_net.grpc.transport import DEFAULT_TIMEOUT, UNSET, parse_target
 
 
 @pytest.mark.parametrize(

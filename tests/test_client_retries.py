@@ -19,8 +19,8 @@ from netsupport import DroppingServer, free_port, quiet_args
 import keystone
 from keystone_net import Client, Retry, connect
 from keystone_net._proto import keystone as pb
-from keystone_net.convert import RawMessage
-from keystone_net.retry import NO_RETRY, retry_policy
+from keystone_net.grpc.convert import RawMessage
+from keystone_net.grpc.retry import NO_RETRY, retry_policy
 
 PATIENT = Retry(attempts=200, initial_backoff=0.02, max_backoff=0.2, max_elapsed=30)
 

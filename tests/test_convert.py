@@ -1,4 +1,4 @@
-"""keystone_net.convert: values, items, keys and errors across the wire."""
+"""keystone_net.grpc.convert: values, items, keys and errors across the wire."""
 
 from __future__ import annotations
 
@@ -27,9 +27,9 @@ from keystone.errors import (
     ValidationError,
 )
 from keystone.types import MAX_NESTING_DEPTH, Vector
-from keystone_net import convert
 from keystone_net._proto import keystone as pb
 from keystone_net.errors import AuthenticationError
+from keystone_net.grpc import convert
 
 UTC = dt.UTC
 

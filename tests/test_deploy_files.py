@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from netsupport import free_port
 
-from keystone_net import config
+from keystone_net.serving import config
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"

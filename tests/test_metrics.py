@@ -1,4 +1,4 @@
-"""keystone_net.metrics in process: the metrics move, the HTTP endpoint answers.
+"""keystone_net.serving.metrics in process: the metrics move, the HTTP endpoint answers.
 
 The HTTP side is exercised over real sockets on 127.0.0.1 (urllib for a
 real client, raw bytes for the malformed requests a real client never sends).
@@ -21,7 +21,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 import keystone
-from keystone_net.metrics import DURATION_BUCKETS, Metrics
+from keystone_net.serving.metrics import DURATION_BUCKETS, Metrics
 
 SERVER_METRICS = {
     "rpc_requests_total",
@@ -484,7 +484,7 @@ def test_two_endpoints_in_one_process_serve_their_own_metrics() -> None:
 
 
 def test_a_failing_route_is_a_500_and_the_endpoint_goes_on() -> None:
-    from keystone_net.observability.http_endpoint import TEXT, HttpEndpoint
+    from keystone_net.serving.http_endpoint import TEXT, HttpEndpoint
 
     async def route(path: str, headers: Any) -> tuple[int, bytes, str]:
         if path == "/boom":

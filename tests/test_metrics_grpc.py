@@ -1,4 +1,4 @@
-"""gRPC health checking and server reflection of keystone_net.metrics, over a real grpclib server.
+"""gRPC health checking and server reflection of keystone_net.serving.metrics, over a real grpclib server.
 
 The services of ``Metrics.grpc_services()`` run beside ``KeystoneService`` in
 one grpclib ``Server`` on 127.0.0.1, and grpclib's own clients talk to them.
@@ -31,8 +31,8 @@ from grpclib.server import Server
 import keystone
 from keystone_net import Client
 from keystone_net._proto import keystone as pb
-from keystone_net.metrics import KEYSTONE_SERVICE, Metrics
-from keystone_net.server import KeystoneService
+from keystone_net.grpc.server import KeystoneService
+from keystone_net.serving.metrics import KEYSTONE_SERVICE, Metrics
 
 SERVING = HealthCheckResponse.SERVING
 NOT_SERVING = HealthCheckResponse.NOT_SERVING

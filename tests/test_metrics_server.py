@@ -264,9 +264,9 @@ def test_grpc_health_and_reflection_answer_on_the_server_port(
 
 def test_ready_turns_200_only_when_the_grpc_port_listens(tmp_path: Path) -> None:
     """In process, through ``serve(config=..., metrics=...)``: the startup transition itself."""
-    from keystone_net.config import ServerConfig
-    from keystone_net.metrics import Metrics
-    from keystone_net.server import serve
+    from keystone_net.grpc.server import serve
+    from keystone_net.serving.config import ServerConfig
+    from keystone_net.serving.metrics import Metrics
 
     seen: dict[str, Any] = {}
 

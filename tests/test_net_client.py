@@ -156,7 +156,7 @@ def test_arguments_the_wire_cannot_carry_fail_like_the_database(remote: Any) -> 
 
 
 def test_a_malformed_reply_page_is_a_keystone_error_naming_the_field() -> None:
-    from keystone_net import calls
+    from keystone_net.grpc import calls
 
     # QueryResponse.last_evaluated_key (a message) sent as a varint
     with pytest.raises(keystone.KeystoneError, match="malformed reply.*last_evaluated_key"):

@@ -24,7 +24,7 @@ from netsupport import Relay, grpcio_stubs
 
 from keystone_net import Client, connect
 from keystone_net._proto import keystone as pb
-from keystone_net.convert import RawMessage
+from keystone_net.grpc.convert import RawMessage
 
 ROUTE = "/keystone.KeystoneDB/"
 BIG = {"pk": "big", "sk": "item", "text": "keystone " * 4000, "n": 7}  # ~36 KB, compressible

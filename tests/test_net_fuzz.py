@@ -19,9 +19,9 @@ from grpclib.client import Channel
 from grpclib.const import Cardinality, Status
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 
-from keystone_net import convert
 from keystone_net._proto import keystone as pb
-from keystone_net.convert import RawMessage
+from keystone_net.grpc import convert
+from keystone_net.grpc.convert import RawMessage
 
 ROUTE = "/keystone.KeystoneDB/"
 CALLS = int(

@@ -10,10 +10,11 @@ from grpclib.client import Channel
 from grpclib.const import Cardinality
 
 from keystone import MAX_PAGE_BYTES
-from keystone_net import Client, convert
+from keystone_net import Client
 from keystone_net._proto import keystone as pb
-from keystone_net.convert import RawMessage
-from keystone_net.server import SCAN_MESSAGE_ITEMS
+from keystone_net.grpc import convert
+from keystone_net.grpc.convert import RawMessage
+from keystone_net.grpc.server import SCAN_MESSAGE_ITEMS
 
 
 @pytest.fixture

@@ -24,9 +24,10 @@ from grpclib.server import Server
 
 import keystone
 from keystone import sk
-from keystone_net import Client, KeystoneService, convert
+from keystone_net import Client, KeystoneService
 from keystone_net._proto import keystone as pb
-from keystone_net.convert import RawMessage
+from keystone_net.grpc import convert
+from keystone_net.grpc.convert import RawMessage
 
 ROUTE = "/keystone.KeystoneDB/"
 UTC = dt.UTC
@@ -406,7 +407,7 @@ def test_an_unexpected_error_is_internal_without_its_traceback(
             await server.wait_closed()
             db.close()
 
-    with caplog.at_level(logging.ERROR, logger="keystone_net.server"):
+    with caplog.at_level(logging.ERROR, logger="keystone_net.grpc.server"):
         exc = asyncio.run(run())
     assert type(exc) is keystone.KeystoneError
     assert "secret" not in str(exc) and "Traceback" not in str(exc)

@@ -1,4 +1,4 @@
-"""keystone_net.convert's byte-level codec: the same rules as the betterproto2 path.
+"""keystone_net.grpc.convert's byte-level codec: the same rules as the betterproto2 path.
 
 Items travel through ``item_to_bytes``/``item_from_bytes`` (the fast path);
 ``item_to_proto``/``item_from_proto`` work on betterproto2 messages. Both must
@@ -18,8 +18,8 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from keystone.errors import ValidationError
 from keystone.types import MAX_NESTING_DEPTH, Vector
-from keystone_net import convert
 from keystone_net._proto import keystone as pb
+from keystone_net.grpc import convert
 
 UTC = dt.UTC
 

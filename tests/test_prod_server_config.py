@@ -21,11 +21,11 @@ import pytest
 
 import keystone
 from keystone_net import Client
-from keystone_net import config as settings
 from keystone_net.__main__ import main
-from keystone_net.config import OPTIONS, ConfigError, ServerConfig
-from keystone_net.limits import ConnectionTable, Refused, TokenBucket, WorkerPool
-from keystone_net.server import serve
+from keystone_net.grpc.server import serve
+from keystone_net.serving import config as settings
+from keystone_net.serving.config import OPTIONS, ConfigError, ServerConfig
+from keystone_net.serving.limits import ConnectionTable, Refused, TokenBucket, WorkerPool
 
 # A value for every option, none of them its default.
 SAMPLES: dict[str, str | None] = {

@@ -1,7 +1,7 @@
 """The generated code in keystone_net/_proto matches protos/keystone.proto.
 
 That is the betterproto2 package and ``keystone.binpb``, the serialized
-``FileDescriptorSet`` that server reflection (keystone_net.metrics) serves.
+``FileDescriptorSet`` that server reflection (keystone_net.serving.metrics) serves.
 
 Also pins the wire contract: every field number of the original protocol
 (PROTOCOL.md) and the numbers of our additions, so a client generated from
@@ -293,7 +293,7 @@ def test_google_protobuf_reads_what_we_write_and_back(tmp_path: Path) -> None:
     from decimal import Decimal
 
     from keystone.types import Vector
-    from keystone_net import convert
+    from keystone_net.grpc import convert
 
     subprocess.run(
         [

@@ -1,4 +1,4 @@
-"""TLS: the contexts of ``keystone_net.tls``, and clients over TLS and mutual TLS.
+"""TLS: the contexts of ``keystone_net.serving.tls``, and clients over TLS and mutual TLS.
 
 The certificates are made for each test module by ``tests/certs.py`` (a
 private CA, a server certificate for 127.0.0.1/localhost, client
@@ -23,7 +23,7 @@ from netsupport import InProcessServer, quiet_args, requires_flags
 
 import keystone
 from keystone_net import Client, connect
-from keystone_net.tls import client_context, server_context
+from keystone_net.serving.tls import client_context, server_context
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,11 @@ written against the local database runs unchanged on a server::
         await db.put({"pk": "user#1", "sk": "profile", "name": "Ada"})
         await db.get("user#1", "profile", timeout=0.5)
 
-Each method is: arguments to request bytes (``keystone_net.calls``), the
-bytes to the server and back (``keystone_net.transport``: the URL forms,
+Each method is: arguments to request bytes (``keystone_net.grpc.calls``), the
+bytes to the server and back (``keystone_net.grpc.transport``: the URL forms,
 TLS, the bearer token, deadlines, which calls are retried and how), reply
-bytes to keystone values (``keystone_net.calls`` again). The blocking
-facade is ``keystone_net.sync``.
+bytes to keystone values (``keystone_net.grpc.calls`` again). The blocking
+facade is ``keystone_net.grpc.sync``.
 
 Key attribute names. The wire carries keys as bytes; key dicts and
 ``(pk, sk)`` tuples (``batch_get``, ``transact_get``, ``batch_write``
@@ -56,12 +56,11 @@ from keystone.errors import Unavailable, ValidationError
 from keystone.sk import KeyValue
 from keystone.table import MAX_PAGE_BYTES, Page
 from keystone.types import Item
-from keystone_net import calls, convert
 from keystone_net._proto import keystone as pb
-from keystone_net.compression import DEFAULT_MIN_BYTES
-from keystone_net.retry import DEFAULT_RETRIES, Retry
-from keystone_net.tls import StrPath
-from keystone_net.transport import (
+from keystone_net.grpc import calls, convert
+from keystone_net.grpc.compression import DEFAULT_MIN_BYTES
+from keystone_net.grpc.retry import DEFAULT_RETRIES, Retry
+from keystone_net.grpc.transport import (
     DEFAULT_PORT,
     DEFAULT_TIMEOUT,
     UNSET,
@@ -70,10 +69,11 @@ from keystone_net.transport import (
     TimeoutArg,
     Transport,
 )
+from keystone_net.serving.tls import StrPath
 
 __all__ = ["Client"]
 
-_BINARY_KEYS: Final = "keystone-binary-keys"  # see keystone_net.server
+_BINARY_KEYS: Final = "keystone-binary-keys"  # see keystone_net.grpc.server
 
 
 class Client:
@@ -89,7 +89,7 @@ class Client:
     server certificate (default: the system's CAs); ``cert_file`` and
     ``key_file`` are the client certificate for a server that requires one
     (mutual TLS); ``ssl_context`` replaces all three with a context of your
-    own (``keystone_net.tls.client_context`` makes one). ``auth_token`` is
+    own (``keystone_net.serving.tls.client_context`` makes one). ``auth_token`` is
     sent as ``authorization: Bearer <token>`` on every call. ``timeout``
     is the default of every call, in seconds (``None``: no limit).
     ``retries`` is how many times a call that could not reach the server is

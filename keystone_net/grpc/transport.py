@@ -3,7 +3,7 @@
 :class:`Transport` owns one grpclib ``Channel`` (one HTTP/2 connection,
 opened on the first call in the running event loop, opened again after it
 breaks) and sends already-encoded request bytes over it; what the bytes
-mean is ``keystone_net.client``'s business.
+mean is ``keystone_net.grpc.client``'s business.
 
 * **URL.** ``https://host[:port]`` is TLS (port 443 by default);
   ``http://host[:port]``, ``host[:port]`` and ``[v6]:port`` are plaintext
@@ -18,7 +18,7 @@ mean is ``keystone_net.client``'s business.
   expired call raises ``keystone.Timeout``. The timeout covers the whole
   call, retries and waits included. For a Scan stream the timeout bounds
   each message instead (a long scan is fine as long as it keeps flowing).
-* **Retries** (:mod:`keystone_net.retry`): a call that failed to reach the
+* **Retries** (:mod:`keystone_net.grpc.retry`): a call that failed to reach the
   server (connection refused or lost, a TLS session dropped, the status
   UNAVAILABLE) is tried again after a backoff if it is *idempotent* (get,
   query, scan, batch_get, transact_get), or if the request provably never
@@ -49,10 +49,11 @@ from grpclib.const import Cardinality, Status
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 
 from keystone.errors import DatabaseClosed, KeystoneError, Timeout, Unavailable
-from keystone_net import compression as compressing
-from keystone_net import convert, tls
-from keystone_net.convert import RawMessage
-from keystone_net.retry import DEFAULT_RETRIES, Retry, retry_policy
+from keystone_net.grpc import compression as compressing
+from keystone_net.grpc import convert
+from keystone_net.grpc.convert import RawMessage
+from keystone_net.grpc.retry import DEFAULT_RETRIES, Retry, retry_policy
+from keystone_net.serving import tls
 
 __all__ = [
     "DEFAULT_PORT",

@@ -1,6 +1,6 @@
 """The blocking client: :class:`SyncClient`, made by :func:`connect`.
 
-A :class:`~keystone_net.client.Client` running on an event loop in a
+A :class:`~keystone_net.grpc.client.Client` running on an event loop in a
 background thread (an anyio blocking portal): every method blocks until the
 async call it starts is over, so a ``SyncClient`` can be shared by any
 number of threads, and it satisfies ``keystone.Store``, so code written
@@ -18,7 +18,7 @@ for a local ``keystone.Database`` runs unchanged on a server::
     db.query("user#1", timeout=0.5)   # this call only
 
 Connection options, timeouts, retries and exceptions are the async
-client's (see ``keystone_net.client`` and ``keystone_net.transport``).
+client's (see ``keystone_net.grpc.client`` and ``keystone_net.grpc.transport``).
 """
 
 from __future__ import annotations
@@ -39,12 +39,12 @@ from keystone.errors import DatabaseClosed
 from keystone.sk import KeyValue
 from keystone.table import Page
 from keystone.types import Item
-from keystone_net.calls import check_limit
-from keystone_net.client import Client
-from keystone_net.compression import DEFAULT_MIN_BYTES
-from keystone_net.retry import DEFAULT_RETRIES, Retry
-from keystone_net.tls import StrPath
-from keystone_net.transport import DEFAULT_PORT, DEFAULT_TIMEOUT, UNSET, TimeoutArg
+from keystone_net.grpc.calls import check_limit
+from keystone_net.grpc.client import Client
+from keystone_net.grpc.compression import DEFAULT_MIN_BYTES
+from keystone_net.grpc.retry import DEFAULT_RETRIES, Retry
+from keystone_net.grpc.transport import DEFAULT_PORT, DEFAULT_TIMEOUT, UNSET, TimeoutArg
+from keystone_net.serving.tls import StrPath
 
 __all__ = ["SyncClient", "connect"]
 

@@ -3,11 +3,11 @@
 :class:`KeystoneService` implements the eleven RPCs of ``protos/keystone.proto``
 (PROTOCOL.md) over one database. Each call is: bytes from grpclib ->
 ``convert`` -> the database call -> ``convert`` -> bytes to grpclib. The
-whole middle part runs in a worker thread (:class:`keystone_net.limits.WorkerPool`:
+whole middle part runs in a worker thread (:class:`keystone_net.serving.limits.WorkerPool`:
 ``workers`` threads and a bounded queue in front, beyond which a new call is
 refused with RESOURCE_EXHAUSTED "server overloaded"), so the event loop only
 moves bytes and a slow call never stalls the others. Short calls go to the
-threads in batches (:class:`keystone_net.limits.Batches`): those arriving
+threads in batches (:class:`keystone_net.serving.limits.Batches`): those arriving
 while one batch runs go together in the next, one hand-off for them all.
 There are two lanes: reads (Get, BatchGet, TransactGet) and writes (Put,
 Delete, Update, BatchWrite, TransactWrite), whose batches run in
@@ -15,7 +15,7 @@ Delete, Update, BatchWrite, TransactWrite), whose batches run in
 call keeping its own condition and outcome. That is the server's group
 commit; with ``--no-group-commit`` each write commits on its own.
 
-Errors become gRPC statuses through :func:`keystone_net.convert.status_for`
+Errors become gRPC statuses through :func:`keystone_net.grpc.convert.status_for`
 (``TransactionCanceled`` reasons travel in the trailing metadata
 ``keystone-cancellation-reasons``); an unexpected exception is logged here
 with its traceback and reaches the client as INTERNAL without one.
@@ -45,13 +45,13 @@ Wire rules beyond the original protocol:
   rebuilds the same ``Page`` as the local ``execute``.
 
 :func:`serve` runs a server process's worth (``python -m keystone_net serve``,
-settings in :class:`keystone_net.config.ServerConfig`): it opens the
+settings in :class:`keystone_net.serving.config.ServerConfig`): it opens the
 database, builds the service and handles SIGTERM/SIGINT around
 :func:`keystone_net.serving.run`, which serves it with the health and
-reflection services and metrics of ``keystone_net.metrics``, TLS
-(``keystone_net.tls``), every call through :class:`keystone_net.gate.CallGate`
+reflection services and metrics of ``keystone_net.serving.metrics``, TLS
+(``keystone_net.serving.tls``), every call through :class:`keystone_net.grpc.gate.CallGate`
 (auth token, connection and rate limits, trace ids, request log, metrics)
-and every connection tracked by :class:`keystone_net.limits.ConnectionTable`
+and every connection tracked by :class:`keystone_net.serving.limits.ConnectionTable`
 (TCP options, idle timeout), then drains: not ready, no new connections,
 calls in flight finish (new ones get UNAVAILABLE); last, the database is
 closed.
@@ -75,12 +75,13 @@ from keystone import sk as sk_conditions
 from keystone.database import TransactPart
 from keystone.errors import ValidationError
 from keystone.types import Item
-from keystone_net import convert, serving
 from keystone_net._proto import keystone as pb
-from keystone_net.config import DEFAULT_WORKERS, ServerConfig
-from keystone_net.convert import RawMessage
-from keystone_net.gate import MetricsSink
-from keystone_net.limits import WorkerPool
+from keystone_net.grpc import convert
+from keystone_net.grpc import runner as serving
+from keystone_net.grpc.convert import RawMessage
+from keystone_net.grpc.gate import MetricsSink
+from keystone_net.serving.config import DEFAULT_WORKERS, ServerConfig
+from keystone_net.serving.limits import WorkerPool
 
 __all__ = [
     "BINARY_KEYS_METADATA",
@@ -99,7 +100,7 @@ BINARY_KEYS_METADATA: Final = "keystone-binary-keys"
 
 _SERVICE: Final = "/keystone.KeystoneDB/"
 _SUCCESS: Final = bytes(pb.PutResponse(success=True))  # also Delete/BatchWrite/TransactWrite
-#: Short calls, run in batches (``keystone_net.limits.Batches``): reads, and
+#: Short calls, run in batches (``keystone_net.serving.limits.Batches``): reads, and
 #: writes (a batch of them shares one commit). Query, Scan and
 #: ExecuteStatement, which may read a lot, get a worker thread each.
 _READS: Final = frozenset({"Get", "BatchGet", "TransactGet"})
@@ -490,7 +491,7 @@ def _statement_reply(statement: str, page: keystone.Page, pk_name: str, sk_name:
 
 
 # --------------------------------------------------------------------------
-# Running a server (the machinery is in keystone_net.serving)
+# Running a server (the machinery is in keystone_net.grpc.runner)
 # --------------------------------------------------------------------------
 
 
@@ -509,12 +510,12 @@ async def serve(
 ) -> None:
     """Serve a database until SIGTERM/SIGINT or ``stop``.
 
-    Either ``config`` (every setting, see :class:`keystone_net.config.ServerConfig`)
+    Either ``config`` (every setting, see :class:`keystone_net.serving.config.ServerConfig`)
     or ``db_path`` and the few keyword settings (then the metrics endpoint is
     off). The database file is created if missing. Logs ``listening on
     HOST:PORT`` once ready (``port=0`` picks a free port; the log line, and
     ``on_listening(port)``, have the real one). ``metrics`` replaces
-    ``keystone_net.metrics.Metrics(db)``.
+    ``keystone_net.serving.metrics.Metrics(db)``.
 
     On shutdown it tells the metrics it is not ready, stops accepting
     connections, refuses new calls (UNAVAILABLE), lets the calls in flight

@@ -3,9 +3,9 @@
 Arguments become request bytes here (refusing, in the local database's
 words, what the wire cannot carry; everything else is the server's to
 check), and reply bytes become keystone values: pages, items, and the key
-dicts of continuation keys (:class:`KeySchema`). ``keystone_net.client``
-strings these together with ``keystone_net.transport``; values, items and
-keys themselves are encoded by ``keystone_net.convert``.
+dicts of continuation keys (:class:`KeySchema`). ``keystone_net.grpc.client``
+strings these together with ``keystone_net.grpc.transport``; values, items and
+keys themselves are encoded by ``keystone_net.grpc.convert``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from keystone import ConditionCheck, Delete, Put, Update, checks
 from keystone.errors import KeystoneError, ValidationError
 from keystone.table import Page
 from keystone.types import Item
-from keystone_net import convert
 from keystone_net._proto import keystone as pb
+from keystone_net.grpc import convert
 
 _UINT32_MAX: Final = 2**32 - 1
 
@@ -227,7 +227,7 @@ def scan_request(
 
 def transact_part(part: object, i: int, binary: list[str]) -> tuple[int, bytes]:
     """``(TransactWriteItem field, message bytes)`` of part ``i``; appends to ``binary``
-    the keys given as ``bytes`` (``"<i>.pk"``/``"<i>.sk"``, see keystone_net.server)."""
+    the keys given as ``bytes`` (``"<i>.pk"``/``"<i>.sk"``, see keystone_net.grpc.server)."""
     if isinstance(part, Put):
         cond = opt_str(part.condition, "condition")
         envelope = bytes(pb.TransactPut(condition_expression=cond))

@@ -1,24 +1,24 @@
 """Running a gRPC server of one service: connections, the call gate, metrics, TLS, draining.
 
-:func:`run` serves a grpclib service (:class:`keystone_net.server.KeystoneService`
-in ``python -m keystone_net serve``) the way :class:`keystone_net.config.ServerConfig`
-says, beside the health and reflection services of ``keystone_net.metrics``:
+:func:`run` serves a grpclib service (:class:`keystone_net.grpc.server.KeystoneService`
+in ``python -m keystone_net serve``) the way :class:`keystone_net.serving.config.ServerConfig`
+says, beside the health and reflection services of ``keystone_net.serving.metrics``:
 
-* every connection is tracked by a :class:`keystone_net.limits.ConnectionTable`
+* every connection is tracked by a :class:`keystone_net.serving.limits.ConnectionTable`
   (TCP_NODELAY and keepalive, the connection limit, per-connection rate,
   idle timeout);
-* every call passes through a :class:`keystone_net.gate.CallGate` (auth
+* every call passes through a :class:`keystone_net.grpc.gate.CallGate` (auth
   token, limits, trace id, request log, metrics);
-* messages are bounded by :class:`keystone_net.limits.SizeLimitedCodec`, and
+* messages are bounded by :class:`keystone_net.serving.limits.SizeLimitedCodec`, and
   compressed ones (gzip, deflate) are read and, with ``--compression``,
-  written (``keystone_net.compression``);
+  written (``keystone_net.grpc.compression``);
 * the metrics endpoint (/metrics, /health, /ready) runs on its own port;
   the server is ready only once its port listens;
 * on ``stop`` it drains: not ready, no new connections, new calls refused
   (UNAVAILABLE), calls in flight finish (up to ``shutdown_timeout``), then the
   connections close once quiet.
 
-:func:`keystone_net.server.serve` opens the database, builds the service and
+:func:`keystone_net.grpc.server.serve` opens the database, builds the service and
 handles the signals around it.
 """
 
@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import importlib
 import logging
-import socket
 import ssl
 from collections.abc import Callable
 from typing import Any
@@ -36,19 +35,20 @@ from typing import Any
 from grpclib.server import Server
 
 import keystone
-from keystone_net import compression as compressing
-from keystone_net.config import ConfigError, ServerConfig
-from keystone_net.gate import CallGate, MetricsSink, NoMetrics
-from keystone_net.limits import ConnectionTable, SizeLimitedCodec
+from keystone_net.grpc import compression as compressing
+from keystone_net.grpc.gate import CallGate, MetricsSink, NoMetrics
+from keystone_net.serving.config import ConfigError, ServerConfig
+from keystone_net.serving.limits import ConnectionTable, SizeLimitedCodec
+from keystone_net.serving.sockets import listen_socket
 
-__all__ = ["listen_socket", "metrics_of", "run", "tls_context"]
+__all__ = ["metrics_of", "run", "tls_context"]
 
 logger = logging.getLogger(__name__)
 
 
 class _Server(Server):
     """grpclib's server, with every connection tracked by a :class:`ConnectionTable`,
-    and every request's message compression negotiated (``keystone_net.compression``)."""
+    and every request's message compression negotiated (``keystone_net.grpc.compression``)."""
 
     def __init__(
         self,
@@ -85,13 +85,15 @@ class _Server(Server):
 
 
 def metrics_of(db: keystone.Database) -> MetricsSink:
-    """``keystone_net.metrics.Metrics(db)``, or a sink that keeps nothing if it is missing."""
+    """``keystone_net.serving.metrics.Metrics(db)``, or a sink that keeps nothing if it is missing."""
     try:
-        module = importlib.import_module("keystone_net.metrics")
+        module = importlib.import_module("keystone_net.serving.metrics")
     except ImportError as exc:
-        if exc.name != "keystone_net.metrics":
+        if exc.name != "keystone_net.serving.metrics":
             raise
-        logger.warning("keystone_net.metrics is not installed: no metrics, health or reflection")
+        logger.warning(
+            "keystone_net.serving.metrics is not installed: no metrics, health or reflection"
+        )
         return NoMetrics()
     sink: MetricsSink = module.Metrics(db)
     return sink
@@ -101,9 +103,9 @@ def tls_context(config: ServerConfig) -> ssl.SSLContext | None:
     if config.tls_cert is None or config.tls_key is None:
         return None
     try:
-        tls = importlib.import_module("keystone_net.tls")
+        tls = importlib.import_module("keystone_net.serving.tls")
     except ImportError as exc:
-        raise ConfigError("TLS needs keystone_net.tls, which is not installed") from exc
+        raise ConfigError("TLS needs keystone_net.serving.tls, which is not installed") from exc
     context: ssl.SSLContext = tls.server_context(
         config.tls_cert, config.tls_key, config.tls_client_ca
     )
@@ -226,24 +228,3 @@ async def _shut_down(
         await asyncio.wait_for(server.wait_closed(), timeout=max(timeout, 1.0))
     except TimeoutError:
         logger.warning("connections did not close in time")
-
-
-def listen_socket(host: str, port: int, *, backlog: int = 1024) -> socket.socket:
-    """A listening socket (``SO_REUSEADDR``, so a restart can take the same port at once).
-
-    ``port`` 0 picks a free one, and there is one socket, so one answer.
-    """
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    family, kind, proto, _, address = infos[0]
-    # The protocol must be IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on the
-    # accepted connections only then (ConnectionTable sets it again, with keepalive).
-    sock = socket.socket(family, kind, proto or socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(backlog)
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock

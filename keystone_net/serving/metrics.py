@@ -10,7 +10,7 @@ One :class:`Metrics` per served database owns:
   (the last three read when scraped), plus the client library's standard
   ``process_*``, ``python_*`` and ``python_gc_*`` ones;
 * an HTTP endpoint on the event loop (:meth:`Metrics.start_http`, see
-  :mod:`keystone_net.observability.http_endpoint`) answering ``GET /metrics`` (the registry, in the Prometheus or OpenMetrics
+  :mod:`keystone_net.serving.http_endpoint`) answering ``GET /metrics`` (the registry, in the Prometheus or OpenMetrics
   text format the scraper asks for), ``GET /health`` (200 while the process
   runs: a liveness probe) and ``GET /ready`` (200 only after
   :meth:`Metrics.set_ready` ``(True)``: a readiness probe);
@@ -18,7 +18,7 @@ One :class:`Metrics` per served database owns:
   serve beside ``keystone.KeystoneDB``: ``grpc.health.v1.Health`` (the
   overall status ``""`` and ``keystone.KeystoneDB`` are SERVING exactly when
   ready) and server reflection (v1 and v1alpha), so ``grpcurl`` works
-  without the ``.proto`` file (see :mod:`keystone_net.observability.grpc_services`).
+  without the ``.proto`` file (see :mod:`keystone_net.grpc.services`).
 
 The server reports what happens through :meth:`Metrics.observe`,
 :meth:`Metrics.connection_opened`/:meth:`Metrics.connection_closed` and
@@ -46,8 +46,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
-from keystone_net.observability.grpc_services import KEYSTONE_SERVICE, make_services
-from keystone_net.observability.http_endpoint import TEXT, HttpEndpoint, Response
+from keystone_net.grpc.services import KEYSTONE_SERVICE, make_services
+from keystone_net.serving.http_endpoint import TEXT, HttpEndpoint, Response
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric

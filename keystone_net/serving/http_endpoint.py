@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 
-from keystone_net.serving import listen_socket
+from keystone_net.serving.sockets import listen_socket
 
 __all__ = ["HttpEndpoint", "Response", "Route", "TEXT"]
 

@@ -4,7 +4,7 @@
 KeystoneDB service, health, reflection; :meth:`CallGate.wrap`), so every
 call is treated the same way. For each call it
 
-1. gives it a trace id (:func:`keystone_net.logs.request_id`: the client's
+1. gives it a trace id (:func:`keystone_net.serving.logs.request_id`: the client's
    ``x-request-id`` or a new one), returned in the trailing metadata
    ``x-request-id``: the call's stream sends its trailers through the gate,
    which adds it and notes the status (cheaper than grpclib's
@@ -41,10 +41,10 @@ from grpclib.exceptions import GRPCError, StreamTerminatedError
 from grpclib.server import Stream
 
 from keystone.errors import Unavailable
-from keystone_net import convert
 from keystone_net.errors import AuthenticationError
-from keystone_net.limits import ConnectionTable, Refused, TokenBucket, peer_label
-from keystone_net.logs import REQUEST_ID_KEY, log_call, request_id
+from keystone_net.grpc import convert
+from keystone_net.serving.limits import ConnectionTable, Refused, TokenBucket, peer_label
+from keystone_net.serving.logs import REQUEST_ID_KEY, log_call, request_id
 
 __all__ = ["AUTHORIZATION_KEY", "SHUTTING_DOWN", "CallGate", "MetricsSink", "NoMetrics"]
 
@@ -60,7 +60,7 @@ _HEALTH: Final = "/grpc.health.v1.Health/"
 
 
 class MetricsSink(Protocol):
-    """What the server reports to ``keystone_net.metrics.Metrics``."""
+    """What the server reports to ``keystone_net.serving.metrics.Metrics``."""
 
     def observe(self, method: str, status: str, seconds: float) -> None: ...
     def connection_opened(self) -> None: ...
@@ -74,7 +74,7 @@ class MetricsSink(Protocol):
 
 
 class NoMetrics:
-    """A :class:`MetricsSink` that keeps nothing (``keystone_net.metrics`` is missing)."""
+    """A :class:`MetricsSink` that keeps nothing (``keystone_net.serving.metrics`` is missing)."""
 
     def observe(self, method: str, status: str, seconds: float) -> None:
         pass
@@ -95,7 +95,7 @@ class NoMetrics:
         pass
 
     async def start_http(self, host: str, port: int) -> int:
-        raise OSError("keystone_net.metrics is not installed")
+        raise OSError("keystone_net.serving.metrics is not installed")
 
     async def stop_http(self) -> None:
         pass

@@ -3,7 +3,7 @@
 A call is tried again only when it failed to *reach* the server: a refused
 or lost connection, or the status UNAVAILABLE (a server shutting down, a
 proxy without a backend). Which calls may be tried again is the
-transport's rule (``keystone_net.transport``): reads always, writes only
+transport's rule (``keystone_net.grpc.transport``): reads always, writes only
 when the request provably never left the client, because a write that was
 sent may have been applied even though its reply was lost.
 
