@@ -1,0 +1,872 @@
+"""``DynamoStore``: a ``keystone.Store`` backed by Amazon DynamoDB or any compatible service.
+
+The same application code runs on a file and on DynamoDB::
+
+    db = keystone.Database.open("app.keystone")                         # before
+    db = keystone_net.connect("dynamodb://app?region=eu-west-1")         # after
+
+Every call becomes one DynamoDB request (batches: one per chunk) through a
+boto3 client. Expressions pass through unchanged as DynamoDB expressions;
+``sk`` conditions become the ``KeyConditionExpression``; values go through
+:mod:`keystone_net.dynamodb.encoding`; errors through
+:mod:`keystone_net.dynamodb.boto_errors`. Reads of the table are strongly
+consistent by default (``consistent=True``), as a file's are; index reads
+are eventually consistent, because DynamoDB offers nothing else on a
+global index. Where DynamoDB keeps a weaker promise than the file -- batches
+are not atomic, streams keep 24 hours -- ``docs/scale-out.md`` says so.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Final
+
+from keystone.checks import (
+    PUT_RETURNS,
+    UPDATE_RETURNS,
+    PutReturns,
+    UpdateReturns,
+    check_limit,
+    check_returns,
+)
+from keystone.errors import DatabaseClosed, ValidationError
+from keystone.schema import GlobalIndex, Schema, StreamConfig
+from keystone.sk import KeyValue, SortKeyCondition
+from keystone.store import Store
+from keystone.streams import StreamRecord
+from keystone.table import Page
+from keystone.types import Item
+from keystone.writes import ConditionCheck, Delete, Put, TransactPart, Update
+
+from . import tables as _tables
+from .batches import GET_CHUNK, WRITE_CHUNK, Backoff, chunks, get_all, write_all
+from .boto_errors import call
+from .encoding import AttributeValue, decode_item, encode_item, encode_value, encode_values
+from .streams import read_stream
+
+#: How often botocore retries a throttled or failed request before giving up.
+DEFAULT_RETRIES: Final = 10
+_SK_OPS: Final = {"eq": "=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+_PLACEHOLDER = re.compile(r"[#:][A-Za-z0-9_]+")
+_UNSET: Any = object()
+
+
+def make_client(
+    service: str,
+    *,
+    session: Any = None,
+    region: str | None = None,
+    endpoint: str | None = None,
+    retries: int = DEFAULT_RETRIES,
+) -> Any:
+    """A botocore client of ``service`` with standard retries (``retries`` attempts in all)."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"max_attempts": retries, "mode": "standard"})
+    return (session or boto3.session.Session()).client(
+        service, region_name=region, endpoint_url=endpoint, config=config
+    )
+
+
+class DynamoStore:
+    """One DynamoDB table as a ``keystone.Store`` (plus table management and streams).
+
+    Build one from a boto3 ``client`` (``boto3.client("dynamodb", ...)``) or a
+    boto3 ``session`` (``region``/``endpoint`` then pick the service), or
+    with ``keystone_net.connect("dynamodb://TABLE?region=...&endpoint=...")``.
+    ``consistent`` makes table reads strongly consistent (the default, as
+    on a file). ``retries`` is botocore's attempt count for throttled calls
+    (``ResourceExhausted`` after the last); ``backoff`` paces the rounds of
+    a batch's unprocessed remainder.
+    """
+
+    def __init__(
+        self,
+        table: str,
+        *,
+        client: Any = None,
+        session: Any = None,
+        region: str | None = None,
+        endpoint: str | None = None,
+        consistent: bool = True,
+        retries: int = DEFAULT_RETRIES,
+        backoff: Backoff | None = None,
+        streams_client: Any = None,
+    ) -> None:
+        if not isinstance(table, str) or not table:
+            raise ValidationError("a DynamoDB table name is a non-empty str")
+        self.table_name = table
+        self._session = session
+        self._region = region
+        self._endpoint = endpoint
+        self._retries = retries
+        self.client = client or make_client(
+            "dynamodb", session=session, region=region, endpoint=endpoint, retries=retries
+        )
+        self._streams = streams_client
+        self.consistent = consistent
+        self.backoff = backoff or Backoff()
+        self._keys: _tables.KeySchema | None = None
+        self._closed = False
+
+    # -- lifetime ------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<keystone_net.DynamoStore {self.table_name!r} {state}>"
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Stop using the store (idempotent); the client is shared and stays usable."""
+        self._closed = True
+
+    def __enter__(self) -> DynamoStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check(self) -> _tables.KeySchema:
+        if self._closed:
+            raise DatabaseClosed("the store is closed")
+        if self._keys is None:
+            self._keys = _tables.key_schema(self._describe(self.table_name))
+        return self._keys
+
+    def _sibling(self, table: str, keys: _tables.KeySchema | None = None) -> DynamoStore:
+        other = DynamoStore(
+            table,
+            client=self.client,
+            consistent=self.consistent,
+            backoff=self.backoff,
+            streams_client=self._streams,
+        )
+        other._session, other._region, other._endpoint = self._session, self._region, self._endpoint
+        other._keys = keys
+        return other
+
+    # -- keys ----------------------------------------------------------------
+
+    def _key(self, pk: object, sk: object = None) -> dict[str, AttributeValue]:
+        keys = self._check()
+        if pk is None:
+            raise ValidationError(f"partition key {keys.partition_key!r} must be given")
+        out = {keys.partition_key: encode_value(pk, keys.partition_key)}
+        if keys.sort_key is None:
+            if sk is not None:
+                raise ValidationError("this table has no sort key, but a sort key value was given")
+        elif sk is None:
+            raise ValidationError(
+                f"this DynamoDB table has the sort key {keys.sort_key!r}: give its value "
+                "(DynamoDB has no optional sort key)"
+            )
+        else:
+            out[keys.sort_key] = encode_value(sk, keys.sort_key)
+        return out
+
+    def _key_arg(self, key: object, what: str) -> dict[str, AttributeValue]:
+        """A key given as ``(pk, sk)``, ``(pk,)``, a bare ``pk`` or a key dict."""
+        keys = self._check()
+        try:
+            if isinstance(key, Mapping):
+                extra = set(key) - {keys.partition_key, keys.sort_key}
+                if extra:
+                    raise ValidationError(
+                        f"has attributes that are not key attributes: {sorted(extra)}"
+                    )
+                if keys.partition_key not in key:
+                    raise ValidationError(f"has no partition key attribute {keys.partition_key!r}")
+                sk = key.get(keys.sort_key) if keys.sort_key else None
+                return self._key(key[keys.partition_key], sk)
+            if isinstance(key, tuple):
+                if len(key) not in (1, 2):
+                    raise ValidationError(f"must be (pk,) or (pk, sk), got a tuple of {len(key)}")
+                return self._key(*key)
+            return self._key(key)
+        except ValidationError as exc:
+            raise ValidationError(f"{what}: {exc}") from None
+
+    def _distinct(self, keys: Iterable[object], what: str) -> list[dict[str, AttributeValue]]:
+        if isinstance(keys, (str, bytes, Mapping)):
+            raise ValidationError(f"{what}: keys must be a list of (pk, sk) tuples or key dicts")
+        out, seen = [], set()
+        for i, k in enumerate(keys):
+            key = self._key_arg(k, f"{what} keys[{i}]")
+            ident = _identity(key)
+            if ident in seen:
+                raise ValidationError(
+                    f"{what} keys[{i}]: the same key appears twice in one request"
+                )
+            seen.add(ident)
+            out.append(key)
+        return out
+
+    # -- single items --------------------------------------------------------
+
+    def get(
+        self,
+        pk: str | bytes,
+        sk: str | bytes | None = None,
+        projection: str | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> Item | None:
+        """The item with this key, or ``None``. ``projection`` picks attributes."""
+        reply = call(
+            self.client.get_item,
+            TableName=self.table_name,
+            Key=self._key(pk, sk),
+            ProjectionExpression=projection,
+            ExpressionAttributeNames=_names(names),
+            ConsistentRead=self.consistent,
+        )
+        item = reply.get("Item")
+        return None if item is None else decode_item(item)
+
+    def put(
+        self,
+        item: Mapping[str, Any],
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        returns: PutReturns = "NONE",
+    ) -> Item | None:
+        """Store ``item`` if ``condition`` holds; the replaced item with ``returns="ALL_OLD"``."""
+        self._check()
+        check_returns(returns, PUT_RETURNS)
+        reply = call(
+            self.client.put_item,
+            TableName=self.table_name,
+            Item=encode_item(item),
+            ConditionExpression=condition,
+            ExpressionAttributeNames=_names(names),
+            ExpressionAttributeValues=encode_values(values),
+            ReturnValues=returns,
+            ReturnValuesOnConditionCheckFailure="ALL_OLD" if returns == "ALL_OLD" else None,
+        )
+        return _image(reply)
+
+    def delete(
+        self,
+        pk: str | bytes,
+        sk: str | bytes | None = None,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        returns: PutReturns = "NONE",
+    ) -> Item | None:
+        """Delete the item with this key if ``condition`` holds (no error if absent)."""
+        check_returns(returns, PUT_RETURNS)
+        reply = call(
+            self.client.delete_item,
+            TableName=self.table_name,
+            Key=self._key(pk, sk),
+            ConditionExpression=condition,
+            ExpressionAttributeNames=_names(names),
+            ExpressionAttributeValues=encode_values(values),
+            ReturnValues=returns,
+            ReturnValuesOnConditionCheckFailure="ALL_OLD" if returns == "ALL_OLD" else None,
+        )
+        return _image(reply)
+
+    def update(
+        self,
+        pk: str | bytes,
+        sk: str | bytes | None = None,
+        update: str | None = None,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        returns: UpdateReturns = "ALL_NEW",
+    ) -> Item | None:
+        """Apply an update expression (UpdateItem); returns the image ``returns`` asks for."""
+        check_returns(returns, UPDATE_RETURNS)
+        if update is not None and not update.strip():
+            update = None
+        reply = call(
+            self.client.update_item,
+            TableName=self.table_name,
+            Key=self._key(pk, sk),
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=_names(names),
+            ExpressionAttributeValues=encode_values(values),
+            ReturnValues=returns,
+            ReturnValuesOnConditionCheckFailure="ALL_OLD" if returns == "ALL_OLD" else None,
+        )
+        return _image(reply)
+
+    # -- queries and scans -------------------------------------------------------
+
+    def query(
+        self,
+        pk: KeyValue,
+        sk: SortKeyCondition | None = None,
+        filter: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        projection: str | None = None,
+        index: str | None = None,
+        limit: int | None = None,
+        start: Mapping[str, Any] | None = None,
+        reverse: bool = False,
+    ) -> Page:
+        """One page of partition ``pk`` in sort-key order (Query); ``sk`` becomes the key condition."""
+        keys = self._check()
+        if sk is not None and not isinstance(sk, SortKeyCondition):
+            raise ValidationError(
+                "sk must be a condition from keystone.sk, e.g. sk.begins_with('a')"
+            )
+        check_limit(limit)
+        pk_attr, sk_attr = keys.index_keys(index)
+        all_names = dict(names or {})
+        all_values = dict(encode_values(values) or {})
+        all_names["#ks_p"] = pk_attr
+        all_values[":ks_p"] = encode_value(pk, "partition key")
+        expression = "#ks_p = :ks_p"
+        if sk is not None:
+            if sk_attr is None:
+                raise ValidationError("a sort key condition was given, but there is no sort key")
+            all_names["#ks_s"] = sk_attr
+            all_values[":ks_v"] = encode_value(sk.value, "sort key condition value")
+            if sk.op == "between":
+                all_values[":ks_u"] = encode_value(sk.upper, "sort key condition upper bound")
+                expression += " AND #ks_s BETWEEN :ks_v AND :ks_u"
+            elif sk.op == "begins_with":
+                expression += " AND begins_with(#ks_s, :ks_v)"
+            else:
+                expression += f" AND #ks_s {_SK_OPS[sk.op]} :ks_v"
+        reply = call(
+            self.client.query,
+            TableName=self.table_name,
+            IndexName=index,
+            KeyConditionExpression=expression,
+            FilterExpression=filter,
+            ProjectionExpression=projection,
+            ExpressionAttributeNames=all_names,
+            ExpressionAttributeValues=all_values,
+            Limit=limit,
+            ExclusiveStartKey=self._start(start),
+            ScanIndexForward=not reverse,
+            ConsistentRead=self._consistent(index),
+        )
+        return _page(reply)
+
+    def scan(
+        self,
+        filter: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        projection: str | None = None,
+        index: str | None = None,
+        limit: int | None = None,
+        start: Mapping[str, Any] | None = None,
+        segment: int = 0,
+        total_segments: int = 1,
+    ) -> Page:
+        """One page of the table or of an index (Scan); ``segment`` of ``total_segments``."""
+        keys = self._check()
+        check_limit(limit)
+        if index is not None:
+            keys.index_keys(index)
+        parallel = total_segments != 1 or segment != 0
+        reply = call(
+            self.client.scan,
+            TableName=self.table_name,
+            IndexName=index,
+            FilterExpression=filter,
+            ProjectionExpression=projection,
+            ExpressionAttributeNames=_names(names),
+            ExpressionAttributeValues=encode_values(values),
+            Limit=limit,
+            ExclusiveStartKey=self._start(start),
+            Segment=segment if parallel else None,
+            TotalSegments=total_segments if parallel else None,
+            ConsistentRead=self._consistent(index),
+        )
+        return _page(reply)
+
+    def query_all(
+        self, pk: KeyValue, sk: SortKeyCondition | None = None, **kwargs: Any
+    ) -> Iterator[Item]:
+        """Every item of every page of ``query(pk, sk, **kwargs)``."""
+        start = kwargs.pop("start", None)
+        while True:
+            page = self.query(pk, sk, start=start, **kwargs)
+            yield from page.items
+            if page.last_key is None:
+                return
+            start = page.last_key
+
+    def scan_all(self, **kwargs: Any) -> Iterator[Item]:
+        """Every item of every page of ``scan(**kwargs)``."""
+        start = kwargs.pop("start", None)
+        while True:
+            page = self.scan(start=start, **kwargs)
+            yield from page.items
+            if page.last_key is None:
+                return
+            start = page.last_key
+
+    def _start(self, start: Mapping[str, Any] | None) -> dict[str, AttributeValue] | None:
+        if start is None:
+            return None
+        if not isinstance(start, Mapping):
+            raise ValidationError("start must be the last_key dict of a previous page")
+        return encode_item(start)
+
+    def _consistent(self, index: str | None) -> bool | None:
+        return self.consistent if index is None else None
+
+    # -- batches -------------------------------------------------------------
+
+    def batch_get(self, keys: Iterable[object]) -> list[Item]:
+        """The items with these keys, in request order; missing ones are left out.
+
+        Sent 100 keys per BatchGetItem; unprocessed keys are asked again with
+        backoff (``ResourceExhausted`` when they never come).
+        """
+        wanted = self._distinct(keys, "batch_get")
+        key_names = self._key_names()
+        found: dict[tuple[Any, ...], Item] = {}
+        for chunk in chunks(wanted, GET_CHUNK):
+            request = {"Keys": list(chunk), "ConsistentRead": self.consistent}
+            reply = get_all(self.client, {self.table_name: request}, self.backoff)
+            for raw in reply.get(self.table_name, []):
+                found[_identity({k: raw[k] for k in key_names})] = decode_item(raw)
+        return [found[i] for i in map(_identity, wanted) if i in found]
+
+    def batch_write(
+        self, puts: Iterable[Mapping[str, Any]] = (), deletes: Iterable[object] = ()
+    ) -> None:
+        """Put and delete many items, 25 per BatchWriteItem request.
+
+        Every item is validated before anything is sent, and a key given
+        twice raises ``ValidationError`` with nothing written. Unlike a
+        file's batch, this is *not* one atomic commit: each chunk of 25 is
+        applied on its own, and a chunk's unprocessed writes are retried
+        with backoff; ``ResourceExhausted`` after the last round means that
+        earlier chunks were applied. Use ``transact_write`` for all or nothing.
+        """
+        self._check()
+        if isinstance(puts, Mapping):
+            raise ValidationError("batch_write: puts must be a list of items, not one item")
+        if isinstance(deletes, (str, bytes, Mapping)):
+            raise ValidationError(
+                "batch_write: deletes must be a list of (pk, sk) tuples or key dicts"
+            )
+        key_names = self._key_names()
+        requests: list[dict[str, Any]] = []
+        seen: set[tuple[Any, ...]] = set()
+        for i, raw in enumerate(puts):
+            try:
+                item = encode_item(raw)
+                missing = [k for k in key_names if k not in item]
+                if missing:
+                    raise ValidationError(f"the item has no key attribute {missing[0]!r}")
+            except ValidationError as exc:
+                raise ValidationError(f"batch_write puts[{i}]: {exc}") from None
+            ident = _identity({k: item[k] for k in key_names})
+            if ident in seen:
+                raise ValidationError(
+                    f"batch_write puts[{i}]: the same key appears twice in one request"
+                )
+            seen.add(ident)
+            requests.append({"PutRequest": {"Item": item}})
+        for i, k in enumerate(deletes):
+            key = self._key_arg(k, f"batch_write deletes[{i}]")
+            if _identity(key) in seen:
+                raise ValidationError(
+                    f"batch_write deletes[{i}]: the same key appears twice in one request"
+                )
+            seen.add(_identity(key))
+            requests.append({"DeleteRequest": {"Key": key}})
+        for chunk in chunks(requests, WRITE_CHUNK):
+            write_all(self.client, {self.table_name: list(chunk)}, self.backoff)
+
+    def _key_names(self) -> tuple[str, ...]:
+        keys = self._check()
+        return (keys.partition_key,) + ((keys.sort_key,) if keys.sort_key else ())
+
+    # -- transactions --------------------------------------------------------
+
+    def transact_get(self, keys: Iterable[object]) -> list[Item | None]:
+        """The items with these keys from one snapshot (TransactGetItems), ``None`` for missing.
+
+        A key may be given more than once (it is read once).
+        """
+        self._check()
+        if isinstance(keys, (str, bytes, Mapping)):
+            raise ValidationError(
+                "transact_get: keys must be a list of (pk, sk) tuples or key dicts"
+            )
+        wanted = [self._key_arg(k, f"transact_get keys[{i}]") for i, k in enumerate(keys)]
+        distinct: dict[tuple[Any, ...], dict[str, AttributeValue]] = {}
+        for key in wanted:
+            distinct.setdefault(_identity(key), key)
+        if not distinct:
+            return []
+        reply = call(
+            self.client.transact_get_items,
+            TransactItems=[
+                {"Get": {"TableName": self.table_name, "Key": key}} for key in distinct.values()
+            ],
+        )
+        got = {
+            ident: decode_item(r["Item"]) if r.get("Item") else None
+            for ident, r in zip(distinct, reply["Responses"], strict=True)
+        }
+        return [got[_identity(key)] for key in wanted]
+
+    def transact_write(
+        self,
+        parts: Iterable[TransactPart],
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        token: str | None = None,
+    ) -> None:
+        """Apply every part or none of them (TransactWriteItems).
+
+        ``names``/``values`` are shared by all parts; each part is sent the
+        placeholders its own expressions use. ``token`` is DynamoDB's
+        ``ClientRequestToken``. A failed part raises ``TransactionCanceled``
+        with one reason per part (from ``CancellationReasons``).
+        """
+        self._check()
+        if isinstance(parts, (Put, Update, Delete, ConditionCheck)):
+            raise ValidationError("transact_write: parts must be a list of parts, not one part")
+        encoded = encode_values(values) or {}
+        given = {**(names or {}), **encoded}
+        used: set[str] = set()
+        items = []
+        for i, part in enumerate(parts):
+            try:
+                entry, texts = self._part(part)
+            except ValidationError as exc:
+                raise ValidationError(f"transact_write part {i}: {exc}") from None
+            mine = {p for text in texts for p in _PLACEHOLDER.findall(text)}
+            missing = sorted(p for p in mine if p not in given)
+            if missing:
+                raise ValidationError(
+                    f"transact_write part {i}: placeholder {missing[0]} is used but not given"
+                )
+            used |= mine
+            body = next(iter(entry.values()))
+            part_names = {p: n for p, n in (names or {}).items() if p in mine}
+            part_values = {p: v for p, v in encoded.items() if p in mine}
+            if part_names:
+                body["ExpressionAttributeNames"] = part_names
+            if part_values:
+                body["ExpressionAttributeValues"] = part_values
+            items.append(entry)
+        unused = sorted(set(given) - used)
+        if unused:
+            raise ValidationError(
+                f"transact_write: placeholder {unused[0]} is given but not used by any part"
+            )
+        if not items:
+            return
+        call(self.client.transact_write_items, TransactItems=items, ClientRequestToken=token)
+
+    def _part(self, part: object) -> tuple[dict[str, Any], list[str]]:
+        table = self.table_name
+        if isinstance(part, Put):
+            body: dict[str, Any] = {"TableName": table, "Item": encode_item(part.item)}
+            kind = "Put"
+        elif isinstance(part, Update):
+            if not isinstance(part.update, str) or not part.update.strip():
+                raise ValidationError(
+                    "an Update part needs an update expression on DynamoDB "
+                    "(TransactWriteItems requires one)"
+                )
+            body = {
+                "TableName": table,
+                "Key": self._key(part.pk, part.sk),
+                "UpdateExpression": part.update,
+            }
+            kind = "Update"
+        elif isinstance(part, Delete):
+            body = {"TableName": table, "Key": self._key(part.pk, part.sk)}
+            kind = "Delete"
+        elif isinstance(part, ConditionCheck):
+            if not isinstance(part.condition, str) or not part.condition.strip():
+                raise ValidationError("ConditionCheck needs a condition")
+            body = {"TableName": table, "Key": self._key(part.pk, part.sk)}
+            kind = "ConditionCheck"
+        else:
+            raise ValidationError(
+                "parts must be keystone.Put, Update, Delete or ConditionCheck, "
+                f"got {type(part).__name__}"
+            )
+        if part.condition is not None:
+            body["ConditionExpression"] = part.condition
+        texts = [body.get("ConditionExpression", ""), body.get("UpdateExpression", "")]
+        return {kind: body}, texts
+
+    # -- PartiQL -------------------------------------------------------------
+
+    def execute(self, statement: str, parameters: Sequence[Any] | None = None) -> Page:
+        """Run one PartiQL statement (ExecuteStatement); every page of a SELECT, as one Page."""
+        self._check()
+        if not isinstance(statement, str) or not statement.strip():
+            raise ValidationError("execute: the statement must be a non-empty str")
+        params = None
+        if parameters is not None:
+            params = [encode_value(p, f"parameters[{i}]") for i, p in enumerate(parameters)]
+        items: list[Item] = []
+        token = None
+        while True:
+            reply = call(
+                self.client.execute_statement,
+                Statement=statement,
+                Parameters=params,
+                NextToken=token,
+                ConsistentRead=self.consistent,
+            )
+            items.extend(decode_item(i) for i in reply.get("Items", []))
+            token = reply.get("NextToken")
+            if not token:
+                break
+        return Page(items, len(items), len(items), None)
+
+    # -- streams ---------------------------------------------------------------
+
+    @property
+    def streams_client(self) -> Any:
+        if self._streams is None:
+            meta = self.client.meta
+            self._streams = make_client(
+                "dynamodbstreams",
+                session=self._session,
+                region=self._region or meta.region_name,
+                endpoint=self._endpoint or meta.endpoint_url,
+                retries=self._retries,
+            )
+        return self._streams
+
+    def stream(self, after: int | None = None, limit: int | None = None) -> list[StreamRecord]:
+        """Records of the table's DynamoDB Stream with a sequence number above ``after``, oldest first."""
+        self._check()
+        if after is not None and (
+            not isinstance(after, int) or isinstance(after, bool) or after < 0
+        ):
+            raise ValidationError(f"after must be a sequence number (int >= 0), got {after!r}")
+        check_limit(limit)
+        description = self._describe(self.table_name)
+        arn = description.get("LatestStreamArn")
+        if not arn or not (description.get("StreamSpecification") or {}).get("StreamEnabled"):
+            raise ValidationError("this table has no stream (Schema(stream=StreamConfig(...)))")
+        return read_stream(self.streams_client, arn, after, limit)
+
+    # -- tables ----------------------------------------------------------------
+
+    def _describe(self, name: str) -> dict[str, Any]:
+        table: dict[str, Any] = call(self.client.describe_table, TableName=name)["Table"]
+        return table
+
+    def create_table(
+        self,
+        name: str,
+        schema: Schema | None = None,
+        *,
+        types: Mapping[str, str] | None = None,
+        wait: float = 600.0,
+        **request: Any,
+    ) -> DynamoStore:
+        """Create table ``name`` with ``schema``'s keys, indexes, stream and TTL; wait until ACTIVE.
+
+        Key attributes are ``S`` unless ``types`` (or a ``(name, type)`` key)
+        says ``N`` or ``B``. Extra keyword arguments go to ``CreateTable``
+        (``BillingMode``, ``ProvisionedThroughput``, ``Tags``, ...).
+        """
+        if self._closed:
+            raise DatabaseClosed("the store is closed")
+        schema = schema if schema is not None else Schema()
+        args = {**_tables.create_table_request(name, schema, types), **request}
+        call(self.client.create_table, **args)
+        description = _tables.wait_active(self.client, name, wait)
+        if schema.ttl_attribute:
+            call(
+                self.client.update_time_to_live,
+                TableName=name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": schema.ttl_attribute},
+            )
+        return self._sibling(name, _tables.key_schema(description))
+
+    def table(self, name: str) -> DynamoStore:
+        """The store of another table through the same client (``NotFound`` if absent)."""
+        return self._sibling(name, _tables.key_schema(self._describe(name)))
+
+    def tables(self) -> list[str]:
+        """The names of every table the client's account and region hold, sorted."""
+        names: list[str] = []
+        start = None
+        while True:
+            reply = call(self.client.list_tables, ExclusiveStartTableName=start)
+            names.extend(reply.get("TableNames", []))
+            start = reply.get("LastEvaluatedTableName")
+            if not start:
+                return sorted(names)
+
+    def describe_table(self, name: str | None = None) -> dict[str, Any]:
+        """DynamoDB's ``TableDescription`` of table ``name`` (default: this store's)."""
+        return self._describe(name or self.table_name)
+
+    def schema_of(self, name: str | None = None) -> Schema:
+        """The ``keystone.Schema`` of table ``name`` (default: this store's), TTL included."""
+        name = name or self.table_name
+        ttl = call(self.client.describe_time_to_live, TableName=name)["TimeToLiveDescription"]
+        attribute = ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") == "ENABLED" else None
+        return _tables.schema_of(self._describe(name), attribute)
+
+    @property
+    def schema(self) -> Schema:
+        return self.schema_of()
+
+    def delete_table(self, name: str, *, wait: float = 600.0) -> None:
+        """Delete table ``name`` and wait until it is gone (``NotFound`` if absent)."""
+        call(self.client.delete_table, TableName=name)
+        _tables.wait_gone(self.client, name, wait)
+        if name == self.table_name:
+            self._keys = None
+
+    def update_table(
+        self,
+        name: str,
+        add_indexes: Sequence[GlobalIndex] = (),
+        drop_indexes: Sequence[str | GlobalIndex] = (),
+        stream: StreamConfig | None = _UNSET,
+        *,
+        types: Mapping[str, str] | None = None,
+        wait: float = 600.0,
+    ) -> dict[str, Any]:
+        """Add or drop global indexes and change the stream, each change waited for (ACTIVE).
+
+        DynamoDB changes one global index per request and cannot add a
+        local index to an existing table (``ValidationError``).
+        """
+        for gidx in add_indexes:
+            if not isinstance(gidx, GlobalIndex):
+                raise ValidationError(
+                    "update_table: DynamoDB adds only global indexes to an existing table"
+                )
+            entry, attrs = _tables.global_index_definition(gidx, types or {})
+            call(
+                self.client.update_table,
+                TableName=name,
+                AttributeDefinitions=[
+                    {"AttributeName": a, "AttributeType": t} for a, t in attrs.items()
+                ],
+                GlobalSecondaryIndexUpdates=[{"Create": entry}],
+            )
+            _tables.wait_active(self.client, name, wait)
+        for dropped in _tables.index_names(drop_indexes):
+            call(
+                self.client.update_table,
+                TableName=name,
+                GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": dropped}}],
+            )
+            _tables.wait_active(self.client, name, wait)
+        if stream is not _UNSET:
+            call(
+                self.client.update_table,
+                TableName=name,
+                StreamSpecification=_tables.stream_specification(stream),
+            )
+        description = _tables.wait_active(self.client, name, wait)
+        if name == self.table_name:
+            self._keys = _tables.key_schema(description)
+        return description
+
+    def stats(self) -> dict[str, Any]:
+        """DynamoDB's item count and size (refreshed by DynamoDB about every six hours) and keys."""
+        keys = self._check()
+        description = self._describe(self.table_name)
+        return {
+            "items": description.get("ItemCount", 0),
+            "table_bytes": description.get("TableSizeBytes", 0),
+            "partition_key": keys.partition_key,
+            "sort_key": keys.sort_key,
+            "indexes": {name: None for name in keys.indexes},
+        }
+
+    @staticmethod
+    def _is_a_store(store: DynamoStore) -> Store:
+        return store
+
+
+def _names(names: Mapping[str, str] | None) -> dict[str, str] | None:
+    return dict(names) if names else None
+
+
+def _image(reply: Mapping[str, Any]) -> Item | None:
+    attributes = reply.get("Attributes")
+    return decode_item(attributes) if attributes else None
+
+
+def _page(reply: Mapping[str, Any]) -> Page:
+    items = [decode_item(i) for i in reply.get("Items", [])]
+    last = reply.get("LastEvaluatedKey")
+    return Page(
+        items,
+        int(reply.get("Count", len(items))),
+        int(reply.get("ScannedCount", len(items))),
+        decode_item(last) if last else None,
+    )
+
+
+def _identity(key: Mapping[str, AttributeValue]) -> tuple[Any, ...]:
+    """A hashable identity of an encoded key."""
+    return tuple(sorted((name, repr(sorted(av.items()))) for name, av in key.items()))
+
+
+def parse_dynamodb_url(url: str) -> dict[str, Any]:
+    """``dynamodb://TABLE?region=R&endpoint=URL&consistent=0`` -> constructor arguments."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "dynamodb":
+        raise ValidationError(f"not a dynamodb:// URL: {url!r}")
+    table = urllib.parse.unquote(parts.netloc + parts.path).strip("/")
+    if not table:
+        raise ValidationError(f"{url!r}: name the table, as in dynamodb://TABLE?region=us-east-1")
+    query = dict(urllib.parse.parse_qsl(parts.query))
+    args: dict[str, Any] = {"table": table}
+    unknown = set(query) - {"region", "endpoint", "consistent", "retries", "profile"}
+    if unknown:
+        raise ValidationError(f"{url!r}: unknown parameter {sorted(unknown)[0]!r}")
+    if "region" in query:
+        args["region"] = query["region"]
+    if "endpoint" in query:
+        args["endpoint"] = query["endpoint"]
+    if "consistent" in query:
+        args["consistent"] = query["consistent"].lower() not in ("0", "false", "no")
+    if "retries" in query:
+        try:
+            args["retries"] = int(query["retries"])
+        except ValueError:
+            raise ValidationError(f"{url!r}: retries must be an int") from None
+    if "profile" in query:
+        import boto3
+
+        args["session"] = boto3.session.Session(profile_name=query["profile"])
+    return args
+
+
+def connect_dynamodb(url: str, **kwargs: Any) -> DynamoStore:
+    """The :class:`DynamoStore` of a ``dynamodb://TABLE?region=...&endpoint=...`` URL."""
+    args = parse_dynamodb_url(url)
+    args.update(kwargs)
+    return DynamoStore(args.pop("table"), **args)
+
+
+__all__ = [
+    "DEFAULT_RETRIES",
+    "DynamoStore",
+    "connect_dynamodb",
+    "make_client",
+    "parse_dynamodb_url",
+]
