@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 50051
 PYTEST_ARGS ?=
 
-.PHONY: all install serve test lint typecheck bench bench-quick proto clean
+.PHONY: all install serve test test-dynamodb lint typecheck bench bench-quick proto clean
 
 all: test
 
@@ -30,6 +30,11 @@ serve: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The whole behaviour suite on the DynamoDB-backed Store too (moto's server, or
+# KEYSTONE_DYNAMODB_TEST_ENDPOINT=http://host:port); `make test` runs a subset of it.
+test-dynamodb: $(STAMP)
+	KEYSTONE_TEST_DYNAMODB=all $(BIN)/python -m pytest -q -k dynamodb $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check keystone keystone_net tests benches

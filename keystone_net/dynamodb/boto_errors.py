@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from botocore.exceptions import (
     ClientError,
+    ParamValidationError,
     ReadTimeoutError,
 )
 from botocore.exceptions import (
@@ -102,6 +103,8 @@ def call(fn: Callable[..., Any], /, **kwargs: Any) -> Any:
         return fn(**{k: v for k, v in kwargs.items() if v is not None})
     except ClientError as exc:
         raise translate(exc) from exc
+    except ParamValidationError as exc:
+        raise ValidationError(str(exc)) from exc
     except ReadTimeoutError as exc:
         raise Timeout(str(exc)) from exc
     except BotoConnectionError as exc:

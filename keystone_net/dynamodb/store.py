@@ -48,6 +48,8 @@ from .streams import read_stream
 
 #: How often botocore retries a throttled or failed request before giving up.
 DEFAULT_RETRIES: Final = 10
+#: DynamoDB's bound on a parallel scan's TotalSegments.
+MAX_SEGMENTS: Final = 1_000_000
 _SK_OPS: Final = {"eq": "=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _PLACEHOLDER = re.compile(r"[#:][A-Za-z0-9_]+")
 _UNSET: Any = object()
@@ -157,7 +159,7 @@ class DynamoStore:
         keys = self._check()
         if pk is None:
             raise ValidationError(f"partition key {keys.partition_key!r} must be given")
-        out = {keys.partition_key: encode_value(pk, keys.partition_key)}
+        out = {keys.partition_key: self._key_value(keys, keys.partition_key, pk, "partition")}
         if keys.sort_key is None:
             if sk is not None:
                 raise ValidationError("this table has no sort key, but a sort key value was given")
@@ -167,8 +169,39 @@ class DynamoStore:
                 "(DynamoDB has no optional sort key)"
             )
         else:
-            out[keys.sort_key] = encode_value(sk, keys.sort_key)
+            out[keys.sort_key] = self._key_value(keys, keys.sort_key, sk, "sort")
         return out
+
+    @staticmethod
+    def _key_value(keys: _tables.KeySchema, name: str, value: object, kind: str) -> AttributeValue:
+        """One key attribute's value, checked against its declared type before it is sent."""
+        encoded = encode_value(value, name)
+        ((code, raw),) = encoded.items()
+        declared = keys.types.get(name)
+        if declared is not None and code != declared:
+            raise ValidationError(
+                f"{kind} key {name!r} is declared {declared}, got a value of type {code}"
+            )
+        if code in ("S", "B") and not raw:
+            raise ValidationError(f"{kind} key {name!r} must not be empty")
+        return encoded
+
+    def _item(self, item: Mapping[str, Any]) -> dict[str, AttributeValue]:
+        """An item to write, its key attributes checked as the file checks them."""
+        keys = self._check()
+        encoded = encode_item(item)
+        for name, kind in ((keys.partition_key, "partition"), (keys.sort_key, "sort")):
+            if name is None:
+                continue
+            if name not in encoded:
+                if kind == "partition":
+                    raise ValidationError(f"the item has no partition key attribute {name!r}")
+                raise ValidationError(
+                    f"the item has no sort key attribute {name!r} "
+                    "(DynamoDB has no optional sort key)"
+                )
+            self._key_value(keys, name, item[name], kind)
+        return encoded
 
     def _key_arg(self, key: object, what: str) -> dict[str, AttributeValue]:
         """A key given as ``(pk, sk)``, ``(pk,)``, a bare ``pk`` or a key dict."""
@@ -242,7 +275,7 @@ class DynamoStore:
         reply = call(
             self.client.put_item,
             TableName=self.table_name,
-            Item=encode_item(item),
+            Item=self._item(item),
             ConditionExpression=condition,
             ExpressionAttributeNames=_names(names),
             ExpressionAttributeValues=encode_values(values),
@@ -286,8 +319,7 @@ class DynamoStore:
     ) -> Item | None:
         """Apply an update expression (UpdateItem); returns the image ``returns`` asks for."""
         check_returns(returns, UPDATE_RETURNS)
-        if update is not None and not update.strip():
-            update = None
+        _check_update(update)
         reply = call(
             self.client.update_item,
             TableName=self.table_name,
@@ -341,6 +373,13 @@ class DynamoStore:
                 expression += " AND begins_with(#ks_s, :ks_v)"
             else:
                 expression += f" AND #ks_s {_SK_OPS[sk.op]} :ks_v"
+        if (
+            start is not None
+            and index is None
+            and isinstance(start, Mapping)
+            and start.get(pk_attr) != pk
+        ):
+            raise ValidationError("start is not a key of the queried partition")
         reply = call(
             self.client.query,
             TableName=self.table_name,
@@ -374,6 +413,7 @@ class DynamoStore:
         check_limit(limit)
         if index is not None:
             keys.index_keys(index)
+        _check_segments(segment, total_segments)
         parallel = total_segments != 1 or segment != 0
         reply = call(
             self.client.scan,
@@ -465,10 +505,7 @@ class DynamoStore:
         seen: set[tuple[Any, ...]] = set()
         for i, raw in enumerate(puts):
             try:
-                item = encode_item(raw)
-                missing = [k for k in key_names if k not in item]
-                if missing:
-                    raise ValidationError(f"the item has no key attribute {missing[0]!r}")
+                item = self._item(raw)
             except ValidationError as exc:
                 raise ValidationError(f"batch_write puts[{i}]: {exc}") from None
             ident = _identity({k: item[k] for k in key_names})
@@ -488,6 +525,13 @@ class DynamoStore:
             requests.append({"DeleteRequest": {"Key": key}})
         for chunk in chunks(requests, WRITE_CHUNK):
             write_all(self.client, {self.table_name: list(chunk)}, self.backoff)
+
+    def _key_of(self, body: Mapping[str, Any]) -> dict[str, AttributeValue]:
+        """The key of a transaction part's body (its ``Key``, or its ``Item``'s key attributes)."""
+        if "Key" in body:
+            key: dict[str, AttributeValue] = body["Key"]
+            return key
+        return {k: body["Item"][k] for k in self._key_names()}
 
     def _key_names(self) -> tuple[str, ...]:
         keys = self._check()
@@ -543,6 +587,7 @@ class DynamoStore:
         encoded = encode_values(values) or {}
         given = {**(names or {}), **encoded}
         used: set[str] = set()
+        seen: set[tuple[Any, ...]] = set()
         items = []
         for i, part in enumerate(parts):
             try:
@@ -563,6 +608,12 @@ class DynamoStore:
                 body["ExpressionAttributeNames"] = part_names
             if part_values:
                 body["ExpressionAttributeValues"] = part_values
+            ident = _identity(self._key_of(body))
+            if ident in seen:
+                raise ValidationError(
+                    f"transact_write part {i}: the same key appears twice in one request"
+                )
+            seen.add(ident)
             items.append(entry)
         unused = sorted(set(given) - used)
         if unused:
@@ -576,14 +627,10 @@ class DynamoStore:
     def _part(self, part: object) -> tuple[dict[str, Any], list[str]]:
         table = self.table_name
         if isinstance(part, Put):
-            body: dict[str, Any] = {"TableName": table, "Item": encode_item(part.item)}
+            body: dict[str, Any] = {"TableName": table, "Item": self._item(part.item)}
             kind = "Put"
         elif isinstance(part, Update):
-            if not isinstance(part.update, str) or not part.update.strip():
-                raise ValidationError(
-                    "an Update part needs an update expression on DynamoDB "
-                    "(TransactWriteItems requires one)"
-                )
+            _check_update(part.update)
             body = {
                 "TableName": table,
                 "Key": self._key(part.pk, part.sk),
@@ -798,6 +845,26 @@ class DynamoStore:
     @staticmethod
     def _is_a_store(store: DynamoStore) -> Store:
         return store
+
+
+def _check_update(update: object) -> None:
+    if not isinstance(update, str) or not update.strip():
+        raise ValidationError("update: an update expression is required, e.g. 'SET a = :v'")
+
+
+def _check_segments(segment: object, total_segments: object) -> None:
+    for name, value in (("segment", segment), ("total_segments", total_segments)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValidationError(f"{name} must be an int, got {value!r}")
+    assert isinstance(segment, int) and isinstance(total_segments, int)
+    if not 1 <= total_segments <= MAX_SEGMENTS:
+        raise ValidationError(
+            f"total_segments must be between 1 and {MAX_SEGMENTS}, got {total_segments}"
+        )
+    if not 0 <= segment < total_segments:
+        raise ValidationError(
+            f"segment must be between 0 and total_segments - 1 ({total_segments - 1}), got {segment}"
+        )
 
 
 def _names(names: Mapping[str, str] | None) -> dict[str, str] | None:
