@@ -10,7 +10,7 @@ counter comparison most of the time, so callers can report every item.
 from __future__ import annotations
 
 import time
-from typing import Final, TextIO
+from typing import Any, Final, TextIO
 
 from tqdm import tqdm
 
@@ -38,7 +38,7 @@ class Progress:
         self.stream = stream
         self.unit = unit
         self.started = time.monotonic()
-        self._bar: tqdm[None] | None = None
+        self._bar: tqdm[Any] | None = None
         if enabled:
             self._bar = tqdm(
                 total=total or None,
