@@ -31,6 +31,7 @@ from typing import TextIO
 
 from .. import __version__
 from ..errors import KeystoneError
+from . import copy as _copy
 from . import transfer as _transfer  # noqa: F401 - registers import and export
 from . import verbs as _verbs  # noqa: F401 - registers the other verbs
 from .registry import (
@@ -97,6 +98,7 @@ def build_parser(*, shell: bool = False) -> argparse.ArgumentParser:
         )
         sub.add_argument("path", metavar="PATH", help="the database file (created if missing)")
         add_schema_options(sub)
+        _copy.add_parser(verbs)
     return parser
 
 
@@ -117,6 +119,8 @@ def main(
     except SystemExit as exc:
         return int(exc.code or 0)
     try:
+        if args.command == "copy":  # two addresses, opened by the verb itself
+            return _copy.run(args, stderr)
         cmd = COMMANDS.get(args.command)
         if is_url(args.path) and (cmd is None or not cmd.remote):
             remote = ", ".join(c.name for c in listed() if c.remote)
