@@ -68,13 +68,16 @@ def _key(item: dict[str, object]) -> tuple[object, object]:
     return item["pk"], item["sk"]
 
 
-def test_a_file_is_copied_to_a_file_item_by_item(tmp_path: Path) -> None:
-    items = _source(tmp_path / "src.keystone", 3000)
+def test_a_file_is_copied_to_a_new_file_with_its_schema(tmp_path: Path) -> None:
+    schema = keystone.Schema(global_indexes=[keystone.GlobalIndex("by_city", "city")])
+    items = _source(tmp_path / "src.keystone", 3000, schema)
     status, err = _run("copy", "src.keystone", "dst.keystone", "--page-size", "250", cwd=tmp_path)
     assert status == 0, err
     assert "copied 3,000 items" in err.splitlines()[-1]
     with keystone.Database.open(tmp_path / "dst.keystone") as dst:
         copied = sorted(dst.scan_all(), key=_key)
+        assert dst.schema == schema
+        assert len(list(dst.query_all("c2", index="by_city"))) == 600
     assert copied == sorted(items, key=_key)
     assert not list(tmp_path.glob(".keystone-copy-*")), "a finished copy leaves no checkpoint"
 
@@ -147,11 +150,18 @@ def test_resume_without_a_checkpoint_is_a_usage_error(tmp_path: Path) -> None:
     assert "no checkpoint" in err
 
 
-def test_piped_progress_is_plain_log_lines(tmp_path: Path) -> None:
-    _source(tmp_path / "src.keystone", 500)
+def test_into_an_existing_file_items_are_copied_one_by_one_with_plain_log_lines(
+    tmp_path: Path,
+) -> None:
+    items = _source(tmp_path / "src.keystone", 500)
+    with keystone.Database.open(tmp_path / "dst.keystone") as dst:
+        dst.put({"pk": "kept", "sk": "x"})
     status, err = _run("copy", "src.keystone", "dst.keystone", cwd=tmp_path)
     assert status == 0
     lines = err.splitlines()
     assert "\r" not in err and "\x1b" not in err
     assert lines[-2].startswith("copying: 500 items")
     assert lines[-1].startswith("copied 500 items in ")
+    with keystone.Database.open(tmp_path / "dst.keystone") as dst:
+        copied = sorted(dst.scan_all(), key=_key)
+    assert copied == sorted([*items, {"pk": "kept", "sk": "x"}], key=_key)
