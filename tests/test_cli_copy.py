@@ -165,3 +165,24 @@ def test_into_an_existing_file_items_are_copied_one_by_one_with_plain_log_lines(
     with keystone.Database.open(tmp_path / "dst.keystone") as dst:
         copied = sorted(dst.scan_all(), key=_key)
     assert copied == sorted([*items, {"pk": "kept", "sk": "x"}], key=_key)
+
+
+def test_a_dynamodb_table_is_copied_back_to_a_new_file(
+    tmp_path: Path, dynamo_endpoint: Endpoint
+) -> None:
+    table = f"copy-{uuid.uuid4().hex[:8]}"
+    admin = DynamoStore(table, client=dynamo_endpoint.client())
+    store = admin.create_table(table, keystone.Schema(partition_key="user", sort_key="at"))
+    try:
+        items = [
+            {"user": f"u{i}", "at": "x", "n": i, "v": keystone.Vector([i])} for i in range(120)
+        ]
+        store.batch_write(puts=items)
+        url = _dynamo_url(dynamo_endpoint, table)
+        status, err = _run("copy", url, "local.keystone", "--segments", "2", cwd=tmp_path)
+        assert status == 0, err
+        with keystone.Database.open(tmp_path / "local.keystone") as db:
+            assert (db.schema.partition_key, db.schema.sort_key) == ("user", "at")
+            assert sorted(db.scan_all(), key=lambda i: i["n"]) == items
+    finally:
+        admin.delete_table(table)
