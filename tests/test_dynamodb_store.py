@@ -13,6 +13,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from botocore.stub import Stubber
@@ -312,3 +313,26 @@ class TestStreams:
                 plain.stream()
         finally:
             admin.delete_table(name)
+
+
+class TestAsync:
+    def test_the_async_store_has_the_async_clients_calls(self, table: DynamoStore) -> None:
+        import asyncio
+
+        from keystone_net.dynamodb.aio import AsyncDynamoStore
+
+        async def scenario() -> tuple[Any, ...]:
+            async with AsyncDynamoStore(table, concurrency=4) as db:
+                await asyncio.gather(*(db.put({"pk": "p", "sk": f"{i:02d}"}) for i in range(30)))
+                got = await db.get("p", "07")
+                queried = [i["sk"] async for i in db.query_all("p", limit=7)]
+                scanned = [i async for i in db.scan_all(limit=11)]
+                await db.transact_write([keystone.Delete("p", "00")])
+                return got, queried, len(scanned), await db.transact_get([("p", "00")])
+
+        got, queried, scanned, after = asyncio.run(scenario())
+        assert got == {"pk": "p", "sk": "07"}
+        assert queried == [f"{i:02d}" for i in range(30)]
+        assert scanned == 30
+        assert after == [None]
+        assert table.closed
