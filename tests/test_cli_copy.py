@@ -110,7 +110,7 @@ def test_a_missing_dynamodb_table_is_created_with_the_sources_keys_and_indexes(
 def test_an_interrupted_copy_resumes_without_duplicates_or_gaps(
     tmp_path: Path, dynamo_endpoint: Endpoint
 ) -> None:
-    items = _source(tmp_path / "src.keystone", 4000)
+    items = _source(tmp_path / "src.keystone", 2000)
     table = f"copy-{uuid.uuid4().hex[:8]}"
     url = _dynamo_url(dynamo_endpoint, table)
     checkpoint = tmp_path / "progress.json"
