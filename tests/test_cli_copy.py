@@ -16,6 +16,7 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
 from dynamo import Endpoint
 
 import keystone
@@ -184,5 +185,56 @@ def test_a_dynamodb_table_is_copied_back_to_a_new_file(
         with keystone.Database.open(tmp_path / "local.keystone") as db:
             assert (db.schema.partition_key, db.schema.sort_key) == ("user", "at")
             assert sorted(db.scan_all(), key=lambda i: i["n"]) == items
+    finally:
+        admin.delete_table(table)
+
+
+def test_a_copy_survives_a_throttled_destination(
+    tmp_path: Path, dynamo_endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DynamoDB refuses the first writes with ProvisionedThroughputExceeded (injected through
+    the real botocore client's ``before-call`` event, since moto never throttles); the copy
+    writes those pages again and ends complete."""
+    import io
+
+    from botocore.awsrequest import AWSResponse
+
+    import keystone_net.dynamodb.store as dynamo_store
+    from keystone.cli.copy import copy
+
+    items = _source(tmp_path / "src.keystone", 300)
+    table = f"copy-{uuid.uuid4().hex[:8]}"
+    admin = DynamoStore(table, client=dynamo_endpoint.client())
+    admin.create_table(table, keystone.Schema())
+    refused: list[str] = []
+
+    def throttle(**_: object) -> tuple[AWSResponse, dict[str, object]] | None:
+        if len(refused) >= 3:
+            return None
+        refused.append("BatchWriteItem")
+        error = {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}
+        return AWSResponse("http://moto", 400, {}, None), {"Error": error}
+
+    make_client = dynamo_store.make_client
+
+    def throttled_client(*args: object, **kwargs: object) -> object:
+        client = make_client(*args, **kwargs)  # type: ignore[arg-type]
+        client.meta.events.register("before-call.dynamodb.BatchWriteItem", throttle)
+        return client
+
+    monkeypatch.setattr(dynamo_store, "make_client", throttled_client)
+    try:
+        count = copy(
+            str(tmp_path / "src.keystone"),
+            _dynamo_url(dynamo_endpoint, table) + "&retries=1",
+            segments=2,
+            page_size=100,
+            checkpoint_path=str(tmp_path / "ck.json"),
+            stderr=io.StringIO(),
+            interactive=False,
+        )
+        assert len(refused) == 3
+        assert count == 300
+        assert sorted(admin.scan_all(), key=_key) == sorted(items, key=_key)
     finally:
         admin.delete_table(table)

@@ -289,6 +289,24 @@ class TestTables:
             admin.describe_table(name)
 
 
+class TestUpdateTable:
+    def test_a_stream_can_be_turned_on_later_and_local_indexes_cannot_be_added(
+        self, admin: DynamoStore
+    ) -> None:
+        name = f"t-{uuid.uuid4().hex[:10]}"
+        plain = admin.create_table(name, keystone.Schema())
+        try:
+            admin.update_table(name, stream=keystone.StreamConfig("KEYS_ONLY"))
+            assert admin.schema_of(name).stream == keystone.StreamConfig("KEYS_ONLY")
+            plain.put({"pk": "a", "sk": "b", "v": 1})
+            (record,) = plain.stream()
+            assert (record.event, record.keys) == ("INSERT", {"pk": "a", "sk": "b"})
+            with pytest.raises(keystone.ValidationError, match="only global indexes"):
+                admin.update_table(name, add_indexes=[keystone.LocalIndex("l", "v")])  # type: ignore[list-item]
+        finally:
+            admin.delete_table(name)
+
+
 class TestStreams:
     def test_changes_become_stream_records(self, table: DynamoStore) -> None:
         table.put({"pk": "a", "sk": "1", "v": 1})
