@@ -354,3 +354,16 @@ class TestAsync:
         assert scanned == 30
         assert after == [None]
         assert table.closed
+
+    def test_a_call_past_its_timeout_raises_timeout(self, table: DynamoStore) -> None:
+        import asyncio
+
+        from keystone_net.dynamodb.aio import AsyncDynamoStore
+
+        async def scenario() -> None:
+            db = AsyncDynamoStore(table)
+            with pytest.raises(keystone.Timeout, match="get did not finish within 0 s"):
+                await db.get("p", "1", timeout=0)
+            assert await db.get("p", "1", timeout=30) is None
+
+        asyncio.run(scenario())

@@ -19,6 +19,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
+from keystone.errors import Timeout
 from keystone.sk import KeyValue, SortKeyCondition
 from keystone.streams import StreamRecord
 from keystone.table import Page
@@ -29,7 +30,11 @@ from .store import DynamoStore, connect_dynamodb
 
 
 class AsyncDynamoStore:
-    """``await store.get(...)`` on DynamoDB: the methods of ``keystone_net.Client``."""
+    """``await store.get(...)`` on DynamoDB: the methods of ``keystone_net.Client``.
+
+    Every call takes ``timeout=`` (seconds) as the async client's do; the
+    other keyword arguments are :class:`DynamoStore`'s.
+    """
 
     def __init__(self, store: DynamoStore, *, concurrency: int = 32) -> None:
         self.store = store
@@ -41,8 +46,23 @@ class AsyncDynamoStore:
         return cls(connect_dynamodb(url, **kwargs), concurrency=concurrency)
 
     async def _run(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """``store.method(*args, **kwargs)`` on a worker thread.
+
+        ``timeout=`` (seconds, as the async client takes it) raises
+        ``keystone.Timeout`` when the call has not returned by then; like a
+        network call past its deadline, a write may still be applied.
+        """
+        timeout = kwargs.pop("timeout", None)
         call = functools.partial(getattr(self.store, method), *args, **kwargs)
-        return await anyio.to_thread.run_sync(call, limiter=self._limiter)
+        if timeout is None:
+            return await anyio.to_thread.run_sync(call, limiter=self._limiter)
+        try:
+            with anyio.fail_after(timeout):
+                return await anyio.to_thread.run_sync(
+                    call, limiter=self._limiter, abandon_on_cancel=True
+                )
+        except TimeoutError:
+            raise Timeout(f"{method} did not finish within {timeout} s") from None
 
     @property
     def closed(self) -> bool:
@@ -63,8 +83,10 @@ class AsyncDynamoStore:
         sk: str | bytes | None = None,
         projection: str | None = None,
         names: Mapping[str, str] | None = None,
+        *,
+        timeout: float | None = None,
     ) -> Item | None:
-        result: Item | None = await self._run("get", pk, sk, projection, names)
+        result: Item | None = await self._run("get", pk, sk, projection, names, timeout=timeout)
         return result
 
     async def put(self, item: Mapping[str, Any], **kwargs: Any) -> Item | None:
@@ -121,17 +143,25 @@ class AsyncDynamoStore:
             for item in page.items:
                 yield item
 
-    async def batch_get(self, keys: Iterable[object]) -> list[Item]:
-        items: list[Item] = await self._run("batch_get", list(keys))
+    async def batch_get(
+        self, keys: Iterable[object], *, timeout: float | None = None
+    ) -> list[Item]:
+        items: list[Item] = await self._run("batch_get", list(keys), timeout=timeout)
         return items
 
     async def batch_write(
-        self, puts: Iterable[Mapping[str, Any]] = (), deletes: Iterable[object] = ()
+        self,
+        puts: Iterable[Mapping[str, Any]] = (),
+        deletes: Iterable[object] = (),
+        *,
+        timeout: float | None = None,
     ) -> None:
-        await self._run("batch_write", list(puts), list(deletes))
+        await self._run("batch_write", list(puts), list(deletes), timeout=timeout)
 
-    async def transact_get(self, keys: Iterable[object]) -> list[Item | None]:
-        items: list[Item | None] = await self._run("transact_get", list(keys))
+    async def transact_get(
+        self, keys: Iterable[object], *, timeout: float | None = None
+    ) -> list[Item | None]:
+        items: list[Item | None] = await self._run("transact_get", list(keys), timeout=timeout)
         return items
 
     async def transact_write(
@@ -140,11 +170,19 @@ class AsyncDynamoStore:
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
         token: str | None = None,
+        *,
+        timeout: float | None = None,
     ) -> None:
-        await self._run("transact_write", list(parts), names, values, token)
+        await self._run("transact_write", list(parts), names, values, token, timeout=timeout)
 
-    async def execute(self, statement: str, parameters: Sequence[Any] | None = None) -> Page:
-        page: Page = await self._run("execute", statement, parameters)
+    async def execute(
+        self,
+        statement: str,
+        parameters: Sequence[Any] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Page:
+        page: Page = await self._run("execute", statement, parameters, timeout=timeout)
         return page
 
     async def stream(
