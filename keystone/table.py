@@ -1,10 +1,13 @@
-"""Operations on the table inside one LMDB transaction.
+"""Operations on one table's bytes inside one LMDB transaction.
 
-:class:`Table` knows the key schema and the sub-databases; every method
-takes an open transaction, so the same code serves single calls, batches,
-``transact_write`` and ``Database.transaction()``. Every change of an item
-goes through :meth:`Table.store` or :meth:`Table.remove`: that is the one
-place where whatever must commit together with the item is written.
+:class:`Storage` knows a table's key schema, its sub-databases and its key
+prefix (see :mod:`keystone.catalog`); every method takes an open
+transaction, so the same code serves single calls, batches,
+``transact_write`` and ``Database.transaction()``, in any table. Every
+change of an item goes through :meth:`Storage.store` or
+:meth:`Storage.remove`: that is the one place where whatever must commit
+together with the item is written. Key values become key bytes here
+(:mod:`keystone.keys` checks their types).
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from zlib import crc32
 
-from . import codec
-from .codec import _HEADER, EXT_HOOK, HAS_SK, KEY_OVERHEAD, NO_SK, key_bytes, unpackb
+from . import codec, keys
+from .catalog import DEFAULT_TABLE, Entry, count_prefix
+from .codec import _HEADER, EXT_HOOK, HAS_SK, KEY_OVERHEAD, NO_SK, key_bytes, prefix_end, unpackb
 from .engine import Engine
-from .errors import ValidationError
+from .errors import NotFound, ValidationError
 from .indexes import Index
 from .schema import Schema
+from .sk import SortKeyCondition
 from .streams import Stream
 from .ttl import TtlQueue, expired, now_ms
 from .types import Item
@@ -55,16 +60,32 @@ class Page:
         return len(self.items)
 
 
-class Table:
-    """The key schema and storage of the one table in a database file."""
+class Storage:
+    """The key schema and storage of one table of a database file."""
 
-    def __init__(self, engine: Engine, schema: Schema) -> None:
+    def __init__(self, engine: Engine, schema: Schema, entry: Entry | None = None) -> None:
         self.engine = engine
+        #: Set when the table is deleted: handles to it raise NotFound.
+        self.dropped = False
+        self.configure(schema, entry or Entry(DEFAULT_TABLE, schema))
+
+    def configure(self, schema: Schema, entry: Entry) -> None:
+        """Take on ``schema`` (``update_table``: inside its write, so later writes see it)."""
+        engine = self.engine
         self.schema = schema
-        self.items_db = engine.items
+        self.entry = entry
+        self.name = entry.name
+        items_name, index_names, ttl_name, stream_name = entry.sub_databases()
+        self.prefix = entry.prefix
+        self.items_db = engine.db(items_name)
+        self.meta = engine.meta
+        self.exists_key = entry.exists_key
         self.pk_attr = schema.partition_key
         self.sk_attr = schema.sort_key
-        self.max_key_bytes = engine.max_key_size - KEY_OVERHEAD
+        self.pk_type = schema.partition_key_type
+        self.sk_type = schema.sort_key_type
+        self.typed = schema.typed
+        self.max_key_bytes = engine.max_key_size - KEY_OVERHEAD - len(self.prefix)
         self.ttl_attr = schema.ttl_attribute
         self.indexes: dict[str, Index] = {
             d.name: Index(
@@ -72,35 +93,117 @@ class Table:
                 schema.partition_key,
                 schema.sort_key,
                 schema.ttl_attribute,
-                engine.db(b"idx:" + d.name.encode()),
+                engine.db(index_names[d.name]),
                 engine.max_key_size,
+                entry.index_prefix(d.name),
             )
             for d in schema.indexes
         }
         self.ttl = (
-            TtlQueue(schema.ttl_attribute, engine.db(b"ttl")) if schema.ttl_attribute else None
+            TtlQueue(schema.ttl_attribute, engine.db(ttl_name), self.prefix)
+            if schema.ttl_attribute
+            else None
         )
         self.stream = (
-            Stream(schema.stream, engine.db(b"stream"), engine.meta) if schema.stream else None
+            Stream(schema.stream, engine.db(stream_name), engine.meta, self.prefix, entry.seq_key)
+            if schema.stream
+            else None
         )
         #: Whether writes must maintain more than the item itself.
-        self.hooks = bool(self.indexes) or self.ttl is not None or self.stream is not None
+        self.hooks = (
+            bool(self.indexes)
+            or self.ttl is not None
+            or self.stream is not None
+            or self.exists_key is not None
+        )
 
     # -- keys --------------------------------------------------------------
 
     def key(self, pk: object, sk: object = None) -> bytes:
         """The stored key for key values ``pk``/``sk`` (validated)."""
+        if self.typed:
+            return self._typed_key(pk, sk, False)
         p = pk.encode() if type(pk) is str else key_bytes(pk, f"partition key {self.pk_attr!r}")
         if sk is None:
             if not p or len(p) > self.max_key_bytes:
                 self._bad_key(p, b"-")
-            return _HEADER.pack(crc32(p) & 0xFFFF, len(p)) + p + NO_SK
+            return self.prefix + _HEADER.pack(crc32(p) & 0xFFFF, len(p)) + p + NO_SK
         if self.sk_attr is None:
             raise ValidationError("this table has no sort key, but a sort key value was given")
         s = sk.encode() if type(sk) is str else key_bytes(sk, f"sort key {self.sk_attr!r}")
         if not p or not s or len(p) + len(s) > self.max_key_bytes:
             self._bad_key(p, s)
-        return _HEADER.pack(crc32(p) & 0xFFFF, len(p)) + p + HAS_SK + s
+        return self.prefix + _HEADER.pack(crc32(p) & 0xFFFF, len(p)) + p + HAS_SK + s
+
+    def _typed_key(self, pk: object, sk: object, in_item: bool) -> bytes:
+        """The stored key of a typed table (``in_item``: the values come from a put's item)."""
+        p = keys.key_value(pk, self.pk_attr, self.pk_type, in_item, keys.PARTITION)  # type: ignore[arg-type]
+        if self.sk_attr is None:
+            if sk is not None:
+                raise ValidationError(keys.schema_mismatch("this table has no sort key"))
+            self._check_stored_size(p, b"")
+            return self.prefix + _HEADER.pack(crc32(p) & 0xFFFF, len(p)) + p + NO_SK
+        if sk is None:
+            raise ValidationError(
+                keys.missing_key(self.sk_attr)
+                if in_item
+                else keys.schema_mismatch(f"the key needs the sort key {self.sk_attr!r}")
+            )
+        s = keys.key_value(sk, self.sk_attr, self.sk_type, in_item, keys.SORT)  # type: ignore[arg-type]
+        self._check_stored_size(p, s)
+        return self.prefix + _HEADER.pack(crc32(p) & 0xFFFF, len(p)) + p + HAS_SK + s
+
+    def _check_stored_size(self, p: bytes, s: bytes) -> None:
+        if len(p) + len(s) > self.max_key_bytes:
+            raise ValidationError(
+                f"partition key + sort key is {len(p) + len(s)} bytes encoded; this file "
+                f"stores at most {self.max_key_bytes} bytes of key (LMDB's key size limit)"
+            )
+
+    def partition(self, pk: object) -> bytes:
+        """The prefix of every item key of partition ``pk`` (a query's partition value)."""
+        if self.typed:
+            p = keys.condition_value(pk, self.pk_attr, self.pk_type)  # type: ignore[arg-type]
+            if len(p) > keys.MAX_PARTITION_KEY_BYTES:
+                raise ValidationError(keys.PARTITION_TOO_LONG)
+            return self.prefix + _HEADER.pack(crc32(p) & 0xFFFF, len(p)) + p
+        return self.key(pk)[:-1]  # the key without its NO_SK flag
+
+    def query_range(self, part: bytes, cond: SortKeyCondition | None) -> tuple[bytes, bytes | None]:
+        """The item keys of partition ``part`` (see :meth:`partition`) that ``cond`` selects."""
+        if cond is None:
+            return part + NO_SK, part + b"\x02"
+        base = part + HAS_SK
+        if self.typed:
+            if self.sk_attr is None:
+                raise ValidationError(
+                    "this table has no sort key; a query takes no sort key condition"
+                )
+            low, low_inc, high, high_inc = keys.condition_range(cond, self.sk_attr, self.sk_type)  # type: ignore[arg-type]
+        else:
+            low, low_inc, high, high_inc = cond.key_range()
+        if cond.op == "begins_with":
+            lo = base + low  # type: ignore[operator]
+            return lo, prefix_end(lo)
+        lo = base if low is None else (base + low if low_inc else base + low + b"\x00")
+        hi = (
+            part + b"\x02" if high is None else (base + high + b"\x00" if high_inc else base + high)
+        )
+        if self.sk_attr is not None:
+            size = len(part) - 4 - len(self.prefix) + max(len(low or b""), len(high or b""))
+            if size > self.max_key_bytes:
+                raise ValidationError(
+                    f"partition key + sort key is {size} bytes; the limit is {self.max_key_bytes} bytes"
+                )
+        return lo, hi
+
+    def segment_range(self, first: bytes, end: bytes | None) -> tuple[bytes, bytes | None]:
+        """A scan segment's key range in this table (``first``/``end``: stripe bounds)."""
+        if not self.prefix:
+            return first, end
+        return self.prefix + first, self.prefix + end if end is not None else prefix_end(
+            self.prefix
+        )
 
     def _bad_key(self, p: bytes, s: bytes) -> None:
         if not p:
@@ -115,8 +218,12 @@ class Table:
     def key_of_item(self, item: Mapping[str, Any]) -> bytes:
         """The stored key of a (normalised) item; raises if key attributes are missing or bad."""
         if self.pk_attr not in item:
+            if self.typed:
+                raise ValidationError(keys.missing_key(self.pk_attr))
             raise ValidationError(f"the item has no partition key attribute {self.pk_attr!r}")
         sk = item.get(self.sk_attr) if self.sk_attr is not None else None
+        if self.typed:
+            return self._typed_key(item[self.pk_attr], sk, True)
         return self.key(item[self.pk_attr], sk)
 
     def key_from_dict(self, key: Mapping[str, Any], what: str = "key") -> bytes:
@@ -126,6 +233,10 @@ class Table:
                 f"{what} must be a dict of key attributes, got {type(key).__name__}"
             )
         if self.pk_attr not in key:
+            if self.typed:
+                raise ValidationError(
+                    keys.schema_mismatch(f"{what} has no partition key attribute {self.pk_attr!r}")
+                )
             raise ValidationError(f"{what} has no partition key attribute {self.pk_attr!r}")
         extra = set(key) - {self.pk_attr, self.sk_attr}
         if extra:
@@ -189,6 +300,7 @@ class Table:
         if not self.hooks:
             txn.put(key, data, db=self.items_db)
             return
+        self.check_exists(txn)
         entries = [(idx, idx.entry(item, key, data)) for idx in self.indexes.values()]
         prev_raw = txn.replace(key, data, db=self.items_db)
         prev = None if prev_raw is None else unpackb(prev_raw, ext_hook=EXT_HOOK, raw=False)
@@ -206,8 +318,23 @@ class Table:
                 txn, "INSERT" if old is None else "MODIFY", self.key_dict(item), old, item
             )
 
+    def check_exists(self, txn: Any) -> None:
+        """Raise :class:`NotFound` if the table was deleted (by this process or another)."""
+        if self.dropped or (
+            self.exists_key is not None and txn.get(self.exists_key, db=self.meta) is None
+        ):
+            raise NotFound(f"table {self.name!r} does not exist (it was deleted)")
+
+    def count(self, txn: Any) -> int:
+        """How many items the table holds (expired ones not yet swept included)."""
+        if not self.prefix:
+            return int(txn.stat(self.items_db)["entries"])
+        return count_prefix(txn, self.items_db, self.prefix)
+
     def remove(self, txn: Any, key: bytes, old: Item, by_ttl: bool = False) -> None:
         """Delete the item ``old`` stored at ``key`` (and everything that follows it)."""
+        if self.exists_key is not None:
+            self.check_exists(txn)
         txn.delete(key, db=self.items_db)
         if not self.hooks:
             return
@@ -305,4 +432,4 @@ class Table:
         return Page(items, len(items), scanned, last_key)
 
 
-__all__ = ["MAX_ITEM_BYTES", "MAX_PAGE_BYTES", "Page", "Table"]
+__all__ = ["MAX_ITEM_BYTES", "MAX_PAGE_BYTES", "Page", "Storage"]
