@@ -177,7 +177,9 @@ class Table:
         names: Mapping[str, str] | None = None,
     ) -> Item | None:
         """The item with this key, or ``None``. ``projection`` picks attributes."""
-        table = self._check()
+        table = self._table
+        if self._db._closed or table.dropped:
+            self._check()  # raises
         if projection is not None or names:
             proj = bind(names, None, proj=projection)[2]
             with self._engine.read() as txn:

@@ -85,6 +85,10 @@ class Storage:
         self.pk_type = schema.partition_key_type
         self.sk_type = schema.sort_key_type
         self.typed = schema.typed
+        if self.typed:
+            self.key = self._key_typed
+        else:
+            self.key = self._key_prefixed if self.prefix else self._key_default
         self.max_key_bytes = engine.max_key_size - KEY_OVERHEAD - len(self.prefix)
         self.ttl_attr = schema.ttl_attribute
         self.indexes: dict[str, Index] = {
@@ -119,21 +123,32 @@ class Storage:
 
     # -- keys --------------------------------------------------------------
 
-    def key(self, pk: object, sk: object = None) -> bytes:
-        """The stored key for key values ``pk``/``sk`` (validated)."""
-        if self.typed:
-            return self._typed_key(pk, sk, False)
+    #: The stored key for key values ``(pk, sk=None)``, validated: one of the
+    #: ``_key_*`` methods, picked by :meth:`configure` (the default table's is
+    #: the hot path of every read).
+    key: Callable[..., bytes]
+
+    def _key_default(self, pk: object, sk: object = None) -> bytes:
+        """:attr:`key` of an untyped table without key prefix (the default table)."""
         p = pk.encode() if type(pk) is str else key_bytes(pk, f"partition key {self.pk_attr!r}")
         if sk is None:
             if not p or len(p) > self.max_key_bytes:
                 self._bad_key(p, b"-")
-            return self.prefix + _HEADER.pack(crc32(p) & 0xFFFF, len(p)) + p + NO_SK
+            return _HEADER.pack(crc32(p) & 0xFFFF, len(p)) + p + NO_SK
         if self.sk_attr is None:
             raise ValidationError("this table has no sort key, but a sort key value was given")
         s = sk.encode() if type(sk) is str else key_bytes(sk, f"sort key {self.sk_attr!r}")
         if not p or not s or len(p) + len(s) > self.max_key_bytes:
             self._bad_key(p, s)
-        return self.prefix + _HEADER.pack(crc32(p) & 0xFFFF, len(p)) + p + HAS_SK + s
+        return _HEADER.pack(crc32(p) & 0xFFFF, len(p)) + p + HAS_SK + s
+
+    def _key_prefixed(self, pk: object, sk: object = None) -> bytes:
+        """:attr:`key` of an untyped table of the shared sub-databases."""
+        return self.prefix + self._key_default(pk, sk)
+
+    def _key_typed(self, pk: object, sk: object = None) -> bytes:
+        """:attr:`key` of a typed table."""
+        return self._typed_key(pk, sk, False)
 
     def _typed_key(self, pk: object, sk: object, in_item: bool) -> bytes:
         """The stored key of a typed table (``in_item``: the values come from a put's item)."""
