@@ -38,6 +38,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from decimal import Decimal
+from hashlib import sha256
 from typing import TYPE_CHECKING, Any, Final
 from zlib import crc32
 
@@ -108,6 +109,9 @@ class Index:
         self.table_sk = table_sk
         self.db = handle
         self.max_key_size = max_key_size
+        #: Longer index partition keys are stored as their hash (:meth:`_hashed`);
+        #: the default table's indexes keep every key format 2 could store.
+        self.inline_pk = max_key_size if not prefix else 64
         # The flag after the partition key: is there a sort key; is ipk a number.
         self._flags = (
             NO_SK if self.sk_attr is None else HAS_SK,
@@ -143,7 +147,10 @@ class Index:
             return None
         if not ipk:
             return None
-        head = self.prefix + _HEADER.pack(crc32(ipk) & 0xFFFF, len(ipk)) + ipk + flag
+        if len(ipk) > self.inline_pk:
+            head = self.prefix + self._hashed(ipk) + flag
+        else:
+            head = self.prefix + _HEADER.pack(crc32(ipk) & 0xFFFF, len(ipk)) + ipk + flag
         if self.sk_attr is None:
             key = head + base_key
         else:
@@ -203,7 +210,17 @@ class Index:
 
     def _head(self, ipk: bytes, number: bool) -> bytes:
         """``stripe | len | ipk | flag``: the prefix of every entry of partition ``ipk``."""
+        if len(ipk) > self.inline_pk:
+            return self.prefix + self._hashed(ipk) + self._flags[number]
         return self.prefix + _HEADER.pack(crc32(ipk) & 0xFFFF, len(ipk)) + ipk + self._flags[number]
+
+    @staticmethod
+    def _hashed(ipk: bytes) -> bytes:
+        """``stripe | FFFF | SHA-256``: a long index partition key as its entries store it.
+
+        Index partitions need no order, and no inline value has length FFFF.
+        """
+        return _HEADER.pack(crc32(ipk) & 0xFFFF, 0xFFFF) + sha256(ipk).digest()
 
     def partition(self, pk: object) -> bytes:
         """The prefix of every entry of the partition whose index key is ``pk``."""

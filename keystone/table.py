@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from hashlib import sha256
 from typing import Any, Final
 from zlib import crc32
 
@@ -33,6 +34,13 @@ from .types import Item
 MAX_ITEM_BYTES: Final = 400 * 1024
 #: A query or scan page stops after reading this many stored bytes (DynamoDB's 1 MB).
 MAX_PAGE_BYTES: Final = 1 << 20
+
+#: A partition key up to this long is stored as is in a table other than the
+#: default one (longer ones as their SHA-256), which leaves any such key at
+#: least 438 bytes for its sort key.
+INLINE_PK: Final = 64
+#: The ``len`` field of a hashed partition key.
+HASHED_PK: Final = 0xFFFF
 
 Filter = Callable[[Item | None], bool]
 Project = Callable[[Item], Item]
@@ -90,6 +98,9 @@ class Storage:
         else:
             self.key = self._key_prefixed if self.prefix else self._key_default
         self.max_key_bytes = engine.max_key_size - KEY_OVERHEAD - len(self.prefix)
+        #: Longer partition keys are stored as their hash (see :meth:`head`). The
+        #: default table keeps every key format 2 could store inline.
+        self.inline_pk = self.max_key_bytes if not self.prefix else INLINE_PK
         self.ttl_attr = schema.ttl_attribute
         self.indexes: dict[str, Index] = {
             d.name: Index(
@@ -133,18 +144,56 @@ class Storage:
         p = pk.encode() if type(pk) is str else key_bytes(pk, f"partition key {self.pk_attr!r}")
         if sk is None:
             if not p or len(p) > self.max_key_bytes:
-                self._bad_key(p, b"-")
+                return self._compose(p, None)  # empty, or long enough to be hashed
             return _HEADER.pack(crc32(p) & 0xFFFF, len(p)) + p + NO_SK
         if self.sk_attr is None:
             raise ValidationError("this table has no sort key, but a sort key value was given")
         s = sk.encode() if type(sk) is str else key_bytes(sk, f"sort key {self.sk_attr!r}")
         if not p or not s or len(p) + len(s) > self.max_key_bytes:
-            self._bad_key(p, s)
+            return self._compose(p, s)
         return _HEADER.pack(crc32(p) & 0xFFFF, len(p)) + p + HAS_SK + s
 
     def _key_prefixed(self, pk: object, sk: object = None) -> bytes:
         """:attr:`key` of an untyped table of the shared sub-databases."""
-        return self.prefix + self._key_default(pk, sk)
+        p = pk.encode() if type(pk) is str else key_bytes(pk, f"partition key {self.pk_attr!r}")
+        if sk is None:
+            return self.prefix + self._compose(p, None)
+        if self.sk_attr is None:
+            raise ValidationError("this table has no sort key, but a sort key value was given")
+        s = sk.encode() if type(sk) is str else key_bytes(sk, f"sort key {self.sk_attr!r}")
+        return self.prefix + self._compose(p, s)
+
+    def head(self, p: bytes) -> bytes:
+        """``stripe | len | p``: the partition's part of its item keys (no table prefix).
+
+        A partition key longer than :attr:`inline_pk` bytes is replaced by
+        its SHA-256 (``len`` then reads ``FFFF``): partitions need no order,
+        the stripe still comes from the value itself, and the stored item
+        holds the full value.
+        """
+        if len(p) <= self.inline_pk:
+            return _HEADER.pack(crc32(p) & 0xFFFF, len(p)) + p
+        return _HEADER.pack(crc32(p) & 0xFFFF, HASHED_PK) + sha256(p).digest()
+
+    def _compose(self, p: bytes, s: bytes | None) -> bytes:
+        """The item key (no table prefix) of key bytes ``p``/``s``, with every size check."""
+        if not p or s == b"":
+            self._bad_key(p, s if s is not None else b"-")
+        if len(p) > keys.MAX_PARTITION_KEY_BYTES:
+            raise ValidationError(keys.PARTITION_TOO_LONG)
+        if s is not None and len(s) > keys.MAX_SORT_KEY_BYTES:
+            raise ValidationError(keys.SORT_TOO_LONG)
+        head = self.head(p)
+        size = len(head) - _HEADER.size + (0 if s is None else len(s))
+        if size > self.max_key_bytes:
+            hashed = (
+                " (the partition key stored as its 32-byte hash)" if len(p) > self.inline_pk else ""
+            )
+            raise ValidationError(
+                f"partition key + sort key is {size} bytes{hashed}; the limit is "
+                f"{self.max_key_bytes} bytes (LMDB's key size limit, less the key's header)"
+            )
+        return head + (NO_SK if s is None else HAS_SK + s)
 
     def _key_typed(self, pk: object, sk: object = None) -> bytes:
         """:attr:`key` of a typed table."""
@@ -156,8 +205,7 @@ class Storage:
         if self.sk_attr is None:
             if sk is not None:
                 raise ValidationError(keys.schema_mismatch("this table has no sort key"))
-            self._check_stored_size(p, b"")
-            return self.prefix + _HEADER.pack(crc32(p) & 0xFFFF, len(p)) + p + NO_SK
+            return self.prefix + self._compose(p, None)
         if sk is None:
             raise ValidationError(
                 keys.missing_key(self.sk_attr)
@@ -165,15 +213,7 @@ class Storage:
                 else keys.schema_mismatch(f"the key needs the sort key {self.sk_attr!r}")
             )
         s = keys.key_value(sk, self.sk_attr, self.sk_type, in_item, keys.SORT)  # type: ignore[arg-type]
-        self._check_stored_size(p, s)
-        return self.prefix + _HEADER.pack(crc32(p) & 0xFFFF, len(p)) + p + HAS_SK + s
-
-    def _check_stored_size(self, p: bytes, s: bytes) -> None:
-        if len(p) + len(s) > self.max_key_bytes:
-            raise ValidationError(
-                f"partition key + sort key is {len(p) + len(s)} bytes encoded; this file "
-                f"stores at most {self.max_key_bytes} bytes of key (LMDB's key size limit)"
-            )
+        return self.prefix + self._compose(p, s)
 
     def partition(self, pk: object) -> bytes:
         """The prefix of every item key of partition ``pk`` (a query's partition value)."""
@@ -181,7 +221,7 @@ class Storage:
             p = keys.condition_value(pk, self.pk_attr, self.pk_type)  # type: ignore[arg-type]
             if len(p) > keys.MAX_PARTITION_KEY_BYTES:
                 raise ValidationError(keys.PARTITION_TOO_LONG)
-            return self.prefix + _HEADER.pack(crc32(p) & 0xFFFF, len(p)) + p
+            return self.prefix + self.head(p)
         return self.key(pk)[:-1]  # the key without its NO_SK flag
 
     def query_range(self, part: bytes, cond: SortKeyCondition | None) -> tuple[bytes, bytes | None]:
@@ -221,14 +261,10 @@ class Storage:
         )
 
     def _bad_key(self, p: bytes, s: bytes) -> None:
+        """Raise for an empty key value (``s`` is ``b"-"`` when there is no sort key)."""
         if not p:
             raise ValidationError(f"partition key {self.pk_attr!r} must not be empty")
-        if s == b"" and len(p) <= self.max_key_bytes and self.sk_attr is not None:
-            raise ValidationError(f"sort key {self.sk_attr!r} must not be empty")
-        raise ValidationError(
-            f"partition key + sort key is {len(p) + len(s)} bytes; "
-            f"the limit is {self.max_key_bytes} bytes"
-        )
+        raise ValidationError(f"sort key {self.sk_attr!r} must not be empty")
 
     def key_of_item(self, item: Mapping[str, Any]) -> bytes:
         """The stored key of a (normalised) item; raises if key attributes are missing or bad."""

@@ -59,7 +59,20 @@ class TestLimits:
 
     def test_key_size_limit_on_reads(self, filled):
         with pytest.raises(ValidationError, match="the limit is 506 bytes"):
-            filled.get("p" * 600)
+            filled.get("p" * 300, "s" * 207)
+        with pytest.raises(ValidationError, match="maximum size limit of2048 bytes"):
+            filled.get("p" * 2049)
+
+    def test_partition_keys_up_to_2048_bytes(self, filled):
+        long_pk = "p" * 2048
+        filled.put({"pk": long_pk, "sk": "a", "n": 1})
+        filled.put({"pk": long_pk, "sk": "b", "n": 2})
+        filled.put({"pk": "p" * 2047, "sk": "a", "n": 3})
+        assert filled.get(long_pk, "a")["n"] == 1
+        assert [i["n"] for i in filled.query(long_pk)] == [1, 2]
+        assert [i["n"] for i in filled.query("p" * 2047)] == [3]
+        filled.delete(long_pk, "a")
+        assert filled.get(long_pk, "a") is None
 
     def test_nesting_depth_limit(self, filled):
         filled.put({"pk": "deep", "v": nested(32)})

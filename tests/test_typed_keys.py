@@ -315,3 +315,48 @@ def test_number_partition_keys_round_trip(tmp_path_factory, values):
             assert t.get(v) == {"id": v}
             assert t.query(v).items == [{"id": v}]
         assert sorted(i["id"] for i in t.scan_all()) == sorted(values)
+
+
+# --------------------------------------------------------------------------
+# Key sizes: partition keys up to DynamoDB's 2,048 bytes (stored as a hash)
+# --------------------------------------------------------------------------
+
+long_values = st.lists(st.binary(min_size=0, max_size=8), min_size=1, max_size=12, unique=True).map(
+    lambda tails: [b"\x01" * (2048 - 8) + t for t in tails]
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(values=long_values)
+def test_long_partition_keys_sharing_a_prefix_stay_apart(tmp_path_factory, values):
+    path = tmp_path_factory.mktemp("long") / "l.keystone"
+    schema = Schema(
+        partition_key=("id", "B"),
+        sort_key=("n", "N"),
+        global_indexes=[GlobalIndex("by_tag", ("tag", "B"), ("n", "N"))],
+    )
+    with keystone.Database.open(path, durability="async") as db:
+        t = db.create_table("long", schema)
+        for i, v in enumerate(values):
+            t.put({"id": v, "n": i, "tag": v})
+            t.put({"id": v, "n": -i, "tag": v})
+        for i, v in enumerate(values):
+            assert [it["n"] for it in t.query(v)] == sorted({i, -i})
+            assert t.get(v, i) == {"id": v, "n": i, "tag": v}
+            assert [it["n"] for it in t.query(v, index="by_tag")] == sorted({i, -i})
+        assert t.stats()["items"] == len({(v, n) for i, v in enumerate(values) for n in (i, -i)})
+
+
+def test_key_size_limits_of_a_typed_table(db):
+    t = db.create_table("sizes", Schema(partition_key=("p", "S"), sort_key=("s", "S")))
+    t.put({"p": "x" * 2048, "s": "y" * 400})
+    assert t.get("x" * 2048, "y" * 400) == {"p": "x" * 2048, "s": "y" * 400}
+    with pytest.raises(ValidationError, match="maximum size limit of2048 bytes"):
+        t.put({"p": "x" * 2049, "s": "y"})
+    with pytest.raises(ValidationError, match="size limit of 1024 bytes"):
+        t.put({"p": "x", "s": "y" * 1025})
+    # Not done: sort keys between what LMDB's key holds and DynamoDB's 1,024 bytes.
+    with pytest.raises(ValidationError, match="LMDB's key size limit"):
+        t.put({"p": "x", "s": "y" * 1024})
