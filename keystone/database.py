@@ -35,7 +35,7 @@ from .checks import (
     check_limit,
     check_returns,
 )
-from .codec import STRIPES, stripe_key
+from .codec import STRIPES, prefix_end, stripe_key
 from .engine import Durability
 from .errors import (
     ConditionalCheckFailed,
@@ -86,6 +86,10 @@ MAX_SEGMENTS: Final = STRIPES
 DROP_BATCH: Final = 2000
 T = TypeVar("T")
 _KEEP: Any = object()  # update_table(stream=...) not given
+
+
+def _both(a: Callable[[bytes], bool], b: Callable[[bytes], bool]) -> Callable[[bytes], bool]:
+    return lambda s: a(s) and b(s)
 
 
 def _format_version(raw: bytes | None) -> int:
@@ -277,9 +281,12 @@ class Table:
             )
         check_limit(limit)
         idx = self._index(table, index)
+        exact = resumed = group_at = None
         if idx is None:
             part = table.partition(pk)
-            lo, hi = table.query_range(part, sk)
+            lo, hi, exact = table.query_range(part, sk)
+            if sk is None or sk.op != "eq":  # (eq reads one key: no order to restore)
+                group_at = len(part) + 1 + table.group_len(part[len(table.prefix) :])
         else:
             part = idx.partition(pk)
             lo, hi = idx.query_range(pk, sk)
@@ -288,6 +295,17 @@ class Table:
             after = self._start_key(table, idx, start)
             if not after.startswith(part):
                 raise ValidationError("start is not a key of the queried partition")
+            if idx is None and table.sk_attr is not None and table.sk_attr in start:
+                after, resumed = table.resume(part, after, table.sort_bytes(start), reverse)
+                if after is None:  # inside a group: start at its edge, skip what was read
+                    lead = self._group_lead(table, part, start)
+                    edge = prefix_end(lead)
+                    if not reverse:
+                        lo = max(lo, lead)
+                    elif edge is not None:
+                        hi = edge if hi is None else min(hi, edge)
+        if resumed is not None:
+            exact = resumed if exact is None else _both(exact, resumed)
         _, filt, proj = bind(names, values, filt=filter, proj=projection)
         with self._engine.read() as txn:
             return table.read_range(
@@ -300,7 +318,15 @@ class Table:
                 filt=filt,
                 proj=proj,
                 index=idx,
+                group_at=group_at,
+                exact=exact,
             )
+
+    @staticmethod
+    def _group_lead(table: Storage, part: bytes, start: Mapping[str, Any]) -> bytes:
+        """The key prefix of the group holding ``start``'s long sort key."""
+        group = table.group_len(part[len(table.prefix) :])
+        return part + b"\x01" + table.sort_bytes(start)[:group]
 
     @staticmethod
     def _index(table: Storage, name: str | None) -> Index | None:

@@ -12,9 +12,10 @@ together with the item is written. Key values become key bytes here
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from hashlib import sha256
+from itertools import chain
 from typing import Any, Final
 from zlib import crc32
 
@@ -41,6 +42,12 @@ MAX_PAGE_BYTES: Final = 1 << 20
 INLINE_PK: Final = 64
 #: The ``len`` field of a hashed partition key.
 HASHED_PK: Final = 0xFFFF
+#: Bytes of SHA-256 after the kept part of a long sort key.
+_SK_HASH: Final = 16
+#: A long sort key keeps at least this many bytes (else the key is refused).
+_MIN_GROUP: Final = 64
+
+Exact = Callable[[bytes], bool]
 
 Filter = Callable[[Item | None], bool]
 Project = Callable[[Item], Item]
@@ -185,6 +192,10 @@ class Storage:
             raise ValidationError(keys.SORT_TOO_LONG)
         head = self.head(p)
         size = len(head) - _HEADER.size + (0 if s is None else len(s))
+        if s is not None and size > self.max_key_bytes:
+            group = self.group_len(head)
+            if group >= _MIN_GROUP:  # a long sort key: its first bytes and a hash
+                return head + HAS_SK + s[:group] + sha256(s).digest()[:_SK_HASH]
         if size > self.max_key_bytes:
             hashed = (
                 " (the partition key stored as its 32-byte hash)" if len(p) > self.inline_pk else ""
@@ -224,11 +235,20 @@ class Storage:
             return self.prefix + self.head(p)
         return self.key(pk)[:-1]  # the key without its NO_SK flag
 
-    def query_range(self, part: bytes, cond: SortKeyCondition | None) -> tuple[bytes, bytes | None]:
-        """The item keys of partition ``part`` (see :meth:`partition`) that ``cond`` selects."""
+    def query_range(
+        self, part: bytes, cond: SortKeyCondition | None
+    ) -> tuple[bytes, bytes | None, Exact | None]:
+        """The item keys of partition ``part`` (see :meth:`partition`) that ``cond`` selects.
+
+        A bound longer than :meth:`group_len` cannot be placed exactly among
+        the keys (its group is ordered only when read): the range then takes
+        the bound's whole group, and the third value is the exact test of
+        the full sort key that reads apply to every item.
+        """
         if cond is None:
-            return part + NO_SK, part + b"\x02"
+            return part + NO_SK, part + b"\x02", None
         base = part + HAS_SK
+        group = self.group_len(part[len(self.prefix) :])
         if self.typed:
             if self.sk_attr is None:
                 raise ValidationError(
@@ -237,20 +257,56 @@ class Storage:
             low, low_inc, high, high_inc = keys.condition_range(cond, self.sk_attr, self.sk_type)  # type: ignore[arg-type]
         else:
             low, low_inc, high, high_inc = cond.key_range()
+        for bound in (low, high):
+            if bound is not None and len(bound) > keys.MAX_SORT_KEY_BYTES:
+                raise ValidationError(keys.SORT_TOO_LONG)
         if cond.op == "begins_with":
-            lo = base + low  # type: ignore[operator]
-            return lo, prefix_end(lo)
-        lo = base if low is None else (base + low if low_inc else base + low + b"\x00")
-        hi = (
-            part + b"\x02" if high is None else (base + high + b"\x00" if high_inc else base + high)
-        )
-        if self.sk_attr is not None:
-            size = len(part) - 4 - len(self.prefix) + max(len(low or b""), len(high or b""))
-            if size > self.max_key_bytes:
-                raise ValidationError(
-                    f"partition key + sort key is {size} bytes; the limit is {self.max_key_bytes} bytes"
-                )
-        return lo, hi
+            assert low is not None
+            if len(low) > group:
+                lo = base + low[:group]
+                return lo, prefix_end(lo), lambda s, v=low: s.startswith(v)
+            lo = base + low
+            return lo, prefix_end(lo), None
+        if cond.op == "eq" and low is not None and len(low) > group:
+            exact_key = part + self._compose_tail(part, low)
+            return exact_key, exact_key + b"\x00", None
+        exact: Exact | None = None
+        if (low is not None and len(low) > group) or (high is not None and len(high) > group):
+            exact = _bounds_test(low, low_inc, high, high_inc)
+        if low is None:
+            lo = base
+        elif len(low) > group:
+            lo = base + low[:group]
+        else:
+            lo = base + low if low_inc else base + low + b"\x00"
+        if high is None:
+            hi: bytes | None = part + b"\x02"
+        elif len(high) > group:
+            hi = prefix_end(base + high[:group])
+        else:
+            hi = base + high + b"\x00" if high_inc else base + high
+        return lo, hi, exact
+
+    def _compose_tail(self, part: bytes, s: bytes) -> bytes:
+        """The item key of sort key bytes ``s`` in partition ``part``, less ``part``."""
+        head = part[len(self.prefix) :]
+        return HAS_SK + s[: self.group_len(head)] + sha256(s).digest()[:_SK_HASH]
+
+    def resume(
+        self, part: bytes, after: bytes, after_sk: bytes, reverse: bool
+    ) -> tuple[bytes | None, Exact | None]:
+        """How a query resumes after item key ``after`` (sort key ``after_sk``).
+
+        Returns ``(after, None)`` for a key placed exactly; for a key in a
+        group, ``(None, test)``: the read starts at the group's edge and
+        ``test`` keeps the sort keys past ``after_sk``.
+        """
+        group = self.group_len(part[len(self.prefix) :])
+        if len(after) - len(part) - 1 <= group:
+            return after, None
+        if reverse:
+            return None, lambda s: s < after_sk
+        return None, lambda s: s > after_sk
 
     def segment_range(self, first: bytes, end: bytes | None) -> tuple[bytes, bytes | None]:
         """A scan segment's key range in this table (``first``/``end``: stripe bounds)."""
@@ -259,6 +315,26 @@ class Storage:
         return self.prefix + first, self.prefix + end if end is not None else prefix_end(
             self.prefix
         )
+
+    def group_len(self, head: bytes) -> int:
+        """How many sort key bytes a long sort key keeps in partition ``head``'s item keys.
+
+        Sort keys longer than this share their group (the keys with the same
+        first bytes) with every key of the partition that passes this length;
+        reads sort each group by the full sort key (see :meth:`read_range`).
+        """
+        return self.max_key_bytes - (len(head) - _HEADER.size) - _SK_HASH
+
+    def sort_bytes(self, item: Mapping[str, Any]) -> bytes:
+        """The sort key of a stored item as it orders (its key bytes, in full)."""
+        value = item.get(self.sk_attr)  # type: ignore[arg-type]
+        if type(value) is str:
+            return value.encode()
+        if isinstance(value, bytes):
+            return value
+        if value is None:
+            return b""
+        return codec.number_key(value)
 
     def _bad_key(self, p: bytes, s: bytes) -> None:
         """Raise for an empty key value (``s`` is ``b"-"`` when there is no sort key)."""
@@ -428,11 +504,18 @@ class Storage:
         filt: Filter | None = None,
         proj: Project | None = None,
         index: Index | None = None,
+        group_at: int | None = None,
+        exact: Exact | None = None,
     ) -> Page:
         """Read items with ``lo <= key < hi`` (``hi=None``: to the end).
 
         ``after`` resumes strictly past that key in the reading direction.
         Stops after ``limit`` items were read or :data:`MAX_PAGE_BYTES`.
+        ``group_at`` (a query of the table): keys longer than this many bytes
+        are read a group at a time (the keys sharing their first
+        ``group_at`` bytes) and sorted by their full sort key. ``exact``
+        tests the full sort key of every item (a bound or a resume point
+        inside a group); items it rejects are not counted as read.
         """
         cur = txn.cursor(db=self.items_db if index is None else index.db)
         ttl_attr = self.ttl_attr
@@ -460,27 +543,79 @@ class Storage:
             if not positioned:
                 return Page()
             entries, stop_at, stop_below = cur.iterprev(), None, lo
-        for k, v in entries:
-            if (stop_at is not None and k >= stop_at) or (
-                stop_below is not None and k < stop_below
-            ):
-                break
-            if scanned == limit or nbytes >= MAX_PAGE_BYTES:
-                more = True
-                break
-            scanned += 1
-            nbytes += len(v)
-            item = unpackb(v, ext_hook=EXT_HOOK, raw=False)
-            last = item
-            if ttl_attr is not None and expired(item, ttl_attr, now):
-                continue
-            if filt is None or filt(item):
-                items.append(item if proj is None else proj(item))
+        # Keys longer than ``group_at`` are read a group at a time, sorted (see
+        # ``_in_order``): the loop switches to that reading at the first one.
+        longest = (1 << 30) if group_at is None else group_at
+        sort_bytes = self.sort_bytes
+        source: Iterator[tuple[bytes, bytes]] | None = entries
+        while source is not None:
+            resumed, source = source, None
+            for k, v in resumed:
+                if (stop_at is not None and k >= stop_at) or (
+                    stop_below is not None and k < stop_below
+                ):
+                    break
+                if len(k) > longest:
+                    longest = 1 << 30
+                    source = self._in_order(chain(((k, v),), resumed), group_at, reverse)  # type: ignore[arg-type]
+                    break
+                if scanned == limit or nbytes >= MAX_PAGE_BYTES:
+                    more = True
+                    break
+                item = unpackb(v, ext_hook=EXT_HOOK, raw=False)
+                if exact is not None and not exact(sort_bytes(item)):
+                    continue
+                scanned += 1
+                nbytes += len(v)
+                last = item
+                if ttl_attr is not None and expired(item, ttl_attr, now):
+                    continue
+                if filt is None or filt(item):
+                    items.append(item if proj is None else proj(item))
         cur.close()
         last_key = None
         if more and last is not None:
             last_key = self.key_dict(last) if index is None else index.key_dict(last)
         return Page(items, len(items), scanned, last_key)
+
+    def _in_order(
+        self, entries: Any, group_at: int, reverse: bool
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """``entries`` (a cursor's), each group of long keys sorted by the full sort key."""
+        it = iter(entries)
+        pending = next(it, None)
+        while pending is not None:
+            k, v = pending
+            if len(k) <= group_at:
+                yield k, v
+                pending = next(it, None)
+                continue
+            lead = k[:group_at]
+            group = [(k, v)]
+            pending = None
+            for k2, v2 in it:
+                if len(k2) > group_at and k2.startswith(lead):
+                    group.append((k2, v2))
+                else:
+                    pending = (k2, v2)
+                    break
+            sort_bytes = self.sort_bytes
+            group.sort(
+                key=lambda kv: sort_bytes(unpackb(kv[1], ext_hook=EXT_HOOK, raw=False)),
+                reverse=reverse,
+            )
+            yield from group
+
+
+def _bounds_test(low: bytes | None, low_inc: bool, high: bytes | None, high_inc: bool) -> Exact:
+    """The exact test of a sort key against a condition's bounds (see ``query_range``)."""
+
+    def test(s: bytes) -> bool:
+        if low is not None and (s < low or (s == low and not low_inc)):
+            return False
+        return high is None or s < high or (s == high and high_inc)
+
+    return test
 
 
 __all__ = ["MAX_ITEM_BYTES", "MAX_PAGE_BYTES", "Page", "Storage"]

@@ -357,6 +357,81 @@ def test_key_size_limits_of_a_typed_table(db):
         t.put({"p": "x" * 2049, "s": "y"})
     with pytest.raises(ValidationError, match="size limit of 1024 bytes"):
         t.put({"p": "x", "s": "y" * 1025})
-    # Not done: sort keys between what LMDB's key holds and DynamoDB's 1,024 bytes.
-    with pytest.raises(ValidationError, match="LMDB's key size limit"):
-        t.put({"p": "x", "s": "y" * 1024})
+    t.put({"p": "x", "s": "y" * 1024})  # past LMDB's key: stored and ordered too
+    assert [len(i["s"]) for i in t.query("x")] == [1024]
+
+
+# --------------------------------------------------------------------------
+# Sort keys up to DynamoDB's 1,024 bytes, past LMDB's key limit
+# --------------------------------------------------------------------------
+
+# Values built around the point where a table stops storing a sort key whole
+# (a few hundred bytes): long shared prefixes, differing just before, at and
+# after it, or only at the very end.
+adversarial = st.lists(
+    st.tuples(
+        st.sampled_from([0, 300, 420, 437, 438, 439, 454, 470, 600, 1015]),
+        st.binary(min_size=0, max_size=9),
+    ).map(lambda pt: (b"\x07" * pt[0] + pt[1])[:1024] or b"\x00"),
+    min_size=1,
+    max_size=30,
+    unique=True,
+)
+
+
+def _pages(query, **kwargs) -> list:
+    out: list = []
+    start = None
+    for _ in range(200):  # bounded
+        page = query(limit=3, start=start, **kwargs)
+        out += [i["s"] for i in page]
+        start = page.last_key
+        if start is None:
+            return out
+    raise AssertionError("pages did not end")
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(values=adversarial, typed=st.booleans())
+def test_long_sort_keys_are_stored_fetched_and_ordered_exactly(tmp_path_factory, values, typed):
+    path = tmp_path_factory.mktemp("longsk") / "l.keystone"
+    schema = Schema(("p", "S"), ("s", "B")) if typed else Schema("p", "s")
+    with keystone.Database.open(path, durability="async") as db:
+        t = db.create_table("long", schema)
+        t.batch_write(puts=[{"p": "x", "s": v, "n": i} for i, v in enumerate(values)])
+        expected = sorted(values)
+        for i, v in enumerate(values):
+            assert t.get("x", v) == {"p": "x", "s": v, "n": i}
+        assert [i["s"] for i in t.query_all("x")] == expected
+        assert [i["s"] for i in t.query_all("x", reverse=True)] == expected[::-1]
+        assert _pages(lambda **kw: t.query("x", **kw)) == expected
+        assert _pages(lambda **kw: t.query("x", reverse=True, **kw)) == expected[::-1]
+        pivot = expected[len(expected) // 2]
+        cases = [
+            (sk.ge(pivot), lambda v: v >= pivot),
+            (sk.gt(pivot), lambda v: v > pivot),
+            (sk.lt(pivot), lambda v: v < pivot),
+            (sk.le(pivot), lambda v: v <= pivot),
+            (sk.eq(pivot), lambda v: v == pivot),
+            (sk.between(expected[0], pivot), lambda v: expected[0] <= v <= pivot),
+            (sk.begins_with(pivot[:440]), lambda v: v.startswith(pivot[:440])),
+        ]
+        for cond, keep in cases:
+            want = [v for v in expected if keep(v)]
+            assert [i["s"] for i in t.query_all("x", cond)] == want, cond
+            assert _pages(lambda c=cond, **kw: t.query("x", c, **kw)) == want, cond
+        t.delete("x", pivot)
+        assert t.get("x", pivot) is None
+        assert [i["s"] for i in t.query_all("x")] == [v for v in expected if v != pivot]
+
+
+def test_a_long_sort_key_of_the_default_table(db):
+    long_sk = "s" * 1024
+    db.put({"pk": "p", "sk": long_sk, "n": 1})
+    db.put({"pk": "p", "sk": "s" * 1023, "n": 2})
+    assert db.get("p", long_sk)["n"] == 1
+    assert [i["n"] for i in db.query("p")] == [2, 1]
+    with pytest.raises(ValidationError, match="size limit of 1024 bytes"):
+        db.put({"pk": "p", "sk": "s" * 1025})
