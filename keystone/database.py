@@ -35,7 +35,7 @@ from .checks import (
     check_limit,
     check_returns,
 )
-from .codec import STRIPES, prefix_end, stripe_key
+from .codec import STRIPES, stripe_key
 from .engine import Durability
 from .errors import (
     ConditionalCheckFailed,
@@ -296,14 +296,7 @@ class Table:
             if not after.startswith(part):
                 raise ValidationError("start is not a key of the queried partition")
             if idx is None and table.sk_attr is not None and table.sk_attr in start:
-                after, resumed = table.resume(part, after, table.sort_bytes(start), reverse)
-                if after is None:  # inside a group: start at its edge, skip what was read
-                    lead = self._group_lead(table, part, start)
-                    edge = prefix_end(lead)
-                    if not reverse:
-                        lo = max(lo, lead)
-                    elif edge is not None:
-                        hi = edge if hi is None else min(hi, edge)
+                lo, hi, after, resumed = table.resume(part, lo, hi, after, start, reverse)
         if resumed is not None:
             exact = resumed if exact is None else _both(exact, resumed)
         _, filt, proj = bind(names, values, filt=filter, proj=projection)
@@ -321,12 +314,6 @@ class Table:
                 group_at=group_at,
                 exact=exact,
             )
-
-    @staticmethod
-    def _group_lead(table: Storage, part: bytes, start: Mapping[str, Any]) -> bytes:
-        """The key prefix of the group holding ``start``'s long sort key."""
-        group = table.group_len(part[len(table.prefix) :])
-        return part + b"\x01" + table.sort_bytes(start)[:group]
 
     @staticmethod
     def _index(table: Storage, name: str | None) -> Index | None:

@@ -293,20 +293,32 @@ class Storage:
         return HAS_SK + s[: self.group_len(head)] + sha256(s).digest()[:_SK_HASH]
 
     def resume(
-        self, part: bytes, after: bytes, after_sk: bytes, reverse: bool
-    ) -> tuple[bytes | None, Exact | None]:
-        """How a query resumes after item key ``after`` (sort key ``after_sk``).
+        self,
+        part: bytes,
+        lo: bytes,
+        hi: bytes | None,
+        after: bytes,
+        start: Mapping[str, Any],
+        reverse: bool,
+    ) -> tuple[bytes, bytes | None, bytes | None, Exact | None]:
+        """How a query of ``lo..hi`` resumes after ``start`` (stored at item key ``after``).
 
-        Returns ``(after, None)`` for a key placed exactly; for a key in a
-        group, ``(None, test)``: the read starts at the group's edge and
-        ``test`` keeps the sort keys past ``after_sk``.
+        Returns ``(lo, hi, after, test)``: for a key placed exactly, the
+        range as it was and ``after``; for a key inside a group (see
+        :meth:`group_len`), the range cut at the group's edge, no ``after``,
+        and ``test``, which keeps the sort keys past ``start``'s.
         """
         group = self.group_len(part[len(self.prefix) :])
         if len(after) - len(part) - 1 <= group:
-            return after, None
-        if reverse:
-            return None, lambda s: s < after_sk
-        return None, lambda s: s > after_sk
+            return lo, hi, after, None
+        last = self.sort_bytes(start)
+        lead = part + HAS_SK + last[:group]
+        if not reverse:
+            return max(lo, lead), hi, None, lambda s: s > last
+        edge = prefix_end(lead)
+        if edge is not None:
+            hi = edge if hi is None else min(hi, edge)
+        return lo, hi, None, lambda s: s < last
 
     def segment_range(self, first: bytes, end: bytes | None) -> tuple[bytes, bytes | None]:
         """A scan segment's key range in this table (``first``/``end``: stripe bounds)."""
