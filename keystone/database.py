@@ -979,7 +979,19 @@ class Database(Table):
     def table(self, name: str) -> Table:
         """The table called ``name`` (``NotFound`` if the file has none)."""
         self._check_open()
-        return self if name == DEFAULT_TABLE else Table(self, self._storage(name))
+        if name == DEFAULT_TABLE:
+            return self
+        storage = self._storage(name)
+        if storage.exists_key is not None:
+            with self._engine.read() as txn:
+                gone = txn.get(storage.exists_key, db=self._engine.meta) is None
+            if gone:  # deleted by another process (maybe made again): forget, look again
+                with self._catalog_lock:
+                    storage.dropped = True
+                    if self._tables.get(name) is storage:
+                        del self._tables[name]
+                storage = self._storage(name)
+        return Table(self, storage)
 
     def tables(self) -> list[str]:
         """The names of the file's tables, sorted (``"default"`` among them)."""

@@ -482,3 +482,58 @@ def test_number_keys_of_all_magnitudes_round_trip(db):
     for v in values:
         assert t.get(v) == {"n": v}
     assert t.get(Decimal("0.10")) == {"n": Decimal("0.1")}  # equal numbers are one key
+
+
+class TestConcurrency:
+    def test_threads_writing_different_tables_share_commits_safely(self, path):
+        import threading
+
+        with keystone.Database.open(path) as db:  # sync durability: group commit on
+            tables = [db.create_table(f"t{i:02d}", Schema(("id", "N"), None)) for i in range(4)]
+            errors: list[BaseException] = []
+
+            def work(t: keystone.Table) -> None:
+                try:
+                    for n in range(50):
+                        t.put({"id": n, "by": t.name})
+                        db.transact_write([Put({"id": 1000 + n, "by": t.name}, table=t.name)])
+                except BaseException as exc:  # pragma: no cover - reported below
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=work, args=(t,)) for t in tables]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join(timeout=120)
+            assert errors == []
+            for t in tables:
+                items = list(t.scan_all())
+                assert len(items) == 100 and {i["by"] for i in items} == {t.name}
+            assert db.stats()["items"] == 0
+
+    def test_a_table_deleted_through_another_database_object_refuses_writes(self, path, db):
+        orders = db.create_table("orders", ORDERS)
+        orders.put({"customer": "c", "placed": 1})
+        other = keystone.Database.open(path)
+        try:
+            other.delete_table("orders")
+        finally:
+            other.close()
+        with pytest.raises(NotFound, match="was deleted"):
+            orders.put({"customer": "c", "placed": 2})
+        with pytest.raises(NotFound, match="was deleted"):
+            db.transact_write([Delete("c", 1, table="orders")])
+        assert db.tables() == ["default"]
+
+    def test_asking_again_for_a_table_deleted_elsewhere_is_not_found(self, path, db):
+        db.create_table("orders", ORDERS)
+        other = keystone.Database.open(path)
+        try:
+            other.delete_table("orders")
+            other.create_table("orders", Schema())  # a new table under the old name
+        finally:
+            other.close()
+        fresh = db.table("orders")
+        assert fresh.schema == Schema()
+        fresh.put({"pk": "a", "sk": "b"})
+        assert fresh.get("a", "b") == {"pk": "a", "sk": "b"}
