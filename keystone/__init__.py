@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from . import sk
-from .database import ConditionCheck, Database, Delete, Put, Transaction, Update
+from .database import ConditionCheck, Database, Delete, Put, Table, Transaction, Update
 from .errors import (
     ConditionalCheckFailed,
     Corruption,
@@ -56,6 +56,7 @@ __all__ = [
     "StreamRecord",
     "SortKeyCondition",
     "Store",
+    "Table",
     "Timeout",
     "Transaction",
     "TransactionCanceled",

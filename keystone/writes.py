@@ -9,42 +9,50 @@ handle. ``Database`` composes these with the engine's commits.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from .errors import ConditionalCheckFailed, KeystoneError, ValidationError
 from .expressions import Placeholders, condition, projection
 from .expressions import update as compile_update
-from .table import Filter, Project, Table
+from .sk import KeyValue
+from .table import Filter, Project, Storage
 from .types import Item, normalize_item
 
 
 @dataclass(frozen=True, slots=True)
 class Put:
-    """``transact_write`` part: put ``item`` if ``condition`` holds."""
+    """``transact_write`` (or ``batch_write``) part: put ``item`` if ``condition`` holds.
+
+    ``table`` names the table of the file it goes to (``None``: the table
+    the call is made on).
+    """
 
     item: Mapping[str, Any]
     condition: str | None = None
+    table: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Update:
     """``transact_write`` part: apply ``update`` to the item at ``pk``/``sk``."""
 
-    pk: str | bytes
+    pk: str | bytes  # (an N key takes a number: the wire's types widen with the protocol)
     sk: str | bytes | None = None
     update: str = ""
     condition: str | None = None
+    table: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Delete:
-    """``transact_write`` part: delete the item at ``pk``/``sk``."""
+    """``transact_write`` (or ``batch_write``) part: delete the item at ``pk``/``sk``."""
 
     pk: str | bytes
     sk: str | bytes | None = None
     condition: str | None = None
+    table: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +62,7 @@ class ConditionCheck:
     pk: str | bytes
     sk: str | bytes | None = None
     condition: str = ""
+    table: str | None = None
 
 
 TransactPart = Put | Update | Delete | ConditionCheck
@@ -79,9 +88,9 @@ def bind(
 
 
 def prepare_update(
-    table: Table,
-    pk: str | bytes,
-    sk: str | bytes | None,
+    table: Storage,
+    pk: KeyValue,
+    sk: KeyValue | None,
     update: str | None,
     cond_text: str | None,
     names: Mapping[str, str] | None,
@@ -154,7 +163,7 @@ class Step:
     data: bytes | None = None
     update: PreparedUpdate | None = None
 
-    def run(self, old: Item | None, table: Table) -> tuple[Item | None, bytes | None]:
+    def run(self, old: Item | None, table: Storage) -> tuple[Item | None, bytes | None]:
         """Check the condition and compute the new item (``None`` = delete)."""
         if self.kind == "update":
             assert self.update is not None
@@ -171,9 +180,12 @@ class Transaction:
     belongs to its thread), and only inside the ``with`` block.
     """
 
-    def __init__(self, table: Table, txn: Any) -> None:
+    def __init__(
+        self, table: Storage, txn: Any, resolve: Callable[[str | None], Storage] | None = None
+    ) -> None:
         self._table = table
         self._txn = txn
+        self._resolve = resolve
         self._done = False
         self._thread = threading.get_ident()
 
@@ -184,9 +196,20 @@ class Transaction:
             raise KeystoneError("a transaction can only be used by the thread that opened it")
         return self._txn
 
-    def get(self, pk: str | bytes, sk: str | bytes | None = None) -> Item | None:
-        """The item as this transaction sees it (its own writes included)."""
-        return self._table.load(self._live(), self._table.key(pk, sk))
+    def _in(self, table: str | None) -> Storage:
+        if table is None or self._resolve is None:
+            return self._table
+        return self._resolve(table)
+
+    def get(
+        self, pk: KeyValue, sk: KeyValue | None = None, *, table: str | None = None
+    ) -> Item | None:
+        """The item as this transaction sees it (its own writes included).
+
+        ``table`` names another table of the file (all share the transaction).
+        """
+        t = self._in(table)
+        return t.load(self._live(), t.key(pk, sk))
 
     def put(
         self,
@@ -194,37 +217,45 @@ class Transaction:
         condition: str | None = None,
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
+        *,
+        table: str | None = None,
     ) -> None:
         """Put inside the transaction (a failed condition raises; the block decides)."""
-        key, new, data, cond = prepare_put(self._table, item, condition, names, values)
-        do_put(self._table, self._live(), key, new, data, cond)
+        t = self._in(table)
+        key, new, data, cond = prepare_put(t, item, condition, names, values)
+        do_put(t, self._live(), key, new, data, cond)
 
     def delete(
         self,
-        pk: str | bytes,
-        sk: str | bytes | None = None,
+        pk: KeyValue,
+        sk: KeyValue | None = None,
         condition: str | None = None,
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
+        *,
+        table: str | None = None,
     ) -> None:
         """Delete inside the transaction."""
-        key = self._table.key(pk, sk)
+        t = self._in(table)
+        key = t.key(pk, sk)
         cond = bind(names, values, cond=condition)[0]
-        do_delete(self._table, self._live(), key, cond)
+        do_delete(t, self._live(), key, cond)
 
     def update(
         self,
-        pk: str | bytes,
-        sk: str | bytes | None = None,
+        pk: KeyValue,
+        sk: KeyValue | None = None,
         update: str | None = None,
         condition: str | None = None,
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
+        *,
+        table: str | None = None,
     ) -> Item | None:
         """Update inside the transaction; returns the new item (``None`` if there is none)."""
-        table = self._table
-        prepared = prepare_update(table, pk, sk, update, condition, names, values)
-        return do_update(table, self._live(), table.key(pk, sk), prepared)[1]
+        t = self._in(table)
+        prepared = prepare_update(t, pk, sk, update, condition, names, values)
+        return do_update(t, self._live(), t.key(pk, sk), prepared)[1]
 
 
 # --------------------------------------------------------------------------
@@ -233,7 +264,7 @@ class Transaction:
 
 
 def prepare_put(
-    table: Table,
+    table: Storage,
     item: Mapping[str, Any],
     cond_text: str | None,
     names: Mapping[str, str] | None,
@@ -251,7 +282,7 @@ def fail_unless(cond: Filter | None, old: Item | None) -> None:
 
 
 def do_put(
-    table: Table, txn: Any, key: bytes, new: Item, data: bytes, cond: Filter | None
+    table: Storage, txn: Any, key: bytes, new: Item, data: bytes, cond: Filter | None
 ) -> Item | None:
     old = table.load(txn, key)
     fail_unless(cond, old)
@@ -259,7 +290,7 @@ def do_put(
     return old
 
 
-def do_delete(table: Table, txn: Any, key: bytes, cond: Filter | None) -> Item | None:
+def do_delete(table: Storage, txn: Any, key: bytes, cond: Filter | None) -> Item | None:
     old = table.load(txn, key)
     fail_unless(cond, old)
     if old is not None:
@@ -268,7 +299,7 @@ def do_delete(table: Table, txn: Any, key: bytes, cond: Filter | None) -> Item |
 
 
 def do_update(
-    table: Table, txn: Any, key: bytes, prepared: PreparedUpdate
+    table: Storage, txn: Any, key: bytes, prepared: PreparedUpdate
 ) -> tuple[Item | None, Item | None]:
     old = table.load(txn, key)
     new = prepared.apply(old)

@@ -161,7 +161,7 @@ class TestBatchWrite:
             ({"pk": "x", "n": float("nan")}, r"puts\[2\]"),
             ({"pk": "x", "s": set()}, r"puts\[2\]"),
             ({"pk": "x", "big": "x" * keystone.MAX_ITEM_BYTES}, r"puts\[2\].*limit"),
-            ({"pk": "x" * 600}, r"puts\[2\].*bytes"),
+            ({"pk": "x" * 2049}, r"puts\[2\].*2048 bytes"),
         ],
     )
     def test_one_invalid_item_writes_nothing(self, store, bad_put, match):
