@@ -22,7 +22,7 @@ from .indexes import Index
 from .schema import Schema
 from .streams import Stream
 from .ttl import TtlQueue, expired, now_ms
-from .types import Item
+from .types import Item, check_unicode
 
 #: The largest encoded item (msgpack bytes), like DynamoDB's 400 KB.
 MAX_ITEM_BYTES: Final = 400 * 1024
@@ -53,6 +53,14 @@ class Page:
 
     def __len__(self) -> int:
         return len(self.items)
+
+
+def _utf8(value: str, attr: str) -> bytes:
+    try:
+        return value.encode()
+    except UnicodeEncodeError:
+        check_unicode(value, f"key attribute {attr!r}")
+        raise  # not reached: check_unicode raised
 
 
 class Table:
@@ -90,14 +98,18 @@ class Table:
 
     def key(self, pk: object, sk: object = None) -> bytes:
         """The stored key for key values ``pk``/``sk`` (validated)."""
-        p = pk.encode() if type(pk) is str else key_bytes(pk, f"partition key {self.pk_attr!r}")
+        p = (
+            _utf8(pk, self.pk_attr)
+            if type(pk) is str
+            else key_bytes(pk, f"partition key {self.pk_attr!r}")
+        )
         if sk is None:
             if not p or len(p) > self.max_key_bytes:
                 self._bad_key(p, b"-")
             return _HEADER.pack(crc32(p) & 0xFFFF, len(p)) + p + NO_SK
         if self.sk_attr is None:
             raise ValidationError("this table has no sort key, but a sort key value was given")
-        s = sk.encode() if type(sk) is str else key_bytes(sk, f"sort key {self.sk_attr!r}")
+        s = _utf8(sk, self.sk_attr) if type(sk) is str else key_bytes(sk, f"sort key {self.sk_attr!r}")
         if not p or not s or len(p) + len(s) > self.max_key_bytes:
             self._bad_key(p, s)
         return _HEADER.pack(crc32(p) & 0xFFFF, len(p)) + p + HAS_SK + s

@@ -88,19 +88,20 @@ def prepare_update(
     values: Mapping[str, Any] | None,
     ph: Placeholders | None = None,
 ) -> PreparedUpdate:
-    if not isinstance(update, str) or not update.strip():
-        raise ValidationError("update: an update expression is required, e.g. 'SET a = :v'")
+    if update is not None and not isinstance(update, str):
+        raise ValidationError(f"UpdateExpression must be a str, got {type(update).__name__}")
     own = ph is None
     if ph is None:
         ph = Placeholders(names, values)
-    upd = compile_update(update, ph)
+    upd = compile_update(update, ph) if update is not None else None
     cond = condition(cond_text, ph) if cond_text is not None else None
     if own:
         ph.check_all_used()
-    keys = {table.pk_attr, table.sk_attr} & upd.top_level_names
-    if keys:
+    keys = {table.pk_attr, table.sk_attr} & (upd.top_level_names if upd else frozenset())
+    for attr in sorted(k for k in keys if k):
         raise ValidationError(
-            f"update: key attributes cannot be updated: {', '.join(sorted(k for k in keys if k))}"
+            f"One or more parameter values were invalid: Cannot update attribute {attr}. "
+            "This attribute is part of the key"
         )
     key_attrs: dict[str, Any] = {table.pk_attr: pk}
     if sk is not None and table.sk_attr is not None:
@@ -114,17 +115,15 @@ class PreparedUpdate:
     cond: Filter | None
     key_attrs: Item
 
-    def apply(self, old: Item | None) -> Item | None:
-        """The item after the update, or ``None`` when there is still no item.
+    def apply(self, old: Item | None) -> Item:
+        """The item after the update.
 
-        As in DynamoDB, an update of a missing item creates it, unless the
-        update only removes (REMOVE, DELETE): then there is nothing to create.
+        As in DynamoDB's UpdateItem, an update of a missing item creates it:
+        with only REMOVE/DELETE actions, or none at all, it holds just its key.
         """
         fail_unless(self.cond, old)
-        new = self.upd.apply(old)
+        new = self.upd.apply(old) if self.upd is not None else dict(old or {})
         if old is None:
-            if not new:
-                return None
             new = {**self.key_attrs, **new}
         return normalize_item(new)
 
@@ -140,7 +139,7 @@ class PreparedUpdate:
             image = old
         else:
             return None
-        if image is None:
+        if image is None or self.upd is None:
             return None
         return self.upd.updated_projection(image) or None
 
@@ -159,7 +158,7 @@ class Step:
         if self.kind == "update":
             assert self.update is not None
             new = self.update.apply(old)
-            return new, None if new is None else table.encode(new)
+            return new, table.encode(new)
         fail_unless(self.cond, old)
         return self.new, self.data
 
@@ -272,6 +271,5 @@ def do_update(
 ) -> tuple[Item | None, Item | None]:
     old = table.load(txn, key)
     new = prepared.apply(old)
-    if new is not None:
-        table.store(txn, key, old, new, table.encode(new))
+    table.store(txn, key, old, new, table.encode(new))
     return old, new
