@@ -131,7 +131,7 @@ class TestErrors:
             parse_projection(text)
 
     def test_a_hot_projection_is_parsed_once(self) -> None:
-        text = "projection_cache_probe, second"
+        text = "projection_cache_probe, cache_probe_two"
         projection(text, Placeholders(None, None))
         parses = parse_projection.cache_info().misses
         hits = compile_projection.cache_info().hits

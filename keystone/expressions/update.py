@@ -196,16 +196,13 @@ def _add(item: dict[str, Any], path: ConcretePath, value: Any, owned: set[int]) 
     if existing is MISSING:
         _put(parent, key, _clone(value))
         return
-    if code == "N":
-        _put(parent, key, add_numbers(existing, value, "ADD"))
-        return
     if type_code(existing) != code:
         raise ValidationError(
             "An operand in the update expression has an incorrect data type; "
             f"ADD {clip(format_path(path))}: a {code} value cannot be added to a "
             f"{type_code(existing)} attribute"
         )
-    _put(parent, key, existing | value)
+    _put(parent, key, add_numbers(existing, value, "ADD") if code == "N" else existing | value)
 
 
 def _delete(item: dict[str, Any], path: ConcretePath, value: Any, owned: set[int]) -> bool:
