@@ -199,7 +199,7 @@ _MAX_EXPONENT_TEXT: Final = 12
 def _number_error(message: str, path: str) -> ValidationError:
     if path == "value":
         return ValidationError(message)
-    return ValidationError(f"{message}; attribute: {clip(path)}")
+    return ValidationError(f"{path}: {message}")
 
 
 def clip(text: str, limit: int = 80) -> str:
