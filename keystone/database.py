@@ -21,20 +21,19 @@ from . import engine as _engine
 from .checks import (
     PUT_RETURNS,
     UPDATE_RETURNS,
+    OnConditionFailure,
     PutReturns,
     UpdateReturns,
     check_limit,
     check_returns,
+    keep_old_on_failure,
 )
 from .codec import HAS_SK, NO_SK, STRIPES, prefix_end, stripe_key
 from .engine import Durability
 from .errors import (
-    ConditionalCheckFailed,
     DatabaseClosed,
-    TransactionCanceled,
     ValidationError,
 )
-from .expressions import Placeholders, condition
 from .indexes import Index, build_indexes
 from .partiql import execute as _execute_partiql
 from .schema import FORMAT_KEY, FORMAT_VERSION, SCHEMA_KEY, Schema
@@ -47,7 +46,6 @@ from .writes import (
     ConditionCheck,
     Delete,
     Put,
-    Step,
     Transaction,
     TransactPart,
     Update,
@@ -56,7 +54,9 @@ from .writes import (
     do_put,
     do_update,
     prepare_put,
+    prepare_transaction,
     prepare_update,
+    run_transaction,
 )
 
 MAX_SEGMENTS: Final = STRIPES
@@ -272,15 +272,19 @@ class Database:
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
         returns: PutReturns = "NONE",
+        return_values_on_condition_check_failure: OnConditionFailure = "NONE",
     ) -> Item | None:
         """Store ``item`` (replacing any item with its key) if ``condition`` holds.
 
-        Returns the replaced item with ``returns="ALL_OLD"``, else ``None``.
+        Returns the replaced item with ``returns="ALL_OLD"``, else ``None``. With
+        ``return_values_on_condition_check_failure="ALL_OLD"`` a failed condition's
+        ``ConditionalCheckFailed.item`` holds the item as it was.
         """
         table = self._check()
         check_returns(returns, PUT_RETURNS)
+        keep = keep_old_on_failure(return_values_on_condition_check_failure)
         key, new, data, cond = prepare_put(table, item, condition, names, values)
-        old = self._engine.write(lambda txn: do_put(table, txn, key, new, data, cond))
+        old = self._engine.write(lambda txn: do_put(table, txn, key, new, data, cond, keep))
         return old if returns == "ALL_OLD" else None
 
     def delete(
@@ -291,13 +295,15 @@ class Database:
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
         returns: PutReturns = "NONE",
+        return_values_on_condition_check_failure: OnConditionFailure = "NONE",
     ) -> Item | None:
         """Delete the item with this key if ``condition`` holds (no error if absent)."""
         table = self._check()
         check_returns(returns, PUT_RETURNS)
+        keep = keep_old_on_failure(return_values_on_condition_check_failure)
         key = table.key(pk, sk)
         cond = bind(names, values, cond=condition)[0]
-        old = self._engine.write(lambda txn: do_delete(table, txn, key, cond))
+        old = self._engine.write(lambda txn: do_delete(table, txn, key, cond, keep))
         return old if returns == "ALL_OLD" else None
 
     def update(
@@ -309,6 +315,7 @@ class Database:
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
         returns: UpdateReturns = "ALL_NEW",
+        return_values_on_condition_check_failure: OnConditionFailure = "NONE",
     ) -> Item | None:
         """Apply an update expression; returns the image ``returns`` asks for.
 
@@ -322,8 +329,9 @@ class Database:
         """
         table = self._check()
         check_returns(returns, UPDATE_RETURNS)
+        keep = keep_old_on_failure(return_values_on_condition_check_failure)
         key = table.key(pk, sk)
-        prepared = prepare_update(table, pk, sk, update, condition, names, values)
+        prepared = prepare_update(table, pk, sk, update, condition, names, values, keep_old=keep)
 
         old, new = self._engine.write(lambda txn: do_update(table, txn, key, prepared))
         return prepared.result(returns, old, new)
@@ -605,71 +613,10 @@ class Database:
         :class:`TransactionCanceled` whose ``reasons`` has one entry per part.
         """
         table = self._check()
-        if isinstance(parts, (Put, Update, Delete, ConditionCheck)):
-            raise ValidationError("transact_write: parts must be a list of parts, not one part")
-        ph = Placeholders(names, values)
-        steps: list[Step] = []
-        seen: set[bytes] = set()
-        for i, part in enumerate(parts):
-            where = f"transact_write part {i}"
-            try:
-                step = self._prepare_part(table, part, ph)
-            except ValidationError as exc:
-                raise ValidationError(f"{where}: {exc}") from None
-            self._no_duplicate(seen, step.key, where)
-            steps.append(step)
-        ph.check_all_used()
+        steps = prepare_transaction(table, parts, names, values)
         if not steps:
             return
-
-        def op(txn: Any) -> None:
-            # Parts have distinct keys, so writing each part as it passes does
-            # not change what a later part sees; one failure aborts them all.
-            reasons: list[str | None] = []
-            for step in steps:
-                old = table.load(txn, step.key)
-                try:
-                    new, data = step.run(old, table)
-                    if new is not None:
-                        table.store(txn, step.key, old, new, data)  # type: ignore[arg-type]
-                    elif step.kind == "delete" and old is not None:
-                        table.remove(txn, step.key, old)
-                except ConditionalCheckFailed:
-                    reasons.append("ConditionalCheckFailed")
-                except ValidationError:  # a result too large, a type mismatch, an index key
-                    reasons.append("ValidationError")
-                else:
-                    reasons.append(None)
-            if any(r is not None for r in reasons):
-                raise TransactionCanceled(reasons)
-
-        self._engine.write(op)
-
-    def _prepare_part(self, table: Table, part: object, ph: Placeholders) -> Step:
-        if isinstance(part, Put):
-            item = normalize_item(part.item)
-            key = table.key_of_item(item)
-            data = table.encode(item)
-            cond = condition(part.condition, ph) if part.condition is not None else None
-            return Step("put", key, cond, new=item, data=data)
-        if isinstance(part, Update):
-            key = table.key(part.pk, part.sk)
-            prepared = prepare_update(
-                table, part.pk, part.sk, part.update, part.condition, None, None, ph
-            )
-            return Step("update", key, prepared.cond, update=prepared)
-        if isinstance(part, Delete):
-            key = table.key(part.pk, part.sk)
-            cond = condition(part.condition, ph) if part.condition is not None else None
-            return Step("delete", key, cond)
-        if isinstance(part, ConditionCheck):
-            if not isinstance(part.condition, str) or not part.condition.strip():
-                raise ValidationError("ConditionCheck needs a condition")
-            key = table.key(part.pk, part.sk)
-            return Step("check", key, condition(part.condition, ph))
-        raise ValidationError(
-            f"parts must be keystone.Put, Update, Delete or ConditionCheck, got {type(part).__name__}"
-        )
+        self._engine.write(lambda txn: run_transaction(table, txn, steps))
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:

@@ -109,7 +109,11 @@ class Table:
             return _HEADER.pack(crc32(p) & 0xFFFF, len(p)) + p + NO_SK
         if self.sk_attr is None:
             raise ValidationError("this table has no sort key, but a sort key value was given")
-        s = _utf8(sk, self.sk_attr) if type(sk) is str else key_bytes(sk, f"sort key {self.sk_attr!r}")
+        s = (
+            _utf8(sk, self.sk_attr)
+            if type(sk) is str
+            else key_bytes(sk, f"sort key {self.sk_attr!r}")
+        )
         if not p or not s or len(p) + len(s) > self.max_key_bytes:
             self._bad_key(p, s)
         return _HEADER.pack(crc32(p) & 0xFFFF, len(p)) + p + HAS_SK + s

@@ -252,8 +252,8 @@ def _check_decimal(value: Decimal, path: str) -> int | Decimal:
         raise _number_error(NUMBER_TOO_PRECISE, path)
     shift = exponent + len(digits) - end
     if shift >= 0:
-        coefficient = int("".join(map(str, digits[:end])))
-        return -coefficient * 10**shift if sign else coefficient * 10**shift
+        magnitude: int = int("".join(map(str, digits[:end]))) * 10**shift
+        return -magnitude if sign else magnitude
     return Decimal((sign, digits[:end], shift))
 
 

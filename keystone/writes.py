@@ -9,11 +9,12 @@ handle. ``Database`` composes these with the engine's commits.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-from .errors import ConditionalCheckFailed, KeystoneError, ValidationError
+from .checks import OnConditionFailure, keep_old_on_failure
+from .errors import ConditionalCheckFailed, KeystoneError, TransactionCanceled, ValidationError
 from .expressions import Placeholders, condition, projection
 from .expressions import update as compile_update
 from .table import Filter, Project, Table
@@ -22,10 +23,16 @@ from .types import Item, normalize_item
 
 @dataclass(frozen=True, slots=True)
 class Put:
-    """``transact_write`` part: put ``item`` if ``condition`` holds."""
+    """``transact_write`` part: put ``item`` if ``condition`` holds.
+
+    Every part takes ``return_values_on_condition_check_failure="ALL_OLD"``
+    to have the item as it was in ``TransactionCanceled.items`` when its
+    condition fails (DynamoDB's ReturnValuesOnConditionCheckFailure).
+    """
 
     item: Mapping[str, Any]
     condition: str | None = None
+    return_values_on_condition_check_failure: OnConditionFailure = "NONE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +41,9 @@ class Update:
 
     pk: str | bytes
     sk: str | bytes | None = None
-    update: str = ""
+    update: str | None = ""
     condition: str | None = None
+    return_values_on_condition_check_failure: OnConditionFailure = "NONE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +53,7 @@ class Delete:
     pk: str | bytes
     sk: str | bytes | None = None
     condition: str | None = None
+    return_values_on_condition_check_failure: OnConditionFailure = "NONE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +63,7 @@ class ConditionCheck:
     pk: str | bytes
     sk: str | bytes | None = None
     condition: str = ""
+    return_values_on_condition_check_failure: OnConditionFailure = "NONE"
 
 
 TransactPart = Put | Update | Delete | ConditionCheck
@@ -87,6 +97,7 @@ def prepare_update(
     names: Mapping[str, str] | None,
     values: Mapping[str, Any] | None,
     ph: Placeholders | None = None,
+    keep_old: bool = False,
 ) -> PreparedUpdate:
     if update is not None and not isinstance(update, str):
         raise ValidationError(f"UpdateExpression must be a str, got {type(update).__name__}")
@@ -106,7 +117,7 @@ def prepare_update(
     key_attrs: dict[str, Any] = {table.pk_attr: pk}
     if sk is not None and table.sk_attr is not None:
         key_attrs[table.sk_attr] = sk
-    return PreparedUpdate(upd, cond, key_attrs)  # normalised with the new item
+    return PreparedUpdate(upd, cond, key_attrs, keep_old)  # normalised with the new item
 
 
 @dataclass(slots=True)
@@ -114,6 +125,7 @@ class PreparedUpdate:
     upd: Any
     cond: Filter | None
     key_attrs: Item
+    keep_old: bool = False
 
     def apply(self, old: Item | None) -> Item:
         """The item after the update.
@@ -121,7 +133,7 @@ class PreparedUpdate:
         As in DynamoDB's UpdateItem, an update of a missing item creates it:
         with only REMOVE/DELETE actions, or none at all, it holds just its key.
         """
-        fail_unless(self.cond, old)
+        fail_unless(self.cond, old, self.keep_old)
         new = self.upd.apply(old) if self.upd is not None else dict(old or {})
         if old is None:
             new = {**self.key_attrs, **new}
@@ -152,6 +164,7 @@ class Step:
     new: Item | None = None
     data: bytes | None = None
     update: PreparedUpdate | None = None
+    keep_old: bool = False
 
     def run(self, old: Item | None, table: Table) -> tuple[Item | None, bytes | None]:
         """Check the condition and compute the new item (``None`` = delete)."""
@@ -159,7 +172,7 @@ class Step:
             assert self.update is not None
             new = self.update.apply(old)
             return new, table.encode(new)
-        fail_unless(self.cond, old)
+        fail_unless(self.cond, old, self.keep_old)
         return self.new, self.data
 
 
@@ -244,23 +257,34 @@ def prepare_put(
     return key, new, data, bind(names, values, cond=cond_text)[0]
 
 
-def fail_unless(cond: Filter | None, old: Item | None) -> None:
+def fail_unless(cond: Filter | None, old: Item | None, keep_old: bool = False) -> None:
+    """Raise ConditionalCheckFailed (carrying ``old`` when ``keep_old``) unless ``cond`` holds."""
     if cond is not None and not cond(old):
-        raise ConditionalCheckFailed("the conditional request failed")
+        raise ConditionalCheckFailed(
+            "The conditional request failed", item=old if keep_old else None
+        )
 
 
 def do_put(
-    table: Table, txn: Any, key: bytes, new: Item, data: bytes, cond: Filter | None
+    table: Table,
+    txn: Any,
+    key: bytes,
+    new: Item,
+    data: bytes,
+    cond: Filter | None,
+    keep_old: bool = False,
 ) -> Item | None:
     old = table.load(txn, key)
-    fail_unless(cond, old)
+    fail_unless(cond, old, keep_old)
     table.store(txn, key, old, new, data)
     return old
 
 
-def do_delete(table: Table, txn: Any, key: bytes, cond: Filter | None) -> Item | None:
+def do_delete(
+    table: Table, txn: Any, key: bytes, cond: Filter | None, keep_old: bool = False
+) -> Item | None:
     old = table.load(txn, key)
-    fail_unless(cond, old)
+    fail_unless(cond, old, keep_old)
     if old is not None:
         table.remove(txn, key, old)
     return old
@@ -273,3 +297,127 @@ def do_update(
     new = prepared.apply(old)
     table.store(txn, key, old, new, table.encode(new))
     return old, new
+
+
+# --------------------------------------------------------------------------
+# transact_write: preparing the parts and running them in one commit
+# --------------------------------------------------------------------------
+
+#: DynamoDB's limits on one TransactWriteItems request.
+MAX_TRANSACTION_PARTS: Final = 100
+MAX_TRANSACTION_BYTES: Final = 4 * 1024 * 1024
+
+_PARTS = (Put, Update, Delete, ConditionCheck)
+
+
+def prepare_transaction(
+    table: Table,
+    parts: Iterable[TransactPart],
+    names: Mapping[str, str] | None,
+    values: Mapping[str, Any] | None,
+) -> list[Step]:
+    """Validate and bind every part (nothing is read yet); refuse what DynamoDB refuses."""
+    if isinstance(parts, (*_PARTS, str, bytes, Mapping)):
+        raise ValidationError("transact_write: parts must be a list of parts, not one part")
+    if not isinstance(parts, Iterable):
+        raise ValidationError(
+            f"transact_write: parts must be a list of parts, got {type(parts).__name__}"
+        )
+    parts = list(parts)
+    if len(parts) > MAX_TRANSACTION_PARTS:
+        raise ValidationError(
+            f"1 validation error detected: Value at 'transactItems' failed to satisfy "
+            f"constraint: Member must have length less than or equal to "
+            f"{MAX_TRANSACTION_PARTS} (got {len(parts)} parts)"
+        )
+    ph = Placeholders(names, values)
+    steps: list[Step] = []
+    seen: set[bytes] = set()
+    size = 0
+    for i, part in enumerate(parts):
+        try:
+            step = prepare_part(table, part, ph)
+        except ValidationError as exc:
+            raise ValidationError(f"transact_write part {i}: {exc}") from None
+        if step.key in seen:
+            raise ValidationError(
+                "Transaction request cannot include multiple operations on one item"
+                f"; part {i} repeats a key"
+            )
+        seen.add(step.key)
+        size += request_size(step, part)
+        steps.append(step)
+    if size > MAX_TRANSACTION_BYTES:
+        raise ValidationError(
+            f"Transaction request size has exceeded the maximum allowed size; request size: "
+            f"{size} bytes, limit: {MAX_TRANSACTION_BYTES} bytes"
+        )
+    ph.check_all_used()
+    return steps
+
+
+def request_size(step: Step, part: object) -> int:
+    """What one part adds to a transaction's size: its key, item and expression texts."""
+    size = len(step.key) + (len(step.data) if step.data is not None else 0)
+    for text in (getattr(part, "condition", None), getattr(part, "update", None)):
+        if isinstance(text, str):
+            size += len(text.encode("utf-8"))
+    return size
+
+
+def prepare_part(table: Table, part: object, ph: Placeholders) -> Step:
+    """One ``transact_write`` part, bound to the request's shared placeholders."""
+    if not isinstance(part, _PARTS):
+        raise ValidationError(
+            "parts must be keystone.Put, Update, Delete or ConditionCheck, "
+            f"got {type(part).__name__}"
+        )
+    keep = keep_old_on_failure(part.return_values_on_condition_check_failure)
+    if isinstance(part, Put):
+        item = normalize_item(part.item)
+        key = table.key_of_item(item)
+        data = table.encode(item)
+        cond = condition(part.condition, ph) if part.condition is not None else None
+        return Step("put", key, cond, new=item, data=data, keep_old=keep)
+    key = table.key(part.pk, part.sk)
+    if isinstance(part, Update):
+        prepared = prepare_update(
+            table, part.pk, part.sk, part.update, part.condition, None, None, ph, keep
+        )
+        return Step("update", key, prepared.cond, update=prepared, keep_old=keep)
+    if isinstance(part, Delete):
+        cond = condition(part.condition, ph) if part.condition is not None else None
+        return Step("delete", key, cond, keep_old=keep)
+    if not isinstance(part.condition, str) or not part.condition.strip():
+        raise ValidationError("ConditionCheck needs a condition")
+    return Step("check", key, condition(part.condition, ph), keep_old=keep)
+
+
+def run_transaction(table: Table, txn: Any, steps: list[Step]) -> None:
+    """Run prepared parts inside ``txn``; any failure raises TransactionCanceled.
+
+    Parts have distinct keys, so writing each part as it passes does not
+    change what a later part sees; one failure aborts them all (the caller's
+    write transaction is then rolled back).
+    """
+    reasons: list[str | None] = []
+    items: list[Item | None] = []
+    for step in steps:
+        old = table.load(txn, step.key)
+        kept: Item | None = None
+        try:
+            new, data = step.run(old, table)
+            if new is not None:
+                table.store(txn, step.key, old, new, data)  # type: ignore[arg-type]
+            elif step.kind == "delete" and old is not None:
+                table.remove(txn, step.key, old)
+        except ConditionalCheckFailed as exc:
+            reasons.append("ConditionalCheckFailed")
+            kept = exc.item
+        except ValidationError:  # a result too large, a type mismatch, an index key
+            reasons.append("ValidationError")
+        else:
+            reasons.append(None)
+        items.append(kept)
+    if any(r is not None for r in reasons):
+        raise TransactionCanceled(reasons, items=items)

@@ -269,7 +269,9 @@ class TestQuery:
         self, tmp_path: Path, options: list[str], expected: list[int]
     ) -> None:
         p = tmp_path / "indexed.keystone"
-        schema = keystone.Schema(global_indexes=[keystone.GlobalIndex("by_total", "kind", "amount")])
+        schema = keystone.Schema(
+            global_indexes=[keystone.GlobalIndex("by_total", "kind", "amount")]
+        )
         with keystone.Database.open(p, schema) as db:
             for i, amount in enumerate([500, 5, 50]):
                 db.put({"pk": f"o{i}", "kind": "order", "amount": amount})

@@ -223,10 +223,22 @@ def bad_item(value: pb.Value) -> pb.Item:
     ("value", "words"),
     [
         pytest.param(pb.Value(), "no type", id="unset-oneof"),
-        pytest.param(pb.Value(number_value="abc"), "cannot be converted to a numeric value", id="not-a-number"),
-        pytest.param(pb.Value(number_value=""), "cannot be converted to a numeric value", id="empty-number"),
-        pytest.param(pb.Value(number_value="NaN"), "cannot be converted to a numeric value", id="nan-number"),
-        pytest.param(pb.Value(number_value="Infinity"), "cannot be converted to a numeric value", id="infinite-number"),
+        pytest.param(
+            pb.Value(number_value="abc"),
+            "cannot be converted to a numeric value",
+            id="not-a-number",
+        ),
+        pytest.param(
+            pb.Value(number_value=""), "cannot be converted to a numeric value", id="empty-number"
+        ),
+        pytest.param(
+            pb.Value(number_value="NaN"), "cannot be converted to a numeric value", id="nan-number"
+        ),
+        pytest.param(
+            pb.Value(number_value="Infinity"),
+            "cannot be converted to a numeric value",
+            id="infinite-number",
+        ),
         pytest.param(pb.Value(number_value="1" * 39), "38", id="39-digits"),
         pytest.param(pb.Value(number_value="1e999"), "Number overflow", id="out-of-range"),
         pytest.param(pb.Value(string_set=pb.StringSet()), "empty", id="empty-string-set"),

@@ -11,8 +11,8 @@ import pytest
 
 from keystone.errors import ValidationError
 from keystone.expressions import Placeholders, condition, parse_condition
-from keystone.expressions.evaluate import compile_condition
 from keystone.expressions.compare import order_kind
+from keystone.expressions.evaluate import compile_condition
 from keystone.types import TYPE_CODES, Vector
 
 UTC = dt.UTC

@@ -127,7 +127,9 @@ class TestErrors:
 
     def test_projection_longer_than_4096_bytes_is_refused(self) -> None:
         text = ", ".join(f"attribute_{i}" for i in range(400))
-        with pytest.raises(ValidationError, match="Expression size has exceeded the maximum allowed size"):
+        with pytest.raises(
+            ValidationError, match="Expression size has exceeded the maximum allowed size"
+        ):
             parse_projection(text)
 
     def test_a_hot_projection_is_parsed_once(self) -> None:

@@ -84,5 +84,7 @@ class TestLimits:
         values = {f":v{i}": i for i in range(101)}
         expr = "v IN (" + ", ".join(values) + ")"
         self.check_unchanged(
-            filled, lambda: filled.put({"pk": "keep", "v": 2}, condition=expr, values=values), "too many operands; number of operands: 101"
+            filled,
+            lambda: filled.put({"pk": "keep", "v": 2}, condition=expr, values=values),
+            "too many operands; number of operands: 101",
         )

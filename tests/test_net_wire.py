@@ -193,7 +193,9 @@ def test_invalid_values_name_their_path(value: Any, words: str) -> None:
 
 
 def test_placeholders_and_parameters_name_their_root() -> None:
-    with pytest.raises(ValidationError, match=r"^:v\[0\]: .*cannot be converted to a numeric value"):
+    with pytest.raises(
+        ValidationError, match=r"^:v\[0\]: .*cannot be converted to a numeric value"
+    ):
         convert.values_field(5, {":v": [float("nan")]})
     with pytest.raises(ValidationError, match=r"^parameters\[2\]: "):
         convert.value_to_bytes(object(), "parameters[2]")

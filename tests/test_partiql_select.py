@@ -150,7 +150,9 @@ class TestPredicates:
         assert sks(page) == ["k8", "k9"]
 
     def test_invalid_operands_are_reported_with_their_position(self, filled):
-        with pytest.raises(ValidationError, match=r"operator or function: begins_with, operand type: N"):
+        with pytest.raises(
+            ValidationError, match=r"operator or function: begins_with, operand type: N"
+        ):
             filled.execute("SELECT * FROM t WHERE begins_with(n, 3)")
         with pytest.raises(
             ValidationError,
@@ -369,7 +371,9 @@ class TestProjection:
         assert page.items == [{"pk": "p0"}]
 
     def test_overlapping_paths_are_refused(self, filled):
-        with pytest.raises(ValidationError, match=r"overlap.*path one: \[m\], path two: \[m, list\]"):
+        with pytest.raises(
+            ValidationError, match=r"overlap.*path one: \[m\], path two: \[m, list\]"
+        ):
             filled.execute("SELECT m, m.list FROM t")
 
 

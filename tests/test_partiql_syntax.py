@@ -271,7 +271,9 @@ class TestSyntaxErrors:
     def test_long_and_chains_do_not_recurse(self, mem):
         chain = " AND ".join(["n = 1"] * 2000)
         # Planning handles it; the generated filter is then over the 4 KB expression limit.
-        with pytest.raises(ValidationError, match="Expression size has exceeded the maximum allowed size"):
+        with pytest.raises(
+            ValidationError, match="Expression size has exceeded the maximum allowed size"
+        ):
             mem.execute(f"SELECT * FROM t WHERE {chain}")
 
     def test_in_lists_are_limited_to_100_values(self, mem):

@@ -149,7 +149,9 @@ class TestUpdate:
         assert filled.get("a", "1")["n"] == 1
 
     def test_key_attributes_cannot_be_set(self, filled):
-        with pytest.raises(ValidationError, match="Cannot update attribute sk. This attribute is part of the key"):
+        with pytest.raises(
+            ValidationError, match="Cannot update attribute sk. This attribute is part of the key"
+        ):
             filled.execute("UPDATE t SET sk = 'x' WHERE pk = 'a' AND sk = '1'")
 
     def test_arithmetic_on_a_missing_attribute_names_it(self, filled):

@@ -108,7 +108,9 @@ class TestSet:
 
     def test_list_append_on_a_nested_list(self, store):
         store.put({"pk": "l", "m": {"journal": [1]}})
-        new = store.update("l", update="SET m.journal = list_append(m.journal, :v)", values={":v": [2, 3]})
+        new = store.update(
+            "l", update="SET m.journal = list_append(m.journal, :v)", values={":v": [2, 3]}
+        )
         assert new["m"]["journal"] == [1, 2, 3]
 
     def test_if_not_exists_sets_only_when_absent(self, store, profile):
@@ -450,7 +452,12 @@ class TestErrorsLeaveTheItemUnchanged:
     @pytest.mark.parametrize(
         ("expression", "names", "values", "match"),
         [
-            ("SET pk = :v", None, {":v": "x"}, "Cannot update attribute pk. This attribute is part of the key"),
+            (
+                "SET pk = :v",
+                None,
+                {":v": "x"},
+                "Cannot update attribute pk. This attribute is part of the key",
+            ),
             ("REMOVE sk", None, None, "part of the key"),
             ("SET #k = :v", {"#k": "pk"}, {":v": "x"}, "part of the key"),
             ("ADD sk :v", None, {":v": 1}, "part of the key"),

@@ -21,6 +21,7 @@ conditions and projections; ``update`` applies SET/REMOVE/ADD/DELETE;
 
 from __future__ import annotations
 
+from ..errors import ValidationError
 from .evaluate import (
     Condition,
     Projection,
@@ -28,7 +29,6 @@ from .evaluate import (
     compile_condition,
     compile_projection,
 )
-from ..errors import ValidationError
 from .parser import (
     CONDITION,
     FILTER,

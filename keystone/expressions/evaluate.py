@@ -259,10 +259,7 @@ def _all(parts: tuple[Predicate, ...]) -> Predicate:
         return lambda item, env: a(item, env) and b(item, env)
 
     def every(item: Mapping[str, Any], env: Mapping[str, Any]) -> bool:
-        for part in parts:
-            if not part(item, env):
-                return False
-        return True
+        return all(part(item, env) for part in parts)
 
     return every
 
@@ -273,10 +270,7 @@ def _any(parts: tuple[Predicate, ...]) -> Predicate:
         return lambda item, env: a(item, env) or b(item, env)
 
     def some(item: Mapping[str, Any], env: Mapping[str, Any]) -> bool:
-        for part in parts:
-            if part(item, env):
-                return True
-        return False
+        return any(part(item, env) for part in parts)
 
     return some
 

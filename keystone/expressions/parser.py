@@ -400,9 +400,7 @@ class _Parser:
         args = self._arguments()
         if len(args) != CONDITION_FUNCTIONS[name]:
             raise _operand_count(name, len(args))
-        if name in ("attribute_exists", "attribute_not_exists") and not isinstance(
-            args[0], Path
-        ):
+        if name in ("attribute_exists", "attribute_not_exists") and not isinstance(args[0], Path):
             raise _needs_path(name)
         return Function(name, tuple(args))
 

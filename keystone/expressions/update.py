@@ -299,13 +299,13 @@ class Update:
         removes = [resolve(p, env) for p in compiled.removes]
         adds = [(resolve(p, env), env[key]) for p, key in compiled.adds]
         deletes = [(resolve(p, env), env[key]) for p, key in compiled.deletes]
-        for (path, value), (_, key) in zip(adds, compiled.adds, strict=True):
+        for _, value in adds:
             if type_code(value) not in ("N", *_SET_TYPES):
                 raise ValidationError(
                     "Incorrect operand type for operator or function; operator: ADD, "
                     f"operand type: {_TYPE_NAMES.get(str(type_code(value)), type_code(value))}"
                 )
-        for (path, value), (_, key) in zip(deletes, compiled.deletes, strict=True):
+        for _, value in deletes:
             if type_code(value) not in _SET_TYPES:
                 raise ValidationError(
                     "Incorrect operand type for operator or function; operator: DELETE, "
