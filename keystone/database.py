@@ -36,6 +36,7 @@ from .errors import (
 )
 from .indexes import Index, build_indexes
 from .partiql import execute as _execute_partiql
+from .reads import Select, bind_read, check_select, counted, start_key, table_fetch
 from .schema import FORMAT_KEY, FORMAT_VERSION, SCHEMA_KEY, Schema
 from .sk import KeyValue, SortKeyCondition
 from .streams import StreamRecord
@@ -59,7 +60,10 @@ from .writes import (
     run_transaction,
 )
 
-MAX_SEGMENTS: Final = STRIPES
+#: DynamoDB's limit on scan segments. The items have 65,536 hash stripes; with
+#: more segments than stripes, some segments are simply empty (still disjoint
+#: and together covering the table).
+MAX_SEGMENTS: Final = 1_000_000
 T = TypeVar("T")
 
 
@@ -340,7 +344,7 @@ class Database:
 
     def query(
         self,
-        pk: KeyValue,
+        pk: KeyValue | None = None,
         sk: SortKeyCondition | None = None,
         filter: str | None = None,
         names: Mapping[str, str] | None = None,
@@ -350,11 +354,16 @@ class Database:
         limit: int | None = None,
         start: Mapping[str, Any] | None = None,
         reverse: bool = False,
+        key_condition: str | None = None,
+        select: Select | None = None,
     ) -> Page:
         """Items of partition ``pk`` in sort-key order, one page at a time.
 
         ``limit`` bounds the items *read* (before ``filter``), as in DynamoDB;
-        pass ``page.last_key`` as ``start`` to continue.
+        pass ``page.last_key`` as ``start`` to continue. Instead of ``pk``/``sk``,
+        ``key_condition`` takes DynamoDB's KeyConditionExpression text
+        (``"pk = :p AND begins_with(sk, :x)"``). ``select="COUNT"`` returns only
+        the counts; ``"ALL_ATTRIBUTES"`` on a local index fetches whole items.
         """
         table = self._check()
         if sk is not None and not isinstance(sk, SortKeyCondition):
@@ -363,6 +372,17 @@ class Database:
             )
         check_limit(limit)
         idx = self._index(table, index)
+        check_select(select, projection, idx)
+        key_attrs = (table.pk_attr, table.sk_attr) if idx is None else (idx.pk_attr, idx.sk_attr)
+        keyc, filt, proj = bind_read(
+            names, values, key_text=key_condition, key_attrs=key_attrs, filt=filter, proj=projection
+        )
+        if keyc is not None:
+            if pk is not None or sk is not None:
+                raise ValidationError("query takes either pk/sk or key_condition, not both")
+            pk, sk = keyc.pk, keyc.sk
+        elif pk is None:
+            raise ValidationError("query needs a partition key: pk=... or key_condition=...")
         if idx is None:
             part = table.key(pk)[:-1]  # the partition's prefix: the key without its NO_SK flag
             lo, hi = self._query_range(table, part, sk)
@@ -371,12 +391,13 @@ class Database:
             lo, hi = idx.query_range(pk, sk)
         after = None
         if start is not None:
-            after = self._start_key(table, idx, start)
+            after = start_key(table, idx, start)
             if not after.startswith(part):
-                raise ValidationError("start is not a key of the queried partition")
-        _, filt, proj = bind(names, values, filt=filter, proj=projection)
+                raise ValidationError(
+                    "The provided starting key is invalid: it is not a key of the queried partition"
+                )
         with self._engine.read() as txn:
-            return table.read_range(
+            page = table.read_range(
                 txn,
                 lo,
                 hi,
@@ -386,7 +407,9 @@ class Database:
                 filt=filt,
                 proj=proj,
                 index=idx,
+                fetch=table_fetch(table, txn, idx, proj, select),
             )
+        return counted(page, select)
 
     @staticmethod
     def _index(table: Table, name: str | None) -> Index | None:
@@ -397,15 +420,6 @@ class Database:
             known = ", ".join(sorted(table.indexes)) or "none"
             raise ValidationError(f"index {name!r} does not exist (indexes: {known})")
         return idx
-
-    @staticmethod
-    def _start_key(table: Table, idx: Index | None, start: Mapping[str, Any]) -> bytes:
-        if idx is None:
-            return table.key_from_dict(start, "start")
-        if not isinstance(start, Mapping):
-            raise ValidationError("start must be the last_key dict of a previous page")
-        base = {k: v for k, v in start.items() if k in (table.pk_attr, table.sk_attr)}
-        return idx.key_from_dict(dict(start), table.key_from_dict(base, "start"))
 
     @staticmethod
     def _query_range(
@@ -441,29 +455,41 @@ class Database:
         start: Mapping[str, Any] | None = None,
         segment: int = 0,
         total_segments: int = 1,
+        select: Select | None = None,
     ) -> Page:
         """Every item, one page at a time, in storage (hash) order.
 
         ``segment``/``total_segments`` split the table into disjoint parts
         that together cover it, for parallel scans; each reads only its part.
+        ``select`` works as in :meth:`query`.
         """
         table = self._check()
         check_limit(limit)
         idx = self._index(table, index)
+        check_select(select, projection, idx)
         lo, hi = self._segment_range(segment, total_segments)
         after = None
         if start is not None:
-            after = self._start_key(table, idx, start)
+            after = start_key(table, idx, start)
             if after < lo or (hi is not None and after >= hi):
                 raise ValidationError(
-                    f"start is not in segment {segment} of {total_segments}; "
-                    "pass the last_key of a page of the same segment"
+                    f"The provided starting key is invalid: it is not in segment {segment} of "
+                    f"{total_segments}; pass the last_key of a page of the same segment"
                 )
-        _, filt, proj = bind(names, values, filt=filter, proj=projection)
+        _, filt, proj = bind_read(names, values, filt=filter, proj=projection)
         with self._engine.read() as txn:
-            return table.read_range(
-                txn, lo, hi, after=after, limit=limit, filt=filt, proj=proj, index=idx
+            page = table.read_range(
+                txn,
+                lo,
+                hi,
+                after=after,
+                limit=limit,
+                filt=filt,
+                proj=proj,
+                index=idx,
+                fetch=table_fetch(table, txn, idx, proj, select),
             )
+        return counted(page, select)
 
     @staticmethod
     def _segment_range(segment: int, total_segments: int) -> tuple[bytes, bytes | None]:
@@ -471,8 +497,14 @@ class Database:
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ValidationError(f"{name} must be an int, got {value!r}")
         if not 1 <= total_segments <= MAX_SEGMENTS:
+            bound = (
+                "greater than or equal to 1"
+                if total_segments < 1
+                else (f"less than or equal to {MAX_SEGMENTS}")
+            )
             raise ValidationError(
-                f"total_segments must be between 1 and {MAX_SEGMENTS}, got {total_segments}"
+                f"1 validation error detected: Value '{total_segments}' at 'totalSegments' "
+                f"failed to satisfy constraint: Member must have value {bound}"
             )
         if not 0 <= segment < total_segments:
             raise ValidationError(
@@ -506,16 +538,23 @@ class Database:
 
     # -- batches -----------------------------------------------------------
 
-    def batch_get(self, keys: Iterable[object]) -> list[Item]:
+    def batch_get(
+        self,
+        keys: Iterable[object],
+        projection: str | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> list[Item]:
         """The items with these keys (``(pk, sk)`` tuples or key dicts), in request order.
 
         Missing items are left out; a key given twice raises ``ValidationError``.
+        ``projection`` (with ``names``) picks attributes, as in :meth:`get`.
         """
         table = self._check()
         encoded = self._distinct_keys(table, keys, "batch_get")
+        proj = bind_read(names, None, proj=projection)[2]
         with self._engine.read() as txn:
             loaded = [table.load(txn, k) for k in encoded]
-        return [item for item in loaded if item is not None]
+        return [item if proj is None else proj(item) for item in loaded if item is not None]
 
     def batch_write(
         self,
@@ -587,19 +626,29 @@ class Database:
 
     # -- transactions --------------------------------------------------------
 
-    def transact_get(self, keys: Iterable[object]) -> list[Item | None]:
+    def transact_get(
+        self,
+        keys: Iterable[object],
+        projection: str | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> list[Item | None]:
         """The items with these keys from one snapshot, in order (``None`` for missing).
 
-        Unlike ``batch_get``, a key may be given more than once.
+        Unlike ``batch_get``, a key may be given more than once. ``projection``
+        (with ``names``) picks attributes, as in :meth:`get`.
         """
         table = self._check()
-        if isinstance(keys, (str, bytes, Mapping)):
+        if isinstance(keys, (str, bytes, Mapping)) or not isinstance(keys, Iterable):
             raise ValidationError(
                 "transact_get: keys must be a list of (pk, sk) tuples or key dicts"
             )
         encoded = [table.key_from_arg(k, f"transact_get keys[{i}]") for i, k in enumerate(keys)]
+        proj = bind_read(names, None, proj=projection)[2]
         with self._engine.read() as txn:
-            return [table.load(txn, k) for k in encoded]
+            loaded = [table.load(txn, k) for k in encoded]
+        if proj is None:
+            return loaded
+        return [None if item is None else proj(item) for item in loaded]
 
     def transact_write(
         self,

@@ -266,11 +266,13 @@ class Table:
         filt: Filter | None = None,
         proj: Project | None = None,
         index: Index | None = None,
+        fetch: Callable[[Item], Item | None] | None = None,
     ) -> Page:
         """Read items with ``lo <= key < hi`` (``hi=None``: to the end).
 
         ``after`` resumes strictly past that key in the reading direction.
         Stops after ``limit`` items were read or :data:`MAX_PAGE_BYTES`.
+        ``fetch`` completes an index entry from the table before the filter.
         """
         cur = txn.cursor(db=self.items_db if index is None else index.db)
         ttl_attr = self.ttl_attr
@@ -312,6 +314,11 @@ class Table:
             last = item
             if ttl_attr is not None and expired(item, ttl_attr, now):
                 continue
+            if fetch is not None:
+                full = fetch(item)
+                if full is None:
+                    continue
+                item = full
             if filt is None or filt(item):
                 items.append(item if proj is None else proj(item))
         cur.close()

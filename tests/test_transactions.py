@@ -247,7 +247,10 @@ class TestRequestErrors:
         ],
     )
     def test_two_parts_on_one_key(self, store, parts):
-        with pytest.raises(ValidationError, match="Transaction request cannot include multiple operations on one item"):
+        with pytest.raises(
+            ValidationError,
+            match="Transaction request cannot include multiple operations on one item",
+        ):
             store.transact_write(parts, values={":v": 1})
         assert store.scan().count == 0
 
