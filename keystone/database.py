@@ -42,6 +42,7 @@ from .sk import KeyValue, SortKeyCondition
 from .streams import StreamRecord
 from .sweeper import Sweeper
 from .table import Page, Table
+from .ttl import now_ms
 from .types import Item, normalize_item
 from .writes import (
     ConditionCheck,
@@ -51,13 +52,17 @@ from .writes import (
     TransactPart,
     Update,
     bind,
+    check_token,
     do_delete,
     do_put,
     do_update,
+    fingerprint,
+    part_list,
     prepare_put,
     prepare_transaction,
     prepare_update,
     run_transaction,
+    run_with_token,
 )
 
 #: DynamoDB's limit on scan segments. The items have 65,536 hash stripes; with
@@ -655,17 +660,29 @@ class Database:
         parts: Iterable[TransactPart],
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
+        token: str | None = None,
     ) -> None:
         """Apply every part in one commit, or none of them.
 
         If any part's condition fails (or its result is invalid), raises
         :class:`TransactionCanceled` whose ``reasons`` has one entry per part.
+        ``token`` is DynamoDB's ClientRequestToken: the same token with the
+        same parts within 10 minutes succeeds without applying them again;
+        with other parts it raises ``IdempotentParameterMismatch``.
         """
         table = self._check()
+        parts = part_list(parts)
+        tok = check_token(token) if token is not None else None
         steps = prepare_transaction(table, parts, names, values)
         if not steps:
             return
-        self._engine.write(lambda txn: run_transaction(table, txn, steps))
+        if tok is None:
+            self._engine.write(lambda txn: run_transaction(table, txn, steps))
+            return
+        digest = fingerprint(parts, names, values)
+        now = now_ms()
+        meta = self._engine.meta
+        self._engine.write(lambda txn: run_with_token(table, txn, meta, steps, tok, digest, now))
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:

@@ -8,17 +8,24 @@ handle. ``Database`` composes these with the engine's commits.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from .checks import OnConditionFailure, keep_old_on_failure
-from .errors import ConditionalCheckFailed, KeystoneError, TransactionCanceled, ValidationError
+from .errors import (
+    ConditionalCheckFailed,
+    IdempotentParameterMismatch,
+    KeystoneError,
+    TransactionCanceled,
+    ValidationError,
+)
 from .expressions import Placeholders, condition, projection
 from .expressions import update as compile_update
 from .table import Filter, Project, Table
-from .types import Item, normalize_item
+from .types import Item, check_unicode, normalize_item
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,13 +324,7 @@ def prepare_transaction(
     values: Mapping[str, Any] | None,
 ) -> list[Step]:
     """Validate and bind every part (nothing is read yet); refuse what DynamoDB refuses."""
-    if isinstance(parts, (*_PARTS, str, bytes, Mapping)):
-        raise ValidationError("transact_write: parts must be a list of parts, not one part")
-    if not isinstance(parts, Iterable):
-        raise ValidationError(
-            f"transact_write: parts must be a list of parts, got {type(parts).__name__}"
-        )
-    parts = list(parts)
+    parts = part_list(parts)
     if len(parts) > MAX_TRANSACTION_PARTS:
         raise ValidationError(
             f"1 validation error detected: Value at 'transactItems' failed to satisfy "
@@ -354,6 +355,17 @@ def prepare_transaction(
         )
     ph.check_all_used()
     return steps
+
+
+def part_list(parts: object) -> list[Any]:
+    """``parts`` as a list, if it is a list (or other iterable) of parts rather than one."""
+    if isinstance(parts, (*_PARTS, str, bytes, Mapping)):
+        raise ValidationError("transact_write: parts must be a list of parts, not one part")
+    if not isinstance(parts, Iterable):
+        raise ValidationError(
+            f"transact_write: parts must be a list of parts, got {type(parts).__name__}"
+        )
+    return list(parts)
 
 
 def request_size(step: Step, part: object) -> int:
@@ -421,3 +433,98 @@ def run_transaction(table: Table, txn: Any, steps: list[Step]) -> None:
         items.append(kept)
     if any(r is not None for r in reasons):
         raise TransactionCanceled(reasons, items=items)
+
+
+# --------------------------------------------------------------------------
+# transact_write(token=...): DynamoDB's ClientRequestToken
+# --------------------------------------------------------------------------
+
+#: How long a token is remembered (DynamoDB: 10 minutes).
+TOKEN_TTL_MS: Final = 10 * 60 * 1000
+#: DynamoDB's bounds on a ClientRequestToken's length.
+MAX_TOKEN_LENGTH: Final = 36
+_TOKEN: Final = b"txtoken:"  # + token -> fingerprint (32 bytes) + time (8 bytes, ms)
+_TOKEN_AT: Final = b"txtoken@"  # + time (8 bytes) + token -> b"" (oldest first, for pruning)
+_PRUNE_PER_WRITE: Final = 16
+
+
+def check_token(token: object) -> bytes:
+    """The token's bytes, if it is a str of 1..36 characters DynamoDB would take."""
+    if type(token) is not str or not 1 <= len(token) <= MAX_TOKEN_LENGTH:
+        shown = repr(token) if type(token) is not str else f"{len(token)} characters"
+        raise ValidationError(
+            f"transact_write: token (ClientRequestToken) must be a str of 1 to "
+            f"{MAX_TOKEN_LENGTH} characters, got {shown}"
+        )
+    check_unicode(token, "transact_write token")
+    return token.encode("utf-8")
+
+
+def fingerprint(
+    parts: Iterable[object], names: Mapping[str, str] | None, values: Mapping[str, Any] | None
+) -> bytes:
+    """A digest of a request that is equal exactly for equal requests (set order aside)."""
+    canonical = repr((_canonical(list(parts)), _canonical(names), _canonical(values)))
+    return hashlib.sha256(canonical.encode("utf-8", "backslashreplace")).digest()
+
+
+def _canonical(value: object, depth: int = 0) -> object:
+    if depth > 64:  # values nest at most 32 deep; anything deeper is refused elsewhere
+        return "..."
+    if isinstance(value, Mapping):
+        return ("M", sorted((repr(k), _canonical(v, depth + 1)) for k, v in value.items()))
+    if isinstance(value, (set, frozenset)):
+        return ("SET", sorted(repr(_canonical(v, depth + 1)) for v in value))
+    if isinstance(value, (list, tuple)):
+        return ("L", [_canonical(v, depth + 1) for v in value])
+    if isinstance(value, _PARTS):
+        return (
+            type(value).__name__,
+            [_canonical(getattr(value, f), depth + 1) for f in value.__slots__],
+        )
+    return (type(value).__name__, repr(value))
+
+
+def run_with_token(
+    table: Table, txn: Any, meta: Any, steps: list[Step], token: bytes, digest: bytes, now: int
+) -> bool:
+    """Run the transaction once per token: False if an identical one already ran.
+
+    The token is recorded in the same commit as the writes, so a transaction
+    and its token are durable together; a token reused with other parts
+    within 10 minutes raises :class:`IdempotentParameterMismatch`.
+    """
+    seen = txn.get(_TOKEN + token, db=meta)
+    if seen is not None:
+        at = int.from_bytes(seen[32:40], "big")
+        if now - at < TOKEN_TTL_MS:
+            if seen[:32] == digest:
+                return False
+            raise IdempotentParameterMismatch(
+                "DynamoDB rejected the request because you retried a request with a different "
+                "payload but with an idempotent token that was already used"
+            )
+        txn.delete(_TOKEN_AT + seen[32:40] + token, db=meta)
+    run_transaction(table, txn, steps)
+    stamp = now.to_bytes(8, "big")
+    txn.put(_TOKEN + token, digest + stamp, db=meta)
+    txn.put(_TOKEN_AT + stamp + token, b"", db=meta)
+    _prune_tokens(txn, meta, now)
+    return True
+
+
+def _prune_tokens(txn: Any, meta: Any, now: int) -> None:
+    """Forget a few tokens older than 10 minutes (each write prunes some, oldest first)."""
+    cursor = txn.cursor(db=meta)
+    stale: list[bytes] = []
+    if cursor.set_range(_TOKEN_AT):
+        for key, _ in cursor:
+            if not key.startswith(_TOKEN_AT) or len(stale) >= _PRUNE_PER_WRITE:
+                break
+            if now - int.from_bytes(key[len(_TOKEN_AT) : len(_TOKEN_AT) + 8], "big") < TOKEN_TTL_MS:
+                break
+            stale.append(key)
+    cursor.close()
+    for key in stale:
+        txn.delete(key, db=meta)
+        txn.delete(_TOKEN + key[len(_TOKEN_AT) + 8 :], db=meta)

@@ -501,3 +501,63 @@ class TestBatchAndTransactGetProjections:
 
 def test_sort_key_helpers_still_work_next_to_key_conditions(filled: keystone.Database) -> None:
     assert [i["sk"] for i in filled.query("a", sk.gt("1"))] == ["2"]
+
+
+class TestTransactionTokens:
+    def parts(self, amount: int = 1) -> list[Any]:
+        return [
+            keystone.Update("acct", update="ADD n :a"),
+            keystone.Put({"pk": "log", "amount": amount}),
+        ]
+
+    def test_the_same_token_and_parts_apply_once(self, db: keystone.Database) -> None:
+        for _ in range(3):
+            db.transact_write(self.parts(), values={":a": 5}, token="t-1")
+        assert db.get("acct") == {"pk": "acct", "n": 5}
+        db.transact_write(self.parts(), values={":a": 5}, token="t-2")
+        assert db.get("acct") == {"pk": "acct", "n": 10}
+
+    def test_the_same_token_with_other_parts_is_refused(self, db: keystone.Database) -> None:
+        db.transact_write(self.parts(), values={":a": 5}, token="t-1")
+        before = snapshot(db)
+        with pytest.raises(keystone.IdempotentParameterMismatch, match="idempotent token"):
+            db.transact_write(self.parts(), values={":a": 6}, token="t-1")
+        with pytest.raises(ValidationError):  # it is a ValidationError too
+            db.transact_write(self.parts(amount=2), values={":a": 5}, token="t-1")
+        assert snapshot(db) == before
+
+    def test_a_token_is_remembered_across_reopening(self, tmp_path: Any) -> None:
+        path = tmp_path / "tok.keystone"
+        with keystone.Database.open(path) as db:
+            db.transact_write(self.parts(), values={":a": 5}, token="durable")
+        with keystone.Database.open(path) as db:
+            db.transact_write(self.parts(), values={":a": 5}, token="durable")
+            assert db.get("acct") == {"pk": "acct", "n": 5}
+
+    def test_a_cancelled_transaction_does_not_use_up_its_token(self, db: keystone.Database) -> None:
+        failing = [keystone.ConditionCheck("acct", condition="attribute_exists(pk)")]
+        with pytest.raises(TransactionCanceled):
+            db.transact_write(failing, token="t-3")
+        db.put({"pk": "acct"})
+        db.transact_write(failing, token="t-3")  # now it holds, and it runs
+
+    @pytest.mark.parametrize("token", ["", "x" * 37, 7])
+    def test_a_token_of_the_wrong_shape_is_refused(self, db: keystone.Database, token: Any) -> None:
+        with pytest.raises(ValidationError, match="1 to 36 characters"):
+            db.transact_write(self.parts(), values={":a": 1}, token=token)
+        assert db.scan().count == 0
+
+    def test_a_token_is_forgotten_after_ten_minutes(
+        self, db: keystone.Database, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import keystone.database as database_module
+
+        clock = [1_000_000_000_000]
+        monkeypatch.setattr(database_module, "now_ms", lambda: clock[0])
+        db.transact_write(self.parts(), values={":a": 5}, token="old")
+        clock[0] += 10 * 60 * 1000 - 1
+        db.transact_write(self.parts(), values={":a": 5}, token="old")
+        assert db.get("acct") == {"pk": "acct", "n": 5}
+        clock[0] += 2
+        db.transact_write(self.parts(), values={":a": 6}, token="old")  # a new request now
+        assert db.get("acct") == {"pk": "acct", "n": 11}
