@@ -520,7 +520,7 @@ class Database:
         return stripe_key(first) or b"", stripe_key(end)
 
     def query_all(
-        self, pk: KeyValue, sk: SortKeyCondition | None = None, **kwargs: Any
+        self, pk: KeyValue | None = None, sk: SortKeyCondition | None = None, **kwargs: Any
     ) -> Iterator[Item]:
         """Every matching item of :meth:`query`, following ``last_key`` across pages."""
         start = kwargs.pop("start", None)

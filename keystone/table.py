@@ -142,11 +142,15 @@ class Table:
                 f"{what} must be a dict of key attributes, got {type(key).__name__}"
             )
         if self.pk_attr not in key:
-            raise ValidationError(f"{what} has no partition key attribute {self.pk_attr!r}")
+            raise ValidationError(
+                "The provided key element does not match the schema; "
+                f"{what} has no partition key attribute {self.pk_attr!r}"
+            )
         extra = set(key) - {self.pk_attr, self.sk_attr}
         if extra:
             raise ValidationError(
-                f"{what} has attributes that are not key attributes: {sorted(extra)}"
+                "The provided key element does not match the schema; "
+                f"{what} has attributes that are not key attributes: {sorted(map(str, extra))}"
             )
         return self.key(key[self.pk_attr], key.get(self.sk_attr) if self.sk_attr else None)
 
