@@ -15,6 +15,9 @@ from .errors import ValidationError
 PutReturns = Literal["NONE", "ALL_OLD"]
 UpdateReturns = Literal["NONE", "ALL_OLD", "ALL_NEW", "UPDATED_OLD", "UPDATED_NEW"]
 PUT_RETURNS: Final = ("NONE", "ALL_OLD")
+#: DynamoDB's ReturnValuesOnConditionCheckFailure.
+OnConditionFailure = Literal["NONE", "ALL_OLD"]
+ON_CONDITION_FAILURE: Final = ("NONE", "ALL_OLD")
 UPDATE_RETURNS: Final = ("NONE", "ALL_OLD", "ALL_NEW", "UPDATED_OLD", "UPDATED_NEW")
 
 
@@ -25,14 +28,25 @@ def check_limit(limit: object) -> int | None:
     return limit
 
 
-def check_returns(returns: object, allowed: Sequence[str]) -> str:
+def check_returns(returns: object, allowed: Sequence[str], what: str = "returns") -> str:
     """``returns`` if it is one of ``allowed``, else ``ValidationError``."""
     if type(returns) is not str or returns not in allowed:
-        raise ValidationError(f"returns must be one of {', '.join(allowed)}; got {returns!r}")
+        raise ValidationError(f"{what} must be one of {', '.join(allowed)}; got {returns!r}")
     return returns
 
 
+def keep_old_on_failure(value: object) -> bool:
+    """Whether ``return_values_on_condition_check_failure`` asks for the old item."""
+    return (
+        check_returns(value, ON_CONDITION_FAILURE, "return_values_on_condition_check_failure")
+        == "ALL_OLD"
+    )
+
+
 __all__ = [
+    "ON_CONDITION_FAILURE",
+    "OnConditionFailure",
+    "keep_old_on_failure",
     "PUT_RETURNS",
     "UPDATE_RETURNS",
     "PutReturns",

@@ -30,24 +30,24 @@ from .catalog import DEFAULT_TABLE, MAX_TABLES, SHARED_DBS, Entry
 from .checks import (
     PUT_RETURNS,
     UPDATE_RETURNS,
+    OnConditionFailure,
     PutReturns,
     UpdateReturns,
     check_limit,
     check_returns,
+    keep_old_on_failure,
 )
 from .codec import STRIPES, stripe_key
 from .engine import Durability
 from .errors import (
-    ConditionalCheckFailed,
     DatabaseClosed,
     NotFound,
-    TransactionCanceled,
     ValidationError,
 )
-from .expressions import Placeholders, condition
 from .indexes import Index, build_indexes
 from .partiql import execute as _execute_partiql
 from .partiql.planner import statement_table
+from .reads import Select, bind_read, check_select, counted, start_key, table_fetch
 from .schema import (
     FORMAT_KEY,
     FORMAT_VERSION,
@@ -69,19 +69,27 @@ from .writes import (
     ConditionCheck,
     Delete,
     Put,
-    Step,
     Transaction,
     TransactPart,
     Update,
     bind,
+    check_token,
     do_delete,
     do_put,
     do_update,
+    fingerprint,
+    part_list,
     prepare_put,
+    prepare_transaction,
     prepare_update,
+    run_transaction,
+    run_with_token,
 )
 
-MAX_SEGMENTS: Final = STRIPES
+#: DynamoDB's limit on scan segments. The items have 65,536 hash stripes; with
+#: more segments than stripes, some segments are simply empty (still disjoint
+#: and together covering the table).
+MAX_SEGMENTS: Final = 1_000_000
 #: Keys of deleted tables removed per background commit.
 DROP_BATCH: Final = 2000
 T = TypeVar("T")
@@ -198,15 +206,19 @@ class Table:
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
         returns: PutReturns = "NONE",
+        return_values_on_condition_check_failure: OnConditionFailure = "NONE",
     ) -> Item | None:
         """Store ``item`` (replacing any item with its key) if ``condition`` holds.
 
-        Returns the replaced item with ``returns="ALL_OLD"``, else ``None``.
+        Returns the replaced item with ``returns="ALL_OLD"``, else ``None``. With
+        ``return_values_on_condition_check_failure="ALL_OLD"`` a failed condition's
+        ``ConditionalCheckFailed.item`` holds the item as it was.
         """
         table = self._check()
         check_returns(returns, PUT_RETURNS)
+        keep = keep_old_on_failure(return_values_on_condition_check_failure)
         key, new, data, cond = prepare_put(table, item, condition, names, values)
-        old = self._engine.write(lambda txn: do_put(table, txn, key, new, data, cond))
+        old = self._engine.write(lambda txn: do_put(table, txn, key, new, data, cond, keep))
         return old if returns == "ALL_OLD" else None
 
     def delete(
@@ -217,13 +229,15 @@ class Table:
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
         returns: PutReturns = "NONE",
+        return_values_on_condition_check_failure: OnConditionFailure = "NONE",
     ) -> Item | None:
         """Delete the item with this key if ``condition`` holds (no error if absent)."""
         table = self._check()
         check_returns(returns, PUT_RETURNS)
+        keep = keep_old_on_failure(return_values_on_condition_check_failure)
         key = table.key(pk, sk)
         cond = bind(names, values, cond=condition)[0]
-        old = self._engine.write(lambda txn: do_delete(table, txn, key, cond))
+        old = self._engine.write(lambda txn: do_delete(table, txn, key, cond, keep))
         return old if returns == "ALL_OLD" else None
 
     def update(
@@ -235,6 +249,7 @@ class Table:
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
         returns: UpdateReturns = "ALL_NEW",
+        return_values_on_condition_check_failure: OnConditionFailure = "NONE",
     ) -> Item | None:
         """Apply an update expression; returns the image ``returns`` asks for.
 
@@ -248,8 +263,9 @@ class Table:
         """
         table = self._check()
         check_returns(returns, UPDATE_RETURNS)
+        keep = keep_old_on_failure(return_values_on_condition_check_failure)
         key = table.key(pk, sk)
-        prepared = prepare_update(table, pk, sk, update, condition, names, values)
+        prepared = prepare_update(table, pk, sk, update, condition, names, values, keep_old=keep)
 
         old, new = self._engine.write(lambda txn: do_update(table, txn, key, prepared))
         return prepared.result(returns, old, new)
@@ -258,7 +274,7 @@ class Table:
 
     def query(
         self,
-        pk: KeyValue,
+        pk: KeyValue | None = None,
         sk: SortKeyCondition | None = None,
         filter: str | None = None,
         names: Mapping[str, str] | None = None,
@@ -268,11 +284,16 @@ class Table:
         limit: int | None = None,
         start: Mapping[str, Any] | None = None,
         reverse: bool = False,
+        key_condition: str | None = None,
+        select: Select | None = None,
     ) -> Page:
         """Items of partition ``pk`` in sort-key order, one page at a time.
 
         ``limit`` bounds the items *read* (before ``filter``), as in DynamoDB;
-        pass ``page.last_key`` as ``start`` to continue.
+        pass ``page.last_key`` as ``start`` to continue. Instead of ``pk``/``sk``,
+        ``key_condition`` takes DynamoDB's KeyConditionExpression text
+        (``"pk = :p AND begins_with(sk, :x)"``). ``select="COUNT"`` returns only
+        the counts; ``"ALL_ATTRIBUTES"`` on a local index fetches whole items.
         """
         table = self._check()
         if sk is not None and not isinstance(sk, SortKeyCondition):
@@ -281,6 +302,17 @@ class Table:
             )
         check_limit(limit)
         idx = self._index(table, index)
+        check_select(select, projection, idx)
+        key_attrs = (table.pk_attr, table.sk_attr) if idx is None else (idx.pk_attr, idx.sk_attr)
+        keyc, filt, proj = bind_read(
+            names, values, key_text=key_condition, key_attrs=key_attrs, filt=filter, proj=projection
+        )
+        if keyc is not None:
+            if pk is not None or sk is not None:
+                raise ValidationError("query takes either pk/sk or key_condition, not both")
+            pk, sk = keyc.pk, keyc.sk
+        elif pk is None:
+            raise ValidationError("query needs a partition key: pk=... or key_condition=...")
         exact = resumed = group_at = None
         if idx is None:
             part = table.partition(pk)
@@ -292,16 +324,17 @@ class Table:
             lo, hi = idx.query_range(pk, sk)
         after = None
         if start is not None:
-            after = self._start_key(table, idx, start)
+            after = start_key(table, idx, start)
             if not after.startswith(part):
-                raise ValidationError("start is not a key of the queried partition")
+                raise ValidationError(
+                    "The provided starting key is invalid: it is not a key of the queried partition"
+                )
             if idx is None and table.sk_attr is not None and table.sk_attr in start:
                 lo, hi, after, resumed = table.resume(part, lo, hi, after, start, reverse)
         if resumed is not None:
             exact = resumed if exact is None else _both(exact, resumed)
-        _, filt, proj = bind(names, values, filt=filter, proj=projection)
         with self._engine.read() as txn:
-            return table.read_range(
+            page = table.read_range(
                 txn,
                 lo,
                 hi,
@@ -313,7 +346,9 @@ class Table:
                 index=idx,
                 group_at=group_at,
                 exact=exact,
+                fetch=table_fetch(table, txn, idx, proj, select),
             )
+        return counted(page, select)
 
     @staticmethod
     def _index(table: Storage, name: str | None) -> Index | None:
@@ -324,15 +359,6 @@ class Table:
             known = ", ".join(sorted(table.indexes)) or "none"
             raise ValidationError(f"index {name!r} does not exist (indexes: {known})")
         return idx
-
-    @staticmethod
-    def _start_key(table: Storage, idx: Index | None, start: Mapping[str, Any]) -> bytes:
-        if idx is None:
-            return table.key_from_dict(start, "start")
-        if not isinstance(start, Mapping):
-            raise ValidationError("start must be the last_key dict of a previous page")
-        base = {k: v for k, v in start.items() if k in (table.pk_attr, table.sk_attr)}
-        return idx.key_from_dict(dict(start), table.key_from_dict(base, "start"))
 
     def scan(
         self,
@@ -345,30 +371,42 @@ class Table:
         start: Mapping[str, Any] | None = None,
         segment: int = 0,
         total_segments: int = 1,
+        select: Select | None = None,
     ) -> Page:
         """Every item, one page at a time, in storage (hash) order.
 
         ``segment``/``total_segments`` split the table into disjoint parts
         that together cover it, for parallel scans; each reads only its part.
+        ``select`` works as in :meth:`query`.
         """
         table = self._check()
         check_limit(limit)
         idx = self._index(table, index)
+        check_select(select, projection, idx)
         lo, hi = self._segment_range(segment, total_segments)
         lo, hi = table.segment_range(lo, hi) if idx is None else idx.segment_range(lo, hi)
         after = None
         if start is not None:
-            after = self._start_key(table, idx, start)
+            after = start_key(table, idx, start)
             if after < lo or (hi is not None and after >= hi):
                 raise ValidationError(
-                    f"start is not in segment {segment} of {total_segments}; "
-                    "pass the last_key of a page of the same segment"
+                    f"The provided starting key is invalid: it is not in segment {segment} of "
+                    f"{total_segments}; pass the last_key of a page of the same segment"
                 )
-        _, filt, proj = bind(names, values, filt=filter, proj=projection)
+        _, filt, proj = bind_read(names, values, filt=filter, proj=projection)
         with self._engine.read() as txn:
-            return table.read_range(
-                txn, lo, hi, after=after, limit=limit, filt=filt, proj=proj, index=idx
+            page = table.read_range(
+                txn,
+                lo,
+                hi,
+                after=after,
+                limit=limit,
+                filt=filt,
+                proj=proj,
+                index=idx,
+                fetch=table_fetch(table, txn, idx, proj, select),
             )
+        return counted(page, select)
 
     @staticmethod
     def _segment_range(segment: int, total_segments: int) -> tuple[bytes, bytes | None]:
@@ -376,8 +414,14 @@ class Table:
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ValidationError(f"{name} must be an int, got {value!r}")
         if not 1 <= total_segments <= MAX_SEGMENTS:
+            bound = (
+                "greater than or equal to 1"
+                if total_segments < 1
+                else (f"less than or equal to {MAX_SEGMENTS}")
+            )
             raise ValidationError(
-                f"total_segments must be between 1 and {MAX_SEGMENTS}, got {total_segments}"
+                f"1 validation error detected: Value '{total_segments}' at 'totalSegments' "
+                f"failed to satisfy constraint: Member must have value {bound}"
             )
         if not 0 <= segment < total_segments:
             raise ValidationError(
@@ -388,7 +432,7 @@ class Table:
         return stripe_key(first) or b"", stripe_key(end)
 
     def query_all(
-        self, pk: KeyValue, sk: SortKeyCondition | None = None, **kwargs: Any
+        self, pk: KeyValue | None = None, sk: SortKeyCondition | None = None, **kwargs: Any
     ) -> Iterator[Item]:
         """Every matching item of :meth:`query`, following ``last_key`` across pages."""
         start = kwargs.pop("start", None)
@@ -411,18 +455,25 @@ class Table:
 
     # -- batches -----------------------------------------------------------
 
-    def batch_get(self, keys: Iterable[object]) -> list[Item]:
+    def batch_get(
+        self,
+        keys: Iterable[object],
+        projection: str | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> list[Item]:
         """The items with these keys, in request order, from one snapshot.
 
         A key is a ``(pk, sk)`` tuple, a key dict, or a ``(table, key)``
         pair naming another table of the file. Missing items are left out;
-        a key given twice raises ``ValidationError``.
+        a key given twice raises ``ValidationError``. ``projection`` (with
+        ``names``) picks attributes, as in :meth:`get`.
         """
         self._check()
         encoded = self._distinct_keys(keys, "batch_get")
+        proj = bind_read(names, None, proj=projection)[2]
         with self._engine.read() as txn:
             loaded = [table.load(txn, k) for table, k in encoded]
-        return [item for item in loaded if item is not None]
+        return [item if proj is None else proj(item) for item in loaded if item is not None]
 
     def batch_write(
         self,
@@ -522,100 +573,60 @@ class Table:
 
     # -- transactions --------------------------------------------------------
 
-    def transact_get(self, keys: Iterable[object]) -> list[Item | None]:
+    def transact_get(
+        self,
+        keys: Iterable[object],
+        projection: str | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> list[Item | None]:
         """The items with these keys from one snapshot, in order (``None`` for missing).
 
         Unlike ``batch_get``, a key may be given more than once. A key may be
-        a ``(table, key)`` pair naming another table of the file.
+        a ``(table, key)`` pair naming another table of the file. ``projection``
+        (with ``names``) picks attributes, as in :meth:`get`.
         """
         self._check()
-        if isinstance(keys, (str, bytes, Mapping)):
+        if isinstance(keys, (str, bytes, Mapping)) or not isinstance(keys, Iterable):
             raise ValidationError(
                 "transact_get: keys must be a list of (pk, sk) tuples or key dicts"
             )
         encoded = [self._table_key(k, f"transact_get keys[{i}]") for i, k in enumerate(keys)]
+        proj = bind_read(names, None, proj=projection)[2]
         with self._engine.read() as txn:
-            return [table.load(txn, k) for table, k in encoded]
+            loaded = [table.load(txn, k) for table, k in encoded]
+        if proj is None:
+            return loaded
+        return [None if item is None else proj(item) for item in loaded]
 
     def transact_write(
         self,
         parts: Iterable[TransactPart],
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
+        token: str | None = None,
     ) -> None:
         """Apply every part in one commit, or none of them.
 
         If any part's condition fails (or its result is invalid), raises
         :class:`TransactionCanceled` whose ``reasons`` has one entry per part.
         A part's ``table=`` names the table it acts on (this one if none).
+        ``token`` is DynamoDB's ClientRequestToken: the same token with the
+        same parts within 10 minutes succeeds without applying them again;
+        with other parts it raises ``IdempotentParameterMismatch``.
         """
         self._check()
-        if isinstance(parts, (Put, Update, Delete, ConditionCheck)):
-            raise ValidationError("transact_write: parts must be a list of parts, not one part")
-        ph = Placeholders(names, values)
-        steps: list[tuple[Storage, Step]] = []
-        seen: set[tuple[str, bytes]] = set()
-        for i, part in enumerate(parts):
-            where = f"transact_write part {i}"
-            try:
-                table = self._part_table(getattr(part, "table", None))
-                step = self._prepare_part(table, part, ph)
-            except ValidationError as exc:
-                raise ValidationError(f"{where}: {exc}") from None
-            self._no_duplicate(seen, table, step.key, where)
-            steps.append((table, step))
-        ph.check_all_used()
+        parts = part_list(parts)
+        tok = check_token(token) if token is not None else None
+        steps = prepare_transaction(self._part_table, parts, names, values)
         if not steps:
             return
-
-        def op(txn: Any) -> None:
-            # Parts have distinct keys, so writing each part as it passes does
-            # not change what a later part sees; one failure aborts them all.
-            reasons: list[str | None] = []
-            for table, step in steps:
-                old = table.load(txn, step.key)
-                try:
-                    new, data = step.run(old, table)
-                    if new is not None:
-                        table.store(txn, step.key, old, new, data)  # type: ignore[arg-type]
-                    elif step.kind == "delete" and old is not None:
-                        table.remove(txn, step.key, old)
-                except ConditionalCheckFailed:
-                    reasons.append("ConditionalCheckFailed")
-                except ValidationError:  # a result too large, a type mismatch, an index key
-                    reasons.append("ValidationError")
-                else:
-                    reasons.append(None)
-            if any(r is not None for r in reasons):
-                raise TransactionCanceled(reasons)
-
-        self._engine.write(op)
-
-    def _prepare_part(self, table: Storage, part: object, ph: Placeholders) -> Step:
-        if isinstance(part, Put):
-            item = normalize_item(part.item)
-            key = table.key_of_item(item)
-            data = table.encode(item)
-            cond = condition(part.condition, ph) if part.condition is not None else None
-            return Step("put", key, cond, new=item, data=data)
-        if isinstance(part, Update):
-            key = table.key(part.pk, part.sk)
-            prepared = prepare_update(
-                table, part.pk, part.sk, part.update, part.condition, None, None, ph
-            )
-            return Step("update", key, prepared.cond, update=prepared)
-        if isinstance(part, Delete):
-            key = table.key(part.pk, part.sk)
-            cond = condition(part.condition, ph) if part.condition is not None else None
-            return Step("delete", key, cond)
-        if isinstance(part, ConditionCheck):
-            if not isinstance(part.condition, str) or not part.condition.strip():
-                raise ValidationError("ConditionCheck needs a condition")
-            key = table.key(part.pk, part.sk)
-            return Step("check", key, condition(part.condition, ph))
-        raise ValidationError(
-            f"parts must be keystone.Put, Update, Delete or ConditionCheck, got {type(part).__name__}"
-        )
+        if tok is None:
+            self._engine.write(lambda txn: run_transaction(txn, steps))
+            return
+        digest = fingerprint(parts, names, values)
+        now = now_ms()
+        meta = self._engine.meta
+        self._engine.write(lambda txn: run_with_token(txn, meta, steps, tok, digest, now))
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:

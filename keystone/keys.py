@@ -17,7 +17,7 @@ from .codec import number_key
 from .errors import ValidationError
 from .schema import KeyType
 from .sk import SortKeyCondition
-from .types import normalize_number, type_of
+from .types import check_unicode, normalize_number, type_of
 
 MAX_PARTITION_KEY_BYTES: Final = 2048
 MAX_SORT_KEY_BYTES: Final = 1024
@@ -56,7 +56,7 @@ def _is_number(value: object) -> bool:
 def _raw(value: object, kind: KeyType, attr: str) -> bytes | None:
     """The key bytes of ``value`` as a ``kind`` key, or ``None`` if it has another type."""
     if kind == "S":
-        return value.encode() if isinstance(value, str) else None
+        return check_unicode(value, attr).encode() if isinstance(value, str) else None
     if kind == "B":
         if isinstance(value, (bytes, bytearray, memoryview)):
             return bytes(value)

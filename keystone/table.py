@@ -29,7 +29,7 @@ from .schema import Schema
 from .sk import SortKeyCondition
 from .streams import Stream
 from .ttl import TtlQueue, expired, now_ms
-from .types import Item
+from .types import Item, check_unicode
 
 #: The largest encoded item (msgpack bytes), like DynamoDB's 400 KB.
 MAX_ITEM_BYTES: Final = 400 * 1024
@@ -73,6 +73,14 @@ class Page:
 
     def __len__(self) -> int:
         return len(self.items)
+
+
+def _utf8(value: str, attr: str) -> bytes:
+    try:
+        return value.encode()
+    except UnicodeEncodeError:
+        check_unicode(value, f"key attribute {attr!r}")
+        raise  # not reached: check_unicode raised
 
 
 class Storage:
@@ -148,26 +156,42 @@ class Storage:
 
     def _key_default(self, pk: object, sk: object = None) -> bytes:
         """:attr:`key` of an untyped table without key prefix (the default table)."""
-        p = pk.encode() if type(pk) is str else key_bytes(pk, f"partition key {self.pk_attr!r}")
+        p = (
+            _utf8(pk, self.pk_attr)
+            if type(pk) is str
+            else key_bytes(pk, f"partition key {self.pk_attr!r}")
+        )
         if sk is None:
             if not p or len(p) > self.max_key_bytes:
                 return self._compose(p, None)  # empty, or long enough to be hashed
             return _HEADER.pack(crc32(p) & 0xFFFF, len(p)) + p + NO_SK
         if self.sk_attr is None:
             raise ValidationError("this table has no sort key, but a sort key value was given")
-        s = sk.encode() if type(sk) is str else key_bytes(sk, f"sort key {self.sk_attr!r}")
+        s = (
+            _utf8(sk, self.sk_attr)
+            if type(sk) is str
+            else key_bytes(sk, f"sort key {self.sk_attr!r}")
+        )
         if not p or not s or len(p) + len(s) > self.max_key_bytes:
             return self._compose(p, s)
         return _HEADER.pack(crc32(p) & 0xFFFF, len(p)) + p + HAS_SK + s
 
     def _key_prefixed(self, pk: object, sk: object = None) -> bytes:
         """:attr:`key` of an untyped table of the shared sub-databases."""
-        p = pk.encode() if type(pk) is str else key_bytes(pk, f"partition key {self.pk_attr!r}")
+        p = (
+            _utf8(pk, self.pk_attr)
+            if type(pk) is str
+            else key_bytes(pk, f"partition key {self.pk_attr!r}")
+        )
         if sk is None:
             return self.prefix + self._compose(p, None)
         if self.sk_attr is None:
             raise ValidationError("this table has no sort key, but a sort key value was given")
-        s = sk.encode() if type(sk) is str else key_bytes(sk, f"sort key {self.sk_attr!r}")
+        s = (
+            _utf8(sk, self.sk_attr)
+            if type(sk) is str
+            else key_bytes(sk, f"sort key {self.sk_attr!r}")
+        )
         return self.prefix + self._compose(p, s)
 
     def head(self, p: bytes) -> bytes:
@@ -376,11 +400,15 @@ class Storage:
                 raise ValidationError(
                     keys.schema_mismatch(f"{what} has no partition key attribute {self.pk_attr!r}")
                 )
-            raise ValidationError(f"{what} has no partition key attribute {self.pk_attr!r}")
+            raise ValidationError(
+                "The provided key element does not match the schema; "
+                f"{what} has no partition key attribute {self.pk_attr!r}"
+            )
         extra = set(key) - {self.pk_attr, self.sk_attr}
         if extra:
             raise ValidationError(
-                f"{what} has attributes that are not key attributes: {sorted(extra)}"
+                "The provided key element does not match the schema; "
+                f"{what} has attributes that are not key attributes: {sorted(map(str, extra))}"
             )
         return self.key(key[self.pk_attr], key.get(self.sk_attr) if self.sk_attr else None)
 
@@ -518,6 +546,7 @@ class Storage:
         index: Index | None = None,
         group_at: int | None = None,
         exact: Exact | None = None,
+        fetch: Callable[[Item], Item | None] | None = None,
     ) -> Page:
         """Read items with ``lo <= key < hi`` (``hi=None``: to the end).
 
@@ -528,6 +557,7 @@ class Storage:
         ``group_at`` bytes) and sorted by their full sort key. ``exact``
         tests the full sort key of every item (a bound or a resume point
         inside a group); items it rejects are not counted as read.
+        ``fetch`` completes an index entry from the table before the filter.
         """
         cur = txn.cursor(db=self.items_db if index is None else index.db)
         ttl_attr = self.ttl_attr
@@ -582,6 +612,11 @@ class Storage:
                 last = item
                 if ttl_attr is not None and expired(item, ttl_attr, now):
                     continue
+                if fetch is not None:
+                    full = fetch(item)
+                    if full is None:
+                        continue
+                    item = full
                 if filt is None or filt(item):
                     items.append(item if proj is None else proj(item))
         cur.close()

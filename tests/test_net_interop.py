@@ -52,7 +52,9 @@ def test_a_grpcio_client_puts_gets_queries_and_sees_error_statuses(
     assert seen["query_pages"] == 3
     assert seen["scan_items"] == 6
     assert seen["condition_status"] == "FAILED_PRECONDITION"
-    assert seen["invalid_status"] == "INVALID_ARGUMENT" and "column" in seen["invalid_details"]
+    assert (
+        seen["invalid_status"] == "INVALID_ARGUMENT" and "Syntax error" in seen["invalid_details"]
+    )
     assert seen["transaction_status"] == "ABORTED"
     assert json.loads(seen["transaction_reasons"]) == ["ConditionalCheckFailed"]
     # And our client reads what the grpcio client wrote.

@@ -150,10 +150,14 @@ class TestPredicates:
         assert sks(page) == ["k8", "k9"]
 
     def test_invalid_operands_are_reported_with_their_position(self, filled):
-        with pytest.raises(ValidationError, match=r"the value at line 1, column 38 is of type N"):
+        with pytest.raises(
+            ValidationError, match=r"operator or function: begins_with, operand type: N"
+        ):
             filled.execute("SELECT * FROM t WHERE begins_with(n, 3)")
         with pytest.raises(
-            ValidationError, match=r"lower bound parameter 1 \(line 1, column 33\) \(5\)"
+            ValidationError,
+            match=r"requires upper bound to be greater than or equal to lower bound; "
+            r"lower bound operand: AttributeValue: \{N:5\}",
         ):
             filled.execute("SELECT * FROM t WHERE n BETWEEN ? AND ?", [5, 1])
 
@@ -368,7 +372,9 @@ class TestProjection:
         assert page.items == [{"pk": "p0"}]
 
     def test_overlapping_paths_are_refused(self, filled):
-        with pytest.raises(ValidationError, match="overlap.*path one: m, path two: m.list"):
+        with pytest.raises(
+            ValidationError, match=r"overlap.*path one: \[m\], path two: \[m, list\]"
+        ):
             filled.execute("SELECT m, m.list FROM t")
 
 

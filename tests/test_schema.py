@@ -515,11 +515,12 @@ def test_indexes_always_equal_brute_force(tmp_path_factory, ops):
                     db.update(
                         item["pk"],
                         item["sk"],
-                        "SET " + ", ".join(f"{k} = :{k}" for k in sets),
+                        "SET " + ", ".join(f"#{k} = :{k}" for k in sets),
+                        names={f"#{k}": k for k in sets},
                         values={f":{k}": item[k] for k in sets},
                     )
                 else:
-                    db.update(item["pk"], item["sk"], "REMOVE status")
+                    db.update(item["pk"], item["sk"], "REMOVE #s", names={"#s": "status"})
             else:
                 db.batch_write(puts=[item])
             check_all_indexes(db)
