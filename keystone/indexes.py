@@ -30,7 +30,10 @@ value with DynamoDB's message (:func:`keystone.keys.index_value`); an
 untyped index, as files of format 2 have them, leaves such items out.
 
 In a table other than the default one, every entry key starts with the
-table's and the index's ids (``prefix``, see :mod:`keystone.catalog`).
+table's and the index's ids (``prefix``, see :mod:`keystone.catalog`). A
+partition key value past ``inline_pk`` bytes is stored as its SHA-256
+(``stripe | FFFF | digest``), and an entry that would pass LMDB's key limit
+ends with the SHA-256 of the item key instead of the item key.
 """
 
 from __future__ import annotations
