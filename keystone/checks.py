@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Final, Literal
 
 from .errors import ValidationError
+from .types import shown
 
 PutReturns = Literal["NONE", "ALL_OLD"]
 UpdateReturns = Literal["NONE", "ALL_OLD", "ALL_NEW", "UPDATED_OLD", "UPDATED_NEW"]
@@ -24,14 +25,14 @@ UPDATE_RETURNS: Final = ("NONE", "ALL_OLD", "ALL_NEW", "UPDATED_OLD", "UPDATED_N
 def check_limit(limit: object) -> int | None:
     """``limit`` if it is ``None`` or a positive int, else ``ValidationError``."""
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-        raise ValidationError(f"limit must be a positive int, got {limit!r}")
+        raise ValidationError(f"limit must be a positive int, got {shown(limit)}")
     return limit
 
 
 def check_returns(returns: object, allowed: Sequence[str], what: str = "returns") -> str:
     """``returns`` if it is one of ``allowed``, else ``ValidationError``."""
     if type(returns) is not str or returns not in allowed:
-        raise ValidationError(f"{what} must be one of {', '.join(allowed)}; got {returns!r}")
+        raise ValidationError(f"{what} must be one of {', '.join(allowed)}; got {shown(returns)}")
     return returns
 
 

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import msgpack
 
 from .errors import ValidationError
+from .types import shown
 
 SCHEMA_KEY = b"schema"
 FORMAT_KEY = b"format"
@@ -47,7 +48,8 @@ def _check_projection(owner: str, projection: object) -> tuple[str, ...] | str:
 def _check_name(kind: str, name: object) -> None:
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValidationError(
-            f"{kind} name {name!r} must be 1-255 characters of letters, digits, '_', '-' and '.'"
+            f"{kind} name {shown(name)} must be 1-255 characters of letters, digits, '_', '-' "
+            "and '.'"
         )
 
 

@@ -202,6 +202,18 @@ def _number_error(message: str, path: str) -> ValidationError:
     return ValidationError(f"{path}: {message}")
 
 
+def shown(value: object, limit: int = 80) -> str:
+    """``repr(value)`` for an error message: clipped, and never raising (a huge int's
+    repr raises ValueError; a user's object may raise anything)."""
+    try:
+        if type(value) is int and not -(10**40) < value < 10**40:
+            return f"<an int of about {int(value.bit_length() * 0.30103) + 1} digits>"
+        text = repr(value)
+    except Exception:
+        return f"<a {type(value).__name__}>"
+    return clip(text, limit)
+
+
 def clip(text: str, limit: int = 80) -> str:
     """``text`` cut to ``limit`` characters for an error message (``...`` marks a cut)."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -265,8 +277,9 @@ def parse_number(text: str, path: str = "value") -> int | Decimal:
     take them).
     """
     if type(text) is not str or _NUMBER_TEXT.fullmatch(text) is None:
-        shown = clip(text) if type(text) is str else repr(text)
-        raise _number_error(f"{NOT_A_NUMBER}: {shown}", path)
+        raise _number_error(
+            f"{NOT_A_NUMBER}: {clip(text) if type(text) is str else shown(text)}", path
+        )
     mark = max(text.find("e"), text.find("E"))
     if mark >= 0:
         exponent = text[mark + 1 :].lstrip("+-").lstrip("0")
@@ -350,7 +363,7 @@ def normalize_item(item: Mapping[str, Any], path: str = "") -> Item:
     out: Item = {}
     for name, value in item.items():
         if type(name) is not str:
-            raise ValidationError(f"attribute names must be str, got {name!r}")
+            raise ValidationError(f"attribute names must be str, got {shown(name)}")
         if not name:
             raise ValidationError("attribute names must not be empty")
         check_unicode(name, "an attribute name")
@@ -383,7 +396,7 @@ def _normalize(value: object, path: str, depth: int) -> Any:
         out: dict[str, Any] = {}
         for key, sub in value.items():  # type: ignore[attr-defined]
             if type(key) is not str:
-                raise ValidationError(f"{path}: map keys must be str, got {key!r}")
+                raise ValidationError(f"{path}: map keys must be str, got {shown(key)}")
             check_unicode(key, f"{path}: a map key")
             if len(key) > MAX_NAME_BYTES // 4:
                 check_name_size(key)
@@ -479,6 +492,7 @@ __all__ = [
     "check_name_size",
     "check_unicode",
     "clip",
+    "shown",
     "parse_number",
     "set_kind",
     "type_of",
