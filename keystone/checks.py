@@ -38,6 +38,8 @@ def check_returns(returns: object, allowed: Sequence[str], what: str = "returns"
 
 def keep_old_on_failure(value: object) -> bool:
     """Whether ``return_values_on_condition_check_failure`` asks for the old item."""
+    if value == "NONE" and type(value) is str:
+        return False
     return (
         check_returns(value, ON_CONDITION_FAILURE, "return_values_on_condition_check_failure")
         == "ALL_OLD"

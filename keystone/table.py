@@ -55,12 +55,13 @@ class Page:
         return len(self.items)
 
 
-def _utf8(value: str, attr: str) -> bytes:
+def _not_unicode(value: str, attr: str | None) -> ValidationError:
+    """The error for a key value that is not valid Unicode (a lone surrogate)."""
     try:
-        return value.encode()
-    except UnicodeEncodeError:
         check_unicode(value, f"key attribute {attr!r}")
-        raise  # not reached: check_unicode raised
+    except ValidationError as exc:
+        return exc
+    return ValidationError(f"key attribute {attr!r}: not valid Unicode")
 
 
 class Table:
@@ -98,22 +99,26 @@ class Table:
 
     def key(self, pk: object, sk: object = None) -> bytes:
         """The stored key for key values ``pk``/``sk`` (validated)."""
-        p = (
-            _utf8(pk, self.pk_attr)
-            if type(pk) is str
-            else key_bytes(pk, f"partition key {self.pk_attr!r}")
-        )
+        if type(pk) is str:
+            try:
+                p = pk.encode()
+            except UnicodeEncodeError:
+                raise _not_unicode(pk, self.pk_attr) from None
+        else:
+            p = key_bytes(pk, f"partition key {self.pk_attr!r}")
         if sk is None:
             if not p or len(p) > self.max_key_bytes:
                 self._bad_key(p, b"-")
             return _HEADER.pack(crc32(p) & 0xFFFF, len(p)) + p + NO_SK
         if self.sk_attr is None:
             raise ValidationError("this table has no sort key, but a sort key value was given")
-        s = (
-            _utf8(sk, self.sk_attr)
-            if type(sk) is str
-            else key_bytes(sk, f"sort key {self.sk_attr!r}")
-        )
+        if type(sk) is str:
+            try:
+                s = sk.encode()
+            except UnicodeEncodeError:
+                raise _not_unicode(sk, self.sk_attr) from None
+        else:
+            s = key_bytes(sk, f"sort key {self.sk_attr!r}")
         if not p or not s or len(p) + len(s) > self.max_key_bytes:
             self._bad_key(p, s)
         return _HEADER.pack(crc32(p) & 0xFFFF, len(p)) + p + HAS_SK + s

@@ -24,6 +24,8 @@ from .errors import ValidationError
 MAX_NESTING_DEPTH: Final = 32
 #: DynamoDB's limit on an attribute name, in UTF-8 bytes (64 KB).
 MAX_NAME_BYTES: Final = 65_535
+#: Names no longer than this (in characters) cannot be over MAX_NAME_BYTES.
+_LONG_NAME: Final = MAX_NAME_BYTES // 4
 #: DynamoDB's limit on a key or index key attribute name, in UTF-8 bytes.
 MAX_KEY_NAME_BYTES: Final = 255
 #: DynamoDB's precision for numbers.
@@ -366,8 +368,8 @@ def normalize_item(item: Mapping[str, Any], path: str = "") -> Item:
             raise ValidationError(f"attribute names must be str, got {shown(name)}")
         if not name:
             raise ValidationError("attribute names must not be empty")
-        check_unicode(name, "an attribute name")
-        if len(name) > MAX_NAME_BYTES // 4:
+        if len(name) > _LONG_NAME or not name.isascii():
+            check_unicode(name, "an attribute name")
             check_name_size(name)
         out[name] = _normalize(value, path + name if not path else f"{path}.{name}", 1)
     return out
@@ -397,8 +399,8 @@ def _normalize(value: object, path: str, depth: int) -> Any:
         for key, sub in value.items():  # type: ignore[attr-defined]
             if type(key) is not str:
                 raise ValidationError(f"{path}: map keys must be str, got {shown(key)}")
-            check_unicode(key, f"{path}: a map key")
-            if len(key) > MAX_NAME_BYTES // 4:
+            if len(key) > _LONG_NAME or not key.isascii():
+                check_unicode(key, f"{path}: a map key")
                 check_name_size(key)
             out[key] = _normalize(sub, f"{path}.{key}", depth + 1)
         return out
