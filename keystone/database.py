@@ -37,7 +37,7 @@ from .errors import (
 from .indexes import Index, build_indexes
 from .partiql import execute as _execute_partiql
 from .reads import Select, bind_read, check_select, counted, start_key, table_fetch
-from .schema import FORMAT_KEY, FORMAT_VERSION, SCHEMA_KEY, Schema
+from .schema import FORMAT_KEY, FORMAT_VERSION, SCHEMA_KEY, Schema, check_new_names
 from .sk import KeyValue, SortKeyCondition
 from .streams import StreamRecord
 from .sweeper import Sweeper
@@ -188,6 +188,10 @@ class Database:
         ):
             return stored
         chosen = schema or stored or Schema()
+        if stored is None:
+            check_new_names(chosen, chosen.indexes, new_table=True)
+        elif schema is not None:
+            check_new_names(chosen, schema.check_compatible(stored), new_table=False)
         for d in chosen.indexes:  # open the sub-databases outside the write below
             engine.db(b"idx:" + d.name.encode())
         if chosen.ttl_attribute:

@@ -13,7 +13,7 @@ import datetime as _dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import msgpack
 
@@ -270,3 +270,33 @@ def _proj_in(p: Any) -> Any:
 
 
 __all__ = ["GlobalIndex", "LocalIndex", "Schema", "StreamConfig"]
+
+
+#: DynamoDB's bounds on a new index's name (characters) and on a key attribute's name (bytes).
+MIN_INDEX_NAME: Final = 3
+MAX_KEY_NAME_BYTES: Final = 255
+
+
+def check_new_names(
+    schema: Schema, added: Sequence[LocalIndex | GlobalIndex], *, new_table: bool
+) -> None:
+    """DynamoDB's naming rules for what is being created: index names of 3-255
+    characters, key and index key attribute names of 1-255 bytes.
+
+    Only what is created now is checked, so a file whose indexes were named
+    under the older 1-255 rule keeps opening with its schema.
+    """
+    keys = [schema.partition_key, schema.sort_key] if new_table else []
+    for index in added:
+        if len(index.name) < MIN_INDEX_NAME:
+            raise ValidationError(
+                f"index name {index.name!r}: Member must have length greater than or equal to "
+                f"{MIN_INDEX_NAME}"
+            )
+        keys += [getattr(index, "partition_key", None), index.sort_key]
+    for name in keys:
+        if name is not None and len(name.encode("utf-8", "surrogatepass")) > MAX_KEY_NAME_BYTES:
+            raise ValidationError(
+                f"key attribute name {shown(name, 40)}: Member must have length less than or "
+                f"equal to {MAX_KEY_NAME_BYTES} bytes"
+            )
