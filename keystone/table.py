@@ -125,9 +125,15 @@ class Table:
 
     def _bad_key(self, p: bytes, s: bytes) -> None:
         if not p:
-            raise ValidationError(f"partition key {self.pk_attr!r} must not be empty")
+            raise ValidationError(
+                "One or more parameter values are not valid. The AttributeValue for a key "
+                f"attribute cannot contain an empty string value. Key: {self.pk_attr}"
+            )
         if s == b"" and len(p) <= self.max_key_bytes and self.sk_attr is not None:
-            raise ValidationError(f"sort key {self.sk_attr!r} must not be empty")
+            raise ValidationError(
+                "One or more parameter values are not valid. The AttributeValue for a key "
+                f"attribute cannot contain an empty string value. Key: {self.sk_attr}"
+            )
         raise ValidationError(
             f"partition key + sort key is {len(p) + len(s)} bytes; "
             f"the limit is {self.max_key_bytes} bytes"

@@ -60,6 +60,11 @@ real one). Known moto deviations (moto 5.x):
 * once a transaction is cancelled, moto reports ``None`` for an update part
   that would itself have failed (it never tries it); DynamoDB reports each
   part's own reason. The harness accepts ``None`` there.
+* moto stores numbers above 9.99E+125 and with more than 38 digits (it
+  checks only the lower bound); DynamoDB refuses both. Only underflow is
+  generated; the unit tests pin the rest.
+* moto accepts overlapping projection paths (``a.b, a``); DynamoDB refuses
+  them ("Two document paths overlap"). Not generated.
 * moto raises a Python ``ValueError`` ("Invalid attribute name a.b") for some
   conditions on nested paths of a missing attribute, and a ``KeyError`` for a
   condition placeholder that is not defined (DynamoDB: ValidationException);
@@ -89,7 +94,16 @@ SEEDS = int(os.environ.get("KEYSTONE_ORACLE_SEEDS", "3"))
 OPS = int(os.environ.get("KEYSTONE_ORACLE_OPS", "250"))
 TABLE = "oracle"
 
-_SER = TypeSerializer()
+
+class _Serializer(TypeSerializer):
+    """boto3's serializer, but numbers go to the wire as written: boto3's own
+    decimal context would refuse the out-of-range ones before moto sees them."""
+
+    def _serialize_n(self, value: Any) -> str:
+        return str(value)
+
+
+_SER = _Serializer()
 _DE = TypeDeserializer()
 
 
@@ -369,7 +383,13 @@ class Generator:
     def invalid(self) -> tuple[str, dict[str, Any]]:
         """A request both sides must refuse: (kind of request, its arguments)."""
         r = self.rng
-        kind = r.randrange(7)
+        kind = r.randrange(9)
+        if kind == 7:
+            return "item", {
+                "v": r.choice([Decimal("1E-131"), Decimal("-1E-200")])
+            }
+        if kind == 8:
+            return "projection", {"text": r.choice(["name", "a, status", "l[0], size"])}
         if kind == 0:
             return "condition", {"text": "status = :v", "values": {":v": 1}}
         if kind == 1:  # (moto checks unused values in updates only)
@@ -689,6 +709,10 @@ def step(pair: Pair, gen: Generator) -> tuple[str, Any, Any]:
         return f"invalid put if {args}", *pair.put(
             {"pk": pk, "sk": sk}, args["text"], args["values"]
         )
+    if kind == "item":
+        return f"invalid put {args}", *pair.put({"pk": pk, "sk": sk, **args}, None, {})
+    if kind == "projection":
+        return f"invalid get {args}", *pair.get(pk, sk, args["text"])
     return f"invalid update {args}", *pair.update(pk, sk, args["text"], None, args["values"])
 
 
