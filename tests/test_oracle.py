@@ -385,9 +385,7 @@ class Generator:
         r = self.rng
         kind = r.randrange(9)
         if kind == 7:
-            return "item", {
-                "v": r.choice([Decimal("1E-131"), Decimal("-1E-200")])
-            }
+            return "item", {"v": r.choice([Decimal("1E-131"), Decimal("-1E-200")])}
         if kind == 8:
             return "projection", {"text": r.choice(["name", "a, status", "l[0], size"])}
         if kind == 0:
