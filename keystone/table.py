@@ -77,12 +77,14 @@ class Page:
         return len(self.items)
 
 
-def _utf8(value: str, attr: str) -> bytes:
+def _utf8(value: str, attr: str | None) -> bytes:
+    """A str key value's UTF-8 bytes; a lone surrogate is a ValidationError."""
     try:
         return value.encode()
     except UnicodeEncodeError:
-        check_unicode(value, f"key attribute {attr!r}")
-        raise  # not reached: check_unicode raised
+        pass
+    check_unicode(value, f"key attribute {attr!r}")
+    raise ValidationError(f"key attribute {attr!r}: not valid Unicode")
 
 
 class Storage:
@@ -385,9 +387,11 @@ class Storage:
 
     def _bad_key(self, p: bytes, s: bytes) -> None:
         """Raise for an empty key value (``s`` is ``b"-"`` when there is no sort key)."""
-        if not p:
-            raise ValidationError(f"partition key {self.pk_attr!r} must not be empty")
-        raise ValidationError(f"sort key {self.sk_attr!r} must not be empty")
+        attr = self.pk_attr if not p else self.sk_attr
+        raise ValidationError(
+            "One or more parameter values are not valid. The AttributeValue for a key "
+            f"attribute cannot contain an empty string value. Key: {attr}"
+        )
 
     def key_of_item(self, item: Mapping[str, Any]) -> bytes:
         """The stored key of a (normalised) item; raises if key attributes are missing or bad."""
