@@ -56,7 +56,6 @@ from .schema import (
     LocalIndex,
     Schema,
     StreamConfig,
-    check_key_names,
     check_new_index_names,
     check_table_name,
 )
@@ -905,7 +904,6 @@ class Database(Table):
         def init(txn: Any) -> Schema:
             raw = txn.get(SCHEMA_KEY, db=engine.meta)
             if raw is None:
-                check_key_names([chosen.partition_key, chosen.sort_key])
                 check_new_index_names(chosen.indexes)
             else:
                 stored = Schema.decode(raw)
@@ -1024,7 +1022,6 @@ class Database(Table):
         schema = Schema() if schema is None else schema
         if not isinstance(schema, Schema):
             raise ValidationError(f"schema must be a keystone.Schema, got {type(schema).__name__}")
-        check_key_names([schema.partition_key, schema.sort_key])
         check_new_index_names(schema.indexes)
         meta = self._engine.meta
         probe = Entry(name, schema, 0)

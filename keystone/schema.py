@@ -77,29 +77,10 @@ def check_table_name(name: object) -> str:
     return name  # type: ignore[return-value]
 
 
-#: DynamoDB's bound on a key or index key attribute's name (bytes).
-MAX_KEY_NAME_BYTES = 255
-
-
 def check_new_index_names(indexes: Sequence[LocalIndex | GlobalIndex]) -> None:
-    """Indexes being defined now follow DynamoDB's naming rules: index names of
-    3-255 characters, index key attribute names of 1-255 bytes."""
+    """Indexes being defined now follow DynamoDB's naming rule (3-255 characters)."""
     for idx in indexes:
         _check_name("index", idx.name, MIN_NAME)
-        check_key_names([getattr(idx, "partition_key", None), idx.sort_key])
-
-
-def check_key_names(names: Sequence[str | None]) -> None:
-    """Key attribute names being defined now are at most 255 bytes (DynamoDB's rule).
-
-    Only what is created now is checked, so older files keep opening.
-    """
-    for name in names:
-        if name is not None and len(name.encode("utf-8", "surrogatepass")) > MAX_KEY_NAME_BYTES:
-            raise ValidationError(
-                f"key attribute name {shown(name, 40)}: Member must have length less than or "
-                f"equal to {MAX_KEY_NAME_BYTES} bytes"
-            )
 
 
 def split_key(

@@ -583,17 +583,16 @@ class TestKeyConditionsOnIndexes:
 class TestNamingRules:
     def test_a_new_index_name_has_at_least_three_characters(self, tmp_path: Any) -> None:
         short = keystone.Schema(global_indexes=[keystone.GlobalIndex("ab", "kind")])
-        with pytest.raises(ValidationError, match="length greater than or equal to 3"):
+        with pytest.raises(ValidationError, match="must be 3-255 characters"):
             keystone.Database.open(tmp_path / "short.keystone", schema=short)
         ok = keystone.Schema(global_indexes=[keystone.GlobalIndex("abc", "kind")])
         keystone.Database.open(tmp_path / "ok.keystone", schema=ok).close()
 
     def test_key_attribute_names_are_at_most_255_bytes(self, tmp_path: Any) -> None:
-        with pytest.raises(ValidationError, match="less than or equal to 255 bytes"):
+        with pytest.raises(ValidationError, match="longer than 255 bytes"):
             keystone.Database.open(tmp_path / "k.keystone", schema=keystone.Schema("p" * 256))
-        schema = keystone.Schema(global_indexes=[keystone.GlobalIndex("by_x", "x" * 256)])
-        with pytest.raises(ValidationError, match="less than or equal to 255 bytes"):
-            keystone.Database.open(tmp_path / "i.keystone", schema=schema)
+        with pytest.raises(ValidationError, match="longer than 255 bytes"):
+            keystone.Schema(global_indexes=[keystone.GlobalIndex("by_x", "x" * 256)])
 
     def test_a_file_with_an_older_short_index_name_keeps_opening(
         self, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
@@ -603,7 +602,7 @@ class TestNamingRules:
         schema = keystone.Schema(global_indexes=[keystone.GlobalIndex("g", "kind")])
         path = tmp_path / "old.keystone"
         with monkeypatch.context() as m:  # the rule as earlier releases had it: none
-            m.setattr(database_module, "check_new_names", lambda *a, **k: None)
+            m.setattr(database_module, "check_new_index_names", lambda *a, **k: None)
             with keystone.Database.open(path, schema=schema) as db:
                 db.put({"pk": "a", "kind": "k"})
         with keystone.Database.open(path, schema=schema) as db:
