@@ -1,0 +1,163 @@
+"""Deadlines and cancellation, as gRPC clients of every stack see them.
+
+A call whose deadline has passed ends DEADLINE_EXCEEDED: on the wire, in the
+request log line and in ``rpc_requests_total``, whether the deadline was
+past on arrival (``grpc-timeout: 1n`` or ``0n``) or passed while the call
+ran. A call the client cancels is CANCELLED. Each test runs a real server
+process; the calls are raw HTTP/2 (the ``h2`` package, which puts on the
+wire exactly what the test says and enforces no deadline itself, so the
+status seen is the server's) or grpcio's C-core channel.
+
+The slow calls need no mock: a Put waits for the database's writer lock,
+which the test holds from its own process with ``Database.transaction()``
+(LMDB's lock is shared by every process that opens the file); a Scan waits
+for a client that never opens its flow-control window.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from google.rpc import status_pb2
+from netsupport import free_port, grpcio_stubs, h2_call, wait_until
+
+import keystone
+from keystone_net import connect
+from keystone_net._proto import keystone as pb
+
+ROUTE = "/keystone.KeystoneDB/"
+DEADLINE_EXCEEDED = 4
+
+
+def serve(start_server: Any) -> tuple[Any, int]:
+    metrics = free_port()
+    server = start_server(None, 0, "--log-format", "json", "--metrics-port", str(metrics))
+    return server, metrics
+
+
+def calls_logged(server: Any, method: str) -> list[str]:
+    """The statuses of the request-log lines of ``method``, in order."""
+    statuses = []
+    for line in server.output().splitlines():
+        if not line.startswith("{"):
+            continue
+        record = json.loads(line)
+        if record.get("logger") == "keystone_net.access" and record.get("method") == method:
+            statuses.append(record["status"])
+    return statuses
+
+
+def counted(metrics_port: int, method: str, status: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as reply:
+        body = reply.read().decode()
+    pattern = rf'^rpc_requests_total\{{method="{method}",status="{status}"\}} (\S+)$'
+    match = re.search(pattern, body, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+@contextmanager
+def writer_lock_held(server: Any) -> Iterator[None]:
+    """The server's database file with its single writer lock held by this process."""
+    db = keystone.Database.open(server.db_path, durability="async")
+    try:
+        with db.transaction() as tx:
+            tx.put({"pk": "held-by-the-test"})
+            yield
+    finally:
+        db.close()
+
+
+def test_a_call_arriving_with_its_deadline_past_ends_deadline_exceeded(
+    start_server: Any,
+) -> None:
+    server, metrics = serve(start_server)
+    request = bytes(pb.GetRequest(partition_key=b"k"))
+    for timeout in ("1n", "0n", "0m"):
+        answer = h2_call(server.port, ROUTE + "Get", request, (("grpc-timeout", timeout),))
+        assert answer.status == DEADLINE_EXCEEDED, (timeout, answer.headers, answer.trailers)
+        assert "deadline" in (answer.trailer("grpc-message") or "")
+        details = status_pb2.Status.FromString(answer.status_details() or b"")
+        assert details.code == DEADLINE_EXCEEDED
+    assert wait_until(lambda: len(calls_logged(server, "Get")) == 3)
+    assert calls_logged(server, "Get") == ["DEADLINE_EXCEEDED"] * 3
+    assert counted(metrics, "Get", "DEADLINE_EXCEEDED") == 3
+    # The server keeps serving, and said nothing of a traceback.
+    ok = h2_call(server.port, ROUTE + "Get", request, (("grpc-timeout", "20S"),))
+    assert ok.status == 0
+    assert "Traceback" not in server.output()
+
+
+def test_a_deadline_passing_while_a_put_waits_for_the_writer_lock_ends_deadline_exceeded(
+    start_server: Any,
+) -> None:
+    server, metrics = serve(start_server)
+    put = bytes(pb.PutRequest(partition_key=b"late", item=pb.Item()))
+    with writer_lock_held(server):
+        answer = h2_call(server.port, ROUTE + "Put", put, (("grpc-timeout", "200m"),))
+    assert answer.status == DEADLINE_EXCEEDED, (answer.headers, answer.trailers)
+    assert wait_until(lambda: calls_logged(server, "Put"))
+    assert calls_logged(server, "Put") == ["DEADLINE_EXCEEDED"]
+    assert counted(metrics, "Put", "DEADLINE_EXCEEDED") == 1
+    assert counted(metrics, "Put", "CANCELLED") == 0
+    with connect(server.url, timeout=20) as client:  # still serving
+        client.put({"pk": "after"})
+        assert client.get("after") == {"pk": "after"}
+    assert "Traceback" not in server.output()
+
+
+def test_a_deadline_passing_while_a_scan_waits_for_its_reader_ends_deadline_exceeded(
+    start_server: Any,
+) -> None:
+    server, metrics = serve(start_server)
+    with connect(server.url, timeout=30) as client:
+        client.batch_write(puts=[{"pk": f"{i:05d}", "v": "x" * 200} for i in range(1000)])
+    # The client never opens its window: the stream stops after 64 KiB of a much longer scan.
+    answer = h2_call(server.port, ROUTE + "Scan", b"", (("grpc-timeout", "300m"),), read=False)
+    assert answer.status == DEADLINE_EXCEEDED, (answer.headers, answer.trailers)
+    assert 0 < len(answer.data) <= 65535
+    assert wait_until(lambda: calls_logged(server, "Scan"))
+    assert calls_logged(server, "Scan") == ["DEADLINE_EXCEEDED"]
+    assert counted(metrics, "Scan", "DEADLINE_EXCEEDED") == 1
+
+
+@pytest.fixture(scope="module")
+def grpcio(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """grpcio-tools' generated modules of protos/keystone.proto."""
+    import importlib
+    import sys
+
+    out = grpcio_stubs(tmp_path_factory.mktemp("grpcio"))
+    sys.path.insert(0, str(out))
+    try:
+        return importlib.import_module("keystone_pb2"), importlib.import_module("keystone_pb2_grpc")
+    finally:
+        sys.path.remove(str(out))
+
+
+def test_grpcio_deadlines_and_cancellations_are_told_apart(start_server: Any, grpcio: Any) -> None:
+    import grpc
+
+    messages, stubs = grpcio
+    server, metrics = serve(start_server)
+    with grpc.insecure_channel(server.url) as channel:
+        stub = stubs.KeystoneDBStub(channel)
+        with writer_lock_held(server):
+            with pytest.raises(grpc.RpcError) as late:
+                stub.Put(messages.PutRequest(partition_key=b"late"), timeout=0.3)
+            assert late.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+            assert wait_until(lambda: calls_logged(server, "Put"))
+            # A call with time to spare that the client gives up on: CANCELLED.
+            pending = stub.Put.future(messages.PutRequest(partition_key=b"given-up"), timeout=60)
+            assert wait_until(lambda: counted(metrics, "Put", "DEADLINE_EXCEEDED") == 1)
+            assert pending.cancel()
+            assert wait_until(lambda: len(calls_logged(server, "Put")) == 2)
+    assert calls_logged(server, "Put") == ["DEADLINE_EXCEEDED", "CANCELLED"]
+    assert counted(metrics, "Put", "DEADLINE_EXCEEDED") == 1
+    assert counted(metrics, "Put", "CANCELLED") == 1
+    assert "Traceback" not in server.output()
