@@ -18,6 +18,9 @@
 * :func:`h2_call` makes one gRPC call over a raw HTTP/2 connection (the
   ``h2`` package): exactly the headers a test gives, and the whole answer
   (headers, messages, trailers) as it came off the wire.
+* :func:`writer_lock_held` holds a database file's single writer lock from
+  the test's process (a server's writes wait: a slow call without a mock);
+  :func:`calls_logged` reads the statuses of a JSON request log.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
+import json
 import re
 import socket
 import ssl
@@ -33,7 +37,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -366,3 +371,36 @@ def h2_call(
                     answer.ended = True
             sock.sendall(conn.data_to_send())
     return answer
+
+
+# --------------------------------------------------------------------------
+# Slow calls and the request log
+# --------------------------------------------------------------------------
+
+
+@contextmanager
+def writer_lock_held(db_path: Path) -> Iterator[None]:
+    """The database file with its single writer lock held by this process.
+
+    LMDB's writer lock is shared by every process that opens the file, so a
+    server's writes wait until the block ends.
+    """
+    db = keystone.Database.open(db_path, durability="async")
+    try:
+        with db.transaction() as tx:
+            tx.put({"pk": "held-by-the-test"})
+            yield
+    finally:
+        db.close()
+
+
+def calls_logged(output: str, method: str) -> list[str]:
+    """The statuses of the JSON request-log lines of ``method`` in a server's ``output``."""
+    statuses = []
+    for line in output.splitlines():
+        if not line.startswith("{"):
+            continue
+        record = json.loads(line)
+        if record.get("logger") == "keystone_net.access" and record.get("method") == method:
+            statuses.append(record["status"])
+    return statuses

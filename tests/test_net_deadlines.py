@@ -16,18 +16,14 @@ for a client that never opens its flow-control window.
 
 from __future__ import annotations
 
-import json
 import re
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from google.rpc import status_pb2
-from netsupport import free_port, grpcio_stubs, h2_call, wait_until
+from netsupport import calls_logged, free_port, grpcio_stubs, h2_call, wait_until, writer_lock_held
 
-import keystone
 from keystone_net import connect
 from keystone_net._proto import keystone as pb
 
@@ -41,36 +37,12 @@ def serve(start_server: Any) -> tuple[Any, int]:
     return server, metrics
 
 
-def calls_logged(server: Any, method: str) -> list[str]:
-    """The statuses of the request-log lines of ``method``, in order."""
-    statuses = []
-    for line in server.output().splitlines():
-        if not line.startswith("{"):
-            continue
-        record = json.loads(line)
-        if record.get("logger") == "keystone_net.access" and record.get("method") == method:
-            statuses.append(record["status"])
-    return statuses
-
-
 def counted(metrics_port: int, method: str, status: str) -> float:
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as reply:
         body = reply.read().decode()
     pattern = rf'^rpc_requests_total\{{method="{method}",status="{status}"\}} (\S+)$'
     match = re.search(pattern, body, re.M)
     return float(match.group(1)) if match else 0.0
-
-
-@contextmanager
-def writer_lock_held(server: Any) -> Iterator[None]:
-    """The server's database file with its single writer lock held by this process."""
-    db = keystone.Database.open(server.db_path, durability="async")
-    try:
-        with db.transaction() as tx:
-            tx.put({"pk": "held-by-the-test"})
-            yield
-    finally:
-        db.close()
 
 
 def test_a_call_arriving_with_its_deadline_past_ends_deadline_exceeded(
@@ -84,8 +56,8 @@ def test_a_call_arriving_with_its_deadline_past_ends_deadline_exceeded(
         assert "deadline" in (answer.trailer("grpc-message") or "")
         details = status_pb2.Status.FromString(answer.status_details() or b"")
         assert details.code == DEADLINE_EXCEEDED
-    assert wait_until(lambda: len(calls_logged(server, "Get")) == 3)
-    assert calls_logged(server, "Get") == ["DEADLINE_EXCEEDED"] * 3
+    assert wait_until(lambda: len(calls_logged(server.output(), "Get")) == 3)
+    assert calls_logged(server.output(), "Get") == ["DEADLINE_EXCEEDED"] * 3
     assert counted(metrics, "Get", "DEADLINE_EXCEEDED") == 3
     # The server keeps serving, and said nothing of a traceback.
     ok = h2_call(server.port, ROUTE + "Get", request, (("grpc-timeout", "20S"),))
@@ -98,11 +70,11 @@ def test_a_deadline_passing_while_a_put_waits_for_the_writer_lock_ends_deadline_
 ) -> None:
     server, metrics = serve(start_server)
     put = bytes(pb.PutRequest(partition_key=b"late", item=pb.Item()))
-    with writer_lock_held(server):
+    with writer_lock_held(server.db_path):
         answer = h2_call(server.port, ROUTE + "Put", put, (("grpc-timeout", "200m"),))
     assert answer.status == DEADLINE_EXCEEDED, (answer.headers, answer.trailers)
-    assert wait_until(lambda: calls_logged(server, "Put"))
-    assert calls_logged(server, "Put") == ["DEADLINE_EXCEEDED"]
+    assert wait_until(lambda: calls_logged(server.output(), "Put"))
+    assert calls_logged(server.output(), "Put") == ["DEADLINE_EXCEEDED"]
     assert counted(metrics, "Put", "DEADLINE_EXCEEDED") == 1
     assert counted(metrics, "Put", "CANCELLED") == 0
     with connect(server.url, timeout=20) as client:  # still serving
@@ -121,8 +93,8 @@ def test_a_deadline_passing_while_a_scan_waits_for_its_reader_ends_deadline_exce
     answer = h2_call(server.port, ROUTE + "Scan", b"", (("grpc-timeout", "300m"),), read=False)
     assert answer.status == DEADLINE_EXCEEDED, (answer.headers, answer.trailers)
     assert 0 < len(answer.data) <= 65535
-    assert wait_until(lambda: calls_logged(server, "Scan"))
-    assert calls_logged(server, "Scan") == ["DEADLINE_EXCEEDED"]
+    assert wait_until(lambda: calls_logged(server.output(), "Scan"))
+    assert calls_logged(server.output(), "Scan") == ["DEADLINE_EXCEEDED"]
     assert counted(metrics, "Scan", "DEADLINE_EXCEEDED") == 1
 
 
@@ -147,17 +119,17 @@ def test_grpcio_deadlines_and_cancellations_are_told_apart(start_server: Any, gr
     server, metrics = serve(start_server)
     with grpc.insecure_channel(server.url) as channel:
         stub = stubs.KeystoneDBStub(channel)
-        with writer_lock_held(server):
+        with writer_lock_held(server.db_path):
             with pytest.raises(grpc.RpcError) as late:
                 stub.Put(messages.PutRequest(partition_key=b"late"), timeout=0.3)
             assert late.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
-            assert wait_until(lambda: calls_logged(server, "Put"))
+            assert wait_until(lambda: calls_logged(server.output(), "Put"))
             # A call with time to spare that the client gives up on: CANCELLED.
             pending = stub.Put.future(messages.PutRequest(partition_key=b"given-up"), timeout=60)
             assert wait_until(lambda: counted(metrics, "Put", "DEADLINE_EXCEEDED") == 1)
             assert pending.cancel()
-            assert wait_until(lambda: len(calls_logged(server, "Put")) == 2)
-    assert calls_logged(server, "Put") == ["DEADLINE_EXCEEDED", "CANCELLED"]
+            assert wait_until(lambda: len(calls_logged(server.output(), "Put")) == 2)
+    assert calls_logged(server.output(), "Put") == ["DEADLINE_EXCEEDED", "CANCELLED"]
     assert counted(metrics, "Put", "DEADLINE_EXCEEDED") == 1
     assert counted(metrics, "Put", "CANCELLED") == 1
     assert "Traceback" not in server.output()
