@@ -23,7 +23,9 @@ CLIENT_DIR = ROOT / "tests" / "interop" / "grpc_js"
 NODE = shutil.which("node")
 
 pytestmark = [
-    pytest.mark.skipif(NODE is None, reason="node is not installed (needed for the grpc-js client)"),
+    pytest.mark.skipif(
+        NODE is None, reason="node is not installed (needed for the grpc-js client)"
+    ),
     pytest.mark.skipif(
         not (CLIENT_DIR / "node_modules" / "@grpc" / "grpc-js").is_dir(),
         reason="tests/interop/grpc_js/node_modules is missing: run `npm ci` there (.ci/run does)",
