@@ -185,10 +185,11 @@ async def run(
             real_port = sock.getsockname()[1]
             metrics.set_ready(True)
             logger.info(
-                "listening on %s:%d (database %s, %d workers%s%s)",
+                "listening on %s:%d (database %s, %s loop, %d workers%s%s)",
                 config.host,
                 real_port,
                 config.db_path,
+                type(asyncio.get_running_loop()).__module__.partition(".")[0],  # uvloop, asyncio
                 config.workers,
                 ", TLS" if ssl_context is not None else "",
                 ", token required" if config.auth_token is not None else "",
