@@ -18,6 +18,11 @@ by round:
   asyncio (uvloop becomes the default where installed if it lowers p50 or
   raises throughput by >= 10%).
 
+Beside the wall-clock figures it prints each server's CPU time per call
+(user + system, from ``/proc/PID/stat``; Linux only): on a machine shared
+with other work, wall-clock ratios move with the neighbours' load, while the
+CPU a server spends on a call mostly does not.
+
 The measuring client is the async ``keystone_net.Client`` on this process's
 loop, asyncio's unless ``--client-loop uvloop``. Servers run with
 ``--metrics-port 0``.
@@ -44,6 +49,16 @@ import keystone_net  # noqa: E402
 
 WRITERS = 32
 LOOPS = ("asyncio", "uvloop")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (0 where /proc is missing)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def timed_gets(client: keystone_net.Client, n: int) -> list[float]:
@@ -122,11 +137,21 @@ def main() -> None:
 
         latency: dict[str, list[float]] = {name: [] for name in names}
         rates: dict[str, list[float]] = {name: [] for name in names}
+        get_cpu = dict.fromkeys(names, 0.0)
+        put_cpu = dict.fromkeys(names, 0.0)
         for _ in range(rounds):
             for name in names:
+                pid = servers[name].proc.pid
+                before = cpu_seconds(pid)
                 latency[name].extend(run(timed_gets(readers[name], n_seq)))
+                get_cpu[name] += cpu_seconds(pid) - before
             for name in names:
+                pid = servers[name].proc.pid
+                before = cpu_seconds(pid)
                 rates[name].append(run(writes(writers[name], per_writer, counter)))
+                put_cpu[name] += cpu_seconds(pid) - before
+        gets_made = rounds * n_seq
+        puts_made = rounds * WRITERS * per_writer
 
         p50 = {name: percentile(s, 0.5) for name, s in latency.items()}
         rate = {name: statistics.median(r) for name, r in rates.items()}
@@ -137,6 +162,12 @@ def main() -> None:
         print(f"\n{WRITERS} durable writers, one connection each (median of rounds)")
         for name in names:
             print(f"  {name:<18} {rate[name]:10,.0f} writes/s")
+        print("\nserver CPU per call (user + system)")
+        for name in names:
+            print(
+                f"  {name:<18} get {get_cpu[name] / gets_made * 1e6:7.1f} us"
+                f"   durable put (32 writers) {put_cpu[name] / puts_made * 1e6:7.1f} us"
+            )
         print("\nratios (one run)")
         for loop_name in LOOPS:
             ks, echo = f"keystone/{loop_name}", f"echo/{loop_name}"
@@ -158,6 +189,14 @@ def main() -> None:
             f"  uvloop vs asyncio (echo): p50 {p50['echo/uvloop'] / p50['echo/asyncio']:.2f}x,"
             f" writers {rate['echo/uvloop'] / rate['echo/asyncio']:.2f}x"
         )
+        for kind in ("keystone", "echo"):
+            a, u = f"{kind}/asyncio", f"{kind}/uvloop"
+            print(
+                f"  uvloop vs asyncio ({kind}), server CPU per call:"
+                f" get {get_cpu[u] / get_cpu[a]:.2f}x, put {put_cpu[u] / put_cpu[a]:.2f}x"
+                if get_cpu[a] and put_cpu[a]
+                else f"  ({kind}: no CPU times here)"
+            )
     finally:
         for client in readers.values():
             run(client.close())
