@@ -121,7 +121,7 @@ def test_grpcio_deadlines_and_cancellations_are_told_apart(start_server: Any, gr
         stub = stubs.KeystoneDBStub(channel)
         with writer_lock_held(server.db_path):
             with pytest.raises(grpc.RpcError) as late:
-                stub.Put(messages.PutRequest(partition_key=b"late"), timeout=0.3)
+                stub.Put(messages.PutRequest(partition_key=b"late"), timeout=1.0)
             assert late.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
             assert wait_until(lambda: calls_logged(server.output(), "Put"))
             # A call with time to spare that the client gives up on: CANCELLED.

@@ -20,9 +20,9 @@ call is treated the same way. For each call it
    deadline already past with UNKNOWN): a call whose deadline has passed on
    arrival is answered DEADLINE_EXCEEDED at once; one whose deadline passes
    while it runs is stopped and answered DEADLINE_EXCEEDED. A client whose
-   own deadline passes resets the stream; a reset within
-   :data:`CLIENT_DEADLINE_SLACK` of the call's deadline is that deadline, not
-   a cancellation. Only other resets count as CANCELLED;
+   own deadline passes resets the stream; a reset within a tenth of the
+   call's timeout (:data:`CLIENT_DEADLINE_SLACK`) of its deadline is that
+   deadline, not a cancellation. Only other resets count as CANCELLED;
 4. runs the handler; an error escaping it becomes its gRPC status (an
    unexpected one is logged with its traceback here and reaches the client as
    INTERNAL without it);
@@ -80,13 +80,15 @@ SHUTTING_DOWN: Final = "the server is shutting down"
 #: The message of a call whose deadline passed.
 DEADLINE_PASSED: Final = "the call's deadline passed"
 #: A client resets the stream when its deadline passes. Its deadline began
-#: before the server's by the time the request took to arrive, so a reset
-#: within this many seconds before the server's deadline is that deadline.
-CLIENT_DEADLINE_SLACK: Final = 0.005
+#: before the server's by the time the request took to arrive (more on a
+#: loaded machine), so a reset this close to the server's deadline is that
+#: deadline: a tenth of the call's timeout, within these bounds (seconds).
+CLIENT_DEADLINE_SLACK: Final = (0.005, 0.25)
 
 _KEYSTONE: Final = "/keystone.KeystoneDB/"
 _TIMEOUT: Final = "grpc-timeout"
-#: On grpclib's protocol stream: the ``time.monotonic()`` at which the call's deadline passes.
+#: On grpclib's protocol stream: the ``time.monotonic()`` at which the call's
+#: deadline passes, and how close to it a client's reset counts as that deadline.
 _DEADLINE: Final = "_keystone_deadline"
 _HEALTH: Final = "/grpc.health.v1.Health/"
 
@@ -136,6 +138,11 @@ class NoMetrics:
         return []
 
 
+def _slack(timeout: float) -> float:
+    low, high = CLIENT_DEADLINE_SLACK
+    return min(high, max(low, timeout / 10))
+
+
 def take_deadline(h2_stream: Any, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Server, for each new request: keep its deadline on its stream for the gate.
 
@@ -151,7 +158,7 @@ def take_deadline(h2_stream: Any, headers: list[tuple[str, str]]) -> list[tuple[
         timeout = min(decode_timeout(value) for value in timeouts)
     except ValueError:
         return headers
-    setattr(h2_stream, _DEADLINE, time.monotonic() + timeout)
+    setattr(h2_stream, _DEADLINE, (time.monotonic() + timeout, _slack(timeout)))
     return [(key, value) for key, value in headers if key != _TIMEOUT]
 
 
@@ -290,7 +297,11 @@ class CallGate:
         self._idle.clear()
         if conn is not None:
             conn.active += 1
-        deadline: float | None = getattr(stream._stream, _DEADLINE, None)
+        deadline: float | None = None
+        slack = 0.0
+        kept = getattr(stream._stream, _DEADLINE, None)
+        if kept is not None:
+            deadline, slack = kept
         timer: asyncio.TimerHandle | None = None
         try:
             refusal = self._refusal(route, metadata, conn)
@@ -317,7 +328,7 @@ class CallGate:
                             stream, call, GRPCError(Status.DEADLINE_EXCEEDED, DEADLINE_PASSED)
                         )
                     elif deadline is not None and (
-                        deadline - time.monotonic() <= CLIENT_DEADLINE_SLACK
+                        deadline - time.monotonic() <= slack
                     ):  # the client reset the stream at its own deadline
                         call.status = Status.DEADLINE_EXCEEDED.name
                     # (grpclib's stream, seeing its trailers sent, ends the cancellation quietly)

@@ -162,7 +162,7 @@ async function main() {
 
   process.stdout.write('ready\n');
   await waitForLine();
-  const late = await failure(call('Put', { partition_key: Buffer.from('late') }, 300));
+  const late = await failure(call('Put', { partition_key: Buffer.from('late') }, 1000));
   seen.deadline_code = late.code;
   seen.deadline_code_name = grpc.status[late.code];
 
