@@ -63,7 +63,9 @@ def test_a_grpcio_client_puts_gets_queries_and_sees_error_statuses(
             "metadata": {"error": "ConditionalCheckFailed"},
         }
     ]
-    assert seen["invalid_status"] == "INVALID_ARGUMENT" and "Syntax error" in seen["invalid_details"]
+    assert (
+        seen["invalid_status"] == "INVALID_ARGUMENT" and "Syntax error" in seen["invalid_details"]
+    )
     assert seen["transaction_status"] == "ABORTED"
     assert json.loads(seen["transaction_reasons"]) == ["ConditionalCheckFailed"]
     (info,) = seen["transaction_details"]["error_info"]
