@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 50051
 PYTEST_ARGS ?=
 
-.PHONY: all install serve test test-dynamodb lint typecheck bench bench-quick proto clean
+.PHONY: all install serve test test-dynamodb lint typecheck bench bench-quick proto clean oracle fuzz
 
 all: test
 
@@ -35,6 +35,19 @@ test: $(STAMP)
 # KEYSTONE_DYNAMODB_TEST_ENDPOINT=http://host:port); `make test` runs a subset of it.
 test-dynamodb: $(STAMP)
 	KEYSTONE_TEST_DYNAMODB=all $(BIN)/python -m pytest -q -k dynamodb $(PYTEST_ARGS)
+
+# The differential run against moto, long: many seeds, many operations each.
+ORACLE_SEEDS ?= 40
+ORACLE_OPS   ?= 1000
+oracle: $(STAMP)
+	KEYSTONE_ORACLE_SEEDS=$(ORACLE_SEEDS) KEYSTONE_ORACLE_OPS=$(ORACLE_OPS) \
+		$(BIN)/python -m pytest -q tests/test_oracle.py $(PYTEST_ARGS)
+
+# The "no crash" fuzz tests, long (make test runs them bounded).
+FUZZ_EXAMPLES ?= 20000
+fuzz: $(STAMP)
+	KEYSTONE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+		$(BIN)/python -m pytest -q -o timeout=0 tests/test_fuzz.py tests/test_fuzz_inputs.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check keystone keystone_net tests benches
