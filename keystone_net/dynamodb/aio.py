@@ -3,7 +3,7 @@
 
 Each call runs the blocking boto3 call on a worker thread
 (``anyio.to_thread``), at most ``concurrency`` at once. Measured against
-aiobotocore on moto's server (``benches/dynamodb.py``, 400 gets 16 at a
+aiobotocore on moto's server (``benches/dynamo_store.py``, 400 gets 16 at a
 time: 125 vs 83 calls/s; docs/performance.md), the thread pool was faster
 and needs no second HTTP stack (aiohttp) nor a second copy of the retry
 and error handling, so it is the choice. boto3 clients

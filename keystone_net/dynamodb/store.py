@@ -40,7 +40,7 @@ from keystone.table import Page
 from keystone.types import Item
 from keystone.writes import ConditionCheck, Delete, Put, TransactPart, Update
 
-from . import tables as _tables
+from . import definitions as _definitions
 from .batches import GET_CHUNK, WRITE_CHUNK, Backoff, chunks, get_all, write_all
 from .boto_errors import call
 from .encoding import AttributeValue, decode_item, encode_item, encode_value, encode_values
@@ -111,7 +111,7 @@ class DynamoStore:
         self._streams = streams_client
         self.consistent = consistent
         self.backoff = backoff or Backoff()
-        self._keys: _tables.KeySchema | None = None
+        self._keys: _definitions.KeySchema | None = None
         self._closed = False
 
     # -- lifetime ------------------------------------------------------------
@@ -134,14 +134,14 @@ class DynamoStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _check(self) -> _tables.KeySchema:
+    def _check(self) -> _definitions.KeySchema:
         if self._closed:
             raise DatabaseClosed("the store is closed")
         if self._keys is None:
-            self._keys = _tables.key_schema(self._describe(self.table_name))
+            self._keys = _definitions.key_schema(self._describe(self.table_name))
         return self._keys
 
-    def _sibling(self, table: str, keys: _tables.KeySchema | None = None) -> DynamoStore:
+    def _sibling(self, table: str, keys: _definitions.KeySchema | None = None) -> DynamoStore:
         other = DynamoStore(
             table,
             client=self.client,
@@ -173,7 +173,7 @@ class DynamoStore:
         return out
 
     @staticmethod
-    def _key_value(keys: _tables.KeySchema, name: str, value: object, kind: str) -> AttributeValue:
+    def _key_value(keys: _definitions.KeySchema, name: str, value: object, kind: str) -> AttributeValue:
         """One key attribute's value, checked against its declared type before it is sent."""
         encoded = encode_value(value, name)
         ((code, raw),) = encoded.items()
@@ -734,20 +734,20 @@ class DynamoStore:
         if self._closed:
             raise DatabaseClosed("the store is closed")
         schema = schema if schema is not None else Schema()
-        args = {**_tables.create_table_request(name, schema, types), **request}
+        args = {**_definitions.create_table_request(name, schema, types), **request}
         call(self.client.create_table, **args)
-        description = _tables.wait_active(self.client, name, wait)
+        description = _definitions.wait_active(self.client, name, wait)
         if schema.ttl_attribute:
             call(
                 self.client.update_time_to_live,
                 TableName=name,
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": schema.ttl_attribute},
             )
-        return self._sibling(name, _tables.key_schema(description))
+        return self._sibling(name, _definitions.key_schema(description))
 
     def table(self, name: str) -> DynamoStore:
         """The store of another table through the same client (``NotFound`` if absent)."""
-        return self._sibling(name, _tables.key_schema(self._describe(name)))
+        return self._sibling(name, _definitions.key_schema(self._describe(name)))
 
     def tables(self) -> list[str]:
         """The names of every table the client's account and region hold, sorted."""
@@ -769,7 +769,7 @@ class DynamoStore:
         name = name or self.table_name
         ttl = call(self.client.describe_time_to_live, TableName=name)["TimeToLiveDescription"]
         attribute = ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") == "ENABLED" else None
-        return _tables.schema_of(self._describe(name), attribute)
+        return _definitions.schema_of(self._describe(name), attribute)
 
     @property
     def schema(self) -> Schema:
@@ -778,7 +778,7 @@ class DynamoStore:
     def delete_table(self, name: str, *, wait: float = 600.0) -> None:
         """Delete table ``name`` and wait until it is gone (``NotFound`` if absent)."""
         call(self.client.delete_table, TableName=name)
-        _tables.wait_gone(self.client, name, wait)
+        _definitions.wait_gone(self.client, name, wait)
         if name == self.table_name:
             self._keys = None
 
@@ -802,7 +802,7 @@ class DynamoStore:
                 raise ValidationError(
                     "update_table: DynamoDB adds only global indexes to an existing table"
                 )
-            entry, attrs = _tables.global_index_definition(gidx, types or {})
+            entry, attrs = _definitions.global_index_definition(gidx, types or {})
             call(
                 self.client.update_table,
                 TableName=name,
@@ -811,23 +811,23 @@ class DynamoStore:
                 ],
                 GlobalSecondaryIndexUpdates=[{"Create": entry}],
             )
-            _tables.wait_active(self.client, name, wait)
-        for dropped in _tables.index_names(drop_indexes):
+            _definitions.wait_active(self.client, name, wait)
+        for dropped in _definitions.index_names(drop_indexes):
             call(
                 self.client.update_table,
                 TableName=name,
                 GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": dropped}}],
             )
-            _tables.wait_active(self.client, name, wait)
+            _definitions.wait_active(self.client, name, wait)
         if stream is not _UNSET:
             call(
                 self.client.update_table,
                 TableName=name,
-                StreamSpecification=_tables.stream_specification(stream),
+                StreamSpecification=_definitions.stream_specification(stream),
             )
-        description = _tables.wait_active(self.client, name, wait)
+        description = _definitions.wait_active(self.client, name, wait)
         if name == self.table_name:
-            self._keys = _tables.key_schema(description)
+            self._keys = _definitions.key_schema(description)
         return description
 
     def stats(self) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """DynamoDB bench: ``keystone copy`` throughput and the DynamoDB Store's latency, in one run.
 
-    python benches/dynamodb.py [--quick]
+    python benches/dynamo_store.py [--quick]
 
 * copy file -> new file (LMDB's snapshot copy) and file -> existing file
   (item by item, 4 scan segments), 1,000,000 small items (``--quick``:
