@@ -197,11 +197,27 @@ class TestBatches:
 class TestErrors:
     def test_a_failed_condition_carries_the_item_when_asked(self, table: DynamoStore) -> None:
         table.put({"pk": "a", "sk": "b", "v": 1})
-        with pytest.raises(ConditionalCheckFailed) as failed:
-            table.put(
-                {"pk": "a", "sk": "b"}, condition="attribute_not_exists(pk)", returns="ALL_OLD"
-            )
-        assert failed.value.item == {"pk": "a", "sk": "b", "v": 1}
+        old = {"pk": "a", "sk": "b", "v": 1}
+        ask: Any = {"return_values_on_condition_check_failure": "ALL_OLD"}
+        attempts = [
+            lambda **kw: table.put(
+                {"pk": "a", "sk": "b"}, condition="attribute_not_exists(pk)", **kw
+            ),
+            lambda **kw: table.delete("a", "b", condition="v = :w", values={":w": 2}, **kw),
+            lambda **kw: table.update(
+                "a", "b", "SET v = :w", condition="v = :w", values={":w": 2}, **kw
+            ),
+        ]
+        for attempt in attempts:
+            with pytest.raises(ConditionalCheckFailed) as failed:
+                attempt(**ask)
+            assert failed.value.item == old
+            with pytest.raises(ConditionalCheckFailed) as failed:
+                attempt()
+            assert failed.value.item is None
+        with pytest.raises(keystone.ValidationError, match="return_values_on_condition_check"):
+            table.put(old, return_values_on_condition_check_failure="ALL_NEW")  # type: ignore[arg-type]
+        assert table.get("a", "b") == old
 
     def test_cancellation_reasons_become_the_reasons(self, table: DynamoStore) -> None:
         table.put({"pk": "a", "sk": "b"})
@@ -272,7 +288,7 @@ class TestTables:
                 "status": "open",
             }
             assert orders.query("open", index="by_status").count == 1
-            with pytest.raises(keystone.ValidationError, match="declared N"):
+            with pytest.raises(keystone.ValidationError, match="expected: N actual: S"):
                 orders.get("c1", "20240101")
 
             admin.update_table(name, add_indexes=[keystone.GlobalIndex("by_total", "total")])
@@ -346,13 +362,30 @@ class TestAsync:
                 queried = [i["sk"] async for i in db.query_all("p", limit=7)]
                 scanned = [i async for i in db.scan_all(limit=11)]
                 await db.transact_write([keystone.Delete("p", "00")])
-                return got, queried, len(scanned), await db.transact_get([("p", "00")])
+                counted = await db.query(
+                    key_condition="pk = :p AND sk < :s",
+                    values={":p": "p", ":s": "10"},
+                    select="COUNT",
+                )
+                projected = await db.batch_get(
+                    [("p", "02"), ("p", "01")], projection="#s", names={"#s": "sk"}
+                )
+                return (
+                    got,
+                    queried,
+                    len(scanned),
+                    await db.transact_get([("p", "00")]),
+                    counted.count,
+                    projected,
+                )
 
-        got, queried, scanned, after = asyncio.run(scenario())
+        got, queried, scanned, after, counted, projected = asyncio.run(scenario())
         assert got == {"pk": "p", "sk": "07"}
         assert queried == [f"{i:02d}" for i in range(30)]
         assert scanned == 30
         assert after == [None]
+        assert counted == 9
+        assert projected == [{"sk": "02"}, {"sk": "01"}]
         assert table.closed
 
     def test_a_call_past_its_timeout_raises_timeout(self, table: DynamoStore) -> None:
@@ -367,3 +400,209 @@ class TestAsync:
             assert await db.get("p", "1", timeout=30) is None
 
         asyncio.run(scenario())
+
+
+class TestTodaysStoreApi:
+    """The arguments ``keystone.Database`` gained with many tables (#13) and #14, on DynamoDB."""
+
+    @pytest.fixture
+    def filled(self, table: DynamoStore) -> DynamoStore:
+        table.batch_write(
+            puts=[{"pk": p, "sk": f"k{i}", "n": i, "extra": "x"} for p in "ab" for i in range(4)]
+        )
+        return table
+
+    def test_key_condition_text_is_dynamodbs_key_condition_expression(
+        self, filled: DynamoStore
+    ) -> None:
+        page = filled.query(
+            key_condition="pk = :p AND begins_with(#s, :x)",
+            names={"#s": "sk"},
+            values={":p": "a", ":x": "k"},
+            reverse=True,
+            limit=3,
+        )
+        assert [i["sk"] for i in page.items] == ["k3", "k2", "k1"]
+        rest = filled.query_all(
+            key_condition="pk = :p", values={":p": "a"}, start=None, reverse=True
+        )
+        assert [i["sk"] for i in rest] == ["k3", "k2", "k1", "k0"]
+        with pytest.raises(keystone.ValidationError, match="not both"):
+            filled.query("a", key_condition="pk = :p", values={":p": "a"})
+        with pytest.raises(keystone.ValidationError, match="needs a partition key"):
+            filled.query()
+
+    def test_select_count_returns_only_the_counts(self, filled: DynamoStore) -> None:
+        page = filled.query("a", select="COUNT")
+        assert (page.items, page.count, page.scanned_count) == ([], 4, 4)
+        page = filled.scan(select="COUNT", filter="n >= :m", values={":m": 2})
+        assert (page.items, page.count, page.scanned_count) == ([], 4, 8)
+        with pytest.raises(keystone.ValidationError, match="only the Count"):
+            filled.scan(select="COUNT", projection="n")
+        with pytest.raises(keystone.ValidationError, match="enum value set"):
+            filled.scan(select="SOME")  # type: ignore[arg-type]
+
+    def test_projections_on_batch_get_and_transact_get(self, filled: DynamoStore) -> None:
+        keys = [("b", "k2"), ("a", "k1"), ("a", "nothing"), ("a", "k3")]
+        # The projection leaves the keys out: they are fetched to restore the order, then dropped.
+        assert filled.batch_get(keys, projection="n") == [{"n": 2}, {"n": 1}, {"n": 3}]
+        assert filled.batch_get(keys, projection="#s, n", names={"#s": "sk"}) == [
+            {"sk": "k2", "n": 2},
+            {"sk": "k1", "n": 1},
+            {"sk": "k3", "n": 3},
+        ]
+        assert filled.transact_get(keys, projection="n, extra") == [
+            {"n": 2, "extra": "x"},
+            {"n": 1, "extra": "x"},
+            None,
+            {"n": 3, "extra": "x"},
+        ]
+        with pytest.raises(keystone.ValidationError, match="unused in expressions"):
+            filled.batch_get(keys, names={"#s": "sk"})
+
+    def test_an_empty_update_expression_is_refused(self, table: DynamoStore) -> None:
+        with pytest.raises(keystone.ValidationError, match="can not be empty"):
+            table.update("new", "item", "  ")
+        assert table.get("new", "item") is None
+
+    def test_an_update_without_actions_creates_the_key_only_item(
+        self, table: DynamoStore, dynamo_endpoint: Endpoint, request: pytest.FixtureRequest
+    ) -> None:
+        if dynamo_endpoint.moto:
+            request.applymarker(
+                pytest.mark.xfail(
+                    reason="moto answers an UpdateItem without UpdateExpression with a server "
+                    "error; DynamoDB creates the key-only item",
+                    raises=keystone.Unavailable,
+                    strict=True,
+                )
+            )
+        assert table.update("new", "item") == {"pk": "new", "sk": "item"}
+
+    def test_cancelled_parts_carry_their_items_when_asked(self, table: DynamoStore) -> None:
+        table.put({"pk": "a", "sk": "1", "v": 1})
+        table.put({"pk": "a", "sk": "2", "v": 2})
+        with pytest.raises(TransactionCanceled) as canceled:
+            table.transact_write(
+                [
+                    keystone.ConditionCheck(
+                        "a",
+                        "1",
+                        condition="v = :no",
+                        return_values_on_condition_check_failure="ALL_OLD",
+                    ),
+                    keystone.Update("a", "2", "SET v = :no", condition="v = :no"),
+                    keystone.Put({"pk": "a", "sk": "3"}),
+                ],
+                values={":no": 9},
+            )
+        assert canceled.value.reasons == ["ConditionalCheckFailed", "ConditionalCheckFailed", None]
+        assert canceled.value.items == [{"pk": "a", "sk": "1", "v": 1}, None, None]
+        assert table.get("a", "3") is None
+
+    def test_the_token_is_sent_as_the_client_request_token(self, table: DynamoStore) -> None:
+        sent: list[Any] = []
+
+        def record(params: dict[str, Any], **_: Any) -> None:
+            sent.append(params.get("ClientRequestToken"))
+
+        events = table.client.meta.events
+        events.register("provide-client-params.dynamodb.TransactWriteItems", record)
+        try:
+            table.transact_write([keystone.Put({"pk": "t", "sk": "1"})], token="order-42")
+            table.transact_write([keystone.Put({"pk": "t", "sk": "2"})])
+        finally:
+            events.unregister("provide-client-params.dynamodb.TransactWriteItems", record)
+        assert sent == ["order-42", None]
+        with pytest.raises(keystone.ValidationError, match="ClientRequestToken"):
+            table.transact_write([keystone.Put({"pk": "t", "sk": "3"})], token="x" * 37)
+        assert table.get("t", "3") is None
+
+    def test_typed_number_and_binary_keys_from_the_schema(self, admin: DynamoStore) -> None:
+        name = f"t-{uuid.uuid4().hex[:10]}"
+        schema = keystone.Schema(
+            partition_key=("id", "N"),
+            sort_key=("blob", "B"),
+            global_indexes=[keystone.GlobalIndex("by_when", ("when", "N"), projection="ALL")],
+        )
+        typed = admin.create_table(name, schema)
+        try:
+            described = admin.describe_table(name)
+            assert {
+                a["AttributeName"]: a["AttributeType"] for a in described["AttributeDefinitions"]
+            } == {"id": "N", "blob": "B", "when": "N"}
+            typed.put({"id": 7, "blob": b"\x00\x01", "when": 1700000000})
+            assert typed.get(7, b"\x00\x01") == {"id": 7, "blob": b"\x00\x01", "when": 1700000000}
+            assert typed.query(1700000000, index="by_when").count == 1
+            with pytest.raises(keystone.ValidationError, match="expected: N actual: S"):
+                typed.get("7", b"\x00")
+            with pytest.raises(keystone.ValidationError, match="empty binary value"):
+                typed.get(7, b"")
+            back = admin.schema_of(name)
+            assert (back.partition_key, back.partition_key_type) == ("id", "N")
+            assert (back.sort_key, back.sort_key_type) == ("blob", "B")
+            assert back.global_indexes[0].partition_key_type == "N"
+        finally:
+            admin.delete_table(name)
+
+    def test_parts_and_keys_naming_other_tables(
+        self, admin: DynamoStore, table: DynamoStore
+    ) -> None:
+        name = f"t-{uuid.uuid4().hex[:10]}"
+        stock = admin.create_table(name, keystone.Schema(partition_key=("sku", "S"), sort_key=None))
+        try:
+            stock.put({"sku": "apple", "left": 3})
+            table.transact_write(
+                [
+                    keystone.Put({"pk": "order", "sk": "1", "sku": "apple"}),
+                    keystone.Update("apple", None, "SET #l = #l - :one", table=name),
+                ],
+                names={"#l": "left"},
+                values={":one": 1},
+            )
+            assert stock.get("apple") == {"sku": "apple", "left": 2}
+            with pytest.raises(TransactionCanceled) as canceled:
+                table.transact_write(
+                    [
+                        keystone.Put({"pk": "order", "sk": "2"}),
+                        keystone.ConditionCheck(
+                            "apple",
+                            condition="#l > :many",
+                            table=name,
+                            return_values_on_condition_check_failure="ALL_OLD",
+                        ),
+                    ],
+                    names={"#l": "left"},
+                    values={":many": 5},
+                )
+            assert canceled.value.items == [None, {"sku": "apple", "left": 2}]
+            assert table.get("order", "2") is None
+
+            table.batch_write(
+                puts=[
+                    {"pk": "order", "sk": "3"},
+                    keystone.Put({"sku": "pear", "left": 1}, table=name),
+                ],
+                deletes=[keystone.Delete("order", "1"), (name, ("apple",))],
+            )
+            assert stock.get("apple") is None and table.get("order", "1") is None
+            got = table.batch_get([(name, {"sku": "pear"}), ("order", "3"), (name, ("apple",))])
+            assert got == [{"sku": "pear", "left": 1}, {"pk": "order", "sk": "3"}]
+            assert table.transact_get([(name, ("pear",)), ("order", "3"), (name, ("pear",))]) == [
+                {"sku": "pear", "left": 1},
+                {"pk": "order", "sk": "3"},
+                {"sku": "pear", "left": 1},
+            ]
+            with pytest.raises(keystone.ValidationError, match="twice"):
+                table.batch_get([(name, ("pear",)), (name, {"sku": "pear"})])
+            with pytest.raises(keystone.ValidationError, match="multiple operations on one item"):
+                table.transact_write(
+                    [
+                        keystone.Delete("pear", table=name),
+                        keystone.Put({"sku": "pear"}, table=name),
+                    ]
+                )
+            with pytest.raises(NotFound):
+                table.transact_write([keystone.Delete("x", table="no-such-table")])
+        finally:
+            admin.delete_table(name)

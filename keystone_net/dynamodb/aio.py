@@ -109,12 +109,14 @@ class AsyncDynamoStore:
         result: Item | None = await self._run("update", pk, sk, update, **kwargs)
         return result
 
-    async def query(self, pk: KeyValue, sk: SortKeyCondition | None = None, **kwargs: Any) -> Page:
+    async def query(
+        self, pk: KeyValue | None = None, sk: SortKeyCondition | None = None, **kwargs: Any
+    ) -> Page:
         page: Page = await self._run("query", pk, sk, **kwargs)
         return page
 
     async def query_all(
-        self, pk: KeyValue, sk: SortKeyCondition | None = None, **kwargs: Any
+        self, pk: KeyValue | None = None, sk: SortKeyCondition | None = None, **kwargs: Any
     ) -> AsyncGenerator[Item, None]:
         start = kwargs.pop("start", None)
         while True:
@@ -144,9 +146,14 @@ class AsyncDynamoStore:
                 yield item
 
     async def batch_get(
-        self, keys: Iterable[object], *, timeout: float | None = None
+        self,
+        keys: Iterable[object],
+        projection: str | None = None,
+        names: Mapping[str, str] | None = None,
+        *,
+        timeout: float | None = None,
     ) -> list[Item]:
-        items: list[Item] = await self._run("batch_get", list(keys), timeout=timeout)
+        items: list[Item] = await self._run("batch_get", keys, projection, names, timeout=timeout)
         return items
 
     async def batch_write(
@@ -156,12 +163,19 @@ class AsyncDynamoStore:
         *,
         timeout: float | None = None,
     ) -> None:
-        await self._run("batch_write", list(puts), list(deletes), timeout=timeout)
+        await self._run("batch_write", puts, deletes, timeout=timeout)
 
     async def transact_get(
-        self, keys: Iterable[object], *, timeout: float | None = None
+        self,
+        keys: Iterable[object],
+        projection: str | None = None,
+        names: Mapping[str, str] | None = None,
+        *,
+        timeout: float | None = None,
     ) -> list[Item | None]:
-        items: list[Item | None] = await self._run("transact_get", list(keys), timeout=timeout)
+        items: list[Item | None] = await self._run(
+            "transact_get", keys, projection, names, timeout=timeout
+        )
         return items
 
     async def transact_write(
@@ -173,7 +187,7 @@ class AsyncDynamoStore:
         *,
         timeout: float | None = None,
     ) -> None:
-        await self._run("transact_write", list(parts), names, values, token, timeout=timeout)
+        await self._run("transact_write", parts, names, values, token, timeout=timeout)
 
     async def execute(
         self,

@@ -74,18 +74,15 @@ def translate(exc: ClientError) -> KeystoneError:
     code = str(error.get("Code", ""))
     message = str(error.get("Message") or response.get("message") or code)
     if code == "ConditionalCheckFailedException":
+        # DynamoDB's reply carries the item when ReturnValuesOnConditionCheckFailure=ALL_OLD.
         raw = response.get("Item")
-        return ConditionalCheckFailed(
-            "the conditional request failed", decode_item(raw) if raw else None
-        )
+        return ConditionalCheckFailed(item=decode_item(raw) if raw else None)
     if code == "TransactionCanceledException":
-        reasons = [_reason(r.get("Code")) for r in response.get("CancellationReasons", [])]
-        canceled = TransactionCanceled(reasons)
-        canceled.items = [  # type: ignore[attr-defined]
-            decode_item(r["Item"]) if r.get("Item") else None
-            for r in response.get("CancellationReasons", [])
-        ]
-        return canceled
+        given = response.get("CancellationReasons", [])
+        return TransactionCanceled(
+            [_reason(r.get("Code")) for r in given],
+            items=[decode_item(r["Item"]) if r.get("Item") else None for r in given],
+        )
     if code in _VALIDATION:
         return ValidationError(message)
     if code == "ResourceNotFoundException":
@@ -94,6 +91,13 @@ def translate(exc: ClientError) -> KeystoneError:
         return ResourceExhausted(f"{code}: {message} (retries exhausted)")
     if code in _UNAVAILABLE:
         return Unavailable(f"{code}: {message}")
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if code.isdigit() or (isinstance(status, int) and status >= 500):
+        # No DynamoDB error code: the endpoint failed (an HTML error page is not a message).
+        return Unavailable(
+            f"the DynamoDB endpoint answered HTTP {status or code} without a DynamoDB error "
+            "(a server error on its side)"
+        )
     return KeystoneError(f"{code}: {message}")
 
 

@@ -22,12 +22,15 @@ from keystone.schema import GlobalIndex, LocalIndex, Schema, StreamConfig
 _KEY_TYPES = ("S", "N", "B")
 
 
-def _spec(key: object, types: Mapping[str, str], what: str) -> tuple[str, str]:
-    """``(name, type)`` of a key given as a name or a ``(name, type)`` pair."""
+def _spec(
+    key: object, types: Mapping[str, str], what: str, declared: str | None = None
+) -> tuple[str, str]:
+    """``(name, type)`` of a key attribute: its ``declared`` type (a typed ``keystone.Schema``),
+    else the type ``types`` gives it, else ``S``; a ``(name, type)`` pair is taken as is."""
     if isinstance(key, tuple) and len(key) == 2:
         name, kind = key
     else:
-        name, kind = key, types.get(str(key), "S")
+        name, kind = key, declared or types.get(str(key), "S")
     if not isinstance(name, str) or not name or kind not in _KEY_TYPES:
         raise ValidationError(f"{what}: a key is a name or a (name, 'S'|'N'|'B') pair, got {key!r}")
     return name, str(kind)
@@ -98,11 +101,12 @@ def global_index_definition(
     index: GlobalIndex, types: Mapping[str, str]
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """A ``GlobalSecondaryIndexes`` entry and the attribute types its keys need."""
-    pk, pk_type = _spec(index.partition_key, types, f"index {index.name!r}")
+    what = f"index {index.name!r}"
+    pk, pk_type = _spec(index.partition_key, types, what, index.partition_key_type)
     attrs = {pk: pk_type}
     sk = None
     if index.sort_key is not None:
-        sk, sk_type = _spec(index.sort_key, types, f"index {index.name!r}")
+        sk, sk_type = _spec(index.sort_key, types, what, index.sort_key_type)
         attrs[sk] = sk_type
     entry = {
         "IndexName": index.name,
@@ -117,11 +121,11 @@ def create_table_request(
 ) -> dict[str, Any]:
     """The ``CreateTable`` arguments of a table named ``name`` with ``schema``."""
     types = dict(types or {})
-    pk, pk_type = _spec(schema.partition_key, types, "partition_key")
+    pk, pk_type = _spec(schema.partition_key, types, "partition_key", schema.partition_key_type)
     attrs: dict[str, str] = {pk: pk_type}
     sk = None
     if schema.sort_key is not None:
-        sk, sk_type = _spec(schema.sort_key, types, "sort_key")
+        sk, sk_type = _spec(schema.sort_key, types, "sort_key", schema.sort_key_type)
         attrs[sk] = sk_type
     request: dict[str, Any] = {
         "TableName": name,
@@ -134,7 +138,7 @@ def create_table_request(
             raise ValidationError("local indexes need a table with a sort key")
         entries = []
         for idx in local:
-            isk, isk_type = _spec(idx.sort_key, types, f"index {idx.name!r}")
+            isk, isk_type = _spec(idx.sort_key, types, f"index {idx.name!r}", idx.sort_key_type)
             attrs[isk] = isk_type
             entries.append(
                 {
@@ -167,19 +171,29 @@ def stream_specification(stream: StreamConfig | None) -> dict[str, Any]:
 
 
 def schema_of(description: Mapping[str, Any], ttl_attribute: str | None = None) -> Schema:
-    """The ``keystone.Schema`` of a ``TableDescription`` (key types: :func:`key_schema`)."""
+    """The typed ``keystone.Schema`` of a ``TableDescription`` (DynamoDB's keys are all typed)."""
+    types = {a["AttributeName"]: a["AttributeType"] for a in description["AttributeDefinitions"]}
+
+    def typed(attr: str | None) -> Any:
+        return None if attr is None else (attr, types[attr])
+
     pk, sk = _keys(description)
     local = [
-        LocalIndex(i["IndexName"], _keys(i)[1] or "", _projection_back(i["Projection"]))
+        LocalIndex(i["IndexName"], typed(_keys(i)[1]), _projection_back(i["Projection"]))
         for i in description.get("LocalSecondaryIndexes", [])
     ]
     global_ = [
-        GlobalIndex(i["IndexName"], *_keys(i), _projection_back(i["Projection"]))
+        GlobalIndex(
+            i["IndexName"],
+            typed(_keys(i)[0]),
+            typed(_keys(i)[1]),
+            _projection_back(i["Projection"]),
+        )
         for i in description.get("GlobalSecondaryIndexes", [])
     ]
     spec = description.get("StreamSpecification") or {}
     stream = StreamConfig(spec["StreamViewType"]) if spec.get("StreamEnabled") else None
-    return Schema(pk, sk, local, global_, ttl_attribute, stream)
+    return Schema(typed(pk), typed(sk), local, global_, ttl_attribute, stream)
 
 
 def wait_active(client: Any, name: str, timeout: float = 600.0) -> dict[str, Any]:

@@ -26,19 +26,23 @@ from typing import Any, Final
 from keystone.checks import (
     PUT_RETURNS,
     UPDATE_RETURNS,
+    OnConditionFailure,
     PutReturns,
     UpdateReturns,
     check_limit,
     check_returns,
+    keep_old_on_failure,
 )
 from keystone.errors import DatabaseClosed, ValidationError
+from keystone.keys import PARTITION, SORT, key_value, missing_key, schema_mismatch
+from keystone.reads import SELECT_VALUES, Select, bind_read, check_select
 from keystone.schema import GlobalIndex, Schema, StreamConfig
 from keystone.sk import KeyValue, SortKeyCondition
 from keystone.store import Store
 from keystone.streams import StreamRecord
 from keystone.table import Page
 from keystone.types import Item
-from keystone.writes import ConditionCheck, Delete, Put, TransactPart, Update
+from keystone.writes import ConditionCheck, Delete, Put, TransactPart, Update, check_token
 
 from . import definitions as _definitions
 from .batches import GET_CHUNK, WRITE_CHUNK, Backoff, chunks, get_all, write_all
@@ -112,6 +116,7 @@ class DynamoStore:
         self.consistent = consistent
         self.backoff = backoff or Backoff()
         self._keys: _definitions.KeySchema | None = None
+        self._others: dict[str, DynamoStore] = {}  # the other tables parts name, by name
         self._closed = False
 
     # -- lifetime ------------------------------------------------------------
@@ -155,52 +160,61 @@ class DynamoStore:
 
     # -- keys ----------------------------------------------------------------
 
+    def _on(self, table: object) -> DynamoStore:
+        """The store of the table a part names (``None``: this one), through the same client."""
+        if table is None or table == self.table_name:
+            return self
+        if not isinstance(table, str) or not table:
+            raise ValidationError(f"table must be a table name (a non-empty str), got {table!r}")
+        other = self._others.get(table)
+        if other is None:
+            other = self._others[table] = self._sibling(table)
+        return other
+
     def _key(self, pk: object, sk: object = None) -> dict[str, AttributeValue]:
         keys = self._check()
         if pk is None:
-            raise ValidationError(f"partition key {keys.partition_key!r} must be given")
-        out = {keys.partition_key: self._key_value(keys, keys.partition_key, pk, "partition")}
+            raise ValidationError(
+                schema_mismatch(f"the partition key {keys.partition_key!r} is missing")
+            )
+        out = {keys.partition_key: self._key_value(keys, keys.partition_key, pk, PARTITION)}
         if keys.sort_key is None:
             if sk is not None:
-                raise ValidationError("this table has no sort key, but a sort key value was given")
+                raise ValidationError(
+                    schema_mismatch("a sort key value was given, but the table has no sort key")
+                )
         elif sk is None:
             raise ValidationError(
-                f"this DynamoDB table has the sort key {keys.sort_key!r}: give its value "
-                "(DynamoDB has no optional sort key)"
+                schema_mismatch(
+                    f"the sort key {keys.sort_key!r} is missing; DynamoDB has no optional sort key"
+                )
             )
         else:
-            out[keys.sort_key] = self._key_value(keys, keys.sort_key, sk, "sort")
+            out[keys.sort_key] = self._key_value(keys, keys.sort_key, sk, SORT)
         return out
 
     @staticmethod
-    def _key_value(keys: _definitions.KeySchema, name: str, value: object, kind: str) -> AttributeValue:
-        """One key attribute's value, checked against its declared type before it is sent."""
-        encoded = encode_value(value, name)
-        ((code, raw),) = encoded.items()
+    def _key_value(
+        keys: _definitions.KeySchema, name: str, value: object, role: str, in_item: bool = False
+    ) -> AttributeValue:
+        """One key attribute's value, checked against its declared type (DynamoDB's messages)."""
         declared = keys.types.get(name)
-        if declared is not None and code != declared:
-            raise ValidationError(
-                f"{kind} key {name!r} is declared {declared}, got a value of type {code}"
-            )
-        if code in ("S", "B") and not raw:
-            raise ValidationError(f"{kind} key {name!r} must not be empty")
-        return encoded
+        if declared in ("S", "N", "B"):
+            # keystone.keys holds DynamoDB's key rules and messages: type, emptiness, length.
+            key_value(value, name, declared, in_item, role)  # type: ignore[arg-type]
+        return encode_value(value, name)
 
     def _item(self, item: Mapping[str, Any]) -> dict[str, AttributeValue]:
-        """An item to write, its key attributes checked as the file checks them."""
+        """An item to write, its key attributes checked as DynamoDB checks them."""
         keys = self._check()
         encoded = encode_item(item)
-        for name, kind in ((keys.partition_key, "partition"), (keys.sort_key, "sort")):
+        for name, role in ((keys.partition_key, PARTITION), (keys.sort_key, SORT)):
             if name is None:
                 continue
             if name not in encoded:
-                if kind == "partition":
-                    raise ValidationError(f"the item has no partition key attribute {name!r}")
-                raise ValidationError(
-                    f"the item has no sort key attribute {name!r} "
-                    "(DynamoDB has no optional sort key)"
-                )
-            self._key_value(keys, name, item[name], kind)
+                hint = "" if role == PARTITION else " (DynamoDB has no optional sort key)"
+                raise ValidationError(missing_key(name) + hint)
+            self._key_value(keys, name, item[name], role, in_item=True)
         return encoded
 
     def _key_arg(self, key: object, what: str) -> dict[str, AttributeValue]:
@@ -225,19 +239,38 @@ class DynamoStore:
         except ValidationError as exc:
             raise ValidationError(f"{what}: {exc}") from None
 
-    def _distinct(self, keys: Iterable[object], what: str) -> list[dict[str, AttributeValue]]:
-        if isinstance(keys, (str, bytes, Mapping)):
+    def _table_key(self, key: object, what: str) -> tuple[DynamoStore, dict[str, AttributeValue]]:
+        """A key argument, as the file takes it: also ``(table, key)`` or a ``Delete``."""
+        if isinstance(key, Delete):
+            if key.condition is not None:
+                raise ValidationError(f"{what}: batch_write takes no conditions")
+            store = self._on(key.table)
+            return store, store._key_arg((key.pk, key.sk), what)
+        if (
+            isinstance(key, tuple)
+            and len(key) == 2
+            and isinstance(key[0], str)
+            and isinstance(key[1], (tuple, Mapping))
+        ):
+            store = self._on(key[0])
+            return store, store._key_arg(key[1], what)
+        return self, self._key_arg(key, what)
+
+    def _distinct(
+        self, keys: Iterable[object], what: str
+    ) -> list[tuple[DynamoStore, dict[str, AttributeValue]]]:
+        if isinstance(keys, (str, bytes, Mapping)) or not isinstance(keys, Iterable):
             raise ValidationError(f"{what}: keys must be a list of (pk, sk) tuples or key dicts")
         out, seen = [], set()
         for i, k in enumerate(keys):
-            key = self._key_arg(k, f"{what} keys[{i}]")
-            ident = _identity(key)
+            store, key = self._table_key(k, f"{what} keys[{i}]")
+            ident = (store.table_name, _identity(key))
             if ident in seen:
                 raise ValidationError(
                     f"{what} keys[{i}]: the same key appears twice in one request"
                 )
             seen.add(ident)
-            out.append(key)
+            out.append((store, key))
         return out
 
     # -- single items --------------------------------------------------------
@@ -268,10 +301,17 @@ class DynamoStore:
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
         returns: PutReturns = "NONE",
+        return_values_on_condition_check_failure: OnConditionFailure = "NONE",
     ) -> Item | None:
-        """Store ``item`` if ``condition`` holds; the replaced item with ``returns="ALL_OLD"``."""
+        """Store ``item`` if ``condition`` holds; the replaced item with ``returns="ALL_OLD"``.
+
+        With ``return_values_on_condition_check_failure="ALL_OLD"`` a failed
+        condition's ``ConditionalCheckFailed.item`` is the item as it was
+        (DynamoDB's ReturnValuesOnConditionCheckFailure).
+        """
         self._check()
         check_returns(returns, PUT_RETURNS)
+        on_failure = _on_failure(return_values_on_condition_check_failure)
         reply = call(
             self.client.put_item,
             TableName=self.table_name,
@@ -280,7 +320,7 @@ class DynamoStore:
             ExpressionAttributeNames=_names(names),
             ExpressionAttributeValues=encode_values(values),
             ReturnValues=returns,
-            ReturnValuesOnConditionCheckFailure="ALL_OLD" if returns == "ALL_OLD" else None,
+            ReturnValuesOnConditionCheckFailure=on_failure,
         )
         return _image(reply)
 
@@ -292,9 +332,11 @@ class DynamoStore:
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
         returns: PutReturns = "NONE",
+        return_values_on_condition_check_failure: OnConditionFailure = "NONE",
     ) -> Item | None:
         """Delete the item with this key if ``condition`` holds (no error if absent)."""
         check_returns(returns, PUT_RETURNS)
+        on_failure = _on_failure(return_values_on_condition_check_failure)
         reply = call(
             self.client.delete_item,
             TableName=self.table_name,
@@ -303,7 +345,7 @@ class DynamoStore:
             ExpressionAttributeNames=_names(names),
             ExpressionAttributeValues=encode_values(values),
             ReturnValues=returns,
-            ReturnValuesOnConditionCheckFailure="ALL_OLD" if returns == "ALL_OLD" else None,
+            ReturnValuesOnConditionCheckFailure=on_failure,
         )
         return _image(reply)
 
@@ -316,10 +358,16 @@ class DynamoStore:
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
         returns: UpdateReturns = "ALL_NEW",
+        return_values_on_condition_check_failure: OnConditionFailure = "NONE",
     ) -> Item | None:
-        """Apply an update expression (UpdateItem); returns the image ``returns`` asks for."""
+        """Apply an update expression (UpdateItem); returns the image ``returns`` asks for.
+
+        Without ``update`` a missing item is created with only its key, as
+        DynamoDB's UpdateItem does.
+        """
         check_returns(returns, UPDATE_RETURNS)
         _check_update(update)
+        on_failure = _on_failure(return_values_on_condition_check_failure)
         reply = call(
             self.client.update_item,
             TableName=self.table_name,
@@ -329,7 +377,7 @@ class DynamoStore:
             ExpressionAttributeNames=_names(names),
             ExpressionAttributeValues=encode_values(values),
             ReturnValues=returns,
-            ReturnValuesOnConditionCheckFailure="ALL_OLD" if returns == "ALL_OLD" else None,
+            ReturnValuesOnConditionCheckFailure=on_failure,
         )
         return _image(reply)
 
@@ -337,7 +385,7 @@ class DynamoStore:
 
     def query(
         self,
-        pk: KeyValue,
+        pk: KeyValue | None = None,
         sk: SortKeyCondition | None = None,
         filter: str | None = None,
         names: Mapping[str, str] | None = None,
@@ -347,39 +395,62 @@ class DynamoStore:
         limit: int | None = None,
         start: Mapping[str, Any] | None = None,
         reverse: bool = False,
+        key_condition: str | None = None,
+        select: Select | None = None,
     ) -> Page:
-        """One page of partition ``pk`` in sort-key order (Query); ``sk`` becomes the key condition."""
+        """One page of partition ``pk`` in sort-key order (Query).
+
+        ``sk`` becomes the ``KeyConditionExpression``; or give DynamoDB's own
+        ``key_condition`` text instead of ``pk``/``sk``. ``select="COUNT"``
+        returns only the counts.
+        """
         keys = self._check()
         if sk is not None and not isinstance(sk, SortKeyCondition):
             raise ValidationError(
                 "sk must be a condition from keystone.sk, e.g. sk.begins_with('a')"
             )
         check_limit(limit)
+        _check_select(select, projection, index)
         pk_attr, sk_attr = keys.index_keys(index)
         all_names = dict(names or {})
         all_values = dict(encode_values(values) or {})
-        all_names["#ks_p"] = pk_attr
-        all_values[":ks_p"] = encode_value(pk, "partition key")
-        expression = "#ks_p = :ks_p"
-        if sk is not None:
-            if sk_attr is None:
-                raise ValidationError("a sort key condition was given, but there is no sort key")
-            all_names["#ks_s"] = sk_attr
-            all_values[":ks_v"] = encode_value(sk.value, "sort key condition value")
-            if sk.op == "between":
-                all_values[":ks_u"] = encode_value(sk.upper, "sort key condition upper bound")
-                expression += " AND #ks_s BETWEEN :ks_v AND :ks_u"
-            elif sk.op == "begins_with":
-                expression += " AND begins_with(#ks_s, :ks_v)"
-            else:
-                expression += f" AND #ks_s {_SK_OPS[sk.op]} :ks_v"
-        if (
-            start is not None
-            and index is None
-            and isinstance(start, Mapping)
-            and start.get(pk_attr) != pk
-        ):
-            raise ValidationError("start is not a key of the queried partition")
+        if key_condition is not None:
+            if pk is not None or sk is not None:
+                raise ValidationError("query takes either pk/sk or key_condition, not both")
+            if not isinstance(key_condition, str):
+                raise ValidationError(
+                    f"key_condition must be a str, got {type(key_condition).__name__}"
+                )
+            expression = key_condition
+        elif pk is None:
+            raise ValidationError("query needs a partition key: pk=... or key_condition=...")
+        else:
+            all_names["#ks_p"] = pk_attr
+            all_values[":ks_p"] = encode_value(pk, "partition key")
+            expression = "#ks_p = :ks_p"
+            if sk is not None:
+                if sk_attr is None:
+                    raise ValidationError(
+                        "a sort key condition was given, but there is no sort key"
+                    )
+                all_names["#ks_s"] = sk_attr
+                all_values[":ks_v"] = encode_value(sk.value, "sort key condition value")
+                if sk.op == "between":
+                    all_values[":ks_u"] = encode_value(sk.upper, "sort key condition upper bound")
+                    expression += " AND #ks_s BETWEEN :ks_v AND :ks_u"
+                elif sk.op == "begins_with":
+                    expression += " AND begins_with(#ks_s, :ks_v)"
+                else:
+                    expression += f" AND #ks_s {_SK_OPS[sk.op]} :ks_v"
+            if (
+                start is not None
+                and index is None
+                and isinstance(start, Mapping)
+                and start.get(pk_attr) != pk
+            ):
+                raise ValidationError(
+                    "The provided starting key is invalid: it is not a key of the queried partition"
+                )
         reply = call(
             self.client.query,
             TableName=self.table_name,
@@ -387,12 +458,13 @@ class DynamoStore:
             KeyConditionExpression=expression,
             FilterExpression=filter,
             ProjectionExpression=projection,
-            ExpressionAttributeNames=all_names,
-            ExpressionAttributeValues=all_values,
+            ExpressionAttributeNames=all_names or None,
+            ExpressionAttributeValues=all_values or None,
             Limit=limit,
             ExclusiveStartKey=self._start(start),
             ScanIndexForward=not reverse,
             ConsistentRead=self._consistent(index),
+            Select=select,
         )
         return _page(reply)
 
@@ -407,10 +479,12 @@ class DynamoStore:
         start: Mapping[str, Any] | None = None,
         segment: int = 0,
         total_segments: int = 1,
+        select: Select | None = None,
     ) -> Page:
         """One page of the table or of an index (Scan); ``segment`` of ``total_segments``."""
         keys = self._check()
         check_limit(limit)
+        _check_select(select, projection, index)
         if index is not None:
             keys.index_keys(index)
         _check_segments(segment, total_segments)
@@ -428,11 +502,12 @@ class DynamoStore:
             Segment=segment if parallel else None,
             TotalSegments=total_segments if parallel else None,
             ConsistentRead=self._consistent(index),
+            Select=select,
         )
         return _page(reply)
 
     def query_all(
-        self, pk: KeyValue, sk: SortKeyCondition | None = None, **kwargs: Any
+        self, pk: KeyValue | None = None, sk: SortKeyCondition | None = None, **kwargs: Any
     ) -> Iterator[Item]:
         """Every item of every page of ``query(pk, sk, **kwargs)``."""
         start = kwargs.pop("start", None)
@@ -465,66 +540,117 @@ class DynamoStore:
 
     # -- batches -------------------------------------------------------------
 
-    def batch_get(self, keys: Iterable[object]) -> list[Item]:
+    def batch_get(
+        self,
+        keys: Iterable[object],
+        projection: str | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> list[Item]:
         """The items with these keys, in request order; missing ones are left out.
 
+        A key may be ``(table, key)`` to read another table in the same call.
         Sent 100 keys per BatchGetItem; unprocessed keys are asked again with
-        backoff (``ResourceExhausted`` when they never come).
+        backoff (``ResourceExhausted`` when they never come). ``projection``
+        is sent as each table's ProjectionExpression, with the key attributes
+        added so that the items can be put back in request order (and then
+        left out again if the projection did not name them).
         """
+        self._check()
         wanted = self._distinct(keys, "batch_get")
-        key_names = self._key_names()
-        found: dict[tuple[Any, ...], Item] = {}
+        proj = _projector(projection, names)
+        found: dict[tuple[str, tuple[Any, ...]], Item] = {}
         for chunk in chunks(wanted, GET_CHUNK):
-            request = {"Keys": list(chunk), "ConsistentRead": self.consistent}
-            reply = get_all(self.client, {self.table_name: request}, self.backoff)
-            for raw in reply.get(self.table_name, []):
-                found[_identity({k: raw[k] for k in key_names})] = decode_item(raw)
-        return [found[i] for i in map(_identity, wanted) if i in found]
+            requests: dict[str, dict[str, Any]] = {}
+            for store, key in chunk:
+                request = requests.get(store.table_name)
+                if request is None:
+                    request = requests[store.table_name] = {
+                        "Keys": [],
+                        "ConsistentRead": self.consistent,
+                        **store._projection_with_keys(projection, names, proj),
+                    }
+                request["Keys"].append(key)
+            reply = get_all(self.client, requests, self.backoff)
+            for table, raws in reply.items():
+                key_names = self._on(table)._key_names()
+                for raw in raws:
+                    ident = (table, _identity({k: raw[k] for k in key_names}))
+                    item = decode_item(raw)
+                    found[ident] = item if proj is None else proj(item)
+        return [found[i] for i in ((s.table_name, _identity(k)) for s, k in wanted) if i in found]
+
+    def _projection_with_keys(
+        self, projection: str | None, names: Mapping[str, str] | None, proj: Any
+    ) -> dict[str, Any]:
+        """A table's ProjectionExpression arguments for batch_get: the projection plus its keys."""
+        if projection is None:
+            return {}
+        out_names = dict(names or {})
+        text = projection
+        have: frozenset[str] = getattr(proj, "top_level_names", frozenset())
+        for i, attr in enumerate(self._key_names()):
+            if attr not in have:
+                out_names[f"#ks_k{i}"] = attr
+                text += f", #ks_k{i}"
+        return {"ProjectionExpression": text, "ExpressionAttributeNames": out_names or None}
 
     def batch_write(
         self, puts: Iterable[Mapping[str, Any]] = (), deletes: Iterable[object] = ()
     ) -> None:
         """Put and delete many items, 25 per BatchWriteItem request.
 
-        Every item is validated before anything is sent, and a key given
-        twice raises ``ValidationError`` with nothing written. Unlike a
-        file's batch, this is *not* one atomic commit: each chunk of 25 is
-        applied on its own, and a chunk's unprocessed writes are retried
-        with backoff; ``ResourceExhausted`` after the last round means that
-        earlier chunks were applied. Use ``transact_write`` for all or nothing.
+        A put may be ``keystone.Put(item, table="orders")`` and a delete
+        ``keystone.Delete(pk, sk, table="orders")`` or ``(table, key)``, to
+        write several tables. Every item is validated before anything is
+        sent, and a key given twice raises ``ValidationError`` with nothing
+        written. Unlike a file's batch, this is *not* one atomic commit: each
+        chunk of 25 is applied on its own, and a chunk's unprocessed writes
+        are retried with backoff; ``ResourceExhausted`` after the last round
+        means that earlier chunks were applied. Use ``transact_write`` for
+        all or nothing.
         """
         self._check()
-        if isinstance(puts, Mapping):
+        if isinstance(puts, Mapping) or not isinstance(puts, Iterable):
             raise ValidationError("batch_write: puts must be a list of items, not one item")
-        if isinstance(deletes, (str, bytes, Mapping)):
+        if isinstance(deletes, (str, bytes, Mapping)) or not isinstance(deletes, Iterable):
             raise ValidationError(
                 "batch_write: deletes must be a list of (pk, sk) tuples or key dicts"
             )
-        key_names = self._key_names()
-        requests: list[dict[str, Any]] = []
-        seen: set[tuple[Any, ...]] = set()
+        requests: list[tuple[str, dict[str, Any]]] = []
+        seen: set[tuple[str, tuple[Any, ...]]] = set()
         for i, raw in enumerate(puts):
             try:
-                item = self._item(raw)
+                store = self
+                if isinstance(raw, Put):
+                    if raw.condition is not None:
+                        raise ValidationError(
+                            "batch_write takes no conditions (use transact_write)"
+                        )
+                    store, raw = self._on(raw.table), raw.item
+                item = store._item(raw)
             except ValidationError as exc:
                 raise ValidationError(f"batch_write puts[{i}]: {exc}") from None
-            ident = _identity({k: item[k] for k in key_names})
+            ident = (store.table_name, _identity({k: item[k] for k in store._key_names()}))
             if ident in seen:
                 raise ValidationError(
                     f"batch_write puts[{i}]: the same key appears twice in one request"
                 )
             seen.add(ident)
-            requests.append({"PutRequest": {"Item": item}})
+            requests.append((store.table_name, {"PutRequest": {"Item": item}}))
         for i, k in enumerate(deletes):
-            key = self._key_arg(k, f"batch_write deletes[{i}]")
-            if _identity(key) in seen:
+            store, key = self._table_key(k, f"batch_write deletes[{i}]")
+            ident = (store.table_name, _identity(key))
+            if ident in seen:
                 raise ValidationError(
                     f"batch_write deletes[{i}]: the same key appears twice in one request"
                 )
-            seen.add(_identity(key))
-            requests.append({"DeleteRequest": {"Key": key}})
+            seen.add(ident)
+            requests.append((store.table_name, {"DeleteRequest": {"Key": key}}))
         for chunk in chunks(requests, WRITE_CHUNK):
-            write_all(self.client, {self.table_name: list(chunk)}, self.backoff)
+            grouped: dict[str, list[dict[str, Any]]] = {}
+            for table, request in chunk:
+                grouped.setdefault(table, []).append(request)
+            write_all(self.client, grouped, self.backoff)
 
     def _key_of(self, body: Mapping[str, Any]) -> dict[str, AttributeValue]:
         """The key of a transaction part's body (its ``Key``, or its ``Item``'s key attributes)."""
@@ -539,33 +665,48 @@ class DynamoStore:
 
     # -- transactions --------------------------------------------------------
 
-    def transact_get(self, keys: Iterable[object]) -> list[Item | None]:
+    def transact_get(
+        self,
+        keys: Iterable[object],
+        projection: str | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> list[Item | None]:
         """The items with these keys from one snapshot (TransactGetItems), ``None`` for missing.
 
-        A key may be given more than once (it is read once).
+        A key may be given more than once (it is read once), and may be
+        ``(table, key)`` to read another table. ``projection`` is each Get's
+        ProjectionExpression.
         """
         self._check()
-        if isinstance(keys, (str, bytes, Mapping)):
+        if isinstance(keys, (str, bytes, Mapping)) or not isinstance(keys, Iterable):
             raise ValidationError(
                 "transact_get: keys must be a list of (pk, sk) tuples or key dicts"
             )
-        wanted = [self._key_arg(k, f"transact_get keys[{i}]") for i, k in enumerate(keys)]
-        distinct: dict[tuple[Any, ...], dict[str, AttributeValue]] = {}
-        for key in wanted:
-            distinct.setdefault(_identity(key), key)
+        proj = _projector(projection, names)
+        wanted = [self._table_key(k, f"transact_get keys[{i}]") for i, k in enumerate(keys)]
+        distinct: dict[tuple[str, tuple[Any, ...]], tuple[str, dict[str, AttributeValue]]] = {}
+        for store, key in wanted:
+            distinct.setdefault((store.table_name, _identity(key)), (store.table_name, key))
         if not distinct:
             return []
-        reply = call(
-            self.client.transact_get_items,
-            TransactItems=[
-                {"Get": {"TableName": self.table_name, "Key": key}} for key in distinct.values()
-            ],
-        )
+        gets = []
+        for table, key in distinct.values():
+            get: dict[str, Any] = {"TableName": table, "Key": key}
+            if projection is not None:
+                get["ProjectionExpression"] = projection
+                if names:
+                    get["ExpressionAttributeNames"] = dict(names)
+            gets.append({"Get": get})
+        reply = call(self.client.transact_get_items, TransactItems=gets)
+        # (The projection is applied here too: a no-op after DynamoDB's, and it makes
+        # emulators that ignore a Get's ProjectionExpression give the same items.)
         got = {
-            ident: decode_item(r["Item"]) if r.get("Item") else None
+            ident: (decode_item(r["Item"]) if proj is None else proj(decode_item(r["Item"])))
+            if r.get("Item")
+            else None
             for ident, r in zip(distinct, reply["Responses"], strict=True)
         }
-        return [got[_identity(key)] for key in wanted]
+        return [got[(store.table_name, _identity(key))] for store, key in wanted]
 
     def transact_write(
         self,
@@ -576,30 +717,43 @@ class DynamoStore:
     ) -> None:
         """Apply every part or none of them (TransactWriteItems).
 
-        ``names``/``values`` are shared by all parts; each part is sent the
-        placeholders its own expressions use. ``token`` is DynamoDB's
+        A part's ``table=`` names the DynamoDB table it acts on (this one if
+        none). ``names``/``values`` are shared by all parts; each part is sent
+        the placeholders its own expressions use. ``token`` is DynamoDB's
         ``ClientRequestToken``. A failed part raises ``TransactionCanceled``
-        with one reason per part (from ``CancellationReasons``).
+        with one reason per part (from ``CancellationReasons``) and, for a
+        part with ``return_values_on_condition_check_failure="ALL_OLD"``, the
+        item as it was in ``items``.
         """
         self._check()
-        if isinstance(parts, (Put, Update, Delete, ConditionCheck)):
+        if isinstance(parts, (Put, Update, Delete, ConditionCheck, Mapping)) or not isinstance(
+            parts, Iterable
+        ):
             raise ValidationError("transact_write: parts must be a list of parts, not one part")
+        if token is not None:
+            check_token(token)
         encoded = encode_values(values) or {}
-        given = {**(names or {}), **encoded}
         used: set[str] = set()
-        seen: set[tuple[Any, ...]] = set()
+        seen: set[tuple[str, tuple[Any, ...]]] = set()
         items = []
         for i, part in enumerate(parts):
             try:
-                entry, texts = self._part(part)
+                store = self._on(getattr(part, "table", None))
+                entry, texts = store._part(part)
             except ValidationError as exc:
                 raise ValidationError(f"transact_write part {i}: {exc}") from None
             mine = {p for text in texts for p in _PLACEHOLDER.findall(text)}
-            missing = sorted(p for p in mine if p not in given)
-            if missing:
-                raise ValidationError(
-                    f"transact_write part {i}: placeholder {missing[0]} is used but not given"
-                )
+            for p in sorted(mine):
+                if p.startswith("#") and p not in (names or {}):
+                    raise ValidationError(
+                        f"transact_write part {i}: An expression attribute name used in the "
+                        f"document path is not defined; attribute name: {p}"
+                    )
+                if p.startswith(":") and p not in encoded:
+                    raise ValidationError(
+                        f"transact_write part {i}: An expression attribute value used in "
+                        f"expression is not defined; attribute value: {p}"
+                    )
             used |= mine
             body = next(iter(entry.values()))
             part_names = {p: n for p, n in (names or {}).items() if p in mine}
@@ -608,18 +762,29 @@ class DynamoStore:
                 body["ExpressionAttributeNames"] = part_names
             if part_values:
                 body["ExpressionAttributeValues"] = part_values
-            ident = _identity(self._key_of(body))
+            ident = (store.table_name, _identity(store._key_of(body)))
             if ident in seen:
                 raise ValidationError(
-                    f"transact_write part {i}: the same key appears twice in one request"
+                    "Transaction request cannot include multiple operations on one item"
+                    f"; part {i} repeats a key"
                 )
             seen.add(ident)
             items.append(entry)
-        unused = sorted(set(given) - used)
-        if unused:
-            raise ValidationError(
-                f"transact_write: placeholder {unused[0]} is given but not used by any part"
+        problems = []
+        unused_names = sorted(set(names or {}) - used)
+        unused_values = sorted(set(encoded) - used)
+        if unused_names:
+            problems.append(
+                "Value provided in ExpressionAttributeNames unused in expressions: "
+                f"keys: {{{', '.join(unused_names)}}}"
             )
+        if unused_values:
+            problems.append(
+                "Value provided in ExpressionAttributeValues unused in expressions: "
+                f"keys: {{{', '.join(unused_values)}}}"
+            )
+        if problems:
+            raise ValidationError("transact_write: " + "; ".join(problems))
         if not items:
             return
         call(self.client.transact_write_items, TransactItems=items, ClientRequestToken=token)
@@ -631,11 +796,9 @@ class DynamoStore:
             kind = "Put"
         elif isinstance(part, Update):
             _check_update(part.update)
-            body = {
-                "TableName": table,
-                "Key": self._key(part.pk, part.sk),
-                "UpdateExpression": part.update,
-            }
+            body = {"TableName": table, "Key": self._key(part.pk, part.sk)}
+            if part.update is not None:
+                body["UpdateExpression"] = part.update
             kind = "Update"
         elif isinstance(part, Delete):
             body = {"TableName": table, "Key": self._key(part.pk, part.sk)}
@@ -652,6 +815,9 @@ class DynamoStore:
             )
         if part.condition is not None:
             body["ConditionExpression"] = part.condition
+        on_failure = _on_failure(part.return_values_on_condition_check_failure)
+        if on_failure is not None:
+            body["ReturnValuesOnConditionCheckFailure"] = on_failure
         texts = [body.get("ConditionExpression", ""), body.get("UpdateExpression", "")]
         return {kind: body}, texts
 
@@ -803,11 +969,20 @@ class DynamoStore:
                     "update_table: DynamoDB adds only global indexes to an existing table"
                 )
             entry, attrs = _definitions.global_index_definition(gidx, types or {})
+            # Every attribute definition, the table's own with the new index's: DynamoDB
+            # merges them either way, and an emulator that replaces them loses none.
+            known = _definitions.key_schema(self._describe(name)).types
+            conflict = [a for a, t in attrs.items() if known.get(a, t) != t]
+            if conflict:
+                raise ValidationError(
+                    f"update_table: attribute {conflict[0]!r} is a key attribute of type "
+                    f"{known[conflict[0]]} already, not {attrs[conflict[0]]}"
+                )
             call(
                 self.client.update_table,
                 TableName=name,
                 AttributeDefinitions=[
-                    {"AttributeName": a, "AttributeType": t} for a, t in attrs.items()
+                    {"AttributeName": a, "AttributeType": t} for a, t in {**known, **attrs}.items()
                 ],
                 GlobalSecondaryIndexUpdates=[{"Create": entry}],
             )
@@ -848,8 +1023,35 @@ class DynamoStore:
 
 
 def _check_update(update: object) -> None:
-    if not isinstance(update, str) or not update.strip():
-        raise ValidationError("update: an update expression is required, e.g. 'SET a = :v'")
+    """``None`` (UpdateItem with no actions: the key-only item) or a non-empty expression."""
+    if update is None:
+        return
+    if not isinstance(update, str):
+        raise ValidationError(f"update must be a str, got {type(update).__name__}")
+    if not update.strip():
+        raise ValidationError("Invalid UpdateExpression: The expression can not be empty;")
+
+
+def _projector(projection: str | None, names: Mapping[str, str] | None) -> Any:
+    """The library's compiled ``projection`` (``None`` without one); unused names are refused."""
+    if projection is None and not names:
+        return None
+    return bind_read(names, None, proj=projection)[2]
+
+
+def _on_failure(choice: object) -> str | None:
+    """ReturnValuesOnConditionCheckFailure for ``return_values_on_condition_check_failure``."""
+    return "ALL_OLD" if keep_old_on_failure(choice) else None
+
+
+def _check_select(select: object, projection: str | None, index: str | None) -> None:
+    """``select`` checked as the file checks it (what depends on the index: DynamoDB checks)."""
+    if select is None:
+        return
+    if index is None:
+        check_select(select, projection, None)
+    elif type(select) is not str or select not in SELECT_VALUES:
+        check_select(select, projection, None)  # raises with the file's message
 
 
 def _check_segments(segment: object, total_segments: object) -> None:
