@@ -30,6 +30,7 @@ from .codec import HAS_SK, NO_SK, STRIPES, prefix_end, stripe_key
 from .engine import Durability
 from .errors import (
     ConditionalCheckFailed,
+    Corruption,
     DatabaseClosed,
     TransactionCanceled,
     ValidationError,
@@ -79,6 +80,25 @@ def _format_version(raw: bytes | None) -> int:
     return version
 
 
+def _schema_to_read(
+    path: str, stored: Schema | None, version: int, schema: Schema | None
+) -> Schema:
+    """The schema of a file opened read-only: the stored one, which nothing may change."""
+    if stored is None:
+        raise Corruption(f"{path} holds no KeystoneDB schema: not a KeystoneDB database")
+    if version < FORMAT_VERSION and stored.indexes:
+        raise ValidationError(
+            f"{path} has the older format {version}, whose indexes are rebuilt on the first "
+            "open for writing: open it once without read_only=True"
+        )
+    if schema is not None and schema.check_compatible(stored):
+        raise ValidationError(
+            f"the given schema adds indexes to {path}, which is opened read-only: "
+            "open it for writing to build them"
+        )
+    return stored
+
+
 class Database:
     """A KeystoneDB database: one table in one LMDB file.
 
@@ -100,8 +120,10 @@ class Database:
         self._closed = False
         self._close_lock = threading.Lock()
         self._sweeper: Sweeper | None = None
-        if self._table.ttl is not None or (
-            self._table.stream is not None and self._table.stream.max_age_ms is not None
+        # Read-only, nothing may be written: expired items stay hidden, not swept.
+        if not engine.read_only and (
+            self._table.ttl is not None
+            or (self._table.stream is not None and self._table.stream.max_age_ms is not None)
         ):
             self._sweeper = Sweeper(engine, self._table, sweep_interval)
 
@@ -118,8 +140,18 @@ class Database:
         sweep_interval: float = 1.0,
         map_size: int | None = None,
         group_commit: bool | None = None,
+        read_only: bool = False,
     ) -> Database:
         """Open (by default create) the database file at ``path``.
+
+        ``read_only=True`` opens an existing file for reading only (also on
+        read-only media or an immutable file): every write raises
+        :class:`~keystone.ReadOnly`, nothing is created. A path that cannot
+        be opened raises a ``KeystoneError`` naming it and the cause
+        (``NotFound``: no such file, or its directory is missing, which is
+        never created; ``Corruption``: not a database, an empty file
+        included; ``ValidationError``: a directory; ``ReadOnly``: the file
+        or its directory cannot be written) and leaves nothing behind.
 
         ``durability="sync"`` (default) makes every write durable on disk
         before the call returns; ``"async"`` leaves flushing to the operating
@@ -139,9 +171,10 @@ class Database:
         engine = _engine.acquire(
             os.fspath(path),
             durability=durability,
-            create=create,
+            create=create and not read_only,
             map_size=map_size,
             group_commit=group_commit,
+            read_only=read_only,
         )
         try:
             stored = cls._load_schema(engine, schema)
@@ -172,6 +205,8 @@ class Database:
             raw = txn.get(SCHEMA_KEY, db=engine.meta)
             version = _format_version(txn.get(FORMAT_KEY, db=engine.meta))
         stored = None if raw is None else Schema.decode(raw)
+        if engine.read_only:
+            return _schema_to_read(engine.path, stored, version, schema)
         if (
             stored is not None
             and (version == FORMAT_VERSION or not stored.indexes)
