@@ -51,10 +51,11 @@ def check(path: str, *, create: bool, read_only: bool) -> bool:
         raise KeystoneError(f"cannot open {path}: {exc.strerror or exc}") from None
     parent = os.path.dirname(path) or "."
     if info is None:
+        if not os.path.isdir(parent):
+            doing = "no database at" if read_only or not create else "cannot create"
+            raise NotFound(f"{doing} {path}: the directory {parent} does not exist")
         if read_only or not create:
             raise NotFound(f"no database at {path}")
-        if not os.path.isdir(parent):
-            raise NotFound(f"cannot create {path}: the directory {parent} does not exist")
         if not os.access(parent, os.W_OK | os.X_OK):
             raise ReadOnly(f"cannot create {path}: {_not_writable(parent)}")
         return False
