@@ -1,7 +1,7 @@
 """``keystone copy SRC DST``: every item of one store into another, resumably.
 
-SRC and DST are each a database file, a gRPC server (``http://host:port``,
-``https://host:port``) or a DynamoDB table (``dynamodb://TABLE?region=...``).
+SRC and DST are each a database file, a gRPC server (``host:port``,
+``grpc://host:port``, ``http(s)://host:port``: the CLI's address rule) or a DynamoDB table (``dynamodb://TABLE?region=...``).
 A missing destination is created with the source's key schema and indexes
 (a file, or a DynamoDB table waited for until ACTIVE; a server's table must
 exist). A file copied to a new file is LMDB's consistent copy of the whole
@@ -40,6 +40,7 @@ from ..schema import Schema
 from . import jsonl
 from .progress import Progress
 from .registry import UsageError, is_terminal
+from .remote import classify
 
 #: Tries of one page's write when the destination is throttled or unreachable.
 WRITE_TRIES: Final = 8
@@ -70,10 +71,11 @@ def _open(address: str, *, source: bool, schema: Schema | None = None) -> Endpoi
             store = store.create_table(store.table_name, schema or Schema())
         count = store.stats()["items"] if source else None
         return Endpoint(address, store, store.schema, store.close, count)
-    if "://" in address:
+    target = classify(address)  # the CLI's one rule: host:port and URLs are servers
+    if target.is_server:
         import keystone_net
 
-        client = keystone_net.connect(address)
+        client = keystone_net.connect(target.url)
         return Endpoint(address, client, None, client.close)
     if source:
         db = Database.open(address, create=False)
@@ -236,7 +238,7 @@ def copy(
 
 
 def _is_file(address: str) -> bool:
-    return "://" not in address
+    return not address.startswith("dynamodb://") and not classify(address).is_server
 
 
 def _snapshot_copy(src: str, dst: str, stderr: TextIO) -> int:
@@ -275,8 +277,12 @@ def add_parser(verbs: Any) -> None:
         "  keystone copy app.keystone http://10.0.0.5:50051 --resume",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub.add_argument("src", metavar="SRC", help="a file, http(s)://host:port or dynamodb://TABLE")
-    sub.add_argument("dst", metavar="DST", help="a file, http(s)://host:port or dynamodb://TABLE")
+    sub.add_argument(
+        "src", metavar="SRC", help="a file, a server (host:port, http(s)://...) or dynamodb://TABLE"
+    )
+    sub.add_argument(
+        "dst", metavar="DST", help="a file, a server (host:port, http(s)://...) or dynamodb://TABLE"
+    )
     sub.add_argument(
         "--segments", type=int, default=4, help="parallel scan segments (threads), default 4"
     )
