@@ -1,6 +1,6 @@
 """DynamoDB bench: ``keystone copy`` throughput and the DynamoDB Store's latency, in one run.
 
-    python benches/dynamo_store.py [--quick]
+    python benches/dynamo_store.py [--quick] [--file-only]
 
 * copy file -> new file (LMDB's snapshot copy) and file -> existing file
   (item by item, 4 scan segments), 1,000,000 small items (``--quick``:
@@ -139,6 +139,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--endpoint", help="a DynamoDB-compatible URL instead of moto's server")
+    parser.add_argument(
+        "--file-only", action="store_true", help="only the file -> file copies (no DynamoDB)"
+    )
     args = parser.parse_args()
     n = 100_000 if args.quick else 1_000_000
     to_dynamo = 2_000 if args.quick else 20_000
@@ -149,7 +152,7 @@ def main() -> None:
     try:
         if args.endpoint:
             endpoint = args.endpoint
-        else:
+        elif not args.file_only:
             moto, endpoint = start_moto()
         src = os.path.join(tmp, "src.keystone")
         make_source(src, n)
@@ -160,6 +163,8 @@ def main() -> None:
         keystone.Database.open(existing).close()
         rate = timed_copy(src, existing, n, "--page-size", "5000")
         print(f"  file -> existing file (item by item):    {rate:>12,.0f} items/s")
+        if args.file_only:
+            return
 
         small = os.path.join(tmp, "small.keystone")
         make_source(small, to_dynamo)

@@ -238,3 +238,36 @@ def test_a_copy_survives_a_throttled_destination(
         assert sorted(admin.scan_all(), key=_key) == sorted(items, key=_key)
     finally:
         admin.delete_table(table)
+
+
+def test_a_named_typed_table_goes_to_dynamodb_and_back_into_a_named_table(
+    tmp_path: Path, dynamo_endpoint: Endpoint
+) -> None:
+    orders = keystone.Schema(partition_key=("customer", "S"), sort_key=("placed", "N"))
+    with keystone.Database.open(tmp_path / "app.keystone") as db:
+        db.put({"pk": "in-the-default-table", "sk": "x"})
+        db.create_table("orders", orders).batch_write(
+            puts=[{"customer": f"c{i % 3}", "placed": 1_700_000_000 + i, "n": i} for i in range(90)]
+        )
+    table = f"copy-{uuid.uuid4().hex[:8]}"
+    url = _dynamo_url(dynamo_endpoint, table)
+    status, err = _run("copy", "app.keystone", url, "--table", "orders", cwd=tmp_path)
+    assert status == 0, err
+    assert "copied 90 items" in err.splitlines()[-1]
+    admin = DynamoStore(table, client=dynamo_endpoint.client())
+    try:
+        back = admin.schema_of(table)
+        assert (back.partition_key_type, back.sort_key_type) == ("S", "N")
+        assert admin.get("c1", 1_700_000_001) == {"customer": "c1", "placed": 1_700_000_001, "n": 1}
+        status, err = _run("copy", url, "replica.keystone", "--table", "orders", cwd=tmp_path)
+        assert status == 0, err
+    finally:
+        admin.delete_table(table)
+    with keystone.Database.open(tmp_path / "replica.keystone") as replica:
+        assert replica.tables() == ["default", "orders"]
+        copied = replica.table("orders")
+        assert copied.schema.sort_key_type == "N"
+        assert sorted(i["n"] for i in copied.scan_all()) == list(range(90))
+        assert list(replica.scan_all()) == []  # the default table was not part of the copy
+    status, err = _run("copy", "app.keystone", "x.keystone", "--table", "nope", cwd=tmp_path)
+    assert status != 0 and "nope" in err

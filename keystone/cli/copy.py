@@ -1,13 +1,15 @@
 """``keystone copy SRC DST``: every item of one store into another, resumably.
 
 SRC and DST are each a database file, a gRPC server (``host:port``,
-``grpc://host:port``, ``http(s)://host:port``: the CLI's address rule) or a DynamoDB table (``dynamodb://TABLE?region=...``).
-A missing destination is created with the source's key schema and indexes
+``grpc://host:port``, ``http(s)://host:port``: the CLI's address rule) or a
+DynamoDB table (``dynamodb://TABLE?region=...``). ``--table NAME`` picks the
+table of a file side (default: its default table). A missing destination is created with the source's key schema and indexes
 (a file, or a DynamoDB table waited for until ACTIVE; a server's table must
-exist). A file copied to a new file is LMDB's consistent copy of the whole
-file (the source at one instant, indexes and stream included), written under
+exist). A file copied to a new file without ``--table`` is LMDB's consistent copy of
+the whole file (every table at one instant, indexes and streams included), written under
 a temporary name: nothing to resume. Every other copy goes item by item:
-the source is read by parallel scan segments, one thread each; each page read is written with ``batch_write`` (on DynamoDB: chunks of 25,
+the source is read by parallel scan segments, one thread each; each page
+read is written with ``batch_write`` (on DynamoDB: chunks of 25,
 unprocessed writes retried with backoff), and a page that fails because
 the destination is throttled or unreachable is written again after a
 pause, a bounded number of times.
@@ -58,7 +60,9 @@ class Endpoint:
     count: int | None = None
 
 
-def _open(address: str, *, source: bool, schema: Schema | None = None) -> Endpoint:
+def _open(
+    address: str, *, source: bool, schema: Schema | None = None, table: str | None = None
+) -> Endpoint:
     if address.startswith("dynamodb://"):
         from keystone_net.dynamodb.store import connect_dynamodb
 
@@ -79,14 +83,29 @@ def _open(address: str, *, source: bool, schema: Schema | None = None) -> Endpoi
         return Endpoint(address, client, None, client.close)
     if source:
         db = Database.open(address, create=False)
-        return Endpoint(address, db, db.schema, db.close, db.stats()["items"])
-    db = Database.open(address, schema, durability="async")
+        try:
+            read: Any = db if table is None else db.table(table)
+            return Endpoint(address, read, read.schema, db.close, read.stats()["items"])
+        except BaseException:
+            db.close()
+            raise
+    db = Database.open(address, schema if table is None else None, durability="async")
 
     def finish() -> None:
         db.sync()
         db.close()
 
-    return Endpoint(address, db, db.schema, finish)
+    try:
+        if table is None:
+            return Endpoint(address, db, db.schema, finish)
+        try:
+            named = db.table(table)
+        except NotFound:
+            named = db.create_table(table, schema)
+        return Endpoint(address, named, named.schema, finish)
+    except BaseException:
+        db.close()
+        raise
 
 
 @dataclass
@@ -180,22 +199,32 @@ def copy(
     page_size: int = DEFAULT_PAGE,
     checkpoint_path: str | None = None,
     resume: bool = False,
+    table: str | None = None,
     stderr: TextIO,
     interactive: bool,
 ) -> int:
-    """Copy every item of ``src`` into ``dst``; returns the number of items written."""
+    """Copy every item of ``src`` into ``dst``; returns the number of items written.
+
+    ``table`` names the table of a file side (default: its default table; a
+    new destination file without ``table`` is a snapshot of every table).
+    """
     if not 1 <= segments <= 1000:
         raise UsageError("--segments must be between 1 and 1000")
-    if not resume and _is_file(src) and _is_file(dst) and not os.path.exists(dst):
+    if table is not None and not (_is_file(src) or _is_file(dst)):
+        raise UsageError("--table names a table of a database file, and neither side is a file")
+    if table is None and not resume and _is_file(src) and _is_file(dst) and not os.path.exists(dst):
         return _snapshot_copy(src, dst, stderr)
-    path = checkpoint_path or default_checkpoint(src, dst)
+    path = checkpoint_path or default_checkpoint(src, dst, table)
+    src_id = src if table is None else f"{src} (table {table})"
     if resume:
-        checkpoint = Checkpoint.load(path, src, dst, segments)
+        checkpoint = Checkpoint.load(path, src_id, dst, segments)
     else:
-        checkpoint = Checkpoint(path, src, dst, segments)
-    source = _open(src, source=True)
+        checkpoint = Checkpoint(path, src_id, dst, segments)
+    source = _open(src, source=True, table=table if _is_file(src) else None)
     try:
-        dest = _open(dst, source=False, schema=source.schema)
+        dest = _open(
+            dst, source=False, schema=source.schema, table=table if _is_file(dst) else None
+        )
     except BaseException:
         source.close()
         raise
@@ -252,17 +281,18 @@ def _snapshot_copy(src: str, dst: str, stderr: TextIO) -> int:
     if os.path.exists(temp):
         os.remove(temp)
     with Database.open(src, create=False) as db:
-        count = int(db.stats()["items"])
+        count = sum(int(db.table(name).stats()["items"]) for name in db.tables())
         db.backup(temp)
     os.replace(temp, dst)
     return count
 
 
-def default_checkpoint(src: str, dst: str) -> str:
-    """``.keystone-copy-<hash>.json`` in the working directory, one per (SRC, DST) pair."""
+def default_checkpoint(src: str, dst: str, table: str | None = None) -> str:
+    """``.keystone-copy-<hash>.json`` in the working directory, one per (SRC, DST, --table)."""
     import hashlib
 
-    digest = hashlib.sha256(f"{src}\n{dst}".encode()).hexdigest()[:12]
+    which = f"{src}\n{dst}" if table is None else f"{src}\n{dst}\n{table}"
+    digest = hashlib.sha256(which.encode()).hexdigest()[:12]
     return f".keystone-copy-{digest}.json"
 
 
@@ -297,6 +327,12 @@ def add_parser(verbs: Any) -> None:
     sub.add_argument(
         "--resume", action="store_true", help="continue an interrupted copy from its checkpoint"
     )
+    sub.add_argument(
+        "--table",
+        metavar="NAME",
+        help="the table of a file side (default: its default table; created in a file "
+        "destination with the source's schema if missing)",
+    )
 
 
 def run(args: argparse.Namespace, stderr: TextIO) -> int:
@@ -312,6 +348,7 @@ def run(args: argparse.Namespace, stderr: TextIO) -> int:
         page_size=args.page_size,
         checkpoint_path=args.checkpoint,
         resume=args.resume,
+        table=args.table,
         stderr=stderr,
         interactive=interactive,
     )
