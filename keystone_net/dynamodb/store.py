@@ -587,7 +587,8 @@ class DynamoStore:
             return {}
         out_names = dict(names or {})
         text = projection
-        have: frozenset[str] = getattr(proj, "top_level_names", frozenset())
+        # Attributes the projection names whole (a key attribute is a scalar: nothing below it).
+        have = {str(path[0]) for path in getattr(proj, "paths", ()) if len(path) == 1}
         for i, attr in enumerate(self._key_names()):
             if attr not in have:
                 out_names[f"#ks_k{i}"] = attr
