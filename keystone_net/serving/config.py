@@ -191,8 +191,6 @@ def _problems(c: ServerConfig) -> list[str]:
         out.append("--tls-client-ca needs --tls-cert and --tls-key")
     if c.auth_token is not None and not c.auth_token.strip():
         out.append("the auth token is empty")
-    if not c.grpc and not c.dynamodb:
-        out.append("--no-grpc and --no-dynamodb together leave nothing to serve")
     if c.aws_credentials is not None:
         pairs = [p.strip() for p in c.aws_credentials.split(",") if p.strip()]
         if not pairs or any(not k or not s for k, _, s in (p.partition(":") for p in pairs)):
