@@ -7,6 +7,11 @@ Every option may also come from the environment (``--max-connections`` from
 ``KEYSTONE_MAX_CONNECTIONS``, ...; the command line wins); ``serve --help``
 lists them all (the table is :data:`keystone_net.serving.config.OPTIONS`).
 
+Beside gRPC, the same process answers DynamoDB's own JSON protocol on
+``--dynamodb-port`` (8000 by default; ``keystone_net.dynamodb``), over the same
+database, limits, metrics, logs and TLS; ``--no-grpc`` and ``--no-dynamodb``
+turn either door off. The event loop is uvloop's when it is installed.
+
 The database file is created if missing. The server logs
 ``listening on HOST:PORT`` to stderr once it accepts calls (``--port 0``
 picks a free port and logs the real one), and on SIGTERM or SIGINT stops
@@ -22,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from keystone.errors import KeystoneError
 from keystone_net.grpc.server import serve
@@ -35,7 +40,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     config = settings.parse(argv, environ)
     setup = logs.configure(config.log_level, config.log_format)
     try:
-        asyncio.run(serve(config=config))
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(serve(config=config))
     except (OSError, KeystoneError, settings.ConfigError) as exc:
         # port taken, file not writable or corrupt, TLS files unreadable, ...
         logging.getLogger("keystone_net").error("cannot serve: %s", exc)
@@ -43,6 +49,16 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     finally:
         setup.close()
     return 0
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (the ``uvloop`` extra), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 def server_main() -> int:

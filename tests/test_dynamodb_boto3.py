@@ -10,7 +10,7 @@ from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from keystone.testing import KeystoneServer
-from tests.dynamodbsupport import client, resource, serve
+from dynamodbsupport import client, resource, serve
 
 TABLE = "orders"
 

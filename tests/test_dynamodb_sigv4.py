@@ -19,7 +19,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from keystone.testing import KeystoneServer
-from tests.dynamodbsupport import client, error_of, raw, serve
+from dynamodbsupport import client, error_of, raw, serve
 
 KEYS = "AKIDONE:secret-one,AKIDTWO:secret-two"
 BODY = json.dumps({"TableName": "things", "Key": {"pk": {"S": "k"}, "sk": {"S": "1"}}}).encode()

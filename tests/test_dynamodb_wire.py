@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from keystone.testing import KeystoneServer
-from tests.dynamodbsupport import client, crc_ok, error_of, raw, serve
+from dynamodbsupport import client, crc_ok, error_of, raw, serve
 
 KEY = {"pk": {"S": "k"}, "sk": {"S": "1"}}
 
