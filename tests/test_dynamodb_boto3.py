@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
+from dynamodbsupport import client, resource, serve
 
 from keystone.testing import KeystoneServer
-from dynamodbsupport import client, resource, serve
 
 TABLE = "orders"
 

@@ -17,9 +17,9 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
+from dynamodbsupport import client, error_of, raw, serve
 
 from keystone.testing import KeystoneServer
-from dynamodbsupport import client, error_of, raw, serve
 
 KEYS = "AKIDONE:secret-one,AKIDTWO:secret-two"
 BODY = json.dumps({"TableName": "things", "Key": {"pk": {"S": "k"}, "sk": {"S": "1"}}}).encode()

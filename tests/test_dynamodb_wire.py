@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
+from dynamodbsupport import client, crc_ok, error_of, raw, serve
 
 from keystone.testing import KeystoneServer
-from dynamodbsupport import client, crc_ok, error_of, raw, serve
 
 KEY = {"pk": {"S": "k"}, "sk": {"S": "1"}}
 
