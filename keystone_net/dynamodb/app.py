@@ -37,7 +37,7 @@ from keystone_net.serving.limits import ConnectionTable, WorkerPool, peer_label
 from keystone_net.serving.logs import log_call, request_id
 
 from . import errors, model
-from .operations import READS, WRITES, Operations
+from .operations import INLINE, READS, WRITES, Operations
 from .sigv4 import Verifier
 
 __all__ = ["MAX_BODY", "DynamoApp"]
@@ -181,6 +181,8 @@ class DynamoApp:
             request["__host"] = headers.get("host", "localhost")
         handler = self._ops.handler(operation)
         assert handler is not None
+        if operation in INLINE:
+            return _respond(handler, request)
         result = await self._run_of(operation)(_respond, handler, request)
         return result  # type: ignore[no-any-return]
 

@@ -34,10 +34,15 @@ from keystone.expressions import Placeholders, projection
 from . import capacity, errors, legacy, wire
 from .tables import REGION, TableRef, Tables, stream_arn
 
-__all__ = ["READS", "WRITES", "Operations"]
+__all__ = ["INLINE", "READS", "WRITES", "Operations"]
 
 #: Short reads, batched together on their way to a worker thread.
 READS: Final = frozenset({"GetItem", "BatchGetItem", "TransactGetItems"})
+#: Reads of one item, run on the event loop itself: a bounded read of one key
+#: (an LMDB get of a few microseconds plus its conversion) costs less than the
+#: thread round trip that would carry it (docs/dynamodb-endpoint.md, "Reads
+#: on the event loop", has the measurements).
+INLINE: Final = frozenset({"GetItem"})
 #: Short writes, batched together and committed together.
 WRITES: Final = frozenset(
     {"PutItem", "DeleteItem", "UpdateItem", "BatchWriteItem", "TransactWriteItems"}
