@@ -250,12 +250,12 @@ end
 """
 
 
-def wrk(url: str, script: str, seconds: int) -> float:
+def wrk(url: str, script: str, seconds: int, connections: int = 16) -> float:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
     try:
         out = subprocess.run(
-            ["wrk", "-t1", "-c16", f"-d{seconds}s", "-s", f.name, url],
+            ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", f.name, url],
             capture_output=True,
             text=True,
             timeout=seconds + 30,
@@ -273,6 +273,8 @@ def wrk(url: str, script: str, seconds: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--connections", type=int, default=16, help="wrk's connections")
+    parser.add_argument("--wrk-only", action="store_true", help="only the server-side figures")
     args = parser.parse_args()
     n, rounds, seconds = (200, 2, 2) if args.quick else (1000, 3, 5)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; n={n} x {rounds} rounds")
@@ -284,23 +286,24 @@ def main() -> None:
         k, f = client(ks), client(floor)
         create(k, "bench")
         k.put_item(TableName="bench", Item={**KEY, "v": {"N": "1"}})
-        samples = side_by_side(
-            {
-                "canned (same stack)": lambda: f.get_item(TableName="bench", Key=KEY),
-                "keystone GetItem": lambda: k.get_item(TableName="bench", Key=KEY),
-            },
-            n,
-            rounds,
-        )
-        report("boto3 GetItem, one client thread", samples, "canned (same stack)")
+        if not args.wrk_only:
+            samples = side_by_side(
+                {
+                    "canned (same stack)": lambda: f.get_item(TableName="bench", Key=KEY),
+                    "keystone GetItem": lambda: k.get_item(TableName="bench", Key=KEY),
+                },
+                n,
+                rounds,
+            )
+            report("boto3 GetItem, one client thread", samples, "canned (same stack)")
 
         if shutil.which("wrk"):
-            print(f"\nwrk, 16 connections, {seconds} s each, alternating")
+            print(f"\nwrk, {args.connections} connections, {seconds} s each, alternating")
             got: dict[str, list[float]] = {"canned": [], "GetItem": [], "PutItem": []}
             for _ in range(rounds):
-                got["canned"].append(wrk(floor, WRK_GET, seconds))
-                got["GetItem"].append(wrk(ks, WRK_GET, seconds))
-                got["PutItem"].append(wrk(ks, WRK_PUT, seconds))
+                got["canned"].append(wrk(floor, WRK_GET, seconds, args.connections))
+                got["GetItem"].append(wrk(ks, WRK_GET, seconds, args.connections))
+                got["PutItem"].append(wrk(ks, WRK_PUT, seconds, args.connections))
             med = {k_: statistics.median(v) for k_, v in got.items()}
             for name in ("GetItem", "PutItem"):
                 print(
@@ -310,6 +313,8 @@ def main() -> None:
                 )
         else:
             print("\nwrk is not installed (apt-get install wrk): server-side figures skipped")
+    if args.wrk_only:
+        return
 
     others: dict[str, contextlib.AbstractContextManager[str]] = {"moto server": moto()}
     dyn = dynalite()
