@@ -51,6 +51,7 @@ WRITES: Final = frozenset(
 _PUT_RETURNS: Final = ("NONE", "ALL_OLD")
 _PLACEHOLDER: Final = re.compile(r"([#:])([A-Za-z0-9_]+)")
 _SHARD: Final = "shardId-00000000000000000001-00000001"
+_ON_FAILURE: Final = "return_values_on_condition_check_failure"
 
 Json = dict[str, Any]
 
@@ -87,6 +88,16 @@ class Operations:
         self._tags: dict[str, dict[str, str]] = {}
         self._tags_lock = threading.Lock()
         self._token = "token" in inspect.signature(db.transact_write).parameters
+        #: Whether the library keeps the item a failed condition saw, when asked
+        #: (``return_values_on_condition_check_failure``, on writes and parts).
+        self._on_failure = _ON_FAILURE in inspect.signature(db.put).parameters
+        self._part_on_failure = _ON_FAILURE in inspect.signature(keystone.Put).parameters
+
+    def _failure_kwargs(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        value = req.get("ReturnValuesOnConditionCheckFailure")
+        if value is None or not self._on_failure:
+            return {}
+        return {_ON_FAILURE: value}
 
     def handler(self, operation: str) -> Callable[[Json], Json] | None:
         fn = getattr(self, operation, None)
@@ -139,6 +150,7 @@ class Operations:
                 _names(req),
                 _values(req),
                 returns,  # type: ignore[arg-type]
+                **self._failure_kwargs(req),
             )
         except ConditionalCheckFailed as exc:
             _with_old_item(exc, req)
@@ -162,6 +174,7 @@ class Operations:
                 _names(req),
                 _values(req),
                 returns,  # type: ignore[arg-type]
+                **self._failure_kwargs(req),
             )
         except ConditionalCheckFailed as exc:
             _with_old_item(exc, req)
@@ -188,6 +201,7 @@ class Operations:
                 _names(req),
                 _values(req),
                 returns,  # type: ignore[arg-type]
+                **self._failure_kwargs(req),
             )
         except ConditionalCheckFailed as exc:
             _with_old_item(exc, req)
@@ -426,18 +440,22 @@ class Operations:
             for key, av in (spec.get("ExpressionAttributeValues") or {}).items():
                 values[_rename(key, i)] = wire.decode_value(av)
             cond = texts["ConditionExpression"]
+            extra: dict[str, Any] = {}
+            on_failure = spec.get("ReturnValuesOnConditionCheckFailure")
+            if on_failure is not None and self._part_on_failure:
+                extra[_ON_FAILURE] = on_failure
             if kind == "Put":
                 item = wire.decode_item(spec["Item"])
-                parts.append(keystone.Put(item, cond))
+                parts.append(keystone.Put(item, cond, **extra))
                 units = capacity.write_units(capacity.item_size(item), transactional=True)
             else:
                 pk, sk = self._key(t, spec["Key"])
                 if kind == "Update":
-                    parts.append(keystone.Update(pk, sk, texts["UpdateExpression"], cond))
+                    parts.append(keystone.Update(pk, sk, texts["UpdateExpression"], cond, **extra))
                 elif kind == "Delete":
-                    parts.append(keystone.Delete(pk, sk, cond))
+                    parts.append(keystone.Delete(pk, sk, cond, **extra))
                 else:
-                    parts.append(keystone.ConditionCheck(pk, sk, cond))
+                    parts.append(keystone.ConditionCheck(pk, sk, cond, **extra))
                 units = capacity.write_units(0, transactional=True)
             charges.append((t.name, units, "write"))
         stores = {id(t.store) for t in refs}
@@ -748,11 +766,14 @@ def _rename(text: str | None, part: int) -> Any:
 
 def _reasons(exc: TransactionCanceled) -> list[Json]:
     out = []
-    for reason in exc.reasons:
+    items = getattr(exc, "items", None) or [None] * len(exc.reasons)
+    for reason, item in zip(exc.reasons, items, strict=False):
         if reason is None:
             out.append({"Code": "None"})
             continue
         one: Json = {"Code": reason}
+        if item:
+            one["Item"] = wire.encode_item(item)
         if reason == "ConditionalCheckFailed":
             one["Message"] = "The conditional request failed"
         else:
