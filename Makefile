@@ -10,7 +10,7 @@ PORT   ?= 50051
 DYNAMODB_PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: all install serve test lint typecheck bench bench-quick proto clean
+.PHONY: all install serve test lint typecheck bench bench-quick proto clean oracle fuzz
 
 all: test
 
@@ -32,6 +32,19 @@ serve: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The differential run against moto, long: many seeds, many operations each.
+ORACLE_SEEDS ?= 40
+ORACLE_OPS   ?= 1000
+oracle: $(STAMP)
+	KEYSTONE_ORACLE_SEEDS=$(ORACLE_SEEDS) KEYSTONE_ORACLE_OPS=$(ORACLE_OPS) \
+		$(BIN)/python -m pytest -q tests/test_oracle.py $(PYTEST_ARGS)
+
+# The "no crash" fuzz tests, long (make test runs them bounded).
+FUZZ_EXAMPLES ?= 20000
+fuzz: $(STAMP)
+	KEYSTONE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+		$(BIN)/python -m pytest -q -o timeout=0 tests/test_fuzz.py tests/test_fuzz_inputs.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check keystone keystone_net tests benches

@@ -11,11 +11,12 @@
 from __future__ import annotations
 
 from . import sk
-from .database import ConditionCheck, Database, Delete, Put, Transaction, Update
+from .database import ConditionCheck, Database, Delete, Put, Table, Transaction, Update
 from .errors import (
     ConditionalCheckFailed,
     Corruption,
     DatabaseClosed,
+    IdempotentParameterMismatch,
     KeystoneError,
     NotFound,
     ResourceExhausted,
@@ -42,6 +43,7 @@ __all__ = [
     "Corruption",
     "Database",
     "DatabaseClosed",
+    "IdempotentParameterMismatch",
     "Delete",
     "Item",
     "KeystoneError",
@@ -56,6 +58,7 @@ __all__ = [
     "StreamRecord",
     "SortKeyCondition",
     "Store",
+    "Table",
     "Timeout",
     "Transaction",
     "TransactionCanceled",

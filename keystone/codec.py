@@ -18,7 +18,11 @@ Item keys: ``stripe (2 bytes) | len(pk) (2 bytes) | pk | flag | sk``. The
 stripe is a hash of the partition key, so a partition's items are
 contiguous and ordered by sort key bytewise, while scan segments are ranges
 of stripes that partition the table evenly. ``flag`` is 0 for an item with
-no sort key (followed by nothing) and 1 for an item with one.
+no sort key (followed by nothing) and 1 for an item with one. Keys that
+would pass LMDB's key limit are shortened by :class:`keystone.table.Storage`
+(a long partition key as its hash, a long sort key as its first bytes and a
+hash), and tables other than the default one prefix their keys with their
+id (``keystone/catalog.py``); ``docs/design.md`` has the details.
 """
 
 from __future__ import annotations
@@ -180,29 +184,45 @@ def number_key(value: int | Decimal) -> bytes:
     mirrors it, ``01 | bias-e | 10-d1 ... 10-dn | FF``: the closing ``FF``
     makes -0.12 sort after -0.123. Zero is ``02``.
     """
-    d = value if isinstance(value, Decimal) else Decimal(value)
-    if d.is_zero():
-        return bytes([_ZERO])
-    sign, digits, exponent = d.as_tuple()
-    assert isinstance(exponent, int)
-    e = exponent + len(digits)  # (a coefficient has no leading zeros)
-    significant = list(digits)
-    while significant[-1] == 0:
-        significant.pop()
+    if type(value) is int:  # the common case: digits from the decimal text
+        if value == 0:
+            return _ZERO_KEY
+        negative = value < 0
+        significant = str(-value if negative else value).encode()
+        e = len(significant)
+        significant = significant.rstrip(b"0")
+        table = _NEGATIVE_TEXT if negative else _POSITIVE_TEXT
+    else:
+        d = value if isinstance(value, Decimal) else Decimal(value)
+        if d.is_zero():
+            return _ZERO_KEY
+        sign, digits, exponent = d.as_tuple()
+        assert isinstance(exponent, int)
+        negative = bool(sign)
+        e = exponent + len(digits)  # (a coefficient has no leading zeros)
+        significant = bytes(digits).rstrip(b"\x00")
+        table = _NEGATIVE_DIGITS if negative else _POSITIVE_DIGITS
     if not -_EXPONENT_BIAS <= e < _EXPONENT_BIAS:
         raise ValidationError(f"number {value} is out of range for a key")
-    if sign:
+    if negative:
         return (
-            bytes([_NEGATIVE])
+            _NEGATIVE_HEAD
             + (_EXPONENT_BIAS - e).to_bytes(2, "big")
-            + bytes([10 - x for x in significant])
+            + significant.translate(table)
             + _NEGATIVE_END
         )
-    return (
-        bytes([_POSITIVE])
-        + (_EXPONENT_BIAS + e).to_bytes(2, "big")
-        + bytes([x + 1 for x in significant])
-    )
+    return _POSITIVE_HEAD + (_EXPONENT_BIAS + e).to_bytes(2, "big") + significant.translate(table)
+
+
+_ZERO_KEY: Final = bytes([_ZERO])
+_NEGATIVE_HEAD: Final = bytes([_NEGATIVE])
+_POSITIVE_HEAD: Final = bytes([_POSITIVE])
+#: A digit (as ASCII text, or as its value) -> its byte in a key: d+1 in a
+#: positive number, 10-d in a negative one.
+_POSITIVE_TEXT: Final = bytes.maketrans(b"0123456789", bytes(range(1, 11)))
+_NEGATIVE_TEXT: Final = bytes.maketrans(b"0123456789", bytes(range(10, 0, -1)))
+_POSITIVE_DIGITS: Final = bytes.maketrans(bytes(range(10)), bytes(range(1, 11)))
+_NEGATIVE_DIGITS: Final = bytes.maketrans(bytes(range(10)), bytes(range(10, 0, -1)))
 
 
 def stripe_of(pk: bytes) -> int:

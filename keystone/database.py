@@ -1,10 +1,17 @@
-"""``Database``: the public operations, composed from the engine and the table.
+"""``Table`` and ``Database``: the public operations, composed from the engine and the storage.
+
+A :class:`Table` is one table of an open file; its methods are every
+``keystone.Store`` operation. :class:`Database` is the open file: it is
+also its default table (named ``"default"``, the one table of older
+files), and it creates, lists, describes, changes and deletes the others
+(:mod:`keystone.catalog` says where their bytes live).
 
 Each public method validates and binds its arguments (values normalised,
 expressions parsed from the cache and bound to their placeholders) *before*
 touching LMDB, then runs one read snapshot or one write transaction through
-:class:`~keystone.table.Table`. Nothing is written unless the whole call
-succeeds.
+:class:`~keystone.table.Storage`. Nothing is written unless the whole call
+succeeds. Batches and transactions may name other tables of the same file
+per part (``table=``); they still run in one LMDB transaction.
 """
 
 from __future__ import annotations
@@ -17,50 +24,80 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Final, TypeVar
 
+from . import catalog
 from . import engine as _engine
+from .catalog import DEFAULT_TABLE, MAX_TABLES, SHARED_DBS, Entry
 from .checks import (
     PUT_RETURNS,
     UPDATE_RETURNS,
+    OnConditionFailure,
     PutReturns,
     UpdateReturns,
     check_limit,
     check_returns,
+    keep_old_on_failure,
 )
-from .codec import HAS_SK, NO_SK, STRIPES, prefix_end, stripe_key
+from .codec import STRIPES, stripe_key
 from .engine import Durability
 from .errors import (
-    ConditionalCheckFailed,
     DatabaseClosed,
-    TransactionCanceled,
+    NotFound,
     ValidationError,
 )
-from .expressions import Placeholders, condition
 from .indexes import Index, build_indexes
 from .partiql import execute as _execute_partiql
-from .schema import FORMAT_KEY, FORMAT_VERSION, SCHEMA_KEY, Schema
+from .partiql.planner import statement_table
+from .reads import Select, bind_read, check_select, counted, start_key, table_fetch
+from .schema import (
+    FORMAT_KEY,
+    FORMAT_VERSION,
+    SCHEMA_KEY,
+    GlobalIndex,
+    LocalIndex,
+    Schema,
+    StreamConfig,
+    check_new_index_names,
+    check_table_name,
+)
 from .sk import KeyValue, SortKeyCondition
 from .streams import StreamRecord
 from .sweeper import Sweeper
-from .table import Page, Table
-from .types import Item, normalize_item
+from .table import Page, Storage
+from .ttl import now_ms
+from .types import Item, normalize_item, shown
 from .writes import (
     ConditionCheck,
     Delete,
     Put,
-    Step,
     Transaction,
     TransactPart,
     Update,
     bind,
+    check_token,
     do_delete,
     do_put,
     do_update,
+    fingerprint,
+    part_list,
     prepare_put,
+    prepare_transaction,
     prepare_update,
+    run_transaction,
+    run_with_token,
 )
 
-MAX_SEGMENTS: Final = STRIPES
+#: DynamoDB's limit on scan segments. The items have 65,536 hash stripes; with
+#: more segments than stripes, some segments are simply empty (still disjoint
+#: and together covering the table).
+MAX_SEGMENTS: Final = 1_000_000
+#: Keys of deleted tables removed per background commit.
+DROP_BATCH: Final = 2000
 T = TypeVar("T")
+_KEEP: Any = object()  # update_table(stream=...) not given
+
+
+def _both(a: Callable[[bytes], bool], b: Callable[[bytes], bool]) -> Callable[[bytes], bool]:
+    return lambda s: a(s) and b(s)
 
 
 def _format_version(raw: bytes | None) -> int:
@@ -79,171 +116,68 @@ def _format_version(raw: bytes | None) -> int:
     return version
 
 
-class Database:
-    """A KeystoneDB database: one table in one LMDB file.
+class Table:
+    """One table of an open database file: every ``keystone.Store`` operation.
 
-    Open one with :meth:`open` (a file) or :meth:`memory` (a temporary file
-    removed on close). All methods are safe to call from many threads.
+    Get one with ``db.table(name)`` or ``db.create_table(name, schema)``;
+    the :class:`Database` itself is its default table. A handle borrows the
+    database's file: it works until the database is closed or the table
+    deleted (then it raises ``DatabaseClosed`` / ``NotFound``). Safe to use
+    from many threads.
     """
 
-    def __init__(
-        self,
-        engine: _engine.Engine,
-        schema: Schema,
-        temp_dir: str | None = None,
-        sweep_interval: float = 1.0,
-    ) -> None:
-        self._engine = engine
-        self._table = Table(engine, schema)
-        self._items_db = engine.items
-        self._temp_dir = temp_dir
-        self._closed = False
-        self._close_lock = threading.Lock()
-        self._sweeper: Sweeper | None = None
-        if self._table.ttl is not None or (
-            self._table.stream is not None and self._table.stream.max_age_ms is not None
-        ):
-            self._sweeper = Sweeper(engine, self._table, sweep_interval)
+    _db: Database
+    _engine: _engine.Engine
+    _table: Storage
 
-    # -- lifetime ----------------------------------------------------------
-
-    @classmethod
-    def open(
-        cls,
-        path: str | os.PathLike[str],
-        schema: Schema | None = None,
-        *,
-        create: bool = True,
-        durability: Durability = "sync",
-        sweep_interval: float = 1.0,
-        map_size: int | None = None,
-        group_commit: bool | None = None,
-    ) -> Database:
-        """Open (by default create) the database file at ``path``.
-
-        ``durability="sync"`` (default) makes every write durable on disk
-        before the call returns; ``"async"`` leaves flushing to the operating
-        system: a process crash loses nothing, a power loss may lose the
-        last writes. ``sweep_interval`` is how often (seconds) the TTL
-        sweeper looks for expired items. ``map_size`` sets the initial size
-        of the memory map in bytes (default 64 MiB or twice the file); the
-        map still grows by itself, but a large import inside one
-        ``transaction()`` should reserve room up front, because the map
-        cannot grow while a transaction is open. It applies when this
-        process opens the file first. ``group_commit`` (default: on with
-        ``"sync"`` durability) lets concurrent writes from many threads share
-        one commit and one fsync, each keeping its own condition and result.
-        """
-        if map_size is not None and (not isinstance(map_size, int) or map_size <= 0):
-            raise ValidationError(f"map_size must be a positive int, got {map_size!r}")
-        engine = _engine.acquire(
-            os.fspath(path),
-            durability=durability,
-            create=create,
-            map_size=map_size,
-            group_commit=group_commit,
-        )
-        try:
-            stored = cls._load_schema(engine, schema)
-        except BaseException:
-            engine.release()
-            raise
-        return cls(engine, stored, sweep_interval=sweep_interval)
-
-    @classmethod
-    def memory(cls, schema: Schema | None = None, *, sweep_interval: float = 1.0) -> Database:
-        """A temporary database, deleted when closed."""
-        temp_dir = tempfile.mkdtemp(prefix="keystone-")
-        path = os.path.join(temp_dir, "memory.keystone")
-        engine = _engine.acquire(path, durability="async")
-        try:
-            stored = cls._load_schema(engine, schema)
-        except BaseException:
-            engine.release()
-            shutil.rmtree(temp_dir, ignore_errors=True)
-            raise
-        return cls(engine, stored, temp_dir, sweep_interval)
-
-    @staticmethod
-    def _load_schema(engine: _engine.Engine, schema: Schema | None) -> Schema:
-        if schema is not None and not isinstance(schema, Schema):
-            raise ValidationError(f"schema must be a keystone.Schema, got {type(schema).__name__}")
-        with engine.read() as txn:
-            raw = txn.get(SCHEMA_KEY, db=engine.meta)
-            version = _format_version(txn.get(FORMAT_KEY, db=engine.meta))
-        stored = None if raw is None else Schema.decode(raw)
-        if (
-            stored is not None
-            and (version == FORMAT_VERSION or not stored.indexes)
-            and (schema is None or not schema.check_compatible(stored))
-        ):
-            return stored
-        chosen = schema or stored or Schema()
-        for d in chosen.indexes:  # open the sub-databases outside the write below
-            engine.db(b"idx:" + d.name.encode())
-        if chosen.ttl_attribute:
-            engine.db(b"ttl")
-        if chosen.stream:
-            engine.db(b"stream")
-
-        def init(txn: Any) -> Schema:
-            raw = txn.get(SCHEMA_KEY, db=engine.meta)
-            if raw is not None:
-                stored = Schema.decode(raw)
-                added = chosen.check_compatible(stored)
-                table = Table(engine, chosen)
-                if _format_version(txn.get(FORMAT_KEY, db=engine.meta)) < FORMAT_VERSION:
-                    # An older layout: every index is built again from the items.
-                    for idx in table.indexes.values():
-                        txn.drop(idx.db, delete=False)
-                    added = list(chosen.indexes)
-                elif not added:
-                    return stored
-                build_indexes(table, txn, added)
-            txn.put(SCHEMA_KEY, chosen.encode(), db=engine.meta)
-            txn.put(FORMAT_KEY, str(FORMAT_VERSION).encode(), db=engine.meta)
-            return chosen
-
-        return engine.write(init)
-
-    def close(self) -> None:
-        """Close the database (idempotent). A memory database is deleted."""
-        with self._close_lock:
-            if self._closed:
-                return
-            self._closed = True
-        if self._sweeper is not None:
-            self._sweeper.stop()
-        self._engine.release()
-        if self._temp_dir is not None:
-            shutil.rmtree(self._temp_dir, ignore_errors=True)
+    def __init__(self, db: Database, storage: Storage) -> None:
+        self._db = db
+        self._engine = db._engine
+        self._table = storage
 
     @property
-    def closed(self) -> bool:
-        return self._closed
+    def name(self) -> str:
+        """The table's name (``"default"`` for the default table)."""
+        return self._table.name
 
     @property
     def schema(self) -> Schema:
         return self._table.schema
 
     @property
-    def path(self) -> str:
-        return self._engine.path
+    def database(self) -> Database:
+        """The database file this table belongs to."""
+        return self._db
 
-    def __enter__(self) -> Database:
+    def describe(self) -> dict[str, Any]:
+        """``db.describe_table(name)`` of this table."""
+        return self._db.describe_table(self.name)
+
+    def close(self) -> None:
+        """Nothing to do: a handle holds nothing of its own (close the ``Database``)."""
+
+    def __enter__(self) -> Table:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
-        return f"<keystone.Database {self._engine.path!r} {state}>"
+        return f"<keystone.Table {self.name!r} of {self._engine.path!r}>"
 
-    def _check(self) -> Table:
-        if self._closed:
+    def _check(self) -> Storage:
+        if self._db._closed:
             raise DatabaseClosed("the database is closed")
-        return self._table
+        table = self._table
+        if table.dropped:
+            raise NotFound(f"table {table.name!r} does not exist (it was deleted)")
+        return table
+
+    def _part_table(self, name: object) -> Storage:
+        """The storage a batch or transaction part names (``None``: this table)."""
+        if name is None:
+            return self._table
+        return self._db._storage(name)
 
     # -- single items --------------------------------------------------------
 
@@ -255,15 +189,15 @@ class Database:
         names: Mapping[str, str] | None = None,
     ) -> Item | None:
         """The item with this key, or ``None``. ``projection`` picks attributes."""
-        if self._closed:
-            raise DatabaseClosed("the database is closed")
         table = self._table
+        if self._db._closed or table.dropped:
+            self._check()  # raises
         if projection is not None or names:
             proj = bind(names, None, proj=projection)[2]
             with self._engine.read() as txn:
                 found = table.load(txn, table.key(pk, sk))
             return None if found is None or proj is None else proj(found)
-        return table.visible(self._engine.get(table.key(pk, sk), self._items_db))
+        return table.visible(self._engine.get(table.key(pk, sk), table.items_db))
 
     def put(
         self,
@@ -272,15 +206,19 @@ class Database:
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
         returns: PutReturns = "NONE",
+        return_values_on_condition_check_failure: OnConditionFailure = "NONE",
     ) -> Item | None:
         """Store ``item`` (replacing any item with its key) if ``condition`` holds.
 
-        Returns the replaced item with ``returns="ALL_OLD"``, else ``None``.
+        Returns the replaced item with ``returns="ALL_OLD"``, else ``None``. With
+        ``return_values_on_condition_check_failure="ALL_OLD"`` a failed condition's
+        ``ConditionalCheckFailed.item`` holds the item as it was.
         """
         table = self._check()
         check_returns(returns, PUT_RETURNS)
+        keep = keep_old_on_failure(return_values_on_condition_check_failure)
         key, new, data, cond = prepare_put(table, item, condition, names, values)
-        old = self._engine.write(lambda txn: do_put(table, txn, key, new, data, cond))
+        old = self._engine.write(lambda txn: do_put(table, txn, key, new, data, cond, keep))
         return old if returns == "ALL_OLD" else None
 
     def delete(
@@ -291,13 +229,15 @@ class Database:
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
         returns: PutReturns = "NONE",
+        return_values_on_condition_check_failure: OnConditionFailure = "NONE",
     ) -> Item | None:
         """Delete the item with this key if ``condition`` holds (no error if absent)."""
         table = self._check()
         check_returns(returns, PUT_RETURNS)
+        keep = keep_old_on_failure(return_values_on_condition_check_failure)
         key = table.key(pk, sk)
         cond = bind(names, values, cond=condition)[0]
-        old = self._engine.write(lambda txn: do_delete(table, txn, key, cond))
+        old = self._engine.write(lambda txn: do_delete(table, txn, key, cond, keep))
         return old if returns == "ALL_OLD" else None
 
     def update(
@@ -309,6 +249,7 @@ class Database:
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
         returns: UpdateReturns = "ALL_NEW",
+        return_values_on_condition_check_failure: OnConditionFailure = "NONE",
     ) -> Item | None:
         """Apply an update expression; returns the image ``returns`` asks for.
 
@@ -322,8 +263,9 @@ class Database:
         """
         table = self._check()
         check_returns(returns, UPDATE_RETURNS)
+        keep = keep_old_on_failure(return_values_on_condition_check_failure)
         key = table.key(pk, sk)
-        prepared = prepare_update(table, pk, sk, update, condition, names, values)
+        prepared = prepare_update(table, pk, sk, update, condition, names, values, keep_old=keep)
 
         old, new = self._engine.write(lambda txn: do_update(table, txn, key, prepared))
         return prepared.result(returns, old, new)
@@ -332,7 +274,7 @@ class Database:
 
     def query(
         self,
-        pk: KeyValue,
+        pk: KeyValue | None = None,
         sk: SortKeyCondition | None = None,
         filter: str | None = None,
         names: Mapping[str, str] | None = None,
@@ -342,11 +284,16 @@ class Database:
         limit: int | None = None,
         start: Mapping[str, Any] | None = None,
         reverse: bool = False,
+        key_condition: str | None = None,
+        select: Select | None = None,
     ) -> Page:
         """Items of partition ``pk`` in sort-key order, one page at a time.
 
         ``limit`` bounds the items *read* (before ``filter``), as in DynamoDB;
-        pass ``page.last_key`` as ``start`` to continue.
+        pass ``page.last_key`` as ``start`` to continue. Instead of ``pk``/``sk``,
+        ``key_condition`` takes DynamoDB's KeyConditionExpression text
+        (``"pk = :p AND begins_with(sk, :x)"``). ``select="COUNT"`` returns only
+        the counts; ``"ALL_ATTRIBUTES"`` on a local index fetches whole items.
         """
         table = self._check()
         if sk is not None and not isinstance(sk, SortKeyCondition):
@@ -355,20 +302,39 @@ class Database:
             )
         check_limit(limit)
         idx = self._index(table, index)
+        check_select(select, projection, idx)
+        key_attrs = (table.pk_attr, table.sk_attr) if idx is None else (idx.pk_attr, idx.sk_attr)
+        keyc, filt, proj = bind_read(
+            names, values, key_text=key_condition, key_attrs=key_attrs, filt=filter, proj=projection
+        )
+        if keyc is not None:
+            if pk is not None or sk is not None:
+                raise ValidationError("query takes either pk/sk or key_condition, not both")
+            pk, sk = keyc.pk, keyc.sk
+        elif pk is None:
+            raise ValidationError("query needs a partition key: pk=... or key_condition=...")
+        exact = resumed = group_at = None
         if idx is None:
-            part = table.key(pk)[:-1]  # the partition's prefix: the key without its NO_SK flag
-            lo, hi = self._query_range(table, part, sk)
+            part = table.partition(pk)
+            lo, hi, exact = table.query_range(part, sk)
+            if sk is None or sk.op != "eq":  # (eq reads one key: no order to restore)
+                group_at = len(part) + 1 + table.group_len(part[len(table.prefix) :])
         else:
             part = idx.partition(pk)
             lo, hi = idx.query_range(pk, sk)
         after = None
         if start is not None:
-            after = self._start_key(table, idx, start)
+            after = start_key(table, idx, start)
             if not after.startswith(part):
-                raise ValidationError("start is not a key of the queried partition")
-        _, filt, proj = bind(names, values, filt=filter, proj=projection)
+                raise ValidationError(
+                    "The provided starting key is invalid: it is not a key of the queried partition"
+                )
+            if idx is None and table.sk_attr is not None and table.sk_attr in start:
+                lo, hi, after, resumed = table.resume(part, lo, hi, after, start, reverse)
+        if resumed is not None:
+            exact = resumed if exact is None else _both(exact, resumed)
         with self._engine.read() as txn:
-            return table.read_range(
+            page = table.read_range(
                 txn,
                 lo,
                 hi,
@@ -378,49 +344,21 @@ class Database:
                 filt=filt,
                 proj=proj,
                 index=idx,
+                group_at=group_at,
+                exact=exact,
+                fetch=table_fetch(table, txn, idx, proj, select),
             )
+        return counted(page, select)
 
     @staticmethod
-    def _index(table: Table, name: str | None) -> Index | None:
+    def _index(table: Storage, name: str | None) -> Index | None:
         if name is None:
             return None
         idx = table.indexes.get(name)
         if idx is None:
             known = ", ".join(sorted(table.indexes)) or "none"
-            raise ValidationError(f"index {name!r} does not exist (indexes: {known})")
+            raise ValidationError(f"index {shown(name)} does not exist (indexes: {known})")
         return idx
-
-    @staticmethod
-    def _start_key(table: Table, idx: Index | None, start: Mapping[str, Any]) -> bytes:
-        if idx is None:
-            return table.key_from_dict(start, "start")
-        if not isinstance(start, Mapping):
-            raise ValidationError("start must be the last_key dict of a previous page")
-        base = {k: v for k, v in start.items() if k in (table.pk_attr, table.sk_attr)}
-        return idx.key_from_dict(dict(start), table.key_from_dict(base, "start"))
-
-    @staticmethod
-    def _query_range(
-        table: Table, part: bytes, cond: SortKeyCondition | None
-    ) -> tuple[bytes, bytes | None]:
-        if cond is None:
-            return part + NO_SK, part + b"\x02"
-        base = part + HAS_SK
-        if cond.op == "begins_with":
-            lo = base + cond.key_range()[0]  # type: ignore[operator]
-            return lo, prefix_end(lo)
-        low, low_inc, high, high_inc = cond.key_range()
-        lo = base if low is None else (base + low if low_inc else base + low + b"\x00")
-        hi = (
-            part + b"\x02" if high is None else (base + high + b"\x00" if high_inc else base + high)
-        )
-        if table.sk_attr is not None:
-            size = len(part) - 4 + max(len(low or b""), len(high or b""))
-            if size > table.max_key_bytes:
-                raise ValidationError(
-                    f"partition key + sort key is {size} bytes; the limit is {table.max_key_bytes} bytes"
-                )
-        return lo, hi
 
     def scan(
         self,
@@ -433,38 +371,57 @@ class Database:
         start: Mapping[str, Any] | None = None,
         segment: int = 0,
         total_segments: int = 1,
+        select: Select | None = None,
     ) -> Page:
         """Every item, one page at a time, in storage (hash) order.
 
         ``segment``/``total_segments`` split the table into disjoint parts
         that together cover it, for parallel scans; each reads only its part.
+        ``select`` works as in :meth:`query`.
         """
         table = self._check()
         check_limit(limit)
         idx = self._index(table, index)
+        check_select(select, projection, idx)
         lo, hi = self._segment_range(segment, total_segments)
+        lo, hi = table.segment_range(lo, hi) if idx is None else idx.segment_range(lo, hi)
         after = None
         if start is not None:
-            after = self._start_key(table, idx, start)
+            after = start_key(table, idx, start)
             if after < lo or (hi is not None and after >= hi):
                 raise ValidationError(
-                    f"start is not in segment {segment} of {total_segments}; "
-                    "pass the last_key of a page of the same segment"
+                    f"The provided starting key is invalid: it is not in segment {segment} of "
+                    f"{total_segments}; pass the last_key of a page of the same segment"
                 )
-        _, filt, proj = bind(names, values, filt=filter, proj=projection)
+        _, filt, proj = bind_read(names, values, filt=filter, proj=projection)
         with self._engine.read() as txn:
-            return table.read_range(
-                txn, lo, hi, after=after, limit=limit, filt=filt, proj=proj, index=idx
+            page = table.read_range(
+                txn,
+                lo,
+                hi,
+                after=after,
+                limit=limit,
+                filt=filt,
+                proj=proj,
+                index=idx,
+                fetch=table_fetch(table, txn, idx, proj, select),
             )
+        return counted(page, select)
 
     @staticmethod
     def _segment_range(segment: int, total_segments: int) -> tuple[bytes, bytes | None]:
         for name, value in (("segment", segment), ("total_segments", total_segments)):
             if not isinstance(value, int) or isinstance(value, bool):
-                raise ValidationError(f"{name} must be an int, got {value!r}")
+                raise ValidationError(f"{name} must be an int, got {shown(value)}")
         if not 1 <= total_segments <= MAX_SEGMENTS:
+            bound = (
+                "greater than or equal to 1"
+                if total_segments < 1
+                else (f"less than or equal to {MAX_SEGMENTS}")
+            )
             raise ValidationError(
-                f"total_segments must be between 1 and {MAX_SEGMENTS}, got {total_segments}"
+                f"1 validation error detected: Value '{total_segments}' at 'totalSegments' "
+                f"failed to satisfy constraint: Member must have value {bound}"
             )
         if not 0 <= segment < total_segments:
             raise ValidationError(
@@ -475,7 +432,7 @@ class Database:
         return stripe_key(first) or b"", stripe_key(end)
 
     def query_all(
-        self, pk: KeyValue, sk: SortKeyCondition | None = None, **kwargs: Any
+        self, pk: KeyValue | None = None, sk: SortKeyCondition | None = None, **kwargs: Any
     ) -> Iterator[Item]:
         """Every matching item of :meth:`query`, following ``last_key`` across pages."""
         start = kwargs.pop("start", None)
@@ -498,16 +455,25 @@ class Database:
 
     # -- batches -----------------------------------------------------------
 
-    def batch_get(self, keys: Iterable[object]) -> list[Item]:
-        """The items with these keys (``(pk, sk)`` tuples or key dicts), in request order.
+    def batch_get(
+        self,
+        keys: Iterable[object],
+        projection: str | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> list[Item]:
+        """The items with these keys, in request order, from one snapshot.
 
-        Missing items are left out; a key given twice raises ``ValidationError``.
+        A key is a ``(pk, sk)`` tuple, a key dict, or a ``(table, key)``
+        pair naming another table of the file. Missing items are left out;
+        a key given twice raises ``ValidationError``. ``projection`` (with
+        ``names``) picks attributes, as in :meth:`get`.
         """
-        table = self._check()
-        encoded = self._distinct_keys(table, keys, "batch_get")
+        self._check()
+        encoded = self._distinct_keys(keys, "batch_get")
+        proj = bind_read(names, None, proj=projection)[2]
         with self._engine.read() as txn:
-            loaded = [table.load(txn, k) for k in encoded]
-        return [item for item in loaded if item is not None]
+            loaded = [table.load(txn, k) for table, k in encoded]
+        return [item if proj is None else proj(item) for item in loaded if item is not None]
 
     def batch_write(
         self,
@@ -517,38 +483,49 @@ class Database:
         """Put and delete many items in one atomic commit (no conditions).
 
         Any number of items; a key given twice (in ``puts``, ``deletes`` or
-        both) raises ``ValidationError`` and nothing is written.
+        both) raises ``ValidationError`` and nothing is written. A put may be
+        ``keystone.Put(item, table="orders")`` and a delete
+        ``keystone.Delete(pk, sk, table="orders")`` or a ``(table, key)``
+        pair, to write several tables of the file in the same commit.
         """
-        table = self._check()
-        if isinstance(puts, Mapping):
+        self._check()
+        if isinstance(puts, Mapping) or not isinstance(puts, Iterable):
             raise ValidationError("batch_write: puts must be a list of items, not one item")
-        if isinstance(deletes, (str, bytes, Mapping)):
+        if isinstance(deletes, (str, bytes, Mapping)) or not isinstance(deletes, Iterable):
             raise ValidationError(
                 "batch_write: deletes must be a list of (pk, sk) tuples or key dicts"
             )
-        prepared: list[tuple[str, bytes, Item | None, bytes | None]] = []
-        seen: set[bytes] = set()
+        prepared: list[tuple[str, Storage, bytes, Item | None, bytes | None]] = []
+        seen: set[tuple[str, bytes]] = set()
         for i, raw in enumerate(puts):
             try:
+                if isinstance(raw, Put):
+                    if raw.condition is not None:
+                        raise ValidationError(
+                            "batch_write takes no conditions (use transact_write)"
+                        )
+                    table, raw = self._part_table(raw.table), raw.item
+                else:
+                    table = self._table
                 item = normalize_item(raw)
                 key = table.key_of_item(item)
                 data = table.encode(item)
             except ValidationError as exc:
                 raise ValidationError(f"batch_write puts[{i}]: {exc}") from None
-            self._no_duplicate(seen, key, f"batch_write puts[{i}]")
-            prepared.append((f"puts[{i}]", key, item, data))
+            self._no_duplicate(seen, table, key, f"batch_write puts[{i}]")
+            prepared.append((f"puts[{i}]", table, key, item, data))
         for i, k in enumerate(deletes):
             try:
-                key = table.key_from_arg(k, f"deletes[{i}]")
+                table, key = self._table_key(k, f"deletes[{i}]")
             except ValidationError as exc:
                 raise ValidationError(f"batch_write deletes[{i}]: {exc}") from None
-            self._no_duplicate(seen, key, f"batch_write deletes[{i}]")
-            prepared.append((f"deletes[{i}]", key, None, None))
+            self._no_duplicate(seen, table, key, f"batch_write deletes[{i}]")
+            prepared.append((f"deletes[{i}]", table, key, None, None))
         if not prepared:
             return
 
         def op(txn: Any) -> None:
-            for where, key, item, data in prepared:
+            for where, table, key, item, data in prepared:
                 old = table.load(txn, key)
                 try:
                     if item is not None:
@@ -561,115 +538,95 @@ class Database:
         self._engine.write(op)
 
     @staticmethod
-    def _no_duplicate(seen: set[bytes], key: bytes, where: str) -> None:
-        if key in seen:
+    def _no_duplicate(seen: set[tuple[str, bytes]], table: Storage, key: bytes, where: str) -> None:
+        if (table.name, key) in seen:
             raise ValidationError(f"{where}: the same key appears twice in one request")
-        seen.add(key)
+        seen.add((table.name, key))
 
-    def _distinct_keys(self, table: Table, keys: Iterable[object], what: str) -> list[bytes]:
-        if isinstance(keys, (str, bytes, Mapping)):
+    def _table_key(self, key: object, what: str) -> tuple[Storage, bytes]:
+        """A key argument: ``(pk, sk)``, a key dict, a bare pk, ``(table, key)`` or a ``Delete``."""
+        if isinstance(key, Delete):
+            if key.condition is not None:
+                raise ValidationError(f"{what}: batch_write takes no conditions")
+            table = self._part_table(key.table)
+            return table, table.key(key.pk, key.sk)
+        if (
+            isinstance(key, tuple)
+            and len(key) == 2
+            and isinstance(key[0], str)
+            and isinstance(key[1], (tuple, Mapping))
+        ):
+            table = self._part_table(key[0])
+            return table, table.key_from_arg(key[1], what)
+        return self._table, self._table.key_from_arg(key, what)
+
+    def _distinct_keys(self, keys: Iterable[object], what: str) -> list[tuple[Storage, bytes]]:
+        if isinstance(keys, (str, bytes, Mapping)) or not isinstance(keys, Iterable):
             raise ValidationError(f"{what}: keys must be a list of (pk, sk) tuples or key dicts")
-        out: list[bytes] = []
-        seen: set[bytes] = set()
+        out: list[tuple[Storage, bytes]] = []
+        seen: set[tuple[str, bytes]] = set()
         for i, k in enumerate(keys):
-            key = table.key_from_arg(k, f"{what} keys[{i}]")
-            self._no_duplicate(seen, key, f"{what} keys[{i}]")
-            out.append(key)
+            table, key = self._table_key(k, f"{what} keys[{i}]")
+            self._no_duplicate(seen, table, key, f"{what} keys[{i}]")
+            out.append((table, key))
         return out
 
     # -- transactions --------------------------------------------------------
 
-    def transact_get(self, keys: Iterable[object]) -> list[Item | None]:
+    def transact_get(
+        self,
+        keys: Iterable[object],
+        projection: str | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> list[Item | None]:
         """The items with these keys from one snapshot, in order (``None`` for missing).
 
-        Unlike ``batch_get``, a key may be given more than once.
+        Unlike ``batch_get``, a key may be given more than once. A key may be
+        a ``(table, key)`` pair naming another table of the file. ``projection``
+        (with ``names``) picks attributes, as in :meth:`get`.
         """
-        table = self._check()
-        if isinstance(keys, (str, bytes, Mapping)):
+        self._check()
+        if isinstance(keys, (str, bytes, Mapping)) or not isinstance(keys, Iterable):
             raise ValidationError(
                 "transact_get: keys must be a list of (pk, sk) tuples or key dicts"
             )
-        encoded = [table.key_from_arg(k, f"transact_get keys[{i}]") for i, k in enumerate(keys)]
+        encoded = [self._table_key(k, f"transact_get keys[{i}]") for i, k in enumerate(keys)]
+        proj = bind_read(names, None, proj=projection)[2]
         with self._engine.read() as txn:
-            return [table.load(txn, k) for k in encoded]
+            loaded = [table.load(txn, k) for table, k in encoded]
+        if proj is None:
+            return loaded
+        return [None if item is None else proj(item) for item in loaded]
 
     def transact_write(
         self,
         parts: Iterable[TransactPart],
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
+        token: str | None = None,
     ) -> None:
         """Apply every part in one commit, or none of them.
 
         If any part's condition fails (or its result is invalid), raises
         :class:`TransactionCanceled` whose ``reasons`` has one entry per part.
+        A part's ``table=`` names the table it acts on (this one if none).
+        ``token`` is DynamoDB's ClientRequestToken: the same token with the
+        same parts within 10 minutes succeeds without applying them again;
+        with other parts it raises ``IdempotentParameterMismatch``.
         """
-        table = self._check()
-        if isinstance(parts, (Put, Update, Delete, ConditionCheck)):
-            raise ValidationError("transact_write: parts must be a list of parts, not one part")
-        ph = Placeholders(names, values)
-        steps: list[Step] = []
-        seen: set[bytes] = set()
-        for i, part in enumerate(parts):
-            where = f"transact_write part {i}"
-            try:
-                step = self._prepare_part(table, part, ph)
-            except ValidationError as exc:
-                raise ValidationError(f"{where}: {exc}") from None
-            self._no_duplicate(seen, step.key, where)
-            steps.append(step)
-        ph.check_all_used()
+        self._check()
+        parts = part_list(parts)
+        tok = check_token(token) if token is not None else None
+        steps = prepare_transaction(self._part_table, parts, names, values)
         if not steps:
             return
-
-        def op(txn: Any) -> None:
-            # Parts have distinct keys, so writing each part as it passes does
-            # not change what a later part sees; one failure aborts them all.
-            reasons: list[str | None] = []
-            for step in steps:
-                old = table.load(txn, step.key)
-                try:
-                    new, data = step.run(old, table)
-                    if new is not None:
-                        table.store(txn, step.key, old, new, data)  # type: ignore[arg-type]
-                    elif step.kind == "delete" and old is not None:
-                        table.remove(txn, step.key, old)
-                except ConditionalCheckFailed:
-                    reasons.append("ConditionalCheckFailed")
-                except ValidationError:  # a result too large, a type mismatch, an index key
-                    reasons.append("ValidationError")
-                else:
-                    reasons.append(None)
-            if any(r is not None for r in reasons):
-                raise TransactionCanceled(reasons)
-
-        self._engine.write(op)
-
-    def _prepare_part(self, table: Table, part: object, ph: Placeholders) -> Step:
-        if isinstance(part, Put):
-            item = normalize_item(part.item)
-            key = table.key_of_item(item)
-            data = table.encode(item)
-            cond = condition(part.condition, ph) if part.condition is not None else None
-            return Step("put", key, cond, new=item, data=data)
-        if isinstance(part, Update):
-            key = table.key(part.pk, part.sk)
-            prepared = prepare_update(
-                table, part.pk, part.sk, part.update, part.condition, None, None, ph
-            )
-            return Step("update", key, prepared.cond, update=prepared)
-        if isinstance(part, Delete):
-            key = table.key(part.pk, part.sk)
-            cond = condition(part.condition, ph) if part.condition is not None else None
-            return Step("delete", key, cond)
-        if isinstance(part, ConditionCheck):
-            if not isinstance(part.condition, str) or not part.condition.strip():
-                raise ValidationError("ConditionCheck needs a condition")
-            key = table.key(part.pk, part.sk)
-            return Step("check", key, condition(part.condition, ph))
-        raise ValidationError(
-            f"parts must be keystone.Put, Update, Delete or ConditionCheck, got {type(part).__name__}"
-        )
+        if tok is None:
+            self._engine.write(lambda txn: run_transaction(txn, steps))
+            return
+        digest = fingerprint(parts, names, values)
+        now = now_ms()
+        meta = self._engine.meta
+        self._engine.write(lambda txn: run_with_token(txn, meta, steps, tok, digest, now))
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -682,7 +639,7 @@ class Database:
         """
         table = self._check()
         with self._engine.write_txn() as txn:
-            tx = Transaction(table, txn)
+            tx = Transaction(table, txn, self._part_table)
             try:
                 yield tx
             finally:
@@ -720,10 +677,16 @@ class Database:
         table = self._check()
         return self._snapshot_items(table)
 
-    def _snapshot_items(self, table: Table) -> Iterator[Item]:
+    def _snapshot_items(self, table: Storage) -> Iterator[Item]:
         visible = table.visible
+        prefix = table.prefix
         with self._engine.read() as txn:
-            for _, raw in txn.cursor(db=table.items_db):
+            cur = txn.cursor(db=table.items_db)
+            if not cur.set_range(prefix):
+                return
+            for key, raw in cur.iternext():
+                if prefix and not key.startswith(prefix):
+                    return
                 item = visible(raw)
                 if item is not None:
                     yield item
@@ -738,7 +701,7 @@ class Database:
         if after is not None and (
             not isinstance(after, int) or isinstance(after, bool) or after < 0
         ):
-            raise ValidationError(f"after must be a sequence number (int >= 0), got {after!r}")
+            raise ValidationError(f"after must be a sequence number (int >= 0), got {shown(after)}")
         check_limit(limit)
         with self._engine.read() as txn:
             return table.stream.read(txn, after, limit)
@@ -746,9 +709,23 @@ class Database:
     # -- PartiQL ------------------------------------------------------------
 
     def execute(self, statement: str, parameters: Sequence[Any] | None = None) -> Page:
-        """Run one PartiQL statement (SPEC section 6); ``?`` takes ``parameters`` in order."""
+        """Run one PartiQL statement (SPEC section 6); ``?`` takes ``parameters`` in order.
+
+        ``FROM``/``INTO``/``UPDATE <table>`` names the table: a table of this
+        file by that name, else this table (the one-table releases ignored
+        the name, and statements written for them keep working).
+        """
         self._check()
-        return _execute_partiql(self, statement, parameters)
+        target = self._statement_table(statement) if type(statement) is str else self
+        return _execute_partiql(target, statement, parameters)
+
+    def _statement_table(self, statement: str) -> Table:
+        """The table a PartiQL statement names (see :meth:`execute`)."""
+        name = statement_table(statement)
+        if name == self._table.name:
+            return self
+        storage = self._db._storage(name, missing_ok=True)
+        return self if storage is None else Table(self._db, storage)
 
     # -- maintenance ---------------------------------------------------------
 
@@ -757,15 +734,413 @@ class Database:
         table = self._check()
         info = self._engine.stats()
         with self._engine.read() as txn:
-            info["items"] = txn.stat(table.items_db)["entries"]
-            info["indexes"] = {
-                name: txn.stat(idx.db)["entries"] for name, idx in table.indexes.items()
-            }
+            info["items"] = table.count(txn)
+            info["indexes"] = {name: idx.count(txn) for name, idx in table.indexes.items()}
             if table.stream is not None:
-                info["stream_records"] = txn.stat(table.stream.db)["entries"]
+                info["stream_records"] = table.stream.count(txn)
+            info["tables"] = 1 + catalog.count_tables(txn, self._engine.meta)
+            info["tables_being_deleted"] = catalog.pending_drops(txn, self._engine.meta)
+        info["table"] = table.name
         info["partition_key"] = table.pk_attr
         info["sort_key"] = table.sk_attr
         return info
+
+
+class Database(Table):
+    """A KeystoneDB database: one LMDB file holding many tables.
+
+    Open one with :meth:`open` (a file) or :meth:`memory` (a temporary file
+    removed on close). The database is its own default table (named
+    ``"default"``): its item methods act on it, so code written for the
+    one-table releases runs unchanged. :meth:`create_table`,
+    :meth:`table`, :meth:`tables`, :meth:`describe_table`,
+    :meth:`update_table` and :meth:`delete_table` manage the others. All
+    methods are safe to call from many threads.
+    """
+
+    def __init__(
+        self,
+        engine: _engine.Engine,
+        schema: Schema,
+        temp_dir: str | None = None,
+        sweep_interval: float = 1.0,
+    ) -> None:
+        self._engine = engine
+        self._db = self
+        self._table = Storage(engine, schema)
+        self._temp_dir = temp_dir
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._catalog_lock = threading.RLock()
+        self._tables: dict[str, Storage] = {}
+        self._sweep_interval = sweep_interval
+        self._sweeper: Sweeper | None = None
+        with engine.read() as txn:
+            for entry in catalog.read_entries(txn, engine.meta):
+                self._tables[entry.name] = self._open_storage(entry)
+            pending = catalog.pending_drops(txn, engine.meta)
+        self._start_sweeper(bool(pending))
+
+    def _open_storage(self, entry: Entry) -> Storage:
+        return Storage(self._engine, entry.schema, entry)
+
+    def _needs_sweeper(self) -> bool:
+        return any(
+            t.ttl is not None or (t.stream is not None and t.stream.max_age_ms is not None)
+            for t in (self._table, *self._tables.values())
+        )
+
+    def _start_sweeper(self, wake: bool = False) -> None:
+        """Start the background worker if some table needs it (or ``wake``: deletions wait)."""
+        with self._catalog_lock:
+            if self._sweeper is None and (wake or self._needs_sweeper()):
+                self._sweeper = Sweeper(self._engine, self._background, self._sweep_interval)
+            if wake and self._sweeper is not None:
+                self._sweeper.wake()
+
+    def _background(self, txn: Any, limit: int) -> int:
+        """One commit of background work: expired items, old stream records, deleted tables."""
+        done = 0
+        now = now_ms()
+        for table in (self._table, *list(self._tables.values())):
+            if table.ttl is not None:
+                done = max(done, table.sweep(txn, limit))
+            if table.stream is not None and table.stream.max_age_ms is not None:
+                table.stream.trim(txn, now)
+        if catalog.delete_dropped(txn, self._engine, DROP_BATCH) >= DROP_BATCH:
+            return limit  # more to delete: run again at once
+        return done
+
+    # -- lifetime ----------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        schema: Schema | None = None,
+        *,
+        create: bool = True,
+        durability: Durability = "sync",
+        sweep_interval: float = 1.0,
+        map_size: int | None = None,
+        group_commit: bool | None = None,
+    ) -> Database:
+        """Open (by default create) the database file at ``path``.
+
+        ``schema`` is the default table's (see :meth:`create_table` for the
+        others). ``durability="sync"`` (default) makes every write durable
+        on disk before the call returns; ``"async"`` leaves flushing to the
+        operating system: a process crash loses nothing, a power loss may
+        lose the last writes. ``sweep_interval`` is how often (seconds) the
+        TTL sweeper looks for expired items. ``map_size`` sets the initial
+        size of the memory map in bytes (default 64 MiB or twice the file);
+        the map still grows by itself, but a large import inside one
+        ``transaction()`` should reserve room up front, because the map
+        cannot grow while a transaction is open. It applies when this
+        process opens the file first. ``group_commit`` (default: on with
+        ``"sync"`` durability) lets concurrent writes from many threads share
+        one commit and one fsync, each keeping its own condition and result.
+        """
+        if map_size is not None and (not isinstance(map_size, int) or map_size <= 0):
+            raise ValidationError(f"map_size must be a positive int, got {shown(map_size)}")
+        engine = _engine.acquire(
+            os.fspath(path),
+            durability=durability,
+            create=create,
+            map_size=map_size,
+            group_commit=group_commit,
+        )
+        try:
+            stored = cls._load_schema(engine, schema)
+            return cls(engine, stored, sweep_interval=sweep_interval)
+        except BaseException:
+            engine.release()
+            raise
+
+    @classmethod
+    def memory(cls, schema: Schema | None = None, *, sweep_interval: float = 1.0) -> Database:
+        """A temporary database, deleted when closed."""
+        temp_dir = tempfile.mkdtemp(prefix="keystone-")
+        path = os.path.join(temp_dir, "memory.keystone")
+        engine = _engine.acquire(path, durability="async")
+        try:
+            stored = cls._load_schema(engine, schema)
+            return cls(engine, stored, temp_dir, sweep_interval)
+        except BaseException:
+            engine.release()
+            shutil.rmtree(temp_dir, ignore_errors=True)
+            raise
+
+    @staticmethod
+    def _load_schema(engine: _engine.Engine, schema: Schema | None) -> Schema:
+        """The default table's schema: the stored one, or ``schema`` stored (and upgraded to).
+
+        A file of an older format is upgraded in the same commit: format 1
+        has its indexes rebuilt; format 2 needs nothing but the new format
+        number (its one table is the default table, its keys untyped).
+        """
+        if schema is not None and not isinstance(schema, Schema):
+            raise ValidationError(f"schema must be a keystone.Schema, got {type(schema).__name__}")
+        for name in SHARED_DBS:  # the other tables' sub-databases, opened outside any write
+            engine.db(name)
+        with engine.read() as txn:
+            raw = txn.get(SCHEMA_KEY, db=engine.meta)
+            version = _format_version(txn.get(FORMAT_KEY, db=engine.meta))
+        stored = None if raw is None else Schema.decode(raw)
+        if (
+            stored is not None
+            and version == FORMAT_VERSION
+            and (schema is None or not schema.check_compatible(stored))
+        ):
+            return stored
+        chosen = schema or stored or Schema()
+        for d in chosen.indexes:  # open the sub-databases outside the write below
+            engine.db(b"idx:" + d.name.encode())
+        if chosen.ttl_attribute:
+            engine.db(b"ttl")
+        if chosen.stream:
+            engine.db(b"stream")
+
+        def init(txn: Any) -> Schema:
+            raw = txn.get(SCHEMA_KEY, db=engine.meta)
+            if raw is None:
+                check_new_index_names(chosen.indexes)
+            else:
+                stored = Schema.decode(raw)
+                added = chosen.check_compatible(stored)
+                check_new_index_names(added)
+                table = Storage(engine, chosen)
+                old_version = _format_version(txn.get(FORMAT_KEY, db=engine.meta))
+                if old_version < 2:
+                    # Format 1: every index is built again from the items.
+                    for idx in table.indexes.values():
+                        txn.drop(idx.db, delete=False)
+                    added = list(chosen.indexes)
+                elif not added and old_version == FORMAT_VERSION:
+                    return stored
+                build_indexes(table, txn, added)
+            txn.put(SCHEMA_KEY, chosen.encode(), db=engine.meta)
+            txn.put(FORMAT_KEY, str(FORMAT_VERSION).encode(), db=engine.meta)
+            return chosen
+
+        return engine.write(init)
+
+    def close(self) -> None:
+        """Close the database (idempotent). A memory database is deleted."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        if self._sweeper is not None:
+            self._sweeper.stop()
+        self._engine.release()
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def path(self) -> str:
+        return self._engine.path
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<keystone.Database {self._engine.path!r} {state}>"
+
+    # -- tables ------------------------------------------------------------
+
+    def _storage(self, name: object, missing_ok: bool = False) -> Storage:
+        """The storage of table ``name`` (read from the file if another process made it)."""
+        if name == DEFAULT_TABLE:
+            return self._table
+        if not isinstance(name, str):
+            raise ValidationError(f"a table name is a str, got {type(name).__name__}")
+        found = self._tables.get(name)
+        if found is not None:
+            return found
+        with self._engine.read() as txn:
+            entry = catalog.read_entry(txn, self._engine.meta, name)
+        if entry is None:
+            if missing_ok:
+                return None  # type: ignore[return-value]  # (only _statement_table asks)
+            raise NotFound(f"Requested resource not found: Table: {name} not found")
+        with self._catalog_lock:
+            found = self._tables.get(name)
+            if found is None:
+                self._open_dbs(entry)
+                found = self._tables[name] = self._open_storage(entry)
+        self._start_sweeper()
+        return found
+
+    def _open_dbs(self, entry: Entry) -> None:
+        """Open the sub-databases a table needs (outside any write transaction)."""
+        items, index_dbs, ttl, stream = entry.sub_databases()
+        for name in (items, *index_dbs.values()):
+            self._engine.db(name)
+        if entry.schema.ttl_attribute:
+            self._engine.db(ttl)
+        if entry.schema.stream is not None:
+            self._engine.db(stream)
+
+    def table(self, name: str) -> Table:
+        """The table called ``name`` (``NotFound`` if the file has none)."""
+        self._check_open()
+        if name == DEFAULT_TABLE:
+            return self
+        storage = self._storage(name)
+        if storage.exists_key is not None:
+            with self._engine.read() as txn:
+                gone = txn.get(storage.exists_key, db=self._engine.meta) is None
+            if gone:  # deleted by another process (maybe made again): forget, look again
+                with self._catalog_lock:
+                    storage.dropped = True
+                    if self._tables.get(name) is storage:
+                        del self._tables[name]
+                storage = self._storage(name)
+        return Table(self, storage)
+
+    def tables(self) -> list[str]:
+        """The names of the file's tables, sorted (``"default"`` among them)."""
+        self._check_open()
+        with self._engine.read() as txn:
+            names = [e.name for e in catalog.read_entries(txn, self._engine.meta)]
+        return sorted([DEFAULT_TABLE, *names])
+
+    def create_table(self, name: str, schema: Schema | None = None) -> Table:
+        """Create the table ``name`` with ``schema`` (default ``Schema()``) in one commit.
+
+        Names follow DynamoDB's rule: 3-255 characters of letters, digits,
+        ``_``, ``-`` and ``.``. An existing name raises ``ValidationError``.
+        """
+        self._check_open()
+        check_table_name(name)
+        schema = Schema() if schema is None else schema
+        if not isinstance(schema, Schema):
+            raise ValidationError(f"schema must be a keystone.Schema, got {type(schema).__name__}")
+        check_new_index_names(schema.indexes)
+        meta = self._engine.meta
+        probe = Entry(name, schema, 0)
+        probe.assign_index_ids()
+        self._open_dbs(probe)
+
+        def create(txn: Any) -> Entry:
+            if name == DEFAULT_TABLE or catalog.read_entry(txn, meta, name) is not None:
+                raise ValidationError(f"Table already exists: {name}")
+            if catalog.count_tables(txn, meta) + 1 >= MAX_TABLES:
+                raise ValidationError(f"a file holds at most {MAX_TABLES} tables")
+            entry = Entry(name, schema, catalog.allocate_id(txn, meta), created=now_ms())
+            entry.assign_index_ids()
+            catalog.put_entry(txn, meta, entry)
+            return entry
+
+        with self._catalog_lock:
+            entry = self._engine.write(create)
+            storage = self._tables[name] = self._open_storage(entry)
+        self._start_sweeper()
+        return Table(self, storage)
+
+    def describe_table(self, name: str) -> dict[str, Any]:
+        """The table as DynamoDB's ``DescribeTable`` shows it (a ``TableDescription`` dict)."""
+        self._check_open()
+        table = self._storage(name)
+        with self._engine.read() as txn:
+            return catalog.describe(table, txn)
+
+    def update_table(
+        self,
+        name: str,
+        add_indexes: Sequence[LocalIndex | GlobalIndex] = (),
+        drop_indexes: Sequence[str] = (),
+        stream: StreamConfig | None = _KEEP,
+    ) -> dict[str, Any]:
+        """Add indexes (built from the items in the same commit), drop indexes, set the stream.
+
+        ``stream=StreamConfig(...)`` turns the stream on (or changes its
+        settings), ``stream=None`` turns it off; leave it out to keep it.
+        Returns the new description.
+        """
+        self._check_open()
+        table = self._storage(name)
+        old = table.schema
+        if isinstance(add_indexes, (LocalIndex, GlobalIndex)) or isinstance(drop_indexes, str):
+            raise ValidationError("update_table: add_indexes and drop_indexes take lists")
+        unknown = [n for n in drop_indexes if n not in table.indexes]
+        if unknown:
+            raise ValidationError(f"update_table: no index {unknown[0]!r} to drop")
+        check_new_index_names(add_indexes)
+        kept = [d for d in old.indexes if d.name not in set(drop_indexes)]
+        schema = old.replace_indexes([*kept, *add_indexes])
+        if stream is not _KEEP:
+            schema = schema.replace_stream(stream)
+        entry = Entry(
+            name,
+            schema,
+            table.entry.id,
+            {k: v for k, v in table.entry.index_ids.items() if k not in set(drop_indexes)},
+            table.entry.next_index,
+            table.entry.created,
+        )
+        entry.assign_index_ids()
+        self._open_dbs(entry)
+        added = [d for d in schema.indexes if d.name not in {i.name for i in kept}]
+        dropped = [table.indexes[n] for n in drop_indexes]
+        meta = self._engine.meta
+
+        def change(txn: Any) -> None:
+            table.check_exists(txn)
+            table.configure(schema, entry)
+            build_indexes(table, txn, added)
+            if entry.id is None:
+                for idx in dropped:
+                    txn.drop(idx.db, delete=False)
+                txn.put(SCHEMA_KEY, schema.encode(), db=meta)
+            else:
+                for idx in dropped:
+                    catalog.queue_drop(txn, meta, idx.prefix, [(catalog.INDEX_DB, idx.prefix)])
+                catalog.put_entry(txn, meta, entry)
+
+        with self._catalog_lock:
+            try:
+                self._engine.write(change)
+            except BaseException:
+                table.configure(old, table.entry)
+                raise
+        self._start_sweeper(wake=bool(dropped) and entry.id is not None)
+        return self.describe_table(name)
+
+    def delete_table(self, name: str) -> None:
+        """Delete the table ``name`` and its items, indexes and stream.
+
+        One short commit takes it out of the file; its keys are then deleted
+        in the background, a bounded number per commit, and their pages
+        reused. The default table cannot be deleted.
+        """
+        self._check_open()
+        if name == DEFAULT_TABLE:
+            raise ValidationError("the default table cannot be deleted (delete its items instead)")
+        table = self._storage(name)
+        meta = self._engine.meta
+
+        def drop(txn: Any) -> None:
+            table.check_exists(txn)
+            catalog.remove_entry(txn, meta, table.entry)
+
+        with self._catalog_lock:
+            self._engine.write(drop)
+            table.dropped = True
+            self._tables.pop(name, None)
+        self._start_sweeper(wake=True)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise DatabaseClosed("the database is closed")
+
+    # -- maintenance ---------------------------------------------------------
 
     def backup(self, path: str | os.PathLike[str]) -> None:
         """Write a consistent copy of the database to ``path`` while others keep working."""
@@ -785,6 +1160,7 @@ __all__ = [
     "MAX_SEGMENTS",
     "ConditionCheck",
     "Database",
+    "Table",
     "Delete",
     "Put",
     "PutReturns",

@@ -27,12 +27,14 @@ class ValidationError(KeystoneError, ValueError):
 class ConditionalCheckFailed(KeystoneError):
     """A write's condition evaluated to false; nothing was changed.
 
-    ``item`` holds the item as it was when ``returns="ALL_OLD"`` was asked for
-    (``None`` otherwise or when there was no item).
+    ``item`` holds the item as it was when the write asked for it with
+    ``return_values_on_condition_check_failure="ALL_OLD"`` (DynamoDB's
+    ``ReturnValuesOnConditionCheckFailure``); ``None`` otherwise or when
+    there was no item.
     """
 
     def __init__(
-        self, message: str = "the conditional request failed", item: dict[str, object] | None = None
+        self, message: str = "The conditional request failed", item: dict[str, object] | None = None
     ) -> None:
         super().__init__(message)
         self.item = item
@@ -43,15 +45,32 @@ class TransactionCanceled(KeystoneError):
 
     ``reasons`` has one entry per part of the transaction, in order: ``None``
     for a part that was fine, or a code such as ``"ConditionalCheckFailed"``
-    or ``"ValidationError"``.
+    or ``"ValidationError"``. ``items`` has one entry per part too: the item
+    as it was, for a part whose condition failed and that asked for it with
+    ``return_values_on_condition_check_failure="ALL_OLD"``; else ``None``.
     """
 
-    def __init__(self, reasons: Sequence[str | None], message: str | None = None) -> None:
+    def __init__(
+        self,
+        reasons: Sequence[str | None],
+        message: str | None = None,
+        items: Sequence[dict[str, object] | None] | None = None,
+    ) -> None:
         self.reasons: list[str | None] = list(reasons)
+        self.items: list[dict[str, object] | None] = (
+            list(items) if items is not None else [None] * len(self.reasons)
+        )
         if message is None:
             codes = ", ".join("None" if r is None else r for r in self.reasons)
-            message = f"transaction cancelled, reasons: [{codes}]"
+            message = (
+                "Transaction cancelled, please refer cancellation reasons for specific reasons "
+                f"[{codes}]"
+            )
         super().__init__(message)
+
+
+class IdempotentParameterMismatch(ValidationError):
+    """A ``transact_write`` token was used before, within 10 minutes, for other parts."""
 
 
 class NotFound(KeystoneError):
@@ -82,6 +101,7 @@ __all__ = [
     "ConditionalCheckFailed",
     "Corruption",
     "DatabaseClosed",
+    "IdempotentParameterMismatch",
     "KeystoneError",
     "NotFound",
     "ResourceExhausted",

@@ -24,8 +24,16 @@ value is the projected item (msgpack), which always keeps the table's and
 the index's key attributes (and the TTL attribute, so expired items stay
 invisible in index reads too).
 
-Items lacking an index key attribute, or whose index key value is empty or
-not a string, binary or number, are absent from that index.
+Items lacking an index key attribute are absent from that index. A typed
+index (declared ``S``/``N``/``B`` keys) rejects a wrong-typed or empty key
+value with DynamoDB's message (:func:`keystone.keys.index_value`); an
+untyped index, as files of format 2 have them, leaves such items out.
+
+In a table other than the default one, every entry key starts with the
+table's and the index's ids (``prefix``, see :mod:`keystone.catalog`). A
+partition key value past ``inline_pk`` bytes is stored as its SHA-256
+(``stripe | FFFF | digest``), and an entry that would pass LMDB's key limit
+ends with the SHA-256 of the item key instead of the item key.
 """
 
 from __future__ import annotations
@@ -33,10 +41,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from decimal import Decimal
+from hashlib import sha256
 from typing import TYPE_CHECKING, Any, Final
 from zlib import crc32
 
-from . import codec
+from . import codec, keys
+from .catalog import count_prefix
 from .codec import _HEADER, HAS_SK, NO_SK, prefix_end
 from .errors import ValidationError
 from .schema import GlobalIndex, LocalIndex
@@ -44,12 +54,13 @@ from .sk import SortKeyCondition
 from .types import Item, normalize_number
 
 if TYPE_CHECKING:
-    from .table import Table
+    from .table import Storage
 
 _TERM: Final = b"\x00\x00"
 _NUMBER: Final = b"\x00\x01"  # starts a number sort key
 _TEXT: Final = b"\x00\x02"  # every string or binary sort key is above this
 _NUMBER_PK: Final = 2  # added to the flag when the partition key is a number
+_DIGEST: Final = 32  # an item key too long for an entry is stored as its SHA-256
 
 
 def _escape(raw: bytes) -> bytes:
@@ -85,16 +96,26 @@ class Index:
         ttl_attr: str | None,
         handle: Any,
         max_key_size: int,
+        prefix: bytes = b"",
     ) -> None:
         self.definition = definition
+        self.prefix = prefix
         self.name = definition.name
         self.local = isinstance(definition, LocalIndex)
         self.pk_attr = table_pk if isinstance(definition, LocalIndex) else definition.partition_key
         self.sk_attr = definition.sort_key
+        self.pk_type = (
+            definition.partition_key_type if isinstance(definition, GlobalIndex) else None
+        )
+        self.sk_type = definition.sort_key_type
+        self.typed = definition.typed
         self.table_pk = table_pk
         self.table_sk = table_sk
         self.db = handle
         self.max_key_size = max_key_size
+        #: Longer index partition keys are stored as their hash (:meth:`_hashed`);
+        #: the default table's indexes keep every key format 2 could store.
+        self.inline_pk = max_key_size if not prefix else 64
         # The flag after the partition key: is there a sort key; is ipk a number.
         self._flags = (
             NO_SK if self.sk_attr is None else HAS_SK,
@@ -115,6 +136,8 @@ class Index:
 
     def entry_key(self, item: Item, base_key: bytes) -> bytes | None:
         """The key of ``item``'s entry, or ``None`` when the item is not in the index."""
+        if self.typed:
+            return self._typed_entry_key(item, base_key)
         # (Written out for the common str case: every write runs it per index.)
         value = item.get(self.pk_attr)
         if type(value) is str:
@@ -128,9 +151,12 @@ class Index:
             return None
         if not ipk:
             return None
-        head = _HEADER.pack(crc32(ipk) & 0xFFFF, len(ipk)) + ipk + flag
+        if len(ipk) > self.inline_pk:
+            head = self.prefix + self._hashed(ipk) + flag
+        else:
+            head = self.prefix + _HEADER.pack(crc32(ipk) & 0xFFFF, len(ipk)) + ipk + flag
         if self.sk_attr is None:
-            key = head + base_key
+            front = head
         else:
             value = item.get(self.sk_attr)
             if type(value) is str:
@@ -143,13 +169,43 @@ class Index:
                 return None
             if not isk:
                 return None
-            key = head + isk + _TERM + base_key
-        if len(key) > self.max_key_size:
-            raise ValidationError(
-                f"the entry of this item in index {self.name!r} would have a {len(key)}-byte key; "
-                f"the limit is {self.max_key_size} bytes (shorten the index or table key values)"
-            )
-        return key
+            front = head + isk + _TERM
+        return self._finish(front, base_key)
+
+    def _finish(self, front: bytes, base_key: bytes) -> bytes:
+        """``front`` (the index keys) and the item key: the entry key, within LMDB's limit.
+
+        The item key only makes entries with equal index keys distinct, so
+        when it does not fit whole it is replaced by its SHA-256 (an entry
+        key is always computed from the item, never parsed).
+        """
+        if len(front) + len(base_key) <= self.max_key_size:
+            return front + base_key
+        if len(front) + _DIGEST <= self.max_key_size:
+            return front + sha256(base_key).digest()
+        raise ValidationError(
+            f"the entry of this item in index {self.name!r} would have a "
+            f"{len(front) + _DIGEST}-byte key; the limit is {self.max_key_size} bytes "
+            "(shorten the index key values)"
+        )
+
+    def _typed_entry_key(self, item: Item, base_key: bytes) -> bytes | None:
+        """:meth:`entry_key` of a typed index: a present key value must have its declared type."""
+        if self.pk_attr not in item:
+            return None
+        pk_type = self.pk_type or "S"
+        if self.local:
+            ipk, number = _given_key(item[self.pk_attr], "the partition key")
+        else:
+            ipk = keys.index_value(item[self.pk_attr], self.pk_attr, pk_type, self.name)
+            number = pk_type == "N"
+        head = self._head(ipk, number)
+        if self.sk_attr is None:
+            return self._finish(head, base_key)
+        if self.sk_attr not in item:
+            return None
+        isk = keys.index_value(item[self.sk_attr], self.sk_attr, self.sk_type, self.name)  # type: ignore[arg-type]
+        return self._finish(head + _sort_bytes(isk, self.sk_type == "N") + _TERM, base_key)
 
     def entry(
         self, item: Item, base_key: bytes, data: bytes | None = None
@@ -167,11 +223,45 @@ class Index:
 
     def _head(self, ipk: bytes, number: bool) -> bytes:
         """``stripe | len | ipk | flag``: the prefix of every entry of partition ``ipk``."""
-        return _HEADER.pack(crc32(ipk) & 0xFFFF, len(ipk)) + ipk + self._flags[number]
+        if len(ipk) > self.inline_pk:
+            return self.prefix + self._hashed(ipk) + self._flags[number]
+        return self.prefix + _HEADER.pack(crc32(ipk) & 0xFFFF, len(ipk)) + ipk + self._flags[number]
+
+    @staticmethod
+    def _hashed(ipk: bytes) -> bytes:
+        """``stripe | FFFF | SHA-256``: a long index partition key as its entries store it.
+
+        Index partitions need no order, and no inline value has length FFFF.
+        """
+        return _HEADER.pack(crc32(ipk) & 0xFFFF, 0xFFFF) + sha256(ipk).digest()
 
     def partition(self, pk: object) -> bytes:
         """The prefix of every entry of the partition whose index key is ``pk``."""
-        return self._head(*_given_key(pk, f"index {self.name!r}: the partition key value"))
+        what = f"index {self.name!r}: the partition key value"
+        if self.typed and not self.local:
+            self._check_condition_type(pk, self.pk_type)
+        return self._head(*_given_key(pk, what))
+
+    def _check_condition_type(self, value: object, kind: object) -> None:
+        """A query value of a typed index key must have the key's type (DynamoDB's rule)."""
+        if kind is None:
+            return
+        if kind == "N":
+            ok = _is_number(value)
+        elif kind == "S":
+            ok = isinstance(value, str)
+        else:
+            ok = isinstance(value, (bytes, bytearray, memoryview))
+        if not ok:
+            raise ValidationError(keys.CONDITION_TYPE)
+
+    def segment_range(self, first: bytes, end: bytes | None) -> tuple[bytes, bytes | None]:
+        """A scan segment's range of entry keys (``first``/``end``: stripe bounds)."""
+        if not self.prefix:
+            return first, end
+        return self.prefix + first, self.prefix + end if end is not None else prefix_end(
+            self.prefix
+        )
 
     def query_range(self, pk: object, cond: SortKeyCondition | None) -> tuple[bytes, bytes | None]:
         part = self.partition(pk)
@@ -182,6 +272,10 @@ class Index:
                 f"index {self.name!r} has no sort key; drop the sort key condition"
             )
         what = f"index {self.name!r}: the sort key condition value"
+        if self.typed:
+            self._check_condition_type(cond.value, self.sk_type)
+            if cond.op == "between":
+                self._check_condition_type(cond.upper, self.sk_type)
         raw, number = _given_key(cond.value, what)
         if cond.op == "begins_with":
             if number:
@@ -223,6 +317,12 @@ class Index:
             hi = prefix_end(exact) if high_inc else exact
         return lo, hi
 
+    def count(self, txn: Any) -> int:
+        """How many entries the index holds."""
+        if not self.prefix:
+            return int(txn.stat(self.db)["entries"])
+        return count_prefix(txn, self.db, self.prefix)
+
     def key_dict(self, entry: Item) -> dict[str, Any]:
         """The ``last_key`` of an entry: the table's and the index's key attributes."""
         out = {}
@@ -248,13 +348,23 @@ _log = logging.getLogger(__name__)
 _PROGRESS_EVERY: Final = 100_000
 
 
-def build_indexes(table: Table, txn: Any, added: Sequence[Any]) -> None:
-    """Fill newly added indexes from the existing items (inside the schema's write)."""
+def build_indexes(table: Storage, txn: Any, added: Sequence[Any]) -> None:
+    """Fill newly added indexes from the existing items (inside the schema's write).
+
+    An item whose value does not fit a typed index's key type fails the
+    build (and so the schema change), as DynamoDB's index backfill would
+    report it.
+    """
     indexes = [table.indexes[d.name] for d in added]
-    total = txn.stat(table.items_db)["entries"]
+    total = table.count(txn)
     _log.info("building %d new index(es) over %d items", len(indexes), total)
     cur = txn.cursor(db=table.items_db)
+    prefix = table.prefix
+    if not cur.set_range(prefix):
+        return
     for n, (key, raw) in enumerate(cur.iternext(), 1):
+        if prefix and not key.startswith(prefix):
+            break
         item = codec.unpackb(raw, ext_hook=codec.EXT_HOOK, raw=False)
         for idx in indexes:
             entry = idx.entry(item, key)

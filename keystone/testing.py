@@ -9,12 +9,17 @@ import or configure:
     temporary file deleted) after the test. Configure its schema with the
     ``keystone_schema`` marker.
 ``keystone_db_factory``
-    ``make(schema=None, *, path=None, **schema_fields)`` opens more
-    databases: in memory by default, or at ``path``. Every one is closed at
-    the end of the test.
+    ``make(schema=None, *, path=None, tables=None, **schema_fields)`` opens
+    more databases: in memory by default, or at ``path``; ``tables`` maps
+    table names to the ``Schema`` (or ``Schema`` fields) of tables to create
+    in it. Every one is closed at the end of the test.
 ``@pytest.mark.keystone_schema(**fields)``
-    The :class:`keystone.Schema` of ``keystone_db``: keyword arguments of
-    ``Schema`` (or one ``Schema`` instance). On a test, class or module.
+    The :class:`keystone.Schema` of ``keystone_db``'s default table: keyword
+    arguments of ``Schema`` (or one ``Schema`` instance). On a test, class
+    or module.
+``@pytest.mark.keystone_tables(name=schema, ...)``
+    Tables created in ``keystone_db`` before the test, each given as a
+    ``Schema`` or a dict of its fields: ``keystone_db.table("name")``.
 ``keystone_server``
     One real ``python -m keystone_net serve`` process for the whole session,
     on a free loopback port, over a temporary database file. Has ``.url``
@@ -58,6 +63,7 @@ from .schema import Schema
 from .store import Store
 
 MARKER: Final = "keystone_schema"
+TABLES_MARKER: Final = "keystone_tables"
 #: How long the server may take to print its address.
 SERVER_START_TIMEOUT: Final = 30.0
 #: How long the server may take to stop after SIGTERM before it is killed.
@@ -71,6 +77,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         f"{MARKER}(**fields): the keystone.Schema of the keystone_db fixture "
         "(keyword arguments of keystone.Schema, or one Schema)",
+    )
+    config.addinivalue_line(
+        "markers",
+        f"{TABLES_MARKER}(**tables): tables created in keystone_db before the test "
+        "(name=keystone.Schema(...) or name={schema fields})",
     )
 
 
@@ -90,16 +101,23 @@ class DatabaseFactory:
         schema: Schema | None = None,
         *,
         path: str | os.PathLike[str] | None = None,
+        tables: dict[str, Schema | dict[str, Any]] | None = None,
         **fields: Any,
     ) -> Database:
         """A new database: in memory, or the file at ``path``.
 
-        Give the schema as a ``Schema`` or as its fields
-        (``make(partition_key="id", sort_key=None)``), not both.
+        Give the default table's schema as a ``Schema`` or as its fields
+        (``make(partition_key="id", sort_key=None)``), not both. ``tables``
+        names more tables to create, each with a ``Schema`` or its fields.
         """
         schema = schema_of(schema, fields)
         db = Database.memory(schema) if path is None else Database.open(path, schema)
         self.opened.append(db)
+        for name, table_schema in (tables or {}).items():
+            if isinstance(table_schema, dict):
+                db.create_table(name, Schema(**table_schema))
+            else:
+                db.create_table(name, schema_of(table_schema, {}))
         return db
 
     def close_all(self) -> None:
@@ -134,13 +152,22 @@ def keystone_db_factory() -> Iterator[DatabaseFactory]:
 
 @pytest.fixture
 def keystone_db(request: pytest.FixtureRequest, keystone_db_factory: DatabaseFactory) -> Database:
-    """A fresh in-memory Database; ``@pytest.mark.keystone_schema(...)`` sets its schema."""
+    """A fresh in-memory Database; ``@pytest.mark.keystone_schema(...)`` sets its schema
+    and ``@pytest.mark.keystone_tables(...)`` creates tables in it."""
+    tables_marker = request.node.get_closest_marker(TABLES_MARKER)
+    tables: dict[str, Any] = {}
+    if tables_marker is not None:
+        if tables_marker.args:
+            raise pytest.UsageError(
+                f"@pytest.mark.{TABLES_MARKER} takes name=schema keyword arguments"
+            )
+        tables = dict(tables_marker.kwargs)
     marker = request.node.get_closest_marker(MARKER)
     if marker is None:
-        return keystone_db_factory()
+        return keystone_db_factory(tables=tables)
     if len(marker.args) > 1:
         raise pytest.UsageError(f"@pytest.mark.{MARKER} takes one Schema or keyword arguments")
-    return keystone_db_factory(*marker.args, **marker.kwargs)
+    return keystone_db_factory(*marker.args, tables=tables, **marker.kwargs)
 
 
 # --------------------------------------------------------------------------
@@ -444,6 +471,7 @@ def empty(store: Store, schema: Schema | None = None, chunk: int = 25) -> int:
 
 __all__ = [
     "MARKER",
+    "TABLES_MARKER",
     "DatabaseFactory",
     "DynamoDBEndpoint",
     "KeystoneServer",

@@ -8,7 +8,8 @@ removal path so index entries and stream records follow.
 
 The ``ttl`` sub-database holds one entry per item that has a TTL:
 ``expiry in ms (8 bytes, big-endian) | item key`` -> empty, so the sweeper
-reads only what is due, oldest first.
+reads only what is due, oldest first. Tables other than the default one
+share one such sub-database, each entry prefixed with its table's id.
 """
 
 from __future__ import annotations
@@ -52,9 +53,10 @@ def expired(item: Item, attr: str, now: int | None = None) -> bool:
 class TtlQueue:
     """The ``ttl`` sub-database: items ordered by expiry."""
 
-    def __init__(self, attr: str, handle: Any) -> None:
+    def __init__(self, attr: str, handle: Any, prefix: bytes = b"") -> None:
         self.attr = attr
         self.db = handle
+        self.prefix = prefix
 
     def update(self, txn: Any, key: bytes, prev: Item | None, new: Item | None) -> None:
         """Move ``key``'s queue entry from ``prev``'s expiry to ``new``'s."""
@@ -63,20 +65,22 @@ class TtlQueue:
         if old_ms == new_ms:
             return
         if old_ms is not None:
-            txn.delete(_MS.pack(old_ms) + key, db=self.db)
+            txn.delete(self.prefix + _MS.pack(old_ms) + key, db=self.db)
         if new_ms is not None:
-            txn.put(_MS.pack(new_ms) + key, b"", db=self.db)
+            txn.put(self.prefix + _MS.pack(new_ms) + key, b"", db=self.db)
 
     def due(self, txn: Any, now: int, limit: int) -> list[bytes]:
         """Item keys whose expiry is at or before ``now``, oldest first."""
         out: list[bytes] = []
         cur = txn.cursor(db=self.db)
-        if not cur.first():
+        prefix = self.prefix
+        if not cur.set_range(prefix):
             return out
+        skip = len(prefix)
         for k in cur.iternext(keys=True, values=False):
-            if _MS.unpack_from(k)[0] > now or len(out) >= limit:
+            if not k.startswith(prefix) or _MS.unpack_from(k, skip)[0] > now or len(out) >= limit:
                 break
-            out.append(k[_MS.size :])
+            out.append(k[skip + _MS.size :])
         return out
 
 

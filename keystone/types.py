@@ -12,15 +12,22 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import re
 from array import array
 from collections.abc import Iterable, Iterator, Mapping
-from decimal import Context, Decimal, InvalidOperation
+from decimal import Context, Decimal
 from typing import Any, Final, TypeAlias, overload
 
 from .errors import ValidationError
 
 #: Maximum depth of nested lists and maps (a top-level attribute is depth 1).
 MAX_NESTING_DEPTH: Final = 32
+#: DynamoDB's limit on an attribute name, in UTF-8 bytes (64 KB).
+MAX_NAME_BYTES: Final = 65_535
+#: Names no longer than this (in characters) cannot be over MAX_NAME_BYTES.
+_LONG_NAME: Final = MAX_NAME_BYTES // 4
+#: DynamoDB's limit on a key or index key attribute name, in UTF-8 bytes.
+MAX_KEY_NAME_BYTES: Final = 255
 #: DynamoDB's precision for numbers.
 MAX_NUMBER_DIGITS: Final = 38
 #: DynamoDB's range for numbers (by magnitude).
@@ -173,11 +180,54 @@ _EXACT_TYPES: Final[dict[type, str]] = {
 # --------------------------------------------------------------------------
 
 
+#: DynamoDB's messages for numbers it cannot store (the wording of its ValidationException).
+NUMBER_OVERFLOW: Final = (
+    "Number overflow. Attempting to store a number with magnitude larger than supported range"
+)
+NUMBER_UNDERFLOW: Final = (
+    "Number underflow. Attempting to store a number with magnitude smaller than supported range"
+)
+NUMBER_TOO_PRECISE: Final = "Attempting to store more than 38 significant digits in a Number"
+NOT_A_NUMBER: Final = "The parameter cannot be converted to a numeric value"
+
+#: DynamoDB's number text: an optional sign, digits with an optional point, an
+#: optional exponent; nothing else (no spaces, no ``_``, no NaN or Infinity).
+_NUMBER_TEXT: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+#: Longest exponent text accepted before the magnitude check (a longer one is
+#: out of range whatever its digits, unless it is all zeros).
+_MAX_EXPONENT_TEXT: Final = 12
+
+
+def _number_error(message: str, path: str) -> ValidationError:
+    if path == "value":
+        return ValidationError(message)
+    return ValidationError(f"{path}: {message}")
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """``repr(value)`` for an error message: clipped, and never raising (a huge int's
+    repr raises ValueError; a user's object may raise anything)."""
+    try:
+        if type(value) is int and not -(10**40) < value < 10**40:
+            return f"<an int of about {int(value.bit_length() * 0.30103) + 1} digits>"
+        text = repr(value)
+    except Exception:
+        return f"<a {type(value).__name__}>"
+    return clip(text, limit)
+
+
+def clip(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters for an error message (``...`` marks a cut)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def normalize_number(value: object, path: str = "value") -> int | Decimal:
     """Validate a number and return it as ``int`` (integral) or ``Decimal``.
 
-    Raises :class:`ValidationError` for NaN, infinities, more than 38
-    significant digits, or a magnitude outside DynamoDB's range.
+    Raises :class:`ValidationError` with DynamoDB's message for NaN,
+    infinities, more than 38 significant digits, or a magnitude outside
+    DynamoDB's range (1E-130 to 9.99...E+125). No ``decimal`` signal ever
+    escapes: the checks read the number's digits and exponent directly.
     """
     if type(value) is int:
         if -(10**MAX_NUMBER_DIGITS) < value < 10**MAX_NUMBER_DIGITS:
@@ -187,7 +237,7 @@ def normalize_number(value: object, path: str = "value") -> int | Decimal:
         raise ValidationError(f"{path}: expected a number, got bool")
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValidationError(f"{path}: numbers must be finite, got {value!r}")
+            raise _number_error(f"{NOT_A_NUMBER}: {value!r}", path)
         return _check_decimal(Decimal(repr(value)), path)
     if isinstance(value, int):
         return normalize_number(int(value), path)
@@ -198,40 +248,50 @@ def normalize_number(value: object, path: str = "value") -> int | Decimal:
 
 def _check_decimal(value: Decimal, path: str) -> int | Decimal:
     if not value.is_finite():
-        raise ValidationError(f"{path}: numbers must be finite, got {value}")
+        raise _number_error(f"{NOT_A_NUMBER}: {value}", path)
     if value.is_zero():
         return 0
-    normal = value.normalize(NUMBER_CONTEXT)
-    sign, digits, exponent = normal.as_tuple()
+    sign, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)
-    if len(digits) > MAX_NUMBER_DIGITS:
-        raise ValidationError(
-            f"{path}: a number has at most {MAX_NUMBER_DIGITS} significant digits, "
-            f"got {len(digits)} ({value})"
-        )
-    adjusted = normal.adjusted()
+    # A coefficient has no leading zeros; drop the trailing ones into the exponent.
+    end = len(digits)
+    while digits[end - 1] == 0:
+        end -= 1
+    adjusted = exponent + len(digits) - 1
     if adjusted > MAX_NUMBER_EXPONENT:
-        raise ValidationError(
-            f"{path}: number {value} is too large (magnitude must be below 1E+{MAX_NUMBER_EXPONENT + 1})"
-        )
+        raise _number_error(NUMBER_OVERFLOW, path)
     if adjusted < MIN_NUMBER_EXPONENT:
-        raise ValidationError(
-            f"{path}: number {value} is too small (magnitude must be at least 1E{MIN_NUMBER_EXPONENT})"
-        )
-    if exponent >= 0:
-        return int(normal)
-    return normal
+        raise _number_error(NUMBER_UNDERFLOW, path)
+    if end > MAX_NUMBER_DIGITS:
+        raise _number_error(NUMBER_TOO_PRECISE, path)
+    shift = exponent + len(digits) - end
+    if shift >= 0:
+        magnitude: int = int("".join(map(str, digits[:end]))) * 10**shift
+        return -magnitude if sign else magnitude
+    return Decimal((sign, digits[:end], shift))
 
 
 def parse_number(text: str, path: str = "value") -> int | Decimal:
-    """Parse a number from its decimal string form (as the wire carries it)."""
-    try:
-        value = Decimal(text.strip())
-    except (InvalidOperation, AttributeError, ValueError):
-        raise ValidationError(f"{path}: {text!r} is not a number") from None
-    if not text.strip() or not value.is_finite():
-        raise ValidationError(f"{path}: {text!r} is not a finite number")
-    return _check_decimal(value, path)
+    """Parse a number from DynamoDB's text form (as the wire carries it).
+
+    The text is DynamoDB's: ``[+-]digits[.digits][e[+-]digits]``; spaces,
+    ``_``, ``NaN`` and ``Infinity`` are refused (Python's ``Decimal`` would
+    take them).
+    """
+    if type(text) is not str or _NUMBER_TEXT.fullmatch(text) is None:
+        raise _number_error(
+            f"{NOT_A_NUMBER}: {clip(text) if type(text) is str else shown(text)}", path
+        )
+    mark = max(text.find("e"), text.find("E"))
+    if mark >= 0:
+        exponent = text[mark + 1 :].lstrip("+-").lstrip("0")
+        if len(exponent) > _MAX_EXPONENT_TEXT:
+            mantissa = text[:mark].lstrip("+-").replace(".", "").strip("0")
+            if mantissa:
+                negative = "-" in text[mark + 1 : mark + 2]
+                raise _number_error(NUMBER_UNDERFLOW if negative else NUMBER_OVERFLOW, path)
+            return 0
+    return _check_decimal(Decimal(text), path)
 
 
 def format_number(value: int | Decimal) -> str:
@@ -270,6 +330,30 @@ def ms_to_datetime(ms: int) -> _dt.datetime:
 # --------------------------------------------------------------------------
 
 
+def check_unicode(text: str, what: str) -> str:
+    """``text`` if it encodes as UTF-8; a lone surrogate (``"\\udcff"``) is a ValidationError."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValidationError(
+                f"{clip(what)}: strings must be valid Unicode; the character "
+                f"{text[exc.start]!r} at position {exc.start} is a lone surrogate, "
+                "which UTF-8 cannot encode"
+            ) from None
+    return text
+
+
+def check_name_size(name: str) -> None:
+    """Refuse an attribute name longer than DynamoDB's 64 KB."""
+    size = len(name.encode("utf-8"))
+    if size > MAX_NAME_BYTES:
+        raise ValidationError(
+            f"An attribute name is {size} bytes long; the limit is {MAX_NAME_BYTES} bytes "
+            f"(name: {clip(name)})"
+        )
+
+
 def normalize_item(item: Mapping[str, Any], path: str = "") -> Item:
     """Validate an item and return a normalised copy.
 
@@ -281,9 +365,12 @@ def normalize_item(item: Mapping[str, Any], path: str = "") -> Item:
     out: Item = {}
     for name, value in item.items():
         if type(name) is not str:
-            raise ValidationError(f"attribute names must be str, got {name!r}")
+            raise ValidationError(f"attribute names must be str, got {shown(name)}")
         if not name:
             raise ValidationError("attribute names must not be empty")
+        if len(name) > _LONG_NAME or not name.isascii():
+            check_unicode(name, "an attribute name")
+            check_name_size(name)
         out[name] = _normalize(value, path + name if not path else f"{path}.{name}", 1)
     return out
 
@@ -295,7 +382,9 @@ def normalize_value(value: object, path: str = "value") -> Any:
 
 def _normalize(value: object, path: str, depth: int) -> Any:
     t = type(value)
-    if t is str or t is bool or value is None:
+    if t is str:
+        return value if value.isascii() else check_unicode(value, path)  # type: ignore[attr-defined,arg-type]
+    if t is bool or value is None:
         return value
     if t is int:
         if -(2**63) <= value < 2**63:  # type: ignore[operator]
@@ -309,7 +398,10 @@ def _normalize(value: object, path: str, depth: int) -> Any:
         out: dict[str, Any] = {}
         for key, sub in value.items():  # type: ignore[attr-defined]
             if type(key) is not str:
-                raise ValidationError(f"{path}: map keys must be str, got {key!r}")
+                raise ValidationError(f"{path}: map keys must be str, got {shown(key)}")
+            if len(key) > _LONG_NAME or not key.isascii():
+                check_unicode(key, f"{path}: a map key")
+                check_name_size(key)
             out[key] = _normalize(sub, f"{path}.{key}", depth + 1)
         return out
     if t is list or t is tuple:
@@ -327,7 +419,7 @@ def _normalize(value: object, path: str, depth: int) -> Any:
     if isinstance(value, Decimal):
         return normalize_number(value, path)
     if isinstance(value, str):
-        return str(value)
+        return check_unicode(str(value), path)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     if isinstance(value, Vector):
@@ -359,7 +451,7 @@ def _normalize_set(value: set[Any] | frozenset[Any], path: str) -> set[Any]:
             raise ValidationError(f"{path}: sets hold strings, numbers or bytes, not bool")
         if isinstance(element, str):
             kinds.add("S")
-            out.add(str(element))
+            out.add(check_unicode(str(element), path))
         elif isinstance(element, (int, float, Decimal)):
             kinds.add("N")
             out.add(normalize_number(element, path))
@@ -383,6 +475,8 @@ def set_kind(value: set[Any] | frozenset[Any]) -> str:
 
 
 __all__ = [
+    "MAX_KEY_NAME_BYTES",
+    "MAX_NAME_BYTES",
     "MAX_NESTING_DEPTH",
     "MAX_NUMBER_DIGITS",
     "NUMBER_CONTEXT",
@@ -397,6 +491,10 @@ __all__ = [
     "normalize_item",
     "normalize_number",
     "normalize_value",
+    "check_name_size",
+    "check_unicode",
+    "clip",
+    "shown",
     "parse_number",
     "set_kind",
     "type_of",

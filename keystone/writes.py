@@ -8,43 +8,65 @@ handle. ``Database`` composes these with the engine's commits.
 
 from __future__ import annotations
 
+import hashlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-from .errors import ConditionalCheckFailed, KeystoneError, ValidationError
+from .checks import OnConditionFailure, keep_old_on_failure
+from .errors import (
+    ConditionalCheckFailed,
+    IdempotentParameterMismatch,
+    KeystoneError,
+    TransactionCanceled,
+    ValidationError,
+)
 from .expressions import Placeholders, condition, projection
 from .expressions import update as compile_update
-from .table import Filter, Project, Table
-from .types import Item, normalize_item
+from .sk import KeyValue
+from .table import Filter, Project, Storage
+from .types import Item, check_unicode, normalize_item, shown
 
 
 @dataclass(frozen=True, slots=True)
 class Put:
-    """``transact_write`` part: put ``item`` if ``condition`` holds."""
+    """``transact_write`` (or ``batch_write``) part: put ``item`` if ``condition`` holds.
+
+    ``table`` names the table of the file it goes to (``None``: the table
+    the call is made on). Every part takes
+    ``return_values_on_condition_check_failure="ALL_OLD"`` to have the item as
+    it was in ``TransactionCanceled.items`` when its condition fails
+    (DynamoDB's ReturnValuesOnConditionCheckFailure).
+    """
 
     item: Mapping[str, Any]
     condition: str | None = None
+    table: str | None = None
+    return_values_on_condition_check_failure: OnConditionFailure = "NONE"
 
 
 @dataclass(frozen=True, slots=True)
 class Update:
     """``transact_write`` part: apply ``update`` to the item at ``pk``/``sk``."""
 
-    pk: str | bytes
+    pk: str | bytes  # (an N key takes a number: the wire's types widen with the protocol)
     sk: str | bytes | None = None
-    update: str = ""
+    update: str | None = ""
     condition: str | None = None
+    table: str | None = None
+    return_values_on_condition_check_failure: OnConditionFailure = "NONE"
 
 
 @dataclass(frozen=True, slots=True)
 class Delete:
-    """``transact_write`` part: delete the item at ``pk``/``sk``."""
+    """``transact_write`` (or ``batch_write``) part: delete the item at ``pk``/``sk``."""
 
     pk: str | bytes
     sk: str | bytes | None = None
     condition: str | None = None
+    table: str | None = None
+    return_values_on_condition_check_failure: OnConditionFailure = "NONE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +76,8 @@ class ConditionCheck:
     pk: str | bytes
     sk: str | bytes | None = None
     condition: str = ""
+    table: str | None = None
+    return_values_on_condition_check_failure: OnConditionFailure = "NONE"
 
 
 TransactPart = Put | Update | Delete | ConditionCheck
@@ -79,33 +103,35 @@ def bind(
 
 
 def prepare_update(
-    table: Table,
-    pk: str | bytes,
-    sk: str | bytes | None,
+    table: Storage,
+    pk: KeyValue,
+    sk: KeyValue | None,
     update: str | None,
     cond_text: str | None,
     names: Mapping[str, str] | None,
     values: Mapping[str, Any] | None,
     ph: Placeholders | None = None,
+    keep_old: bool = False,
 ) -> PreparedUpdate:
-    if not isinstance(update, str) or not update.strip():
-        raise ValidationError("update: an update expression is required, e.g. 'SET a = :v'")
+    if update is not None and not isinstance(update, str):
+        raise ValidationError(f"UpdateExpression must be a str, got {type(update).__name__}")
     own = ph is None
     if ph is None:
         ph = Placeholders(names, values)
-    upd = compile_update(update, ph)
+    upd = compile_update(update, ph) if update is not None else None
     cond = condition(cond_text, ph) if cond_text is not None else None
     if own:
         ph.check_all_used()
-    keys = {table.pk_attr, table.sk_attr} & upd.top_level_names
-    if keys:
+    keys = {table.pk_attr, table.sk_attr} & (upd.top_level_names if upd else frozenset())
+    for attr in sorted(k for k in keys if k):
         raise ValidationError(
-            f"update: key attributes cannot be updated: {', '.join(sorted(k for k in keys if k))}"
+            f"One or more parameter values were invalid: Cannot update attribute {attr}. "
+            "This attribute is part of the key"
         )
     key_attrs: dict[str, Any] = {table.pk_attr: pk}
     if sk is not None and table.sk_attr is not None:
         key_attrs[table.sk_attr] = sk
-    return PreparedUpdate(upd, cond, key_attrs)  # normalised with the new item
+    return PreparedUpdate(upd, cond, key_attrs, keep_old)  # normalised with the new item
 
 
 @dataclass(slots=True)
@@ -113,18 +139,17 @@ class PreparedUpdate:
     upd: Any
     cond: Filter | None
     key_attrs: Item
+    keep_old: bool = False
 
-    def apply(self, old: Item | None) -> Item | None:
-        """The item after the update, or ``None`` when there is still no item.
+    def apply(self, old: Item | None) -> Item:
+        """The item after the update.
 
-        As in DynamoDB, an update of a missing item creates it, unless the
-        update only removes (REMOVE, DELETE): then there is nothing to create.
+        As in DynamoDB's UpdateItem, an update of a missing item creates it:
+        with only REMOVE/DELETE actions, or none at all, it holds just its key.
         """
-        fail_unless(self.cond, old)
-        new = self.upd.apply(old)
+        fail_unless(self.cond, old, self.keep_old)
+        new = self.upd.apply(old) if self.upd is not None else dict(old or {})
         if old is None:
-            if not new:
-                return None
             new = {**self.key_attrs, **new}
         return normalize_item(new)
 
@@ -140,7 +165,7 @@ class PreparedUpdate:
             image = old
         else:
             return None
-        if image is None:
+        if image is None or self.upd is None:
             return None
         return self.upd.updated_projection(image) or None
 
@@ -153,14 +178,15 @@ class Step:
     new: Item | None = None
     data: bytes | None = None
     update: PreparedUpdate | None = None
+    keep_old: bool = False
 
-    def run(self, old: Item | None, table: Table) -> tuple[Item | None, bytes | None]:
+    def run(self, old: Item | None, table: Storage) -> tuple[Item | None, bytes | None]:
         """Check the condition and compute the new item (``None`` = delete)."""
         if self.kind == "update":
             assert self.update is not None
             new = self.update.apply(old)
-            return new, None if new is None else table.encode(new)
-        fail_unless(self.cond, old)
+            return new, table.encode(new)
+        fail_unless(self.cond, old, self.keep_old)
         return self.new, self.data
 
 
@@ -171,9 +197,12 @@ class Transaction:
     belongs to its thread), and only inside the ``with`` block.
     """
 
-    def __init__(self, table: Table, txn: Any) -> None:
+    def __init__(
+        self, table: Storage, txn: Any, resolve: Callable[[str | None], Storage] | None = None
+    ) -> None:
         self._table = table
         self._txn = txn
+        self._resolve = resolve
         self._done = False
         self._thread = threading.get_ident()
 
@@ -184,9 +213,20 @@ class Transaction:
             raise KeystoneError("a transaction can only be used by the thread that opened it")
         return self._txn
 
-    def get(self, pk: str | bytes, sk: str | bytes | None = None) -> Item | None:
-        """The item as this transaction sees it (its own writes included)."""
-        return self._table.load(self._live(), self._table.key(pk, sk))
+    def _in(self, table: str | None) -> Storage:
+        if table is None or self._resolve is None:
+            return self._table
+        return self._resolve(table)
+
+    def get(
+        self, pk: KeyValue, sk: KeyValue | None = None, *, table: str | None = None
+    ) -> Item | None:
+        """The item as this transaction sees it (its own writes included).
+
+        ``table`` names another table of the file (all share the transaction).
+        """
+        t = self._in(table)
+        return t.load(self._live(), t.key(pk, sk))
 
     def put(
         self,
@@ -194,37 +234,45 @@ class Transaction:
         condition: str | None = None,
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
+        *,
+        table: str | None = None,
     ) -> None:
         """Put inside the transaction (a failed condition raises; the block decides)."""
-        key, new, data, cond = prepare_put(self._table, item, condition, names, values)
-        do_put(self._table, self._live(), key, new, data, cond)
+        t = self._in(table)
+        key, new, data, cond = prepare_put(t, item, condition, names, values)
+        do_put(t, self._live(), key, new, data, cond)
 
     def delete(
         self,
-        pk: str | bytes,
-        sk: str | bytes | None = None,
+        pk: KeyValue,
+        sk: KeyValue | None = None,
         condition: str | None = None,
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
+        *,
+        table: str | None = None,
     ) -> None:
         """Delete inside the transaction."""
-        key = self._table.key(pk, sk)
+        t = self._in(table)
+        key = t.key(pk, sk)
         cond = bind(names, values, cond=condition)[0]
-        do_delete(self._table, self._live(), key, cond)
+        do_delete(t, self._live(), key, cond)
 
     def update(
         self,
-        pk: str | bytes,
-        sk: str | bytes | None = None,
+        pk: KeyValue,
+        sk: KeyValue | None = None,
         update: str | None = None,
         condition: str | None = None,
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
+        *,
+        table: str | None = None,
     ) -> Item | None:
         """Update inside the transaction; returns the new item (``None`` if there is none)."""
-        table = self._table
-        prepared = prepare_update(table, pk, sk, update, condition, names, values)
-        return do_update(table, self._live(), table.key(pk, sk), prepared)[1]
+        t = self._in(table)
+        prepared = prepare_update(t, pk, sk, update, condition, names, values)
+        return do_update(t, self._live(), t.key(pk, sk), prepared)[1]
 
 
 # --------------------------------------------------------------------------
@@ -233,7 +281,7 @@ class Transaction:
 
 
 def prepare_put(
-    table: Table,
+    table: Storage,
     item: Mapping[str, Any],
     cond_text: str | None,
     names: Mapping[str, str] | None,
@@ -245,33 +293,276 @@ def prepare_put(
     return key, new, data, bind(names, values, cond=cond_text)[0]
 
 
-def fail_unless(cond: Filter | None, old: Item | None) -> None:
+def fail_unless(cond: Filter | None, old: Item | None, keep_old: bool = False) -> None:
+    """Raise ConditionalCheckFailed (carrying ``old`` when ``keep_old``) unless ``cond`` holds."""
     if cond is not None and not cond(old):
-        raise ConditionalCheckFailed("the conditional request failed")
+        raise ConditionalCheckFailed(
+            "The conditional request failed", item=old if keep_old else None
+        )
 
 
 def do_put(
-    table: Table, txn: Any, key: bytes, new: Item, data: bytes, cond: Filter | None
+    table: Storage,
+    txn: Any,
+    key: bytes,
+    new: Item,
+    data: bytes,
+    cond: Filter | None,
+    keep_old: bool = False,
 ) -> Item | None:
     old = table.load(txn, key)
-    fail_unless(cond, old)
+    fail_unless(cond, old, keep_old)
     table.store(txn, key, old, new, data)
     return old
 
 
-def do_delete(table: Table, txn: Any, key: bytes, cond: Filter | None) -> Item | None:
+def do_delete(
+    table: Storage, txn: Any, key: bytes, cond: Filter | None, keep_old: bool = False
+) -> Item | None:
     old = table.load(txn, key)
-    fail_unless(cond, old)
+    fail_unless(cond, old, keep_old)
     if old is not None:
         table.remove(txn, key, old)
     return old
 
 
 def do_update(
-    table: Table, txn: Any, key: bytes, prepared: PreparedUpdate
+    table: Storage, txn: Any, key: bytes, prepared: PreparedUpdate
 ) -> tuple[Item | None, Item | None]:
     old = table.load(txn, key)
     new = prepared.apply(old)
-    if new is not None:
-        table.store(txn, key, old, new, table.encode(new))
+    table.store(txn, key, old, new, table.encode(new))
     return old, new
+
+
+# --------------------------------------------------------------------------
+# transact_write: preparing the parts and running them in one commit
+# --------------------------------------------------------------------------
+
+#: DynamoDB's limits on one TransactWriteItems request.
+MAX_TRANSACTION_PARTS: Final = 100
+MAX_TRANSACTION_BYTES: Final = 4 * 1024 * 1024
+
+_PARTS = (Put, Update, Delete, ConditionCheck)
+
+
+#: One prepared part and the table it acts on.
+TableStep = tuple[Storage, "Step"]
+
+
+def prepare_transaction(
+    table_of: Callable[[object], Storage],
+    parts: Iterable[TransactPart],
+    names: Mapping[str, str] | None,
+    values: Mapping[str, Any] | None,
+) -> list[TableStep]:
+    """Validate and bind every part (nothing is read yet); refuse what DynamoDB refuses.
+
+    ``table_of`` gives the table a part's ``table=`` names (``None``: the
+    table the call is made on).
+    """
+    parts = part_list(parts)
+    if len(parts) > MAX_TRANSACTION_PARTS:
+        raise ValidationError(
+            f"1 validation error detected: Value at 'transactItems' failed to satisfy "
+            f"constraint: Member must have length less than or equal to "
+            f"{MAX_TRANSACTION_PARTS} (got {len(parts)} parts)"
+        )
+    ph = Placeholders(names, values)
+    steps: list[TableStep] = []
+    seen: set[tuple[str, bytes]] = set()
+    size = 0
+    for i, part in enumerate(parts):
+        try:
+            table = table_of(getattr(part, "table", None))
+            step = prepare_part(table, part, ph)
+        except ValidationError as exc:
+            raise ValidationError(f"transact_write part {i}: {exc}") from None
+        if (table.name, step.key) in seen:
+            raise ValidationError(
+                "Transaction request cannot include multiple operations on one item"
+                f"; part {i} repeats a key"
+            )
+        seen.add((table.name, step.key))
+        size += request_size(step, part)
+        steps.append((table, step))
+    if size > MAX_TRANSACTION_BYTES:
+        raise ValidationError(
+            f"Transaction request size has exceeded the maximum allowed size; request size: "
+            f"{size} bytes, limit: {MAX_TRANSACTION_BYTES} bytes"
+        )
+    ph.check_all_used()
+    return steps
+
+
+def part_list(parts: object) -> list[Any]:
+    """``parts`` as a list, if it is a list (or other iterable) of parts rather than one."""
+    if isinstance(parts, (*_PARTS, str, bytes, Mapping)):
+        raise ValidationError("transact_write: parts must be a list of parts, not one part")
+    if not isinstance(parts, Iterable):
+        raise ValidationError(
+            f"transact_write: parts must be a list of parts, got {type(parts).__name__}"
+        )
+    return list(parts)
+
+
+def request_size(step: Step, part: object) -> int:
+    """What one part adds to a transaction's size: its key, item and expression texts."""
+    size = len(step.key) + (len(step.data) if step.data is not None else 0)
+    for text in (getattr(part, "condition", None), getattr(part, "update", None)):
+        if isinstance(text, str):
+            size += len(text.encode("utf-8"))
+    return size
+
+
+def prepare_part(table: Storage, part: object, ph: Placeholders) -> Step:
+    """One ``transact_write`` part, bound to the request's shared placeholders."""
+    if not isinstance(part, _PARTS):
+        raise ValidationError(
+            "parts must be keystone.Put, Update, Delete or ConditionCheck, "
+            f"got {type(part).__name__}"
+        )
+    keep = keep_old_on_failure(part.return_values_on_condition_check_failure)
+    if isinstance(part, Put):
+        item = normalize_item(part.item)
+        key = table.key_of_item(item)
+        data = table.encode(item)
+        cond = condition(part.condition, ph) if part.condition is not None else None
+        return Step("put", key, cond, new=item, data=data, keep_old=keep)
+    key = table.key(part.pk, part.sk)
+    if isinstance(part, Update):
+        prepared = prepare_update(
+            table, part.pk, part.sk, part.update, part.condition, None, None, ph, keep
+        )
+        return Step("update", key, prepared.cond, update=prepared, keep_old=keep)
+    if isinstance(part, Delete):
+        cond = condition(part.condition, ph) if part.condition is not None else None
+        return Step("delete", key, cond, keep_old=keep)
+    if not isinstance(part.condition, str) or not part.condition.strip():
+        raise ValidationError("ConditionCheck needs a condition")
+    return Step("check", key, condition(part.condition, ph), keep_old=keep)
+
+
+def run_transaction(txn: Any, steps: list[TableStep]) -> None:
+    """Run prepared parts inside ``txn``; any failure raises TransactionCanceled.
+
+    Parts have distinct keys, so writing each part as it passes does not
+    change what a later part sees; one failure aborts them all (the caller's
+    write transaction is then rolled back).
+    """
+    reasons: list[str | None] = []
+    items: list[Item | None] = []
+    for table, step in steps:
+        old = table.load(txn, step.key)
+        kept: Item | None = None
+        try:
+            new, data = step.run(old, table)
+            if new is not None:
+                table.store(txn, step.key, old, new, data)  # type: ignore[arg-type]
+            elif step.kind == "delete" and old is not None:
+                table.remove(txn, step.key, old)
+        except ConditionalCheckFailed as exc:
+            reasons.append("ConditionalCheckFailed")
+            kept = exc.item
+        except ValidationError:  # a result too large, a type mismatch, an index key
+            reasons.append("ValidationError")
+        else:
+            reasons.append(None)
+        items.append(kept)
+    if any(r is not None for r in reasons):
+        raise TransactionCanceled(reasons, items=items)
+
+
+# --------------------------------------------------------------------------
+# transact_write(token=...): DynamoDB's ClientRequestToken
+# --------------------------------------------------------------------------
+
+#: How long a token is remembered (DynamoDB: 10 minutes).
+TOKEN_TTL_MS: Final = 10 * 60 * 1000
+#: DynamoDB's bounds on a ClientRequestToken's length.
+MAX_TOKEN_LENGTH: Final = 36
+_TOKEN: Final = b"txtoken:"  # + token -> fingerprint (32 bytes) + time (8 bytes, ms)
+_TOKEN_AT: Final = b"txtoken@"  # + time (8 bytes) + token -> b"" (oldest first, for pruning)
+_PRUNE_PER_WRITE: Final = 16
+
+
+def check_token(token: object) -> bytes:
+    """The token's bytes, if it is a str of 1..36 characters DynamoDB would take."""
+    if type(token) is not str or not 1 <= len(token) <= MAX_TOKEN_LENGTH:
+        what = shown(token) if type(token) is not str else f"{len(token)} characters"
+        raise ValidationError(
+            f"transact_write: token (ClientRequestToken) must be a str of 1 to "
+            f"{MAX_TOKEN_LENGTH} characters, got {what}"
+        )
+    check_unicode(token, "transact_write token")
+    return token.encode("utf-8")
+
+
+def fingerprint(
+    parts: Iterable[object], names: Mapping[str, str] | None, values: Mapping[str, Any] | None
+) -> bytes:
+    """A digest of a request that is equal exactly for equal requests (set order aside)."""
+    canonical = repr((_canonical(list(parts)), _canonical(names), _canonical(values)))
+    return hashlib.sha256(canonical.encode("utf-8", "backslashreplace")).digest()
+
+
+def _canonical(value: object, depth: int = 0) -> object:
+    if depth > 64:  # values nest at most 32 deep; anything deeper is refused elsewhere
+        return "..."
+    if isinstance(value, Mapping):
+        return ("M", sorted((repr(k), _canonical(v, depth + 1)) for k, v in value.items()))
+    if isinstance(value, (set, frozenset)):
+        return ("SET", sorted(repr(_canonical(v, depth + 1)) for v in value))
+    if isinstance(value, (list, tuple)):
+        return ("L", [_canonical(v, depth + 1) for v in value])
+    if isinstance(value, _PARTS):
+        return (
+            type(value).__name__,
+            [_canonical(getattr(value, f), depth + 1) for f in value.__slots__],
+        )
+    return (type(value).__name__, repr(value))
+
+
+def run_with_token(
+    txn: Any, meta: Any, steps: list[TableStep], token: bytes, digest: bytes, now: int
+) -> bool:
+    """Run the transaction once per token: False if an identical one already ran.
+
+    The token is recorded in the same commit as the writes, so a transaction
+    and its token are durable together; a token reused with other parts
+    within 10 minutes raises :class:`IdempotentParameterMismatch`.
+    """
+    seen = txn.get(_TOKEN + token, db=meta)
+    if seen is not None:
+        at = int.from_bytes(seen[32:40], "big")
+        if now - at < TOKEN_TTL_MS:
+            if seen[:32] == digest:
+                return False
+            raise IdempotentParameterMismatch(
+                "DynamoDB rejected the request because you retried a request with a different "
+                "payload but with an idempotent token that was already used"
+            )
+        txn.delete(_TOKEN_AT + seen[32:40] + token, db=meta)
+    run_transaction(txn, steps)
+    stamp = now.to_bytes(8, "big")
+    txn.put(_TOKEN + token, digest + stamp, db=meta)
+    txn.put(_TOKEN_AT + stamp + token, b"", db=meta)
+    _prune_tokens(txn, meta, now)
+    return True
+
+
+def _prune_tokens(txn: Any, meta: Any, now: int) -> None:
+    """Forget a few tokens older than 10 minutes (each write prunes some, oldest first)."""
+    cursor = txn.cursor(db=meta)
+    stale: list[bytes] = []
+    if cursor.set_range(_TOKEN_AT):
+        for key, _ in cursor:
+            if not key.startswith(_TOKEN_AT) or len(stale) >= _PRUNE_PER_WRITE:
+                break
+            if now - int.from_bytes(key[len(_TOKEN_AT) : len(_TOKEN_AT) + 8], "big") < TOKEN_TTL_MS:
+                break
+            stale.append(key)
+    cursor.close()
+    for key in stale:
+        txn.delete(key, db=meta)
+        txn.delete(_TOKEN + key[len(_TOKEN_AT) + 8 :], db=meta)

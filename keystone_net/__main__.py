@@ -10,7 +10,8 @@ lists them all (the table is :data:`keystone_net.serving.config.OPTIONS`).
 Beside gRPC, the same process answers DynamoDB's own JSON protocol on
 ``--dynamodb-port`` (8000 by default; ``keystone_net.dynamodb``), over the same
 database, limits, metrics, logs and TLS; ``--no-grpc`` and ``--no-dynamodb``
-turn either door off. The event loop is uvloop's when it is installed.
+turn either door off. The event loop is uvloop's when it is installed
+(``KEYSTONE_EVENT_LOOP``; ``keystone_net.serving.eventloop``).
 
 The database file is created if missing. The server logs
 ``listening on HOST:PORT`` to stderr once it accepts calls (``--port 0``
@@ -24,15 +25,14 @@ a leading ``serve`` is accepted too).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from keystone.errors import KeystoneError
 from keystone_net.grpc.server import serve
 from keystone_net.serving import config as settings
-from keystone_net.serving import logs
+from keystone_net.serving import eventloop, logs
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -40,25 +40,14 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     config = settings.parse(argv, environ)
     setup = logs.configure(config.log_level, config.log_format)
     try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(serve(config=config))
-    except (OSError, KeystoneError, settings.ConfigError) as exc:
+        eventloop.run(serve(config=config))  # (uvloop where installed: serving/eventloop.py)
+    except (OSError, KeystoneError, settings.ConfigError, eventloop.LoopError) as exc:
         # port taken, file not writable or corrupt, TLS files unreadable, ...
         logging.getLogger("keystone_net").error("cannot serve: %s", exc)
         return 1
     finally:
         setup.close()
     return 0
-
-
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's event loop when it is installed (the ``uvloop`` extra), else asyncio's."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-    return factory
 
 
 def server_main() -> int:

@@ -12,13 +12,31 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.config import Config
 
+import keystone
 from keystone.testing import KeystoneServer, start_server
 
 CREDENTIALS = {"aws_access_key_id": "AKIDTEST", "aws_secret_access_key": "secret"}
 
 
-def serve(path: Path, *args: str) -> KeystoneServer:
-    """A server over ``path`` with its DynamoDB endpoint on a free port."""
+#: The tables the tests' files hold before their server starts (S keys pk, sk).
+TABLES = ("things", "orders")
+
+
+def make_tables(path: Path, names: tuple[str, ...] = TABLES) -> Path:
+    """Create ``names`` (HASH pk, RANGE sk, both S) in the file at ``path``, if missing."""
+    db = keystone.Database.open(path)
+    try:
+        for name in names:
+            if name not in db.tables():
+                db.create_table(name, keystone.Schema(("pk", "S"), ("sk", "S")))
+    finally:
+        db.close()
+    return path
+
+
+def serve(path: Path, *args: str, tables: tuple[str, ...] = TABLES) -> KeystoneServer:
+    """A server over ``path`` (holding ``tables``) with its DynamoDB endpoint on a free port."""
+    make_tables(path, tables)
     return start_server(path, args=["--metrics-port", "0", *args])
 
 

@@ -161,7 +161,7 @@ class TestBatchWrite:
             ({"pk": "x", "n": float("nan")}, r"puts\[2\]"),
             ({"pk": "x", "s": set()}, r"puts\[2\]"),
             ({"pk": "x", "big": "x" * keystone.MAX_ITEM_BYTES}, r"puts\[2\].*limit"),
-            ({"pk": "x" * 600}, r"puts\[2\].*bytes"),
+            ({"pk": "x" * 2049}, r"puts\[2\].*2048 bytes"),
         ],
     )
     def test_one_invalid_item_writes_nothing(self, store, bad_put, match):
@@ -230,7 +230,7 @@ class TestBatchWriteLocal:
         with keystone.Database.open(tmp_path / "i.keystone", schema=schema) as db:
             with pytest.raises(ValidationError, match=r"puts\[1\].*by_g"):
                 db.batch_write(
-                    puts=[{"pk": "ok", "g": "x"}, {"pk": "p" * 400, "sk": "s", "g": "g" * 200}]
+                    puts=[{"pk": "ok", "g": "x"}, {"pk": "p" * 40, "sk": "s", "g": "g" * 490}]
                 )
             assert db.get("ok") is None
             assert db.query("x", index="by_g").count == 0

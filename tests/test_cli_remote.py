@@ -35,7 +35,7 @@ def test_the_data_verbs_work_over_a_server(url: str) -> None:
     assert run_main("put", url, '{"pk": "user#1", "sk": "profile", "name": "Ada", "n": 1}')[0] == 0
     for i in range(3):
         assert (
-            run_main("put", url, f'{{"pk": "user#1", "sk": "order#{i}", "total": {i * 10}}}')[0]
+            run_main("put", url, f'{{"pk": "user#1", "sk": "order#{i}", "amount": {i * 10}}}')[0]
             == 0
         )
     status, out, err = run_main("get", url, "user#1", "profile")
@@ -48,9 +48,9 @@ def test_the_data_verbs_work_over_a_server(url: str) -> None:
     )
     assert status == 0 and lines(out)[0]["n"] == 2
     status, out, _ = run_main("query", url, "user#1", "--sk-begins-with", "order#", "--reverse")
-    assert [i["total"] for i in lines(out)] == [20, 10, 0]
-    status, out, _ = run_main("scan", url, "--filter", "total >= :t", "--values", '{":t": 10}')
-    assert sorted(i["total"] for i in lines(out)) == [10, 20]
+    assert [i["amount"] for i in lines(out)] == [20, 10, 0]
+    status, out, _ = run_main("scan", url, "--filter", "amount >= :t", "--values", '{":t": 10}')
+    assert sorted(i["amount"] for i in lines(out)) == [10, 20]
     status, out, _ = run_main("sql", url, "SELECT sk FROM t WHERE pk = 'user#1' AND sk < 'order#2'")
     assert [i["sk"] for i in lines(out)] == ["order#0", "order#1"]
     status, out, _ = run_main("export", url)

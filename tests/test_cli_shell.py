@@ -150,9 +150,9 @@ def test_errors_are_reported_and_the_shell_goes_on(terminal: Terminal) -> None:
 def test_update_and_query_verbs_with_options(terminal: Terminal) -> None:
     terminal.command(".json")
     for i in range(3):
-        terminal.command(f'put {{"pk": "u", "sk": "order#{i}", "total": {i}}}')
-    out = terminal.command("update u order#1 --set 'total = total + :d' --values '{\":d\": 10}'")
-    assert json.loads(out)["total"] == 11
+        terminal.command(f'put {{"pk": "u", "sk": "order#{i}", "amount": {i}}}')
+    out = terminal.command("update u order#1 --set 'amount = amount + :d' --values '{\":d\": 10}'")
+    assert json.loads(out)["amount"] == 11
     out = terminal.command("query u --sk-begins-with order# --reverse")
     assert [json.loads(line)["sk"] for line in out.splitlines()] == [
         "order#2",

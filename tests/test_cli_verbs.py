@@ -53,8 +53,8 @@ def path(tmp_path: Path) -> Path:
     p = tmp_path / "app.keystone"
     with keystone.Database.open(p) as db:
         db.put({"pk": "user#1", "sk": "profile", "name": "Ada", "visits": 1})
-        for i, total in enumerate([5, 50, 500], 1):
-            db.put({"pk": "user#1", "sk": f"order#{i}", "total": total})
+        for i, amount in enumerate([5, 50, 500], 1):
+            db.put({"pk": "user#1", "sk": f"order#{i}", "amount": amount})
         db.put({"pk": "user#2", "sk": "profile", "name": "Grace"})
     return p
 
@@ -158,13 +158,13 @@ class TestDelete:
             "user#1",
             "order#2",
             "--condition",
-            "total < :t",
+            "amount < :t",
             "--values",
             '{":t": 10}',
         )
         assert result.returncode == 1
         assert "ConditionalCheckFailed" in result.stderr
-        assert read(path, "user#1", "order#2") == {"pk": "user#1", "sk": "order#2", "total": 50}
+        assert read(path, "user#1", "order#2") == {"pk": "user#1", "sk": "order#2", "amount": 50}
 
     def test_delete_on_a_missing_file_does_not_create_it(self, tmp_path: Path) -> None:
         result = cli("delete", tmp_path / "none.keystone", "a")
@@ -179,9 +179,9 @@ class TestUpdate:
             "update", path, "user#1", "profile",
             "--set", "visits = visits + :one",
             "--set", "#s = :s",
-            "--remove", "name",
+            "--remove", "#n",
             "--add", "tags :t",
-            "--names", '{"#s": "status"}',
+            "--names", '{"#s": "status", "#n": "name"}',
             "--values", '{":one": 1, "s": "active", ":t": {"$ss": ["vip"]}}',
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
@@ -219,7 +219,10 @@ class TestUpdate:
             "update", path, "user#1", "profile", "--set", "pk = :v", "--values", '{":v": "x"}'
         )
         assert status == 1
-        assert err.startswith("keystone: ValidationError: update: key attributes cannot be updated")
+        assert err.startswith(
+            "keystone: ValidationError: One or more parameter values were invalid: "
+            "Cannot update attribute pk. This attribute is part of the key"
+        )
 
 
 # --------------------------------------------------------------------------
@@ -231,7 +234,7 @@ class TestQuery:
     def test_query_prints_the_partition_in_sort_key_order(self, path: Path) -> None:
         result = cli("query", path, "user#1", "--sk-begins-with", "order#")
         assert result.returncode == 0, result.stderr
-        assert [i["total"] for i in lines(result.stdout)] == [5, 50, 500]
+        assert [i["amount"] for i in lines(result.stdout)] == [5, 50, 500]
 
     @pytest.mark.parametrize(
         ("options", "expected"),
@@ -244,8 +247,8 @@ class TestQuery:
             (["--sk-between", "order#2", "order#3"], ["order#2", "order#3"]),
             (["--sk-begins-with", "pro"], ["profile"]),
             (["--reverse", "--limit", "2"], ["profile", "order#3"]),
-            (["--filter", "total >= :t", "--values", '{":t": 50}'], ["order#2", "order#3"]),
-            (["--filter", "attribute_exists(total)", "--limit", "1"], ["order#1"]),
+            (["--filter", "amount >= :t", "--values", '{":t": 50}'], ["order#2", "order#3"]),
+            (["--filter", "attribute_exists(amount)", "--limit", "1"], ["order#1"]),
         ],
     )
     def test_query_options(self, path: Path, options: list[str], expected: list[str]) -> None:
@@ -266,24 +269,26 @@ class TestQuery:
         self, tmp_path: Path, options: list[str], expected: list[int]
     ) -> None:
         p = tmp_path / "indexed.keystone"
-        schema = keystone.Schema(global_indexes=[keystone.GlobalIndex("by_total", "kind", "total")])
+        schema = keystone.Schema(
+            global_indexes=[keystone.GlobalIndex("by_total", "kind", "amount")]
+        )
         with keystone.Database.open(p, schema) as db:
-            for i, total in enumerate([500, 5, 50]):
-                db.put({"pk": f"o{i}", "kind": "order", "total": total})
-            db.put({"pk": "n", "kind": 7, "total": 1})
+            for i, amount in enumerate([500, 5, 50]):
+                db.put({"pk": f"o{i}", "kind": "order", "amount": amount})
+            db.put({"pk": "n", "kind": 7, "amount": 1})
         status, out, err = run_main("query", p, "order", "--index", "by_total", *options)
         assert status == 0, err
-        assert [i["total"] for i in lines(out)] == expected
+        assert [i["amount"] for i in lines(out)] == expected
         status, out, err = run_main("query", p, "7.0", "--index", "by_total", "--pk-number")
         assert (status, [i["pk"] for i in lines(out)]) == (0, ["n"]), err
         status, out, err = run_main("query", p, "x", "--pk-number", "--index", "by_total")
-        assert status != 0 and "PK: 'x' is not a number" in err
+        assert status != 0 and "PK: The parameter cannot be converted to a numeric value: x" in err
 
     def test_query_projection(self, path: Path) -> None:
         status, out, _ = run_main(
-            "query", path, "user#1", "--sk-eq", "order#3", "--projection", "total"
+            "query", path, "user#1", "--sk-eq", "order#3", "--projection", "amount"
         )
-        assert (status, lines(out)) == (0, [{"total": 500}])
+        assert (status, lines(out)) == (0, [{"amount": 500}])
 
     def test_two_sort_key_conditions_are_a_usage_error(self, path: Path) -> None:
         result = cli("query", path, "user#1", "--sk-eq", "a", "--sk-lt", "b")
@@ -294,8 +299,8 @@ class TestQuery:
         status, out, _ = run_main("query", path, "user#1", "--sk-begins-with", "order#", "--table")
         assert status == 0
         assert out.splitlines() == [
-            "pk      sk       total",
-            "------  -------  -----",
+            "pk      sk       amount",
+            "------  -------  ------",
             "user#1  order#1  5",
             "user#1  order#2  50",
             "user#1  order#3  500",
@@ -318,7 +323,7 @@ class TestScan:
         assert (status, len(lines(out))) == (0, 2)
 
     def test_a_bad_filter_names_the_problem(self, path: Path) -> None:
-        status, out, err = run_main("scan", path, "--filter", "total >")
+        status, out, err = run_main("scan", path, "--filter", "amount >")
         assert (status, out) == (1, "")
         assert err.startswith("keystone: ValidationError:")
         assert err.count("\n") == 1

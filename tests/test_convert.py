@@ -176,11 +176,11 @@ def test_expression_values_round_trip() -> None:
 @pytest.mark.parametrize(
     ("value", "words"),
     [
-        pytest.param(float("nan"), "finite", id="nan"),
-        pytest.param(float("inf"), "finite", id="infinity"),
-        pytest.param(Decimal("NaN"), "finite", id="decimal-nan"),
+        pytest.param(float("nan"), "cannot be converted to a numeric value", id="nan"),
+        pytest.param(float("inf"), "cannot be converted to a numeric value", id="infinity"),
+        pytest.param(Decimal("NaN"), "cannot be converted to a numeric value", id="decimal-nan"),
         pytest.param(10**38 + 1, "38", id="39-digit-int"),
-        pytest.param(Decimal("1E+126"), "too large", id="too-large"),
+        pytest.param(Decimal("1E+126"), "Number overflow", id="too-large"),
         pytest.param(dt.datetime(2024, 1, 1), "naive", id="naive-datetime"),
         pytest.param(set(), "empty", id="empty-set"),
         pytest.param({1, "a"}, "one kind", id="mixed-set"),
@@ -223,18 +223,30 @@ def bad_item(value: pb.Value) -> pb.Item:
     ("value", "words"),
     [
         pytest.param(pb.Value(), "no type", id="unset-oneof"),
-        pytest.param(pb.Value(number_value="abc"), "not a number", id="not-a-number"),
-        pytest.param(pb.Value(number_value=""), "not a", id="empty-number"),
-        pytest.param(pb.Value(number_value="NaN"), "finite", id="nan-number"),
-        pytest.param(pb.Value(number_value="Infinity"), "finite", id="infinite-number"),
+        pytest.param(
+            pb.Value(number_value="abc"),
+            "cannot be converted to a numeric value",
+            id="not-a-number",
+        ),
+        pytest.param(
+            pb.Value(number_value=""), "cannot be converted to a numeric value", id="empty-number"
+        ),
+        pytest.param(
+            pb.Value(number_value="NaN"), "cannot be converted to a numeric value", id="nan-number"
+        ),
+        pytest.param(
+            pb.Value(number_value="Infinity"),
+            "cannot be converted to a numeric value",
+            id="infinite-number",
+        ),
         pytest.param(pb.Value(number_value="1" * 39), "38", id="39-digits"),
-        pytest.param(pb.Value(number_value="1e999"), "too large", id="out-of-range"),
+        pytest.param(pb.Value(number_value="1e999"), "Number overflow", id="out-of-range"),
         pytest.param(pb.Value(string_set=pb.StringSet()), "empty", id="empty-string-set"),
         pytest.param(pb.Value(number_set=pb.StringSet()), "empty", id="empty-number-set"),
         pytest.param(pb.Value(binary_set=pb.BinarySet()), "empty", id="empty-binary-set"),
         pytest.param(
             pb.Value(number_set=pb.StringSet(values=["1", "x"])),
-            "not a number",
+            "cannot be converted to a numeric value",
             id="bad-number-set",
         ),
         pytest.param(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -418,7 +417,7 @@ class TestPartiQL:
 class TestTablesAndAccount:
     def test_describe_and_create_speak_dynamodbs_shapes(self, ddb) -> None:
         created = ddb.create_table(
-            TableName=TABLE,
+            TableName="created_here",
             KeySchema=[
                 {"AttributeName": "pk", "KeyType": "HASH"},
                 {"AttributeName": "sk", "KeyType": "RANGE"},
@@ -429,11 +428,15 @@ class TestTablesAndAccount:
             ],
             BillingMode="PAY_PER_REQUEST",
         )["TableDescription"]
-        assert created["TableStatus"] == "ACTIVE"
-        ddb.get_waiter("table_exists").wait(TableName=TABLE)
-        table = ddb.describe_table(TableName=TABLE)["Table"]
-        assert table["TableName"] == TABLE
-        assert table["KeySchema"][0] == {"AttributeName": "pk", "KeyType": "HASH"}
+        try:
+            assert created["TableStatus"] == "ACTIVE"
+            ddb.get_waiter("table_exists").wait(TableName="created_here")
+            table = ddb.describe_table(TableName="created_here")["Table"]
+            assert table["TableName"] == "created_here"
+            assert table["KeySchema"][0] == {"AttributeName": "pk", "KeyType": "HASH"}
+            assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+        finally:
+            ddb.delete_table(TableName="created_here")
 
     def test_describe_limits_and_endpoints(self, ddb) -> None:
         assert ddb.describe_limits()["TableMaxReadCapacityUnits"] == 40000
@@ -453,17 +456,6 @@ class TestTablesAndAccount:
         assert got["TimeToLiveDescription"]["TimeToLiveStatus"] == "DISABLED"
 
 
-_KEEPS_OLD = (
-    "return_values_on_condition_check_failure"
-    in inspect.signature(keystone.Database.put).parameters
-)
-
-
-@pytest.mark.skipif(
-    not _KEEPS_OLD,
-    reason="the library does not keep a failed condition's item yet "
-    "(return_values_on_condition_check_failure comes with the semantics work)",
-)
 class TestReturnValuesOnConditionCheckFailure:
     def test_a_failed_condition_carries_the_item_when_asked(self, ddb) -> None:
         key = {"pk": {"S": "rv"}, "sk": {"S": "1"}}

@@ -22,7 +22,10 @@ JS = Path(__file__).parent / "interop" / "aws_sdk_js"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeystoneServer]:
-    srv = serve(tmp_path_factory.mktemp("clients") / "clients.keystone")
+    # (PynamoDB creates its own table, "orders")
+    srv = serve(
+        tmp_path_factory.mktemp("clients") / "clients.keystone", tables=("things", "jsitems")
+    )
     try:
         yield srv
     finally:

@@ -17,9 +17,13 @@ from keystone.testing import KeystoneServer
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeystoneServer]:
     path = tmp_path_factory.mktemp("streams") / "streams.keystone"
     schema = keystone.Schema(
-        ttl_attribute="expires", stream=keystone.StreamConfig(view="NEW_AND_OLD_IMAGES")
+        ("pk", "S"),
+        ("sk", "S"),
+        ttl_attribute="expires",
+        stream=keystone.StreamConfig(view="NEW_AND_OLD_IMAGES"),
     )
-    keystone.Database.open(path, schema=schema).close()
+    with keystone.Database.open(path) as db:
+        db.create_table("events", schema)
     srv = serve(path)
     try:
         yield srv
@@ -92,10 +96,12 @@ def test_time_to_live_names_the_files_attribute(server: KeystoneServer) -> None:
     ddb = client(server.dynamodb_url)
     got = ddb.describe_time_to_live(TableName="events")["TimeToLiveDescription"]
     assert got == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires"}
-    same = ddb.update_time_to_live(
-        TableName="events", TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"}
-    )
-    assert same["TimeToLiveSpecification"] == {"Enabled": True, "AttributeName": "expires"}
+    with pytest.raises(ClientError) as info:
+        ddb.update_time_to_live(
+            TableName="events",
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"},
+        )
+    assert info.value.response["Error"]["Message"] == "TimeToLive is already enabled"
     with pytest.raises(ClientError) as info:
         ddb.update_time_to_live(
             TableName="events", TimeToLiveSpecification={"Enabled": True, "AttributeName": "other"}

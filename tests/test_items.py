@@ -61,11 +61,11 @@ class TestConditions:
         assert store.get("a")["version"] == 2
 
     def test_delete_with_failing_condition_keeps_the_item(self, store):
-        store.put({"pk": "a", "status": "active"})
+        store.put({"pk": "a", "state_": "active"})
         with pytest.raises(ConditionalCheckFailed):
-            store.delete("a", condition="status = :s", values={":s": "closed"})
+            store.delete("a", condition="state_ = :s", values={":s": "closed"})
         assert store.get("a") is not None
-        store.delete("a", condition="status = :s", values={":s": "active"})
+        store.delete("a", condition="state_ = :s", values={":s": "active"})
         assert store.get("a") is None
 
     def test_condition_on_missing_item_sees_no_attributes(self, store):
@@ -87,7 +87,10 @@ class TestConditions:
             store.put({"pk": "a"}, names={"#n": "x"})
 
     def test_syntax_error_names_the_position(self, store):
-        with pytest.raises(ValidationError, match="column"):
+        with pytest.raises(
+            ValidationError,
+            match='^Invalid ConditionExpression: Syntax error; token: "=", near: "= = 1"$',
+        ):
             store.put({"pk": "a"}, condition="v = = 1")
 
 

@@ -47,19 +47,44 @@ class TestLimits:
             r"the item is \d+ bytes encoded; the limit is 409600 bytes",
         )
 
-    def test_key_size_limit_is_exact(self, filled):
-        assert filled.stats()["max_key_bytes"] == 511
-        filled.put({"pk": "p" * 300, "sk": "s" * 206})  # 506 bytes: the largest key
-        filled.delete("p" * 300, "s" * 206)
+    def test_key_size_limits_are_dynamodbs(self, filled):
+        assert filled.stats()["max_key_bytes"] == 511  # LMDB's; keys past it are stored too
+        filled.put({"pk": "p" * 2048, "sk": "s" * 1024})
+        filled.delete("p" * 2048, "s" * 1024)
         self.check_unchanged(
             filled,
-            lambda: filled.put({"pk": "p" * 300, "sk": "s" * 207}),
-            "partition key \\+ sort key is 507 bytes; the limit is 506 bytes",
+            lambda: filled.put({"pk": "p" * 300, "sk": "s" * 1025}),
+            "Aggregated size of all range keys has exceeded the size limit of 1024 bytes",
         )
+        self.check_unchanged(
+            filled,
+            lambda: filled.put({"pk": "p" * 2049, "sk": "s"}),
+            "Size of hashkey has exceeded the maximum size limit of2048 bytes",
+        )
+
+    def test_a_long_inline_partition_key_leaves_little_room_in_the_default_table(self, filled):
+        # The default table keeps partition keys of up to 506 bytes whole (as
+        # files of format 2 have them), so a sort key beside one may be short.
+        filled.put({"pk": "p" * 480, "sk": "s" * 26})  # 506 bytes
+        with pytest.raises(ValidationError, match="the limit is 506 bytes"):
+            filled.put({"pk": "p" * 480, "sk": "s" * 27})
 
     def test_key_size_limit_on_reads(self, filled):
         with pytest.raises(ValidationError, match="the limit is 506 bytes"):
-            filled.get("p" * 600)
+            filled.get("p" * 480, "s" * 27)
+        with pytest.raises(ValidationError, match="maximum size limit of2048 bytes"):
+            filled.get("p" * 2049)
+
+    def test_partition_keys_up_to_2048_bytes(self, filled):
+        long_pk = "p" * 2048
+        filled.put({"pk": long_pk, "sk": "a", "n": 1})
+        filled.put({"pk": long_pk, "sk": "b", "n": 2})
+        filled.put({"pk": "p" * 2047, "sk": "a", "n": 3})
+        assert filled.get(long_pk, "a")["n"] == 1
+        assert [i["n"] for i in filled.query(long_pk)] == [1, 2]
+        assert [i["n"] for i in filled.query("p" * 2047)] == [3]
+        filled.delete(long_pk, "a")
+        assert filled.get(long_pk, "a") is None
 
     def test_nesting_depth_limit(self, filled):
         filled.put({"pk": "deep", "v": nested(32)})
@@ -77,12 +102,22 @@ class TestLimits:
         self.check_unchanged(
             filled,
             lambda: filled.put({"pk": "keep", "v": 2}, condition=long_expr),
-            "the limit is 4096",
+            "Expression size has exceeded the maximum allowed size",
         )
 
     def test_in_operand_limit(self, filled):
         values = {f":v{i}": i for i in range(101)}
         expr = "v IN (" + ", ".join(values) + ")"
         self.check_unchanged(
-            filled, lambda: filled.put({"pk": "keep", "v": 2}, condition=expr, values=values), "100"
+            filled,
+            lambda: filled.put({"pk": "keep", "v": 2}, condition=expr, values=values),
+            "too many operands; number of operands: 101",
         )
+
+
+def test_a_query_bound_too_long_beside_a_long_partition_key_is_refused(tmp_path):
+    with keystone.Database.open(tmp_path / "q.keystone") as db:
+        db.put({"pk": "p" * 500, "sk": "b"})
+        with pytest.raises(ValidationError, match="the limit is 506 bytes"):
+            db.query("p" * 500, keystone.sk.ge("a" * 20))
+        assert [i["sk"] for i in db.query("p" * 500, keystone.sk.ge("a"))] == ["b"]

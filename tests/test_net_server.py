@@ -248,7 +248,7 @@ def test_validation_errors_are_invalid_argument(remote: Any) -> None:
     answer = call(remote.server.port, "Get", request, pb.GetResponse)
     assert answer.status is Status.INVALID_ARGUMENT
     assert answer.trailers.get("keystone-error") == "ValidationError"
-    assert "column" in (answer.message or "")
+    assert "Syntax error" in (answer.message or "")
 
 
 @pytest.mark.parametrize(
@@ -272,7 +272,7 @@ def test_malformed_requests_are_invalid_argument(remote: Any, method: str, raw: 
     ("value", "message"),
     [
         (pb.Value(), "index_partition_key"),  # no kind set
-        (pb.Value(number_value="12abc"), "'12abc' is not a number"),
+        (pb.Value(number_value="12abc"), "cannot be converted to a numeric value: 12abc"),
         (pb.Value(bool_value=True), "must be str or bytes, got bool"),  # the table's key
     ],
 )

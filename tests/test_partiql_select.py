@@ -150,10 +150,14 @@ class TestPredicates:
         assert sks(page) == ["k8", "k9"]
 
     def test_invalid_operands_are_reported_with_their_position(self, filled):
-        with pytest.raises(ValidationError, match=r"the value at line 1, column 38 is of type N"):
+        with pytest.raises(
+            ValidationError, match=r"operator or function: begins_with, operand type: N"
+        ):
             filled.execute("SELECT * FROM t WHERE begins_with(n, 3)")
         with pytest.raises(
-            ValidationError, match=r"lower bound parameter 1 \(line 1, column 33\) \(5\)"
+            ValidationError,
+            match=r"requires upper bound to be greater than or equal to lower bound; "
+            r"lower bound operand: AttributeValue: \{N:5\}",
         ):
             filled.execute("SELECT * FROM t WHERE n BETWEEN ? AND ?", [5, 1])
 
@@ -251,7 +255,8 @@ class TestPlanning:
     def test_partition_key_of_the_wrong_type(self, filled):
         with pytest.raises(ValidationError, match="partition key 'pk' must be str or bytes"):
             filled.execute("SELECT * FROM t WHERE pk = ?", [1])
-        with pytest.raises(ValidationError, match=r"parameter 1 .*sort key 'sk', must be str"):
+        # A number reaches the table (typed tables take N sort keys); an untyped one refuses it.
+        with pytest.raises(ValidationError, match=r"sort key condition value must be str"):
             filled.execute("SELECT * FROM t WHERE pk = 'p1' AND sk > ?", [1])
 
     def test_a_null_sort_key_never_addresses_the_item_without_sort_key(self, filled):
@@ -367,7 +372,9 @@ class TestProjection:
         assert page.items == [{"pk": "p0"}]
 
     def test_overlapping_paths_are_refused(self, filled):
-        with pytest.raises(ValidationError, match="overlap.*path one: m, path two: m.list"):
+        with pytest.raises(
+            ValidationError, match=r"overlap.*path one: \[m\], path two: \[m, list\]"
+        ):
             filled.execute("SELECT m, m.list FROM t")
 
 
@@ -487,7 +494,7 @@ class TestNumberIndexKeys:
         assert [i["pk"] for i in page.items] == ["s", "p5", "p3", "p1"]
 
     def test_the_table_sort_key_stays_a_string_or_binary(self, scored):
-        with pytest.raises(ValidationError, match="the sort key 'sk', must be str or bytes"):
+        with pytest.raises(ValidationError, match="sort key condition value must be str or bytes"):
             scored.execute("SELECT * FROM t WHERE pk = 'p1' AND sk > 3")
 
 

@@ -149,15 +149,17 @@ class TestUpdate:
         assert filled.get("a", "1")["n"] == 1
 
     def test_key_attributes_cannot_be_set(self, filled):
-        with pytest.raises(ValidationError, match="key attributes cannot be updated: sk"):
+        with pytest.raises(
+            ValidationError, match="Cannot update attribute sk. This attribute is part of the key"
+        ):
             filled.execute("UPDATE t SET sk = 'x' WHERE pk = 'a' AND sk = '1'")
 
     def test_arithmetic_on_a_missing_attribute_names_it(self, filled):
-        with pytest.raises(ValidationError, match="does not exist in the item: nope"):
+        with pytest.raises(ValidationError, match="does not exist in the item; path: nope"):
             filled.execute("UPDATE t SET n = nope + 1 WHERE pk = 'a' AND sk = '1'")
 
     def test_overlapping_paths_name_the_attributes(self, filled):
-        with pytest.raises(ValidationError, match="path one: m, path two: m.k"):
+        with pytest.raises(ValidationError, match=r"path one: \[m\], path two: \[m, k\]"):
             filled.execute("UPDATE t SET m = {} REMOVE m.k WHERE pk = 'a' AND sk = '1'")
 
     def test_a_table_without_sort_key_needs_only_the_partition_key(self, tmp_path):

@@ -232,3 +232,31 @@ def test_a_server_that_fails_to_start_reports_its_stderr(
     with pytest.raises(RuntimeError, match="did not print 'listening on HOST:PORT'") as info:
         start_server(blocker, timeout=30)
     assert "its stderr" in str(info.value)
+
+
+def test_keystone_tables_creates_tables_in_keystone_db(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        import keystone
+
+        @pytest.mark.keystone_tables(
+            orders=keystone.Schema(partition_key=("customer", "S"), sort_key=("placed", "N")),
+            stock={"partition_key": ("sku", "S"), "sort_key": None},
+        )
+        def test_marked(keystone_db):
+            assert keystone_db.tables() == ["default", "orders", "stock"]
+            keystone_db.table("orders").put({"customer": "c", "placed": 1})
+            assert keystone_db.table("orders").get("c", 1) == {"customer": "c", "placed": 1}
+
+        def test_unmarked(keystone_db):
+            assert keystone_db.tables() == ["default"]
+
+        def test_factory(keystone_db_factory):
+            db = keystone_db_factory(tables={"extra": {"partition_key": ("id", "N"), "sort_key": None}})
+            db.table("extra").put({"id": 5})
+            assert db.table("extra").get(5) == {"id": 5}
+        """
+    )
+    result = pytester.runpytest("--strict-markers")
+    result.assert_outcomes(passed=3)

@@ -190,14 +190,14 @@ class TestSegments:
         assert sum(scanned) == 400
         assert all(50 <= n <= 150 for n in scanned), scanned
 
-    @pytest.mark.parametrize(("segment", "total"), [(0, 0), (1, 1), (-1, 2), (0, 65537)])
+    @pytest.mark.parametrize(("segment", "total"), [(0, 0), (1, 1), (-1, 2), (0, 1_000_001)])
     def test_invalid_segments(self, store, segment, total):
-        with pytest.raises(ValidationError, match="segment"):
+        with pytest.raises(ValidationError, match="[sS]egment"):
             store.scan(segment=segment, total_segments=total)
 
     def test_start_key_from_another_segment_is_refused(self, store):
         store.batch_write(puts=[{"pk": f"u{i}"} for i in range(50)])
         page = store.scan(segment=0, total_segments=2, limit=1)
         assert page.last_key is not None
-        with pytest.raises(ValidationError, match="segment"):
+        with pytest.raises(ValidationError, match="[sS]egment"):
             store.scan(segment=1, total_segments=2, start=page.last_key)

@@ -266,20 +266,22 @@ class TestSchemaEvolution:
 
     def test_changed_index_definition_is_refused(self, tmp_path):
         path = tmp_path / "evolve.keystone"
-        keystone.Database.open(path, schema=Schema(global_indexes=[GlobalIndex("g1", "a")])).close()
+        keystone.Database.open(
+            path, schema=Schema(global_indexes=[GlobalIndex("gs1", "a")])
+        ).close()
         with pytest.raises(ValidationError, match="defined differently"):
-            keystone.Database.open(path, schema=Schema(global_indexes=[GlobalIndex("g1", "b")]))
+            keystone.Database.open(path, schema=Schema(global_indexes=[GlobalIndex("gs1", "b")]))
         with pytest.raises(ValidationError, match="not removed"):
             keystone.Database.open(path, schema=Schema())
         with pytest.raises(ValidationError, match="key schema"):
             keystone.Database.open(
-                path, schema=Schema("id", global_indexes=[GlobalIndex("g1", "a")])
+                path, schema=Schema("id", global_indexes=[GlobalIndex("gs1", "a")])
             )
 
 
 class TestTtl:
     def test_expired_items_are_invisible_to_every_read(self, tmp_path):
-        schema = Schema(ttl_attribute="expires", global_indexes=[GlobalIndex("g", "grp")])
+        schema = Schema(ttl_attribute="expires", global_indexes=[GlobalIndex("gsi", "grp")])
         with keystone.Database.open(
             tmp_path / "ttl.keystone", schema=schema, sweep_interval=3600
         ) as db:
@@ -294,7 +296,7 @@ class TestTtl:
             assert [i["pk"] for i in db.scan()] == ["live"]
             assert db.batch_get([("old", "1"), ("live", "1")]) == [db.get("live", "1")]
             assert db.transact_get([("old", "1")]) == [None]
-            assert [i["pk"] for i in db.query("x", index="g")] == ["live"]
+            assert [i["pk"] for i in db.query("x", index="gsi")] == ["live"]
             # an expired item counts as absent for conditions
             db.put({"pk": "old", "sk": "1", "v": 1}, condition="attribute_not_exists(pk)")
             assert db.get("old", "1") == {"pk": "old", "sk": "1", "v": 1}
@@ -303,7 +305,7 @@ class TestTtl:
         schema = Schema(
             ttl_attribute="exp",
             stream=StreamConfig("KEYS_ONLY"),
-            global_indexes=[GlobalIndex("g", "grp")],
+            global_indexes=[GlobalIndex("gsi", "grp")],
         )
         with keystone.Database.open(
             tmp_path / "sweep.keystone", schema=schema, sweep_interval=0.05
@@ -316,7 +318,7 @@ class TestTtl:
             while db.stats()["items"] > 1 and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert db.stats()["items"] == 1
-            assert db.stats()["indexes"] == {"g": 1}
+            assert db.stats()["indexes"] == {"gsi": 1}
             removes = [r for r in db.stream() if r.event == "REMOVE"]
             assert len(removes) == 150 and all(r.by_ttl for r in removes)
 
@@ -513,11 +515,12 @@ def test_indexes_always_equal_brute_force(tmp_path_factory, ops):
                     db.update(
                         item["pk"],
                         item["sk"],
-                        "SET " + ", ".join(f"{k} = :{k}" for k in sets),
+                        "SET " + ", ".join(f"#{k} = :{k}" for k in sets),
+                        names={f"#{k}": k for k in sets},
                         values={f":{k}": item[k] for k in sets},
                     )
                 else:
-                    db.update(item["pk"], item["sk"], "REMOVE status")
+                    db.update(item["pk"], item["sk"], "REMOVE #s", names={"#s": "status"})
             else:
                 db.batch_write(puts=[item])
             check_all_indexes(db)

@@ -67,6 +67,7 @@ COMMANDS: dict[str, Command] = {}
 ORDER: Final = (
     "put", "get", "delete", "update", "query", "scan", "sql",
     "import", "export", "backup", "stats",
+    "tables", "create-table", "describe-table", "delete-table",
 )  # fmt: skip
 
 

@@ -424,3 +424,5 @@ register(
         run_stats,
     )
 )
+
+from . import tables as _tables  # noqa: E402, F401 - registers tables, create-table, ...

@@ -21,6 +21,7 @@ conditions and projections; ``update`` applies SET/REMOVE/ADD/DELETE;
 
 from __future__ import annotations
 
+from ..errors import ValidationError
 from .evaluate import (
     Condition,
     Projection,
@@ -29,8 +30,14 @@ from .evaluate import (
     compile_projection,
 )
 from .parser import (
+    CONDITION,
+    FILTER,
+    KEY_CONDITION,
     MAX_EXPRESSION_BYTES,
     MAX_IN_OPERANDS,
+    PROJECTION,
+    UPDATE,
+    invalid,
     parse_condition,
     parse_projection,
     parse_update,
@@ -39,31 +46,50 @@ from .placeholders import Placeholders
 from .update import Update, compile_update
 
 
-def condition(text: str, placeholders: Placeholders) -> Condition:
-    """Bind a condition or filter expression: ``condition(text, ph)(item) -> bool``."""
-    compiled = compile_condition(text)
-    placeholders.use(compiled.names, compiled.values)
-    env = placeholders.env
-    for check in compiled.checks:
-        check(env)
+def _text(text: object, kind: str) -> str:
+    # Before the caches: an unhashable or non-str text must not reach lru_cache.
+    if type(text) is not str:
+        raise ValidationError(f"{kind} must be a str, got {type(text).__name__}")
+    return text
+
+
+def condition(text: str, placeholders: Placeholders, kind: str = CONDITION) -> Condition:
+    """Bind a condition, filter or key condition: ``condition(text, ph)(item) -> bool``."""
+    compiled = compile_condition(_text(text, kind), kind)
+    try:
+        placeholders.use(compiled.names, compiled.values)
+        env = placeholders.env
+        for check in compiled.checks:
+            check(env)
+    except ValidationError as exc:
+        raise invalid(kind, str(exc)) from None
     return Condition(text, compiled.predicate, env)
 
 
 def projection(text: str, placeholders: Placeholders) -> Projection:
     """Bind a projection expression: ``projection(text, ph)(item) -> dict``."""
-    compiled = compile_projection(text)
-    placeholders.use(compiled.names, ())
-    return bind_projection(compiled, placeholders.env)
+    compiled = compile_projection(_text(text, PROJECTION))
+    try:
+        placeholders.use(compiled.names, ())
+        return bind_projection(compiled, placeholders.env)
+    except ValidationError as exc:
+        raise invalid(PROJECTION, str(exc)) from None
 
 
 def update(text: str, placeholders: Placeholders) -> Update:
     """Bind an update expression: ``update(text, ph).apply(item) -> new item``."""
-    compiled = compile_update(text)
-    placeholders.use(compiled.names, compiled.values)
-    return Update(text, compiled, placeholders.env)
+    compiled = compile_update(_text(text, UPDATE))
+    try:
+        placeholders.use(compiled.names, compiled.values)
+        return Update(text, compiled, placeholders.env)
+    except ValidationError as exc:
+        raise invalid(UPDATE, str(exc)) from None
 
 
 __all__ = [
+    "CONDITION",
+    "FILTER",
+    "KEY_CONDITION",
     "MAX_EXPRESSION_BYTES",
     "MAX_IN_OPERANDS",
     "Condition",

@@ -57,12 +57,12 @@ class ValueRef:
 
 @dataclass(frozen=True, slots=True)
 class Size:
-    """``size(path)`` used as an operand."""
+    """``size(path)`` (or ``size(:value)``) used as an operand."""
 
-    path: Path
+    operand: Path | ValueRef
 
     def __str__(self) -> str:
-        return f"size({self.path})"
+        return f"size({self.operand})"
 
 
 Operand: TypeAlias = "Path | ValueRef | Size"
@@ -108,14 +108,16 @@ class Function:
 
 @dataclass(frozen=True, slots=True)
 class And:
-    left: ConditionNode
-    right: ConditionNode
+    """``a AND b AND ...``: a chain is one node, so its length adds no depth."""
+
+    operands: tuple[ConditionNode, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Or:
-    left: ConditionNode
-    right: ConditionNode
+    """``a OR b OR ...``: a chain is one node, so its length adds no depth."""
+
+    operands: tuple[ConditionNode, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,16 +209,17 @@ def placeholders_used(node: Node) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(names), frozenset(values)
 
 
-def _collect(node: object, names: set[str], values: set[str]) -> None:
-    if isinstance(node, Path):
-        for element in node.elements:
-            if isinstance(element, Name) and element.placeholder:
-                names.add(element.text)
-    elif isinstance(node, ValueRef):
-        values.add(node.key)
-    elif isinstance(node, tuple):
-        for child in node:
-            _collect(child, names, values)
-    elif hasattr(node, "__dataclass_fields__"):
-        for field in node.__dataclass_fields__:
-            _collect(getattr(node, field), names, values)
+def _collect(root: object, names: set[str], values: set[str]) -> None:
+    pending = [root]  # an explicit stack: a deep tree never deepens the Python stack
+    while pending:
+        node = pending.pop()
+        if isinstance(node, Path):
+            for element in node.elements:
+                if isinstance(element, Name) and element.placeholder:
+                    names.add(element.text)
+        elif isinstance(node, ValueRef):
+            values.add(node.key)
+        elif isinstance(node, tuple):
+            pending.extend(node)
+        elif hasattr(node, "__dataclass_fields__"):
+            pending.extend(getattr(node, field) for field in node.__dataclass_fields__)

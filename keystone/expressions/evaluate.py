@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any, Final, TypeAlias
 
 from ..errors import ValidationError
-from ..types import TYPE_CODES
+from ..types import TYPE_CODES, clip
 from . import compare
 from .ast import (
     And,
@@ -35,7 +35,7 @@ from .ast import (
     placeholders_used,
 )
 from .compare import MISSING, begins_with, contains, equal, less, less_equal, type_code
-from .parser import CACHE_SIZE, parse_condition, parse_projection
+from .parser import CACHE_SIZE, CONDITION, parse_condition, parse_projection
 from .paths import (
     ConcretePath,
     Getter,
@@ -60,7 +60,7 @@ _PLAIN: Final = frozenset({str, int, Decimal, bytes, bool, type(None), _dt.datet
 
 
 def compile_operand(node: Operand) -> Getter:
-    """A reader for a path, a ``:value`` or ``size(path)``."""
+    """A reader for a path, a ``:value`` or ``size(...)``."""
     if isinstance(node, ValueRef):
         key = node.key
 
@@ -69,13 +69,119 @@ def compile_operand(node: Operand) -> Getter:
 
         return value
     if isinstance(node, Size):
-        get = compile_getter(node.path)
+        get = compile_operand(node.operand)
 
         def size(item: Mapping[str, Any], env: Mapping[str, Any]) -> Any:
             return compare.size(get(item, env))
 
         return size
     return compile_getter(node)
+
+
+# -- checks of constant operands (run when an expression is bound) --------------
+
+
+def _wrong_type(function: str, code: str | None) -> ValidationError:
+    return ValidationError(
+        "Incorrect operand type for operator or function; "
+        f"operator or function: {function}, operand type: {code}"
+    )
+
+
+def _constant_checks(node: ConditionNode, checks: list[BindCheck]) -> None:
+    """What DynamoDB refuses before reading any item: operators and functions
+    given constants (``:values``) of types they can never take."""
+    if isinstance(node, Comparison) and node.op not in ("=", "<>"):
+        if isinstance(node.left, ValueRef) and isinstance(node.right, ValueRef):
+            checks.append(_orderable_check(node.op, (node.left.key, node.right.key)))
+    elif isinstance(node, Between):
+        bounds = [n.key for n in (node.low, node.high) if isinstance(n, ValueRef)]
+        if isinstance(node.operand, ValueRef):
+            bounds.append(node.operand.key)
+        if len(bounds) >= 2:
+            checks.append(_orderable_check("BETWEEN", tuple(bounds)))
+        if isinstance(node.low, ValueRef) and isinstance(node.high, ValueRef):
+            checks.append(_between_check(node.low.key, node.high.key))
+    elif isinstance(node, Function):
+        name = node.name
+        if name == "begins_with":
+            for arg in node.args:
+                if isinstance(arg, ValueRef):
+                    checks.append(_type_check(name, arg.key, ("S", "B")))
+        elif name == "attribute_type" and isinstance(node.args[1], ValueRef):
+            checks.append(_type_code_check(node.args[1].key))
+    for operand in _operands(node):
+        if isinstance(operand, Size) and isinstance(operand.operand, ValueRef):
+            checks.append(_type_check("size", operand.operand.key, _SIZED))
+
+
+_SIZED: Final = ("S", "B", "SS", "NS", "BS", "L", "M", "VecF32")
+
+
+def _operands(node: ConditionNode) -> tuple[object, ...]:
+    if isinstance(node, Comparison):
+        return (node.left, node.right)
+    if isinstance(node, Between):
+        return (node.operand, node.low, node.high)
+    if isinstance(node, In):
+        return (node.operand, *node.choices)
+    if isinstance(node, Function):
+        return node.args
+    return ()
+
+
+def _orderable_check(op: str, keys: tuple[str, ...]) -> BindCheck:
+    def check(env: Mapping[str, Any]) -> None:
+        codes = [type_code(env[key]) for key in keys]
+        for code in codes:
+            if code not in ("N", "S", "B", "Ts"):
+                raise _wrong_type(op, code)
+        if len(set(codes)) > 1:
+            raise ValidationError(
+                "Type mismatch for operator or function; "
+                f"operator or function: {op}, operand types: {', '.join(map(str, codes))}"
+            )
+
+    return check
+
+
+def _type_check(function: str, key: str, allowed: tuple[str, ...]) -> BindCheck:
+    def check(env: Mapping[str, Any]) -> None:
+        code = type_code(env[key])
+        if code not in allowed:
+            raise _wrong_type(function, code)
+
+    return check
+
+
+def _type_code_check(key: str) -> BindCheck:
+    def check(env: Mapping[str, Any]) -> None:
+        code = env[key]
+        if type(code) is not str or code not in TYPE_CODES:
+            raise ValidationError(
+                f"Invalid attribute type name found; type: {clip(repr(code))}, "
+                f"valid types: {{{','.join(TYPE_CODES)}}}"
+            )
+
+    return check
+
+
+def _between_check(low: str, high: str) -> BindCheck:
+    def check(env: Mapping[str, Any]) -> None:
+        a, b = env[low], env[high]
+        if compare.less(b, a):
+            raise ValidationError(
+                "The BETWEEN operator requires upper bound to be greater than or equal to "
+                f"lower bound; lower bound operand: {describe_value(a)}, "
+                f"upper bound operand: {describe_value(b)}"
+            )
+
+    return check
+
+
+def describe_value(value: Any) -> str:
+    """A constant as DynamoDB's messages show it: ``AttributeValue: {N:5}``."""
+    return f"AttributeValue: {{{type_code(value)}:{clip(str(value), 40)}}}"
 
 
 # -- conditions ----------------------------------------------------------------
@@ -132,78 +238,57 @@ def _compile_comparison(node: Comparison) -> Predicate:
     return le
 
 
-def _compile_function(node: Function, checks: list[BindCheck]) -> Predicate:
+def _compile_function(node: Function) -> Predicate:
     get = compile_operand(node.args[0])
     name = node.name
     if name == "attribute_exists":
         return lambda item, env: get(item, env) is not MISSING
     if name == "attribute_not_exists":
         return lambda item, env: get(item, env) is MISSING
-    second = node.args[1]
-    other = compile_operand(second)
+    other = compile_operand(node.args[1])
     if name == "attribute_type":
-        assert isinstance(second, ValueRef)
-        checks.append(_type_code_check(second.key))
-        return lambda item, env: type_code(get(item, env)) == env[second.key]
+        return lambda item, env: type_code(get(item, env)) == other(item, env)
     if name == "begins_with":
-        if isinstance(second, ValueRef):
-            checks.append(_begins_with_check(second.key))
         return lambda item, env: begins_with(get(item, env), other(item, env))
     return lambda item, env: contains(get(item, env), other(item, env))
 
 
-def _type_code_check(key: str) -> BindCheck:
-    def check(env: Mapping[str, Any]) -> None:
-        code = env[key]
-        if type(code) is not str or code not in TYPE_CODES:
-            raise ValidationError(
-                f"attribute_type: {key} is {code!r}, which is not a type code; "
-                f"use one of {', '.join(TYPE_CODES)}"
-            )
+def _all(parts: tuple[Predicate, ...]) -> Predicate:
+    if len(parts) == 2:
+        a, b = parts
+        return lambda item, env: a(item, env) and b(item, env)
 
-    return check
+    def every(item: Mapping[str, Any], env: Mapping[str, Any]) -> bool:
+        return all(part(item, env) for part in parts)
 
-
-def _begins_with_check(key: str) -> BindCheck:
-    def check(env: Mapping[str, Any]) -> None:
-        code = type_code(env[key])
-        if code not in ("S", "B"):
-            raise ValidationError(
-                f"begins_with: the operand {key} is of type {code}; it must be a string (S) "
-                "or binary (B)"
-            )
-
-    return check
+    return every
 
 
-def _between_check(low: str, high: str) -> BindCheck:
-    def check(env: Mapping[str, Any]) -> None:
-        a, b = env[low], env[high]
-        if compare.less(b, a):
-            raise ValidationError(
-                f"BETWEEN: the lower bound {low} ({a!r}) is greater than the upper bound "
-                f"{high} ({b!r})"
-            )
+def _any(parts: tuple[Predicate, ...]) -> Predicate:
+    if len(parts) == 2:
+        a, b = parts
+        return lambda item, env: a(item, env) or b(item, env)
 
-    return check
+    def some(item: Mapping[str, Any], env: Mapping[str, Any]) -> bool:
+        return any(part(item, env) for part in parts)
+
+    return some
 
 
 def _compile(node: ConditionNode, checks: list[BindCheck]) -> Predicate:
+    # Recursion follows the tree, whose depth the parser bounds (MAX_NESTING).
+    _constant_checks(node, checks)
     if isinstance(node, Comparison):
         return _compile_comparison(node)
     if isinstance(node, And):
-        left, right = _compile(node.left, checks), _compile(node.right, checks)
-        return lambda item, env: left(item, env) and right(item, env)
+        return _all(tuple(_compile(part, checks) for part in node.operands))
     if isinstance(node, Or):
-        left, right = _compile(node.left, checks), _compile(node.right, checks)
-        return lambda item, env: left(item, env) or right(item, env)
+        return _any(tuple(_compile(part, checks) for part in node.operands))
     if isinstance(node, Not):
         inner = _compile(node.operand, checks)
         return lambda item, env: not inner(item, env)
     if isinstance(node, Between):
         get, low, high = (compile_operand(n) for n in (node.operand, node.low, node.high))
-        if isinstance(node.low, ValueRef) and isinstance(node.high, ValueRef):
-            checks.append(_between_check(node.low.key, node.high.key))
 
         def between(item: Mapping[str, Any], env: Mapping[str, Any]) -> bool:
             return compare.between(get(item, env), low(item, env), high(item, env))
@@ -220,7 +305,7 @@ def _compile(node: ConditionNode, checks: list[BindCheck]) -> Predicate:
             return any(equal(value, choice(item, env)) for choice in choices)
 
         return in_
-    return _compile_function(node, checks)
+    return _compile_function(node)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,9 +319,9 @@ class CompiledCondition:
 
 
 @lru_cache(maxsize=CACHE_SIZE)
-def compile_condition(text: str) -> CompiledCondition:
-    """Parse (cached) and compile a condition or filter expression."""
-    tree = parse_condition(text)
+def compile_condition(text: str, kind: str = CONDITION) -> CompiledCondition:
+    """Parse (cached) and compile a condition, filter or key condition expression."""
+    tree = parse_condition(text, kind)
     checks: list[BindCheck] = []
     predicate = _compile(tree, checks)
     names, values = placeholders_used(tree)
@@ -350,4 +435,5 @@ __all__ = [
     "compile_condition",
     "compile_operand",
     "compile_projection",
+    "describe_value",
 ]

@@ -1,9 +1,14 @@
 """Tokens of DynamoDB's expression language.
 
 This module owns the lexical level: it turns an expression string into
-:class:`Token` objects that remember their 1-based column, and it owns the
-:func:`syntax_error` helper every later stage uses, so that all syntax errors
-read alike (``syntax error at column 7 near 'BETWEN': expected ...``).
+:class:`Token` objects that remember where they stand in the text, and it
+owns :func:`syntax_error`, so that every syntax error reads as DynamoDB's
+does: ``Syntax error; token: "BETWEN", near: "a BETWEN :x"`` (the token and
+its neighbours, as they appear in the text).
+
+DynamoDB's lexical rules: a bare name starts with a letter and goes on with
+letters, digits and ``_``; ``#name`` and ``:value`` go on with letters,
+digits and ``_`` (so ``#1`` and ``:_`` are fine); integers are list indexes.
 """
 
 from __future__ import annotations
@@ -21,23 +26,27 @@ INT: Final = "integer"
 PUNCT: Final = "punctuation"
 EOF: Final = "end of expression"
 
-#: Words of the grammar itself; they cannot name an attribute without ``#``.
+#: Words of the grammar itself (case-insensitive).
 KEYWORDS: Final = frozenset({"AND", "OR", "NOT", "BETWEEN", "IN", "SET", "REMOVE", "ADD", "DELETE"})
 
 _SINGLE: Final = frozenset(".[](),=+-")
-_IDENT_START: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
-_IDENT_CHARS: Final = _IDENT_START | frozenset("0123456789")
+_LETTERS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _DIGITS: Final = frozenset("0123456789")
+_WORD_CHARS: Final = _LETTERS | _DIGITS | frozenset("_")
 _SPACE: Final = frozenset(" \t\r\n")
 
 
 @dataclass(frozen=True, slots=True)
 class Token:
-    """One token: its kind, its exact text and its 1-based column."""
+    """One token: its kind, its exact text and where it starts (0-based) in the text."""
 
     kind: str
     text: str
-    column: int
+    start: int
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.text)
 
     @property
     def keyword(self) -> str | None:
@@ -48,23 +57,31 @@ class Token:
                 return upper
         return None
 
-    def describe(self) -> str:
-        if self.kind == EOF:
-            return "the end of the expression"
-        return repr(self.text)
+    @property
+    def shown(self) -> str:
+        """The token as DynamoDB's messages show it."""
+        return "<EOF>" if self.kind == EOF else self.text
 
 
-def syntax_error(token: Token, expected: str) -> NoReturn:
-    """Raise the ValidationError for ``token`` where ``expected`` was expected."""
-    if token.kind == EOF:
-        where = f"syntax error at column {token.column} (end of expression)"
-    else:
-        where = f"syntax error at column {token.column} near {token.text!r}"
-    raise ValidationError(f"{where}: expected {expected}")
+def syntax_error(text: str, tokens: list[Token], index: int) -> NoReturn:
+    """Raise DynamoDB's syntax error for ``tokens[index]`` of ``text``."""
+    token = tokens[index]
+    first = tokens[index - 1].start if index > 0 else token.start
+    last = tokens[index + 1].end if index + 1 < len(tokens) else token.end
+    near = text[first:last]
+    raise ValidationError(f'Syntax error; token: "{_clip(token.shown)}", near: "{_clip(near)}"')
+
+
+def _clip(text: str, limit: int = 64) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def tokenize(text: str) -> list[Token]:
-    """Split ``text`` into tokens, ending with an EOF token."""
+    """Split ``text`` into tokens, ending with an EOF token.
+
+    A character no token can start with (``_``, ``$``, a quote, ...) is a
+    syntax error naming it.
+    """
     tokens: list[Token] = []
     i = 0
     n = len(text)
@@ -74,34 +91,46 @@ def tokenize(text: str) -> list[Token]:
             i += 1
             continue
         start = i
-        if ch in _IDENT_START:
+        if ch in _LETTERS:
             i += 1
-            while i < n and text[i] in _IDENT_CHARS:
+            while i < n and text[i] in _WORD_CHARS:
                 i += 1
-            tokens.append(Token(IDENT, text[start:i], start + 1))
+            tokens.append(Token(IDENT, text[start:i], start))
         elif ch in _DIGITS:
             i += 1
             while i < n and text[i] in _DIGITS:
                 i += 1
-            tokens.append(Token(INT, text[start:i], start + 1))
+            tokens.append(Token(INT, text[start:i], start))
         elif ch == "#" or ch == ":":
             i += 1
-            while i < n and text[i] in _IDENT_CHARS:
+            while i < n and text[i] in _WORD_CHARS:
                 i += 1
             if i == start + 1:
-                what = "an attribute name" if ch == "#" else "a value name"
-                bad = Token(PUNCT, text[start : start + 2] or ch, start + 1)
-                syntax_error(bad, f"{what} after {ch!r} (letters, digits or '_')")
-            tokens.append(Token(NAME_REF if ch == "#" else VALUE_REF, text[start:i], start + 1))
+                tokens.append(Token(PUNCT, ch, start))
+                _bad_at_end(text, tokens, n)
+            tokens.append(Token(NAME_REF if ch == "#" else VALUE_REF, text[start:i], start))
         elif ch in "<>":
             nxt = text[i + 1] if i + 1 < n else ""
             i += 2 if nxt == "=" or (ch == "<" and nxt == ">") else 1
-            tokens.append(Token(PUNCT, text[start:i], start + 1))
+            tokens.append(Token(PUNCT, text[start:i], start))
         elif ch in _SINGLE:
             i += 1
-            tokens.append(Token(PUNCT, ch, start + 1))
+            tokens.append(Token(PUNCT, ch, start))
         else:
-            bad = Token(PUNCT, ch, start + 1)
-            syntax_error(bad, "an attribute name, a #name or :value placeholder, or an operator")
-    tokens.append(Token(EOF, "", n + 1))
+            tokens.append(Token(PUNCT, ch, start))
+            _bad_at_end(text, tokens, n)
+    tokens.append(Token(EOF, "", n))
     return tokens
+
+
+def _bad_at_end(text: str, tokens: list[Token], n: int) -> NoReturn:
+    """The last token is one the grammar never takes: raise for it, with what follows."""
+    bad = tokens[-1]
+    rest = bad.end
+    while rest < n and text[rest] in _SPACE:
+        rest += 1
+    stop = rest
+    while stop < n and text[stop] in _WORD_CHARS:
+        stop += 1
+    follow = [Token(PUNCT, text[rest:stop], rest)] if stop > rest else []
+    syntax_error(text, [*tokens, *follow], len(tokens) - 1)

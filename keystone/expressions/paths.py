@@ -43,6 +43,11 @@ def format_path(path: ConcretePath) -> str:
     return "".join(out)
 
 
+def listed_path(path: ConcretePath) -> str:
+    """A concrete path as DynamoDB's messages list it: ``[a, b, [2]]``."""
+    return "[" + ", ".join(f"[{k}]" if isinstance(k, int) else k for k in path) + "]"
+
+
 def describe(path: Path, env: Mapping[str, Any]) -> str:
     """``path`` with its placeholders resolved, for error messages."""
     return format_path(resolve(path, env))
@@ -104,7 +109,7 @@ class PathNode:
 def _overlap(one: ConcretePath, two: ConcretePath) -> ValidationError:
     return ValidationError(
         "Two document paths overlap with each other; must remove or rewrite one of these "
-        f"paths; path one: {format_path(one)}, path two: {format_path(two)}"
+        f"paths; path one: {listed_path(one)}, path two: {listed_path(two)}"
     )
 
 
@@ -128,8 +133,8 @@ def build_tree(paths: Iterable[ConcretePath]) -> PathNode:
                         raise ValidationError(
                             "Two document paths conflict with each other; must remove or "
                             "rewrite one of these paths; path one: "
-                            f"{format_path(node.children[sibling].example)}, "
-                            f"path two: {format_path(path)}"
+                            f"{listed_path(node.children[sibling].example)}, "
+                            f"path two: {listed_path(path)}"
                         )
                     break
                 child = node.children[key] = PathNode(path)

@@ -13,19 +13,34 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import ValidationError
-from ..types import normalize_value
+from ..types import MAX_NAME_BYTES, check_name_size, check_unicode, clip, normalize_value
 
 _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
 def _check_key(key: object, prefix: str, what: str) -> str:
-    if not isinstance(key, str) or not key.startswith(prefix):
-        raise ValidationError(f"{what} must be strings starting with {prefix!r}, got {key!r}")
-    if len(key) < 2 or not _WORD_CHARS.issuperset(key[1:]):
+    if (
+        not isinstance(key, str)
+        or not key.startswith(prefix)
+        or len(key) < 2
+        or not _WORD_CHARS.issuperset(key[1:])
+    ):
+        shown = clip(key) if isinstance(key, str) else repr(key)
         raise ValidationError(
-            f"{what} must be {prefix!r} followed by letters, digits or '_', got {key!r}"
+            f'{what} contains invalid key: Syntax error; key: "{shown}" '
+            f"(keys are {prefix!r} followed by letters, digits or '_')"
         )
     return key
+
+
+def _mapping(given: object, what: str) -> Mapping[Any, Any]:
+    if given is None:
+        return {}
+    if type(given) is dict:
+        return given
+    if not isinstance(given, Mapping):
+        raise ValidationError(f"{what} must be a dict, got {type(given).__name__}")
+    return given
 
 
 class Placeholders:
@@ -38,15 +53,23 @@ class Placeholders:
     ) -> None:
         self.names: dict[str, str] = {}
         self.values: dict[str, Any] = {}
-        for key, name in (names or {}).items():
-            _check_key(key, "#", "expression attribute names")
+        for key, name in _mapping(names, "ExpressionAttributeNames").items():
+            _check_key(key, "#", "ExpressionAttributeNames")
             if not isinstance(name, str) or not name:
                 raise ValidationError(
-                    f"expression attribute name {key} must stand for a non-empty str, got {name!r}"
+                    "ExpressionAttributeNames contains invalid value: Empty attribute name "
+                    f"for key {key}"
+                    if name == ""
+                    else f"ExpressionAttributeNames: {key} must stand for a str, got "
+                    f"{type(name).__name__}"
                 )
+            if not name.isascii():
+                check_unicode(name, f"ExpressionAttributeNames {key}")
+            if len(name) > MAX_NAME_BYTES // 4:
+                check_name_size(name)
             self.names[key] = name
-        for key, value in (values or {}).items():
-            _check_key(key, ":", "expression attribute values")
+        for key, value in _mapping(values, "ExpressionAttributeValues").items():
+            _check_key(key, ":", "ExpressionAttributeValues")
             self.values[key] = normalize_value(value, path=key)
         #: Names and values together: what compiled expressions look placeholders up in.
         self.env: dict[str, Any] = {**self.names, **self.values}

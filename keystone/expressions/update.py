@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any, NoReturn, TypeAlias
 
 from ..errors import ValidationError
-from ..types import NUMBER_CONTEXT, normalize_number
+from ..types import NUMBER_CONTEXT, NUMBER_TOO_PRECISE, clip, normalize_number
 from .ast import Arithmetic, Call, Path, SetValue, ValueRef, placeholders_used
 from .compare import MISSING, type_code
 from .evaluate import Projection
@@ -28,6 +28,16 @@ from .paths import ConcretePath, Getter, build_tree, compile_getter, describe, f
 ValueFn: TypeAlias = Callable[[Mapping[str, Any], Mapping[str, Any]], Any]
 
 _SET_TYPES = ("SS", "NS", "BS")
+#: How DynamoDB names types in its ADD and DELETE messages.
+_TYPE_NAMES = {
+    "S": "STRING",
+    "N": "NUMBER",
+    "B": "BINARY",
+    "BOOL": "BOOLEAN",
+    "NULL": "NULL",
+    "L": "LIST",
+    "M": "MAP",
+}
 
 
 # -- SET values ----------------------------------------------------------------
@@ -52,7 +62,7 @@ def _compile_required(path: Path) -> ValueFn:
         if value is MISSING:
             raise ValidationError(
                 "The provided expression refers to an attribute that does not exist in the "
-                f"item: {describe(path, env)}"
+                f"item; path: {clip(describe(path, env))}"
             )
         return value
 
@@ -86,11 +96,12 @@ def _compile_call(node: Call) -> ValueFn:
 
     def list_append(item: Mapping[str, Any], env: Mapping[str, Any]) -> Any:
         a, b = first(item, env), second(item, env)
-        if type_code(a) != "L" or type_code(b) != "L":
-            raise ValidationError(
-                "Incorrect operand type for operator or function; operator or function: "
-                f"list_append, operand types: {type_code(a)} and {type_code(b)} (both must be L)"
-            )
+        for operand in (a, b):
+            if type_code(operand) != "L":
+                raise ValidationError(
+                    "Incorrect operand type for operator or function; operator or function: "
+                    f"list_append, operand type: {type_code(operand)}"
+                )
         return [*a, *b]
 
     return list_append
@@ -98,21 +109,21 @@ def _compile_call(node: Call) -> ValueFn:
 
 def add_numbers(a: Any, b: Any, op: str = "+") -> int | Decimal:
     """``a + b`` or ``a - b`` exactly, within DynamoDB's 38 digits and range."""
-    if type_code(a) != "N" or type_code(b) != "N":
-        raise ValidationError(
-            f"Incorrect operand type for operator or function; operator: {op}, operand types: "
-            f"{type_code(a)} and {type_code(b)} (both must be numbers, N)"
-        )
+    for operand in (a, b):
+        if type_code(operand) != "N":
+            raise ValidationError(
+                "Incorrect operand type for operator or function; "
+                f"operator or function: {op}, operand type: {type_code(operand)}"
+            )
     context = NUMBER_CONTEXT.copy()
     context.clear_flags()
     if op == "-":
         result = context.subtract(Decimal(a), Decimal(b))
     else:
         result = context.add(Decimal(a), Decimal(b))
-    what = f"the result of {a} {'-' if op == '-' else '+'} {b}"
     if context.flags[Inexact]:
-        raise ValidationError(f"{what}: a number has at most 38 significant digits")
-    return normalize_number(result, path=what)
+        raise ValidationError(NUMBER_TOO_PRECISE)
+    return normalize_number(result)
 
 
 # -- writing into an item --------------------------------------------------------
@@ -120,8 +131,8 @@ def add_numbers(a: Any, b: Any, op: str = "+") -> int | Decimal:
 
 def _invalid(verb: str, path: ConcretePath, reason: str) -> NoReturn:
     raise ValidationError(
-        "The document path provided in the update expression is invalid for update: "
-        f"{verb} {format_path(path)} ({reason})"
+        "The document path provided in the update expression is invalid for update; "
+        f"{verb.lower()} path: {clip(format_path(path))} ({clip(reason)})"
     )
 
 
@@ -185,15 +196,13 @@ def _add(item: dict[str, Any], path: ConcretePath, value: Any, owned: set[int]) 
     if existing is MISSING:
         _put(parent, key, _clone(value))
         return
-    if code == "N":
-        _put(parent, key, add_numbers(existing, value, "ADD"))
-        return
     if type_code(existing) != code:
         raise ValidationError(
-            f"ADD {format_path(path)}: cannot add a {code} value to an attribute of type "
-            f"{type_code(existing)}"
+            "An operand in the update expression has an incorrect data type; "
+            f"ADD {clip(format_path(path))}: a {code} value cannot be added to a "
+            f"{type_code(existing)} attribute"
         )
-    _put(parent, key, existing | value)
+    _put(parent, key, add_numbers(existing, value, "ADD") if code == "N" else existing | value)
 
 
 def _delete(item: dict[str, Any], path: ConcretePath, value: Any, owned: set[int]) -> bool:
@@ -208,15 +217,18 @@ def _delete(item: dict[str, Any], path: ConcretePath, value: Any, owned: set[int
     code = type_code(value)
     if type_code(existing) != code:
         raise ValidationError(
-            f"DELETE {format_path(path)}: cannot delete {code} elements from an attribute of "
-            f"type {type_code(existing)}"
+            "An operand in the update expression has an incorrect data type; "
+            f"DELETE {clip(format_path(path))}: {code} elements cannot be deleted from a "
+            f"{type_code(existing)} attribute"
         )
     remaining = existing - value
     _put(parent, key, remaining)
     return not remaining
 
 
-def _remove(item: dict[str, Any], path: ConcretePath, owned: set[int]) -> None:
+def _remove(item: dict[str, Any], path: ConcretePath, owned: set[int], created: bool) -> None:
+    if created and not _reachable(item, path):
+        return  # DynamoDB ignores REMOVE of any path when the item does not exist yet
     parent = _parent(item, path, owned, "REMOVE")
     key = path[-1]
     if isinstance(key, int):
@@ -224,6 +236,16 @@ def _remove(item: dict[str, Any], path: ConcretePath, owned: set[int]) -> None:
             del parent[key]
     else:
         parent.pop(key, None)
+
+
+def _reachable(item: Mapping[str, Any], path: ConcretePath) -> bool:
+    """Whether every container above the last element of ``path`` is there."""
+    current: Any = item
+    for key, next_key in zip(path, path[1:], strict=False):
+        current = _get(current, key)
+        if type(current) is not (list if isinstance(next_key, int) else dict):
+            return False
+    return True
 
 
 # -- compiling and binding ---------------------------------------------------------
@@ -277,17 +299,17 @@ class Update:
         removes = [resolve(p, env) for p in compiled.removes]
         adds = [(resolve(p, env), env[key]) for p, key in compiled.adds]
         deletes = [(resolve(p, env), env[key]) for p, key in compiled.deletes]
-        for (path, value), (_, key) in zip(adds, compiled.adds, strict=True):
+        for _, value in adds:
             if type_code(value) not in ("N", *_SET_TYPES):
                 raise ValidationError(
-                    f"ADD {format_path(path)}: the operand {key} is of type {type_code(value)}; "
-                    "ADD works on numbers (N) and sets (SS, NS, BS)"
+                    "Incorrect operand type for operator or function; operator: ADD, "
+                    f"operand type: {_TYPE_NAMES.get(str(type_code(value)), type_code(value))}"
                 )
-        for (path, value), (_, key) in zip(deletes, compiled.deletes, strict=True):
+        for _, value in deletes:
             if type_code(value) not in _SET_TYPES:
                 raise ValidationError(
-                    f"DELETE {format_path(path)}: the operand {key} is of type "
-                    f"{type_code(value)}; DELETE removes elements of a set (SS, NS, BS)"
+                    "Incorrect operand type for operator or function; operator: DELETE, "
+                    f"operand type: {_TYPE_NAMES.get(str(type_code(value)), type_code(value))}"
                 )
         self._targets: tuple[ConcretePath, ...] = (
             *(p for p, _ in sets),
@@ -334,7 +356,7 @@ class Update:
         if emptied:
             removes = sorted([*removes, *emptied], reverse=True)
         for path in removes:
-            _remove(new, path, owned)
+            _remove(new, path, owned, item is None)
         return new
 
     def __repr__(self) -> str:

@@ -210,7 +210,7 @@ class Assignment:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """``FROM t`` or ``FROM t."index"``: the table name (ignored) and the index."""
+    """``FROM t`` or ``FROM t."index"``: the table name and the index."""
 
     table: str
     index: str | None

@@ -58,7 +58,7 @@ from .lexer import tokenize as _tokenize
 
 #: Statements kept in the parse cache.
 CACHE_SIZE: Final = 1024
-#: How deeply parentheses and NOT may nest in one WHERE clause.
+#: How deeply parentheses, NOT and SET functions may nest in one statement.
 MAX_CONDITION_DEPTH: Final = 64
 
 COMPARATORS: Final = {"=": "=", "<>": "<>", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -415,7 +415,7 @@ class _Parser:
             raise error_at(
                 token.line,
                 token.column,
-                f"the condition nests deeper than the limit of {MAX_CONDITION_DEPTH} levels",
+                f"parentheses, NOT and functions nest deeper than the limit of {MAX_CONDITION_DEPTH} levels",
             )
 
     def _negation(self) -> Condition:
@@ -569,10 +569,12 @@ class _Parser:
                 )
             self.advance()
             self.advance()
+            self._nest(token)  # nested calls recurse: bounded like parentheses
             first: SetOperand = self.path() if name == "if_not_exists" else self._set_operand()
             self.expect_punct(",", f"',' and the second argument of {name}")
             second = self._set_operand()
             self.expect_punct(")", f"')'; {name} takes two arguments")
+            self._nesting -= 1
             return Call(name, (first, second))
         if self.at_value():
             return self.value()

@@ -87,6 +87,12 @@ def cached_plan(text: str, partition: str, sort: str | None) -> Plan:
 
 
 @lru_cache(maxsize=CACHE_SIZE)
+def statement_table(text: str) -> str:
+    """The table a statement names (``FROM t``, ``INTO t``, ``UPDATE t``), cached."""
+    return parse(text).target.table
+
+
+@lru_cache(maxsize=CACHE_SIZE)
 def _cached_index_plan(text: str, keys: Keys) -> Plan:
     return plan(parse(text), keys)
 

@@ -93,6 +93,8 @@ class Key:
 def _key_value(value: Any, what: str) -> Any:
     if type(value) is str or isinstance(value, bytes | bytearray | memoryview):
         return value
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return value  # a number key (N); the table checks it has that type
     raise ValidationError(f"{what} must be str or bytes, got {type(value).__name__}")
 
 

@@ -20,6 +20,7 @@ from typing import Any, Final
 from keystone.errors import (
     ConditionalCheckFailed,
     DatabaseClosed,
+    IdempotentParameterMismatch,
     NotFound,
     ResourceExhausted,
     TransactionCanceled,
@@ -137,6 +138,8 @@ def error_for(exc: BaseException, operation: str = "") -> DynamoError:
             f"Transaction cancelled, please refer cancellation reasons for specific reasons [{codes}]",
             CancellationReasons=reasons,
         )
+    if isinstance(exc, IdempotentParameterMismatch):
+        return DynamoError("IdempotentParameterMismatchException", str(exc))
     if isinstance(exc, ValidationError):
         return validation(str(exc))
     if isinstance(exc, NotFound):

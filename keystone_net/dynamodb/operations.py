@@ -19,7 +19,6 @@ writes of one batch sharing one commit.
 from __future__ import annotations
 
 import base64
-import inspect
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -30,9 +29,10 @@ import orjson
 import keystone
 from keystone.errors import ConditionalCheckFailed, TransactionCanceled, ValidationError
 from keystone.expressions import Placeholders, projection
+from keystone.partiql.planner import statement_table
 
 from . import capacity, errors, legacy, wire
-from .tables import REGION, TableRef, Tables, stream_arn
+from .tables import REGION, STREAM_LABEL, TableRef, Tables, name_of, stream_arn
 
 __all__ = ["INLINE", "READS", "WRITES", "Operations"]
 
@@ -51,7 +51,6 @@ WRITES: Final = frozenset(
 _PUT_RETURNS: Final = ("NONE", "ALL_OLD")
 _PLACEHOLDER: Final = re.compile(r"([#:])([A-Za-z0-9_]+)")
 _SHARD: Final = "shardId-00000000000000000001-00000001"
-_ON_FAILURE: Final = "return_values_on_condition_check_failure"
 
 Json = dict[str, Any]
 
@@ -71,12 +70,14 @@ def _returns(req: Mapping[str, Any], allowed: tuple[str, ...], default: str) -> 
     return str(value)
 
 
-def _with_old_item(exc: ConditionalCheckFailed, req: Mapping[str, Any]) -> None:
-    """Attach the item the condition saw, if the request asked for it and the library kept it."""
-    if req.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD":
-        item = getattr(exc, "item", None)
-        if item:
-            exc.wire_item = wire.encode_item(item)  # type: ignore[attr-defined]
+def _with_old_item(exc: ConditionalCheckFailed) -> None:
+    """Attach the item the condition saw (the library keeps it when it was asked to)."""
+    if exc.item:
+        exc.wire_item = wire.encode_item(exc.item)  # type: ignore[attr-defined]
+
+
+def _on_failure(req: Mapping[str, Any]) -> Any:
+    return req.get("ReturnValuesOnConditionCheckFailure") or "NONE"
 
 
 class Operations:
@@ -87,17 +88,6 @@ class Operations:
         self.tables = Tables(db)
         self._tags: dict[str, dict[str, str]] = {}
         self._tags_lock = threading.Lock()
-        self._token = "token" in inspect.signature(db.transact_write).parameters
-        #: Whether the library keeps the item a failed condition saw, when asked
-        #: (``return_values_on_condition_check_failure``, on writes and parts).
-        self._on_failure = _ON_FAILURE in inspect.signature(db.put).parameters
-        self._part_on_failure = _ON_FAILURE in inspect.signature(keystone.Put).parameters
-
-    def _failure_kwargs(self, req: Mapping[str, Any]) -> dict[str, Any]:
-        value = req.get("ReturnValuesOnConditionCheckFailure")
-        if value is None or not self._on_failure:
-            return {}
-        return {_ON_FAILURE: value}
 
     def handler(self, operation: str) -> Callable[[Json], Json] | None:
         fn = getattr(self, operation, None)
@@ -150,10 +140,10 @@ class Operations:
                 _names(req),
                 _values(req),
                 returns,  # type: ignore[arg-type]
-                **self._failure_kwargs(req),
+                return_values_on_condition_check_failure=_on_failure(req),
             )
         except ConditionalCheckFailed as exc:
-            _with_old_item(exc, req)
+            _with_old_item(exc)
             raise
         out: Json = {} if old is None else {"Attributes": wire.encode_item(old)}
         if "ReturnConsumedCapacity" in req:
@@ -174,10 +164,10 @@ class Operations:
                 _names(req),
                 _values(req),
                 returns,  # type: ignore[arg-type]
-                **self._failure_kwargs(req),
+                return_values_on_condition_check_failure=_on_failure(req),
             )
         except ConditionalCheckFailed as exc:
-            _with_old_item(exc, req)
+            _with_old_item(exc)
             raise
         out: Json = {} if old is None else {"Attributes": wire.encode_item(old)}
         if "ReturnConsumedCapacity" in req:
@@ -201,10 +191,10 @@ class Operations:
                 _names(req),
                 _values(req),
                 returns,  # type: ignore[arg-type]
-                **self._failure_kwargs(req),
+                return_values_on_condition_check_failure=_on_failure(req),
             )
         except ConditionalCheckFailed as exc:
-            _with_old_item(exc, req)
+            _with_old_item(exc)
             raise
         out: Json = {} if not image else {"Attributes": wire.encode_item(image)}
         if "ReturnConsumedCapacity" in req:
@@ -214,27 +204,9 @@ class Operations:
 
     # -- queries and scans ----------------------------------------------------------
 
-    @staticmethod
-    def _select(req: Json) -> str:
-        select = req.get("Select")
-        if select == "SPECIFIC_ATTRIBUTES" and not req.get("ProjectionExpression"):
-            raise errors.validation(
-                "Select type SPECIFIC_ATTRIBUTES requires ProjectionExpression or AttributesToGet"
-            )
-        if select not in (None, "SPECIFIC_ATTRIBUTES") and req.get("ProjectionExpression"):
-            raise errors.validation(
-                "Cannot specify the Select parameter with a value other than "
-                "SPECIFIC_ATTRIBUTES together with a ProjectionExpression"
-            )
-        if select == "ALL_PROJECTED_ATTRIBUTES" and not req.get("IndexName"):
-            raise errors.validation(
-                "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName"
-            )
-        return str(select or "ALL_ATTRIBUTES")
-
-    def _page_out(self, req: Json, t: TableRef, page: keystone.Page, select: str) -> Json:
+    def _page_out(self, req: Json, t: TableRef, page: keystone.Page) -> Json:
         out: Json = {"Count": page.count, "ScannedCount": page.scanned_count}
-        if select != "COUNT":
+        if req.get("Select") != "COUNT":
             encode = wire.encode_item
             out["Items"] = [encode(item) for item in page.items]
         if page.last_key is not None:
@@ -250,49 +222,30 @@ class Operations:
     def Query(self, req: Json) -> Json:  # noqa: N802
         legacy.translate(req)
         t = self.tables.get(req["TableName"])
-        select = self._select(req)
         text = req.get("KeyConditionExpression")
         if not text:
             raise errors.validation(
                 "Either the KeyConditions or KeyConditionExpression parameter must be specified "
                 "in the request."
             )
-        names, values = _names(req), _values(req)
-        index = req.get("IndexName")
-        pk_name, sk_name = t.pk, t.sk
-        if index is not None:
-            pk_name, sk_name = self._index_keys(t, index)
-        kc = wire.key_condition(text, names, values, pk_name, sk_name)
-        rest_names, rest_values = _other_placeholders(req, names, values, kc)
         start = req.get("ExclusiveStartKey")
         page = t.store.query(
-            kc.pk,
-            kc.sk,
+            key_condition=text,
             filter=req.get("FilterExpression"),
-            names=rest_names,
-            values=rest_values,
+            names=_names(req),
+            values=_values(req),
             projection=req.get("ProjectionExpression"),
-            index=index,
+            index=req.get("IndexName"),
             limit=req.get("Limit"),
             start=None if start is None else wire.decode_item(start),
             reverse=req.get("ScanIndexForward") is False,
+            select=req.get("Select"),
         )
-        return self._page_out(req, t, page, select)
-
-    def _index_keys(self, t: TableRef, index: str) -> tuple[str, str | None]:
-        schema = t.store.schema
-        for local in schema.local_indexes:
-            if local.name == index:
-                return t.pk, local.sort_key
-        for glob in schema.global_indexes:
-            if glob.name == index:
-                return glob.partition_key, glob.sort_key
-        raise errors.validation("The table does not have the specified index: " + index)
+        return self._page_out(req, t, page)
 
     def Scan(self, req: Json) -> Json:  # noqa: N802
         legacy.translate(req)
         t = self.tables.get(req["TableName"])
-        select = self._select(req)
         segment, total = req.get("Segment"), req.get("TotalSegments")
         if (segment is None) != (total is None):
             missing, present = (
@@ -318,8 +271,9 @@ class Operations:
             start=None if start is None else wire.decode_item(start),
             segment=segment or 0,
             total_segments=total or 1,
+            select=req.get("Select"),
         )
-        return self._page_out(req, t, page, select)
+        return self._page_out(req, t, page)
 
     # -- batches ------------------------------------------------------------------------
 
@@ -328,22 +282,33 @@ class Operations:
         total = sum(len(spec.get("Keys") or ()) for spec in requested.values())
         if total > 100:
             raise errors.validation("Too many items requested for the BatchGetItem call")
-        responses: Json = {}
-        charges = []
+        # Every table's keys go to the library in one read from one snapshot:
+        # transact_get keeps each missing key's place, so each item is known
+        # to be its table's (DynamoDB's batch reads need no snapshot; one is
+        # a valid special case). Duplicates are DynamoDB's error here.
+        plan: list[tuple[TableRef, Json, Callable[[Json], Json] | None, int]] = []
+        keys: list[tuple[str, tuple[Any, Any]]] = []
         for table, spec in requested.items():
             legacy.translate(spec)
             t = self.tables.get(table)
-            keys = [self._key(t, key) for key in spec["Keys"]]
-            if len(set(map(_hashable, keys))) != len(keys):
+            table_keys = [self._key(t, key) for key in spec["Keys"]]
+            if len(set(table_keys)) != len(table_keys):
                 raise errors.validation("Provided list of item keys contains duplicates")
-            items = t.store.batch_get(keys)
-            proj = _projector(spec)
+            plan.append((t, spec, _projector(spec), len(table_keys)))
+            keys.extend((t.name, key) for key in table_keys)
+        items = self.db.transact_get(keys) if keys else []
+        responses: Json = {}
+        charges = []
+        at = 0
+        for t, spec, proj, n in plan:
+            found = [i for i in items[at : at + n] if i is not None]
+            at += n
             if proj is not None:
-                items = [proj(item) for item in items]
-            responses[t.name] = [wire.encode_item(i) for i in items]
+                found = [proj(item) for item in found]
+            responses[t.name] = [wire.encode_item(i) for i in found]
             units = sum(
                 capacity.read_units(capacity.item_size(i), bool(spec.get("ConsistentRead")))
-                for i in items
+                for i in found
             )
             charges.append((t.name, units, "read"))
         out: Json = {"Responses": responses, "UnprocessedKeys": {}}
@@ -355,11 +320,11 @@ class Operations:
         total = sum(len(writes) for writes in requested.values())
         if total > 25:
             raise errors.validation("Too many items requested for the BatchWriteItem call")
-        by_store: dict[int, tuple[keystone.Database, list[Any], list[Any]]] = {}
+        puts: list[Any] = []  # (keystone.Put parts, each naming its table)
+        deletes: list[keystone.Delete] = []
         charges = []
         for table, writes in requested.items():
             t = self.tables.get(table)
-            _, puts, deletes = by_store.setdefault(id(t.store), (t.store, [], []))
             units = 0.0
             for write in writes:
                 put, delete = write.get("PutRequest"), write.get("DeleteRequest")
@@ -373,21 +338,19 @@ class Operations:
                     )
                 if put is not None:
                     item = wire.decode_item(put["Item"])
-                    puts.append(item)
+                    puts.append(keystone.Put(item, table=t.name))
                     units += capacity.write_units(capacity.item_size(item))
                 else:
-                    deletes.append(self._key(t, delete["Key"]))
+                    pk, sk = self._key(t, delete["Key"])
+                    deletes.append(keystone.Delete(pk, sk, table=t.name))
                     units += 1.0
             charges.append((t.name, units, "write"))
-        for store, puts, deletes in by_store.values():
-            try:
-                store.batch_write(puts=puts, deletes=deletes)
-            except ValidationError as exc:
-                if "twice" in str(exc):
-                    raise errors.validation(
-                        "Provided list of item keys contains duplicates"
-                    ) from None
-                raise
+        try:
+            self.db.batch_write(puts=puts, deletes=deletes)  # every table, one commit
+        except ValidationError as exc:
+            if "twice" in str(exc):
+                raise errors.validation("Provided list of item keys contains duplicates") from None
+            raise
         out: Json = {"UnprocessedItems": {}}
         self._capacity(req, charges, out)
         return out
@@ -397,11 +360,8 @@ class Operations:
     def TransactGetItems(self, req: Json) -> Json:  # noqa: N802
         parts = [p["Get"] for p in req["TransactItems"]]
         refs = [self.tables.get(p["TableName"]) for p in parts]
-        keys = [self._key(t, p["Key"]) for t, p in zip(refs, parts, strict=True)]
-        stores = {id(t.store) for t in refs}
-        if len(stores) > 1:  # pragma: no cover - one file holds one table for now
-            raise errors.validation("TransactGetItems spans more than one database file")
-        items = refs[0].store.transact_get(keys) if refs else []
+        keys = [(t.name, self._key(t, p["Key"])) for t, p in zip(refs, parts, strict=True)]
+        items = self.db.transact_get(keys) if keys else []
         responses = []
         charges = []
         for part, t, item in zip(parts, refs, items, strict=True):
@@ -420,7 +380,6 @@ class Operations:
         parts: list[Any] = []
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
-        refs = []
         charges = []
         for i, entry in enumerate(entries):
             present = [k for k in ("Put", "Update", "Delete", "ConditionCheck") if entry.get(k)]
@@ -431,7 +390,6 @@ class Operations:
             kind = present[0]
             spec = entry[kind]
             t = self.tables.get(spec["TableName"])
-            refs.append(t)
             texts = {
                 k: _rename(spec.get(k), i) for k in ("ConditionExpression", "UpdateExpression")
             }
@@ -440,10 +398,10 @@ class Operations:
             for key, av in (spec.get("ExpressionAttributeValues") or {}).items():
                 values[_rename(key, i)] = wire.decode_value(av)
             cond = texts["ConditionExpression"]
-            extra: dict[str, Any] = {}
-            on_failure = spec.get("ReturnValuesOnConditionCheckFailure")
-            if on_failure is not None and self._part_on_failure:
-                extra[_ON_FAILURE] = on_failure
+            extra: dict[str, Any] = {
+                "table": t.name,
+                "return_values_on_condition_check_failure": _on_failure(spec),
+            }
             if kind == "Put":
                 item = wire.decode_item(spec["Item"])
                 parts.append(keystone.Put(item, cond, **extra))
@@ -458,16 +416,13 @@ class Operations:
                     parts.append(keystone.ConditionCheck(pk, sk, cond, **extra))
                 units = capacity.write_units(0, transactional=True)
             charges.append((t.name, units, "write"))
-        stores = {id(t.store) for t in refs}
-        if len(stores) > 1:  # pragma: no cover - one file holds one table for now
-            raise errors.validation("TransactWriteItems spans more than one database file")
-        store = refs[0].store
-        kwargs: dict[str, Any] = {}
-        token = req.get("ClientRequestToken")
-        if token is not None and self._token:
-            kwargs["token"] = token
         try:
-            store.transact_write(parts, names=names or None, values=values or None, **kwargs)
+            self.db.transact_write(  # every table, one commit
+                parts,
+                names=names or None,
+                values=values or None,
+                token=req.get("ClientRequestToken"),
+            )
         except TransactionCanceled as exc:
             exc.wire_reasons = _reasons(exc)  # type: ignore[attr-defined]
             raise
@@ -485,13 +440,18 @@ class Operations:
 
     def ExecuteStatement(self, req: Json) -> Json:  # noqa: N802
         params = [wire.decode_value(p) for p in req.get("Parameters") or ()]
-        page = self.db.execute(req["Statement"], params or None)
+        statement = req["Statement"]
+        page = self._statement_table(statement).execute(statement, params or None)
         out: Json = {"Items": [wire.encode_item(i) for i in page.items]}
         if page.last_key is not None:
             out["NextToken"] = base64.b64encode(
                 orjson.dumps(wire.encode_item(page.last_key))
             ).decode()
         return out
+
+    def _statement_table(self, statement: str) -> keystone.Table:
+        """The table a statement names (ResourceNotFoundException if the file has none)."""
+        return self.tables.handle(statement_table(statement))
 
     def BatchExecuteStatement(self, req: Json) -> Json:  # noqa: N802
         responses = []
@@ -520,7 +480,7 @@ class Operations:
         return {"Table": self.tables.describe(req["TableName"])}
 
     def ListTables(self, req: Json) -> Json:  # noqa: N802
-        names = sorted(self.tables.list())
+        names = self.tables.names()
         start = req.get("ExclusiveStartTableName")
         if start is not None:
             names = [n for n in names if n > start]
@@ -528,17 +488,20 @@ class Operations:
         out: Json = {"TableNames": names[:limit]}
         if len(names) > limit:
             out["LastEvaluatedTableName"] = names[limit - 1]
+        # (DynamoDB's ListTables pages by name; Limit is 1-100 by the model)
         return out
 
     def DeleteTable(self, req: Json) -> Json:  # noqa: N802
-        return {"TableDescription": self.tables.delete(req["TableName"])}
+        out = self.tables.delete(req["TableName"])
+        with self._tags_lock:
+            self._tags.pop(out["TableName"], None)
+        return {"TableDescription": out}
 
     def UpdateTable(self, req: Json) -> Json:  # noqa: N802
         return {"TableDescription": self.tables.update(req)}
 
     def DescribeTimeToLive(self, req: Json) -> Json:  # noqa: N802
-        self.tables.get(req["TableName"])
-        attribute = self.db.schema.ttl_attribute
+        attribute = self.tables.handle(req["TableName"]).schema.ttl_attribute
         if attribute is None:
             return {"TimeToLiveDescription": {"TimeToLiveStatus": "DISABLED"}}
         return {
@@ -546,22 +509,28 @@ class Operations:
         }
 
     def UpdateTimeToLive(self, req: Json) -> Json:  # noqa: N802
-        self.tables.get(req["TableName"])
+        name = name_of(req["TableName"])
+        attribute = self.tables.handle(name).schema.ttl_attribute
         spec = req["TimeToLiveSpecification"]
-        attribute = self.db.schema.ttl_attribute
         if spec["Enabled"] and attribute == spec["AttributeName"]:
-            return {"TimeToLiveSpecification": spec}
+            raise errors.validation("TimeToLive is already enabled")
         if not spec["Enabled"] and attribute is None:
-            return {"TimeToLiveSpecification": spec}
+            raise errors.validation("TimeToLive is already disabled")
         raise errors.validation(
-            "TimeToLive of this database file's table is set when the file is opened "
-            f"(now: {attribute or 'disabled'})"
+            f"TimeToLive of table {name} is part of its schema in the database file "
+            f"(now: {attribute or 'disabled'}) and cannot be changed through the endpoint"
         )
 
     # -- tags (kept by the server process) ---------------------------------------------------
 
+    def _tag_key(self, arn: str) -> str:
+        """The table a tagged ARN names (ResourceNotFoundException if none)."""
+        if ":table/" not in arn:
+            raise errors.validation(f"Invalid TableArn: {arn}")
+        return self.tables.get(arn).name
+
     def TagResource(self, req: Json) -> Json:  # noqa: N802
-        arn = req["ResourceArn"]
+        arn = self._tag_key(req["ResourceArn"])
         with self._tags_lock:
             tags = self._tags.setdefault(arn, {})
             for tag in req["Tags"]:
@@ -569,7 +538,7 @@ class Operations:
         return {}
 
     def UntagResource(self, req: Json) -> Json:  # noqa: N802
-        arn = req["ResourceArn"]
+        arn = self._tag_key(req["ResourceArn"])
         with self._tags_lock:
             tags = self._tags.get(arn, {})
             for key in req["TagKeys"]:
@@ -578,7 +547,7 @@ class Operations:
 
     def ListTagsOfResource(self, req: Json) -> Json:  # noqa: N802
         with self._tags_lock:
-            tags = dict(self._tags.get(req["ResourceArn"], {}))
+            tags = dict(self._tags.get(self._tag_key(req["ResourceArn"]), {}))
         return {"Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}
 
     # -- the account -------------------------------------------------------------------------
@@ -599,38 +568,51 @@ class Operations:
     # -- streams (DynamoDBStreams_20120810) --------------------------------------------------
 
     def ListStreams(self, req: Json) -> Json:  # noqa: N802
-        if self.db.schema.stream is None:
-            return {"Streams": []}
-        name = req.get("TableName") or "default"
-        return {
-            "Streams": [
-                {
-                    "StreamArn": stream_arn(name),
-                    "TableName": name,
-                    "StreamLabel": "1970-01-01T00:00:00.000",
-                }
-            ]
-        }
+        wanted = req.get("TableName")
+        names = [name_of(wanted)] if wanted else self.tables.names()
+        streams = []
+        for name in names:
+            if self.tables.handle(name).schema.stream is not None:
+                streams.append(
+                    {"StreamArn": stream_arn(name), "TableName": name, "StreamLabel": STREAM_LABEL}
+                )
+        start = req.get("ExclusiveStartStreamArn")
+        if start is not None:
+            streams = [s for s in streams if s["StreamArn"] > start]
+        limit = req.get("Limit") or 100
+        out: Json = {"Streams": streams[:limit]}
+        if len(streams) > limit:
+            out["LastEvaluatedStreamArn"] = streams[limit - 1]["StreamArn"]
+        return out
 
-    def DescribeStream(self, req: Json) -> Json:  # noqa: N802
-        arn = req["StreamArn"]
+    def _streamed(self, arn: str) -> keystone.Table:
+        """The table whose stream ``arn`` is (ResourceNotFoundException if it has none)."""
         name = _stream_table(arn)
-        config = self.db.schema.stream
-        if config is None:
+        try:
+            handle = self.tables.handle(name)
+        except errors.DynamoError:
+            handle = None
+        if handle is None or handle.schema.stream is None or arn != stream_arn(name):
             raise errors.resource_not_found(
                 f"Requested resource not found: Stream: {arn} not found"
             )
-        t = self.tables.get(name)
-        keys = [{"AttributeName": t.pk, "KeyType": "HASH"}]
-        if t.sk is not None:
-            keys.append({"AttributeName": t.sk, "KeyType": "RANGE"})
+        return handle
+
+    def DescribeStream(self, req: Json) -> Json:  # noqa: N802
+        arn = req["StreamArn"]
+        handle = self._streamed(arn)
+        schema = handle.schema
+        assert schema.stream is not None  # (checked by _streamed)
+        keys = [{"AttributeName": schema.partition_key, "KeyType": "HASH"}]
+        if schema.sort_key is not None:
+            keys.append({"AttributeName": schema.sort_key, "KeyType": "RANGE"})
         return {
             "StreamDescription": {
                 "StreamArn": arn,
-                "StreamLabel": "1970-01-01T00:00:00.000",
+                "StreamLabel": STREAM_LABEL,
                 "StreamStatus": "ENABLED",
-                "StreamViewType": config.view,
-                "TableName": name,
+                "StreamViewType": schema.stream.view,
+                "TableName": handle.name,
                 "KeySchema": keys,
                 "CreationRequestDateTime": 0,
                 "Shards": [
@@ -644,11 +626,7 @@ class Operations:
 
     def GetShardIterator(self, req: Json) -> Json:  # noqa: N802
         arn = req["StreamArn"]
-        _stream_table(arn)
-        if self.db.schema.stream is None:
-            raise errors.resource_not_found(
-                f"Requested resource not found: Stream: {arn} not found"
-            )
+        handle = self._streamed(arn)
         if req["ShardId"] != _SHARD:
             raise errors.resource_not_found("Requested resource not found: Shard does not exist")
         kind = req["ShardIteratorType"]
@@ -663,30 +641,15 @@ class Operations:
         elif kind == "TRIM_HORIZON":
             after = 0
         else:  # LATEST
-            after = self._last_sequence()
+            after = _last_sequence(handle)
         return {"ShardIterator": _iterator(arn, after)}
-
-    def _last_sequence(self) -> int:
-        """The highest sequence number in the stream (0 if none), in a few bounded reads."""
-        stream = self.db.stream
-        if not stream(after=0, limit=1):
-            return 0
-        lo, hi = 0, 1  # a record comes after lo; none may come after hi: find hi
-        while stream(after=hi, limit=1):
-            lo, hi = hi, hi * 2
-        while hi - lo > 1:  # a record after lo, none after hi
-            mid = (lo + hi) // 2
-            if stream(after=mid, limit=1):
-                lo = mid
-            else:
-                hi = mid
-        return stream(after=lo, limit=1)[0].sequence
 
     def GetRecords(self, req: Json) -> Json:  # noqa: N802
         arn, after = _from_iterator(req["ShardIterator"])
+        handle = self._streamed(arn)
         limit = req.get("Limit") or 1000
-        records = self.db.stream(after=after, limit=limit)
-        view = self.db.schema.stream.view if self.db.schema.stream else "KEYS_ONLY"
+        records = handle.stream(after=after, limit=limit)
+        view = handle.schema.stream.view if handle.schema.stream else "KEYS_ONLY"
         out = []
         for r in records:
             body: Json = {
@@ -721,8 +684,21 @@ class Operations:
 # --------------------------------------------------------------------------
 
 
-def _hashable(key: tuple[Any, Any]) -> tuple[Any, Any]:
-    return key
+def _last_sequence(handle: keystone.Table) -> int:
+    """The highest sequence number in a table's stream (0 if none), in a few bounded reads."""
+    stream = handle.stream
+    if not stream(after=0, limit=1):
+        return 0
+    lo, hi = 0, 1  # a record comes after lo; none may come after hi: find hi
+    while stream(after=hi, limit=1):
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:  # a record after lo, none after hi
+        mid = (lo + hi) // 2
+        if stream(after=mid, limit=1):
+            lo = mid
+        else:
+            hi = mid
+    return stream(after=lo, limit=1)[0].sequence
 
 
 def _projector(spec: Mapping[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
@@ -737,24 +713,6 @@ def _projector(spec: Mapping[str, Any]) -> Callable[[dict[str, Any]], dict[str, 
     proj = projection(text, ph)
     ph.check_all_used()
     return proj
-
-
-def _other_placeholders(
-    req: Json,
-    names: dict[str, str] | None,
-    values: dict[str, Any] | None,
-    kc: wire.KeyCondition,
-) -> tuple[dict[str, str] | None, dict[str, Any] | None]:
-    """The placeholders a query's key condition did not use, unless another expression uses them."""
-    others = " ".join(str(req.get(k) or "") for k in ("FilterExpression", "ProjectionExpression"))
-    used = set(_PLACEHOLDER.findall(others))
-    rest_names = {
-        k: v for k, v in (names or {}).items() if k not in kc.used_names or ("#", k[1:]) in used
-    }
-    rest_values = {
-        k: v for k, v in (values or {}).items() if k not in kc.used_values or (":", k[1:]) in used
-    }
-    return rest_names or None, rest_values or None
 
 
 def _rename(text: str | None, part: int) -> Any:

@@ -11,9 +11,6 @@
   (``L`` of ``N``), a timestamp as its ISO 8601 text (``S``);
 * :func:`key_of`: a request's ``Key`` as ``(pk, sk)`` of the table's key
   schema ("The provided key element does not match the schema" otherwise);
-* :func:`key_condition`: a ``KeyConditionExpression`` (parsed by the
-  library's expression grammar) as the partition key value and a
-  ``keystone.sk`` condition, with the placeholders it used.
 
 The legacy parameters (``Expected``, ``AttributesToGet``, ...) are turned
 into expressions by :mod:`keystone_net.dynamodb.legacy`.
@@ -28,11 +25,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final
 
-from keystone import sk as sk_conditions
 from keystone.errors import ValidationError
-from keystone.expressions import ast
-from keystone.expressions.parser import parse_condition
-from keystone.sk import SortKeyCondition
 from keystone.types import Vector, format_number, parse_number
 
 from . import errors
@@ -43,7 +36,6 @@ __all__ = [
     "decode_values",
     "encode_item",
     "encode_value",
-    "key_condition",
     "key_of",
 ]
 
@@ -217,148 +209,4 @@ def item_key(item: Mapping[str, Any], pk_name: str, sk_name: str | None) -> dict
     out = {pk_name: item[pk_name]}
     if sk_name is not None and sk_name in item:
         out[sk_name] = item[sk_name]
-    return out
-
-
-# --------------------------------------------------------------------------
-# Key conditions
-# --------------------------------------------------------------------------
-
-_SK_OPS: Final = {"=": "eq", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
-_FLIP: Final = {"=": "=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
-
-
-class KeyCondition:
-    """A parsed ``KeyConditionExpression``: partition key value, sort key condition, placeholders."""
-
-    __slots__ = ("pk", "sk", "used_names", "used_values")
-
-    def __init__(self) -> None:
-        self.pk: Any = None
-        self.sk: SortKeyCondition | None = None
-        self.used_names: set[str] = set()
-        self.used_values: set[str] = set()
-
-
-def key_condition(
-    text: str,
-    names: Mapping[str, str] | None,
-    values: Mapping[str, Any] | None,
-    pk_name: str,
-    sk_name: str | None,
-) -> KeyCondition:
-    """The partition key value and sort key condition a ``KeyConditionExpression`` says."""
-    try:
-        tree = parse_condition(text)
-    except ValidationError as exc:
-        raise errors.validation(f"Invalid KeyConditionExpression: {exc}") from None
-    out = KeyCondition()
-    names = names or {}
-    values = values or {}
-
-    def attribute(operand: Any) -> str | None:
-        if not isinstance(operand, ast.Path):
-            return None
-        if len(operand.elements) != 1:
-            raise errors.validation(
-                "Invalid KeyConditionExpression: Key conditions may not use nested attributes"
-            )
-        element = operand.elements[0]
-        assert isinstance(element, ast.Name)
-        if element.placeholder:
-            if element.text not in names:
-                raise errors.validation(
-                    "Invalid KeyConditionExpression: An expression attribute name used in the "
-                    f"document path is not defined; attribute name: {element.text}"
-                )
-            out.used_names.add(element.text)
-            return names[element.text]
-        return element.text
-
-    def value(operand: Any) -> Any:
-        if not isinstance(operand, ast.ValueRef):
-            raise errors.validation(
-                "Invalid KeyConditionExpression: a key condition compares a key attribute "
-                "with an expression attribute value"
-            )
-        if operand.key not in values:
-            raise errors.validation(
-                "Invalid KeyConditionExpression: An expression attribute value used in "
-                f"expression is not defined; attribute value: {operand.key}"
-            )
-        out.used_values.add(operand.key)
-        return values[operand.key]
-
-    parts: list[Any] = []
-
-    def flatten(node: Any) -> None:
-        if isinstance(node, ast.And):
-            flatten(node.left)
-            flatten(node.right)
-        elif isinstance(node, (ast.Or, ast.Not, ast.In)):
-            word = {ast.Or: "OR", ast.Not: "NOT", ast.In: "IN"}[type(node)]
-            raise errors.validation(f"Invalid operator used in KeyConditionExpression: {word}")
-        else:
-            parts.append(node)
-
-    flatten(tree)
-    seen: set[str] = set()
-    for node in parts:
-        if isinstance(node, ast.Comparison):
-            op = node.op
-            name = attribute(node.left)
-            if name is None:
-                name = attribute(node.right)
-                if name is None:
-                    raise errors.validation(
-                        "Invalid KeyConditionExpression: a key condition names a key attribute"
-                    )
-                op, operand = _FLIP.get(op, op), node.left
-            else:
-                operand = node.right
-            if op == "<>":
-                raise errors.validation("Unsupported operator in KeyConditionExpression: <>")
-            v = value(operand)
-        elif isinstance(node, ast.Between):
-            name = attribute(node.operand)
-            if name is None:
-                raise errors.validation(
-                    "Invalid KeyConditionExpression: BETWEEN applies to a key attribute"
-                )
-            op, v = "between", (value(node.low), value(node.high))
-        elif isinstance(node, ast.Function) and node.name == "begins_with":
-            name = attribute(node.args[0])
-            if name is None:
-                raise errors.validation(
-                    "Invalid KeyConditionExpression: begins_with applies to a key attribute"
-                )
-            op, v = "begins_with", value(node.args[1])
-        else:
-            fn = getattr(node, "name", type(node).__name__)
-            raise errors.validation(f"Invalid operator used in KeyConditionExpression: {fn}")
-        if name in seen:
-            raise errors.validation(
-                "KeyConditionExpressions must only contain one condition per key"
-            )
-        seen.add(name)
-        if name == pk_name:
-            if op != "=":
-                raise errors.validation("Query key condition not supported")
-            out.pk = v
-        elif sk_name is not None and name == sk_name:
-            if op == "between":
-                low, high = v
-                out.sk = sk_conditions.between(low, high)
-            elif op == "begins_with":
-                out.sk = sk_conditions.begins_with(v)
-            else:
-                out.sk = getattr(sk_conditions, _SK_OPS[op])(v)
-        else:
-            raise errors.validation(
-                f"Query condition missed key schema element: {pk_name}"
-                if pk_name not in seen
-                else f"Query key condition not supported: {name} is not a key attribute"
-            )
-    if pk_name not in seen:
-        raise errors.validation(f"Query condition missed key schema element: {pk_name}")
     return out

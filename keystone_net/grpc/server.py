@@ -309,7 +309,10 @@ class KeystoneService:
             convert.values_from_spans(data, found[5]) if 5 in found else None,
             "ALL_NEW" if req.return_values is None else req.return_values,
         )
-        return b"" if result is None else convert.item_field(1, result)
+        if result is None:
+            return b""
+        image = convert.item_field(1, result)  # `item` (the original field) and `attributes`
+        return image + convert.item_field(100, result)
 
     # -- queries and scans ---------------------------------------------------------
 
