@@ -10,7 +10,6 @@ from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 from dynamodbsupport import client, resource, serve
 
-import keystone
 from keystone.testing import KeystoneServer
 
 TABLE = "orders"
