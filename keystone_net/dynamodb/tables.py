@@ -120,7 +120,7 @@ class Tables:
         try:
             handle = self._db.table(name)
         except NotFound:
-            raise _not_found(name) from None
+            raise errors.resource_not_found() from None  # (DynamoDB's words for item operations)
         schema = handle.schema
         ref = TableRef(name, handle, schema.partition_key, schema.sort_key, not schema.typed)
         with self._lock:
@@ -137,6 +137,15 @@ class Tables:
     def handle(self, table: str) -> keystone.Table:
         """The library's handle of ``table`` (for what only needs the table)."""
         return self.get(table).store
+
+    def named(self, table: str) -> keystone.Table:
+        """:meth:`handle`, with DescribeTable's words when there is no such table."""
+        try:
+            return self.get(table).store
+        except errors.DynamoError as exc:
+            if exc.code == "ResourceNotFoundException":
+                raise _not_found(name_of(table)) from None
+            raise
 
     # -- descriptions -------------------------------------------------------------
 
@@ -283,7 +292,7 @@ class Tables:
 
     def update(self, req: Mapping[str, Any]) -> dict[str, Any]:
         name = name_of(req["TableName"])
-        handle = self.handle(name)
+        handle = self.named(name)
         schema = handle.schema
         types = _attribute_types(req.get("AttributeDefinitions") or ())
         add: list[keystone.GlobalIndex] = []
