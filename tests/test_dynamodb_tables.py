@@ -546,3 +546,90 @@ def test_a_file_with_ttl_on_one_table_describes_it_there_only(tmp_path) -> None:
         assert "Item" in c.get_item(TableName="lasting", Key={"pk": {"S": "old"}})
     finally:
         srv.stop()
+
+
+class TestExecuteTransaction:
+    def test_writes_across_tables_commit_together(self, ddb) -> None:
+        make(ddb, "people", range_type=None)
+        make(ddb, "audit", hash_type="N", range_type=None)
+        ddb.put_item(TableName="people", Item={"pk": {"S": "bo"}, "age": {"N": "30"}})
+        ddb.execute_transaction(
+            TransactStatements=[
+                {"Statement": "INSERT INTO people VALUE {'pk': 'cy', 'age': 20}"},
+                {
+                    "Statement": "UPDATE people SET age = age + ? WHERE pk = ?",
+                    "Parameters": [{"N": "1"}, {"S": "bo"}],
+                },
+                {"Statement": "INSERT INTO audit VALUE {'pk': 1, 'what': 'ages'}"},
+            ]
+        )
+        assert ddb.get_item(TableName="people", Key={"pk": {"S": "bo"}})["Item"]["age"] == {
+            "N": "31"
+        }
+        assert "Item" in ddb.get_item(TableName="audit", Key={"pk": {"N": "1"}})
+
+        with pytest.raises(ClientError) as info:
+            ddb.execute_transaction(
+                TransactStatements=[
+                    {"Statement": "DELETE FROM people WHERE pk = 'cy'"},
+                    {"Statement": "INSERT INTO audit VALUE {'pk': 1, 'what': 'again'}"},
+                    {"Statement": "UPDATE people SET age = 1 WHERE pk = 'nobody'"},
+                ]
+            )
+        assert code_of(info) == "TransactionCanceledException"
+        codes = [r["Code"] for r in info.value.response["CancellationReasons"]]
+        assert codes == ["None", "DuplicateItem", "ConditionalCheckFailed"]
+        # nothing of the cancelled transaction happened
+        assert "Item" in ddb.get_item(TableName="people", Key={"pk": {"S": "cy"}})
+        assert "Item" not in ddb.get_item(TableName="people", Key={"pk": {"S": "nobody"}})
+
+    def test_reads_come_from_one_snapshot_in_statement_order(self, ddb) -> None:
+        make(ddb, "shelf")
+        ddb.put_item(
+            TableName="shelf",
+            Item={"pk": {"S": "a"}, "sk": {"S": "1"}, "n": {"N": "5"}, "x": {"S": "y"}},
+        )
+        got = ddb.execute_transaction(
+            TransactStatements=[
+                {"Statement": "SELECT n FROM shelf WHERE pk = 'a' AND sk = '1'"},
+                {
+                    "Statement": "SELECT * FROM shelf WHERE pk = ? AND sk = ?",
+                    "Parameters": [{"S": "a"}, {"S": "2"}],
+                },
+            ]
+        )["Responses"]
+        assert got == [{"Item": {"n": {"N": "5"}}}, {}]
+
+    def test_dynamodbs_rules_of_the_operation(self, ddb) -> None:
+        make(ddb, "rules")
+        read = {"Statement": "SELECT * FROM rules WHERE pk = 'a' AND sk = '1'"}
+        write = {"Statement": "INSERT INTO rules VALUE {'pk': 'a', 'sk': '1'}"}
+        scan = {"Statement": "SELECT * FROM rules WHERE pk = 'a'"}
+        for statements in ([read, write], [scan]):
+            with pytest.raises(ClientError) as info:
+                ddb.execute_transaction(TransactStatements=statements)
+            assert code_of(info) == "ValidationException"
+        with pytest.raises(ClientError) as info:
+            ddb.execute_transaction(TransactStatements=[write, write])
+        assert code_of(info) == "ValidationException"
+        with pytest.raises(ClientError) as info:
+            ddb.execute_transaction(
+                TransactStatements=[{"Statement": "INSERT INTO absent VALUE {'pk': 'a'}"}]
+            )
+        assert code_of(info) == "ResourceNotFoundException"
+        assert ddb.scan(TableName="rules")["Count"] == 0
+
+    def test_a_token_applies_the_statements_once(self, ddb) -> None:
+        make(ddb, "tokens", range_type=None)
+        ddb.put_item(TableName="tokens", Item={"pk": {"S": "t"}, "n": {"N": "0"}})
+        bump = [{"Statement": "UPDATE tokens SET n = n + 1 WHERE pk = 't'"}]
+        for _ in range(2):
+            ddb.execute_transaction(TransactStatements=bump, ClientRequestToken="once")
+        assert ddb.get_item(TableName="tokens", Key={"pk": {"S": "t"}})["Item"]["n"] == {"N": "1"}
+
+    def test_insert_of_an_existing_item_is_duplicate_item(self, ddb) -> None:
+        make(ddb, "dups", range_type=None)
+        ddb.execute_statement(Statement="INSERT INTO dups VALUE {'pk': 'a'}")
+        with pytest.raises(ClientError) as info:
+            ddb.execute_statement(Statement="INSERT INTO dups VALUE {'pk': 'a'}")
+        assert code_of(info) == "DuplicateItemException"

@@ -19,7 +19,6 @@ writes of one batch sharing one commit.
 from __future__ import annotations
 
 import base64
-import re
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -29,9 +28,11 @@ import orjson
 import keystone
 from keystone.errors import ConditionalCheckFailed, TransactionCanceled, ValidationError
 from keystone.expressions import Placeholders, projection
+from keystone.partiql import prepare
 from keystone.partiql.planner import statement_table
+from keystone.partiql.plans import InsertPlan
 
-from . import capacity, errors, legacy, wire
+from . import capacity, errors, legacy, partiql, wire
 from .tables import REGION, STREAM_LABEL, TableRef, Tables, name_of, stream_arn
 
 __all__ = ["INLINE", "READS", "WRITES", "Operations"]
@@ -49,7 +50,6 @@ WRITES: Final = frozenset(
 )
 
 _PUT_RETURNS: Final = ("NONE", "ALL_OLD")
-_PLACEHOLDER: Final = re.compile(r"([#:])([A-Za-z0-9_]+)")
 _SHARD: Final = "shardId-00000000000000000001-00000001"
 
 Json = dict[str, Any]
@@ -391,12 +391,13 @@ class Operations:
             spec = entry[kind]
             t = self.tables.get(spec["TableName"])
             texts = {
-                k: _rename(spec.get(k), i) for k in ("ConditionExpression", "UpdateExpression")
+                k: partiql.rename(spec.get(k), i)
+                for k in ("ConditionExpression", "UpdateExpression")
             }
             for key, name in (spec.get("ExpressionAttributeNames") or {}).items():
-                names[_rename(key, i)] = name
+                names[partiql.rename(key, i)] = name
             for key, av in (spec.get("ExpressionAttributeValues") or {}).items():
-                values[_rename(key, i)] = wire.decode_value(av)
+                values[partiql.rename(key, i)] = wire.decode_value(av)
             cond = texts["ConditionExpression"]
             extra: dict[str, Any] = {
                 "table": t.name,
@@ -441,7 +442,15 @@ class Operations:
     def ExecuteStatement(self, req: Json) -> Json:  # noqa: N802
         params = [wire.decode_value(p) for p in req.get("Parameters") or ()]
         statement = req["Statement"]
-        page = self._statement_table(statement).execute(statement, params or None)
+        table = self._statement_table(statement)
+        try:
+            page = table.execute(statement, params or None)
+        except ConditionalCheckFailed:
+            if isinstance(prepare(table, statement), InsertPlan):
+                raise errors.DynamoError(
+                    "DuplicateItemException", "Duplicate primary key exists in table"
+                ) from None
+            raise
         out: Json = {"Items": [wire.encode_item(i) for i in page.items]}
         if page.last_key is not None:
             out["NextToken"] = base64.b64encode(
@@ -452,6 +461,76 @@ class Operations:
     def _statement_table(self, statement: str) -> keystone.Table:
         """The table a statement names (ResourceNotFoundException if the file has none)."""
         return self.tables.handle(statement_table(statement))
+
+    def ExecuteTransaction(self, req: Json) -> Json:  # noqa: N802
+        recorded = []
+        for i, spec in enumerate(req["TransactStatements"]):
+            statement = spec["Statement"]
+            params = [wire.decode_value(p) for p in spec.get("Parameters") or ()]
+            recorded.append(
+                partiql.record(
+                    self._statement_table(statement),
+                    i,
+                    statement,
+                    params,
+                    _on_failure(spec),
+                )
+            )
+        reads = [r for r in recorded if r.kind == "read"]
+        if reads and len(reads) != len(recorded):
+            raise errors.validation(
+                "A transaction holds either only reads (SELECT) or only writes "
+                "(INSERT, UPDATE, DELETE), not both"
+            )
+        if reads:
+            # (boto3 sends a ClientRequestToken with every call; reads take none and ignore it)
+            items = self.db.transact_get([(r.table, r.key) for r in reads])
+            responses = []
+            charges = []
+            for r, item in zip(reads, items, strict=True):
+                proj = _projector(
+                    {"ProjectionExpression": r.projection, "ExpressionAttributeNames": r.names}
+                )
+                if item is not None and proj is not None:
+                    item = proj(item)
+                responses.append({} if item is None else {"Item": wire.encode_item(item)})
+                size = capacity.item_size(item)
+                charges.append((r.table, capacity.read_units(size, transactional=True), "read"))
+            out: Json = {"Responses": responses}
+            self._capacity(req, charges, out)
+            return out
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        for r in recorded:
+            names.update(r.names)
+            values.update(r.values)
+        try:
+            self.db.transact_write(  # every statement, every table, one commit
+                [r.part for r in recorded],
+                names=names or None,
+                values=values or None,
+                token=req.get("ClientRequestToken"),
+            )
+        except TransactionCanceled as exc:
+            reasons = _reasons(exc)
+            for r, reason in zip(recorded, reasons, strict=False):
+                if r.kind == "insert" and reason["Code"] == "ConditionalCheckFailed":
+                    reason["Code"] = "DuplicateItem"
+                    reason["Message"] = "Duplicate primary key exists in table"
+            exc.wire_reasons = reasons  # type: ignore[attr-defined]
+            raise
+        except ValidationError as exc:
+            if "same key" in str(exc) or "twice" in str(exc):
+                raise errors.validation(
+                    "Transaction request cannot include multiple operations on one item"
+                ) from None
+            raise
+        out = {}
+        charges = [
+            (r.table, capacity.write_units(0, transactional=True), "write") for r in recorded
+        ]
+        self._capacity(req, charges, out)
+        return out
 
     def BatchExecuteStatement(self, req: Json) -> Json:  # noqa: N802
         responses = []
@@ -713,13 +792,6 @@ def _projector(spec: Mapping[str, Any]) -> Callable[[dict[str, Any]], dict[str, 
     proj = projection(text, ph)
     ph.check_all_used()
     return proj
-
-
-def _rename(text: str | None, part: int) -> Any:
-    """An expression (or placeholder) of transaction part ``part`` with its placeholders made unique."""
-    if text is None:
-        return None
-    return _PLACEHOLDER.sub(lambda m: f"{m[1]}p{part}_{m[2]}", text)
 
 
 def _reasons(exc: TransactionCanceled) -> list[Json]:
