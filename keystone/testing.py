@@ -36,7 +36,9 @@ import or configure:
     written against DynamoDB: for the test, ``AWS_ENDPOINT_URL_DYNAMODB``
     points at it and dummy credentials and a region are set, so
     ``boto3.client("dynamodb")`` built anywhere in the code under test
-    talks to it unchanged. Each test starts with empty tables. Has
+    talks to it unchanged. Each test gets a set of tables of its own: the
+    tables earlier tests made are deleted before it starts (the default
+    table, which cannot be, is emptied). Has
     ``.url``, ``.client()`` and ``.resource()`` (boto3).
 
 Disable the plugin with ``-p no:keystone``.
@@ -473,7 +475,7 @@ class DynamoDBEndpoint:
         return out
 
     def reset(self) -> None:
-        """Every table dropped (or, for a file's only table, emptied)."""
+        """Every table deleted (the file's default table, which cannot be, emptied)."""
         client = self.client()
         for name in client.list_tables()["TableNames"]:
             try:

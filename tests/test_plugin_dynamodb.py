@@ -1,5 +1,6 @@
 """The ``keystone_dynamodb`` fixture: an unchanged boto3 application passes against the endpoint,
-serially and under ``pytest -n 2`` (one endpoint per xdist worker, empty tables per test).
+serially and under ``pytest -n 2`` (one endpoint per xdist worker, each test with its own set of
+tables).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def passed(output: str) -> int:
 def test_the_boto3_app_passes_against_the_fixture() -> None:
     code, output = run()
     assert code == 0, output
-    assert passed(output) == 10
+    assert passed(output) == 12
     assert "failed" not in output
 
 
@@ -43,4 +44,4 @@ def test_it_passes_under_xdist_with_two_workers() -> None:
         pytest.skip("pytest-xdist is not installed")
     code, output = run("-n", "2")
     assert code == 0, output
-    assert passed(output) == 10
+    assert passed(output) == 12

@@ -35,3 +35,18 @@ def test_cart_lists_what_was_added(n: int) -> None:
 def test_the_fixture_gives_a_client_too(keystone_dynamodb) -> None:
     client = keystone_dynamodb.client()
     assert client.scan(TableName="carts")["Count"] == 0
+
+
+@pytest.mark.parametrize("n", range(2))
+def test_each_test_sees_only_its_own_tables(keystone_dynamodb, n: int) -> None:
+    client = keystone_dynamodb.client()
+    assert client.list_tables()["TableNames"] == ["carts"]  # (made by the autouse fixture)
+    client.create_table(
+        TableName=f"scratch{n}",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "N"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.put_item(TableName=f"scratch{n}", Item={"id": {"N": str(n)}})
+    client.put_item(TableName="default", Item={"pk": {"S": "left"}, "sk": {"S": str(n)}})
+    assert sorted(client.list_tables()["TableNames"]) == ["carts", "default", f"scratch{n}"]
