@@ -633,3 +633,45 @@ class TestExecuteTransaction:
         with pytest.raises(ClientError) as info:
             ddb.execute_statement(Statement="INSERT INTO dups VALUE {'pk': 'a'}")
         assert code_of(info) == "DuplicateItemException"
+
+
+class TestTimeToLive:
+    def test_update_time_to_live_turns_expiry_on_and_off_per_table(self, ddb) -> None:
+        make(ddb, "sessions", range_type=None)
+        make(ddb, "users", range_type=None)
+        ddb.put_item(TableName="sessions", Item={"pk": {"S": "old"}, "until": {"N": "1000"}})
+        got = ddb.update_time_to_live(
+            TableName="sessions",
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "until"},
+        )
+        assert got["TimeToLiveSpecification"] == {"Enabled": True, "AttributeName": "until"}
+        assert ddb.describe_time_to_live(TableName="sessions")["TimeToLiveDescription"] == {
+            "TimeToLiveStatus": "ENABLED",
+            "AttributeName": "until",
+        }
+        assert "Item" not in ddb.get_item(TableName="sessions", Key={"pk": {"S": "old"}})
+        assert ddb.describe_time_to_live(TableName="users")["TimeToLiveDescription"] == {
+            "TimeToLiveStatus": "DISABLED"
+        }
+        for spec, message in (
+            ({"Enabled": True, "AttributeName": "until"}, "TimeToLive is already enabled"),
+            (
+                {"Enabled": True, "AttributeName": "other"},
+                "TimeToLive is active on a different AttributeName: current AttributeName is until",
+            ),
+        ):
+            with pytest.raises(ClientError) as info:
+                ddb.update_time_to_live(TableName="sessions", TimeToLiveSpecification=spec)
+            assert message_of(info) == message
+        ddb.update_time_to_live(
+            TableName="sessions",
+            TimeToLiveSpecification={"Enabled": False, "AttributeName": "until"},
+        )
+        ddb.put_item(TableName="sessions", Item={"pk": {"S": "kept"}, "until": {"N": "1000"}})
+        assert "Item" in ddb.get_item(TableName="sessions", Key={"pk": {"S": "kept"}})
+        with pytest.raises(ClientError) as info:
+            ddb.update_time_to_live(
+                TableName="sessions",
+                TimeToLiveSpecification={"Enabled": False, "AttributeName": "until"},
+            )
+        assert message_of(info) == "TimeToLive is already disabled"

@@ -588,17 +588,29 @@ class Operations:
         }
 
     def UpdateTimeToLive(self, req: Json) -> Json:  # noqa: N802
-        name = name_of(req["TableName"])
+        name = self.tables.named(req["TableName"]).name
         attribute = self.tables.handle(name).schema.ttl_attribute
         spec = req["TimeToLiveSpecification"]
-        if spec["Enabled"] and attribute == spec["AttributeName"]:
-            raise errors.validation("TimeToLive is already enabled")
-        if not spec["Enabled"] and attribute is None:
-            raise errors.validation("TimeToLive is already disabled")
-        raise errors.validation(
-            f"TimeToLive of table {name} is part of its schema in the database file "
-            f"(now: {attribute or 'disabled'}) and cannot be changed through the endpoint"
-        )
+        if spec["Enabled"]:
+            if attribute == spec["AttributeName"]:
+                raise errors.validation("TimeToLive is already enabled")
+            if attribute is not None:
+                raise errors.validation(
+                    "TimeToLive is active on a different AttributeName: current AttributeName "
+                    f"is {attribute}"
+                )
+            self.db.update_table(name, ttl_attribute=spec["AttributeName"])
+        else:
+            if attribute is None:
+                raise errors.validation("TimeToLive is already disabled")
+            self.db.update_table(name, ttl_attribute=None)
+        self.tables.changed(name)
+        return {
+            "TimeToLiveSpecification": {
+                "Enabled": bool(spec["Enabled"]),
+                "AttributeName": spec["AttributeName"],
+            }
+        }
 
     # -- tags (kept by the server process) ---------------------------------------------------
 

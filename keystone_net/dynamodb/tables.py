@@ -128,6 +128,12 @@ class Tables:
                 self._refs[table] = ref
         return ref
 
+    def changed(self, name: str) -> None:
+        """Forget what was resolved of table ``name`` (its schema changed)."""
+        with self._lock:
+            for key in [k for k, ref in self._refs.items() if ref.name == name]:
+                del self._refs[key]
+
     def _forget(self, name: str) -> None:
         with self._lock:
             for key in [k for k, ref in self._refs.items() if ref.name == name]:
