@@ -675,3 +675,20 @@ class TestTimeToLive:
                 TimeToLiveSpecification={"Enabled": False, "AttributeName": "until"},
             )
         assert message_of(info) == "TimeToLive is already disabled"
+
+
+def test_a_table_deleted_and_made_again_behind_the_endpoint_is_the_new_one(tmp_path) -> None:
+    path = tmp_path / "behind.keystone"
+    srv = serve(path, tables=("again",))
+    try:
+        c = client(srv.dynamodb_url)
+        c.put_item(TableName="again", Item={"pk": {"S": "a"}, "sk": {"S": "1"}})
+        c.delete_table(TableName="again")
+        with pytest.raises(ClientError) as info:
+            c.get_item(TableName="again", Key={"pk": {"S": "a"}, "sk": {"S": "1"}})
+        assert code_of(info) == "ResourceNotFoundException"
+        make(c, "again", hash_type="N", range_type=None)
+        c.put_item(TableName="again", Item={"pk": {"N": "1"}})
+        assert c.get_item(TableName="again", Key={"pk": {"N": "1"}})["Item"] == {"pk": {"N": "1"}}
+    finally:
+        srv.stop()

@@ -114,7 +114,7 @@ class Tables:
     def get(self, table: str) -> TableRef:
         """The table a request's ``TableName`` names (ResourceNotFoundException if none)."""
         ref = self._refs.get(table)
-        if ref is not None:
+        if ref is not None and not _dropped(ref.store):
             return ref
         name = name_of(table)
         try:
@@ -353,6 +353,12 @@ class Tables:
             self._settings[name] = settings
             self._refs.pop(name, None)
         return self.describe(name)
+
+
+def _dropped(handle: keystone.Table) -> bool:
+    """Whether a kept handle's table was deleted meanwhile (by another door or the library)."""
+    storage = getattr(handle, "_table", None)
+    return bool(getattr(storage, "dropped", False))
 
 
 # --------------------------------------------------------------------------
