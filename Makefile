@@ -36,7 +36,7 @@ test: $(STAMP)
 # The whole behaviour suite on the DynamoDB-backed Store too (moto's server, or
 # KEYSTONE_DYNAMODB_TEST_ENDPOINT=http://host:port); `make test` runs a subset of it.
 test-dynamodb: $(STAMP)
-	KEYSTONE_TEST_DYNAMODB=all $(BIN)/python -m pytest -q -k dynamodb $(PYTEST_ARGS)
+	KEYSTONE_TEST_DYNAMODB=all $(BIN)/python -m pytest -q -k "dynamodb or endpoint" $(PYTEST_ARGS)
 
 # The differential run against moto, long: many seeds, many operations each.
 ORACLE_SEEDS ?= 40

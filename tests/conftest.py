@@ -14,8 +14,10 @@ default (see ``tests/dynamo.py``), or your own endpoint with
 ``KEYSTONE_DYNAMODB_TEST_ENDPOINT=aws``). ``make test`` runs the ``dynamodb`` kind for a
 representative subset of files (``tests/dynamo.py``'s ``SUBSET``: moto is
 slow); ``make test-dynamodb`` (``KEYSTONE_TEST_DYNAMODB=all``) runs all of it,
-``KEYSTONE_TEST_DYNAMODB=0`` none. Where DynamoDB behaves otherwise, the test says so with
-``tests/dynamo.py``'s ``differs`` marks, never by skipping.
+``KEYSTONE_TEST_DYNAMODB=0`` none. The ``endpoint`` kind is the same ``DynamoStore`` on the
+project's own DynamoDB endpoint (a real ``python -m keystone_net serve`` process), under the
+same subset rule. Where DynamoDB (or the endpoint) behaves otherwise, the test says so with
+the xfail marks of ``tests/dynamo_differences.py``, each with its reason, never by skipping.
 """
 
 from __future__ import annotations
@@ -32,11 +34,12 @@ import pytest
 import keystone
 from keystone import testing as keystone_testing
 
-STORE_KINDS = ["local", "remote", "dynamodb"]
+STORE_KINDS = ["local", "remote", "dynamodb", "endpoint"]
 if os.environ.get("KEYSTONE_TEST_REMOTE", "1") == "0":
     STORE_KINDS.remove("remote")
 if os.environ.get("KEYSTONE_TEST_DYNAMODB", "subset") == "0":
     STORE_KINDS.remove("dynamodb")
+    STORE_KINDS.remove("endpoint")
 
 
 @pytest.fixture
@@ -62,6 +65,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[keystone.S
 
         dynamo: DynamoSuiteTable = request.getfixturevalue("dynamo_suite_table")
         yield dynamo.fresh()
+    elif request.param == "endpoint":
+        from dynamo import DynamoSuiteTable
+
+        own: DynamoSuiteTable = request.getfixturevalue("endpoint_suite_table")
+        yield own.fresh()
     else:  # pragma: no cover
         raise AssertionError(request.param)
 
@@ -198,6 +206,25 @@ def dynamo_suite_table(dynamo_endpoint: object) -> Iterator[object]:
     from dynamo import DynamoSuiteTable
 
     table = DynamoSuiteTable(dynamo_endpoint)  # type: ignore[arg-type]
+    yield table
+    table.drop()
+
+
+@pytest.fixture(scope="session")
+def own_dynamo_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The project's own DynamoDB endpoint (a server process) for the session."""
+    from dynamo import own_endpoint
+
+    with own_endpoint(tmp_path_factory.mktemp("endpoint")) as found:
+        yield found
+
+
+@pytest.fixture(scope="session")
+def endpoint_suite_table(own_dynamo_endpoint: object) -> Iterator[object]:
+    """The behaviour suite's table on the project's own endpoint, through ``DynamoStore``."""
+    from dynamo import DynamoSuiteTable
+
+    table = DynamoSuiteTable(own_dynamo_endpoint)  # type: ignore[arg-type]
     yield table
     table.drop()
 
