@@ -177,7 +177,7 @@ class KeySchema:
                 if len(key) == 2:
                     return convert.key_to_proto(key[0], key[1])
                 raise ValidationError(f"must be (pk,) or (pk, sk), got a tuple of {len(key)}")
-            return convert.key_to_proto(key)  # type: ignore[arg-type]
+            return convert.key_to_proto(key)
         except ValidationError as exc:
             sep = " " if str(exc).startswith(("has ", "must ")) else ": "
             raise ValidationError(f"{what}{sep}{exc}") from None

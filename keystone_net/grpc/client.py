@@ -289,7 +289,7 @@ class Client:
         number = isinstance(pk, (int, float, Decimal)) and not isinstance(pk, bool)
         envelope = pb.QueryRequest(
             # A number (an index's partition key) travels as a Value of its own.
-            partition_key=b"" if number else convert.key_to_proto(pk)[0],  # type: ignore[arg-type]
+            partition_key=b"" if number else convert.key_to_proto(pk)[0],
             index_partition_key=convert.value_to_proto(pk, "pk") if number else None,
             sort_key_condition=condition,
             filter_expression=calls.opt_str(filter, "filter"),

@@ -94,20 +94,32 @@ from .keys import (
     key_from_proto,
     key_message,
     key_to_proto,
+    key_value,
     keys_from_proto,
     keys_from_spans,
     last_key_from_proto,
     last_key_to_proto,
     sort_key_condition_from_proto,
     sort_key_condition_to_proto,
+    table_keys_from_spans,
 )
 from .status import (
+    CANCELLATION_ITEMS_KEY,
     CANCELLATION_REASONS_KEY,
     ERROR_CLASS_KEY,
     ITEM_KEY,
     MAX_ITEM_METADATA_BYTES,
     exception_for,
     status_for,
+)
+from .tables import (
+    global_index_from_proto,
+    indexes_to_proto,
+    local_index_from_proto,
+    schema_from_proto,
+    schema_to_proto,
+    stream_from_proto,
+    stream_to_proto,
 )
 from .wire import (  # noqa: F401 (_varint: tests)
     RawMessage,
@@ -159,4 +171,14 @@ __all__ = [
     "values_from_proto",
     "values_from_spans",
     "values_to_proto",
+    "CANCELLATION_ITEMS_KEY",
+    "global_index_from_proto",
+    "indexes_to_proto",
+    "key_value",
+    "local_index_from_proto",
+    "schema_from_proto",
+    "schema_to_proto",
+    "stream_from_proto",
+    "stream_to_proto",
+    "table_keys_from_spans",
 ]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any, Final
 
 from keystone.errors import (
     ValidationError,
 )
+from keystone.types import format_number, normalize_number, parse_number
 from keystone_net._proto import keystone as pb
 
 from .decode import item_from_bytes, value_from_proto
@@ -29,11 +31,33 @@ def _key_bytes(value: object, what: str) -> bytes:
         return bytes(value)
     if isinstance(value, str):
         return str(value).encode()
-    raise ValidationError(f"{what} must be str or bytes, got {t.__name__}")
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        # An N key: the number's canonical DynamoDB text (PROTOCOL.md).
+        return format_number(normalize_number(value, what)).encode()
+    raise ValidationError(f"{what} must be str, bytes or a number, got {t.__name__}")
 
 
-def key_to_proto(pk: str | bytes, sk: str | bytes | None = None) -> tuple[bytes, bytes | None]:
-    """The wire bytes of a key: ``str`` as UTF-8, ``bytes`` as is."""
+def key_value(raw: bytes, kind: str | None, what: str) -> Any:
+    """The key value of wire bytes, read by the key's declared type (PROTOCOL.md).
+
+    ``S``: UTF-8 text; ``N``: the number's DynamoDB text; ``B`` and the
+    untyped key of older files: the bytes themselves.
+    """
+    if kind is None or kind == "B":
+        return raw
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        raise ValidationError(
+            f"{what}: the key attribute is declared {kind}, but the bytes are not UTF-8"
+        ) from None
+    if kind == "S":
+        return text
+    return parse_number(text, what)
+
+
+def key_to_proto(pk: object, sk: object = None) -> tuple[bytes, bytes | None]:
+    """The wire bytes of a key: ``str`` as UTF-8, ``bytes`` as is, a number as its text."""
     return (
         _key_bytes(pk, "the partition key"),
         None if sk is None else _key_bytes(sk, "the sort key"),
@@ -53,7 +77,7 @@ def key_from_proto(pk: bytes, sk: bytes | None = None) -> tuple[bytes, bytes | N
     return pk, sk
 
 
-def key_message(pk: str | bytes, sk: str | bytes | None = None) -> pb.Key:
+def key_message(pk: object, sk: object = None) -> pb.Key:
     """A ``Key`` message (``BatchGetRequest.keys``, ``TransactGetRequest.keys``)."""
     pk_bytes, sk_bytes = key_to_proto(pk, sk)
     return pb.Key(partition_key=pk_bytes, sort_key=sk_bytes)
@@ -64,12 +88,18 @@ def keys_from_proto(keys: Iterable[pb.Key]) -> list[tuple[bytes, bytes | None]]:
     return [key_from_proto(k.partition_key, k.sort_key) for k in keys]
 
 
-def key_field(field: int, pk: bytes, sk: bytes | None) -> bytes:
-    """A ``Key`` message (wire bytes of a key) as field ``field`` of an enclosing message."""
+def key_field(field: int, pk: bytes, sk: bytes | None, table: str | None = None) -> bytes:
+    """A ``Key`` message (wire bytes of a key, and its table) as field ``field``."""
     body = b"\x0a" + _varint(len(pk)) + pk
     if sk is not None:
         body += b"\x12" + _varint(len(sk)) + sk
+    if table:
+        name = table.encode()
+        body += _varint(_TABLE_TAG) + _varint(len(name)) + name
     return _varint(field << 3 | 2) + _varint(len(body)) + body
+
+
+_TABLE_TAG: Final = 103 << 3 | 2  # Key.table (ours)
 
 
 def keys_from_spans(data: bytes, spans: Iterable[Span]) -> list[tuple[bytes, bytes | None]]:
@@ -77,11 +107,19 @@ def keys_from_spans(data: bytes, spans: Iterable[Span]) -> list[tuple[bytes, byt
 
     (The same as :func:`keys_from_proto`, without building betterproto2 messages.)
     """
-    out: list[tuple[bytes, bytes | None]] = []
+    return [(pk, sk) for pk, sk, _ in table_keys_from_spans(data, spans)]
+
+
+def table_keys_from_spans(
+    data: bytes, spans: Iterable[Span]
+) -> list[tuple[bytes, bytes | None, str | None]]:
+    """``(pk, sk, table)`` of each ``Key`` message (``table``: field 103, ``None`` if absent)."""
+    out: list[tuple[bytes, bytes | None, str | None]] = []
     try:
         for start, end in spans:
             pk = b""
             sk = None
+            table: str | None = None
             pos = start
             while pos < end:
                 t = data[pos]
@@ -99,11 +137,21 @@ def keys_from_spans(data: bytes, spans: Iterable[Span]) -> list[tuple[bytes, byt
                 else:
                     if t & 0x80:
                         t, pos = _varint_tail(data, pos, t)
+                    if t == _TABLE_TAG:
+                        n = data[pos]
+                        pos += 1
+                        if n & 0x80:
+                            n, pos = _varint_tail(data, pos, n)
+                        if pos + n > end:
+                            raise _Bad(_MALFORMED)
+                        table = data[pos : pos + n].decode()
+                        pos += n
+                        continue
                     pos = _skip(data, pos, t)
             if pos > end:
                 raise _Bad(_MALFORMED)
-            out.append((pk, sk))
-    except (_Bad, IndexError):
+            out.append((pk, sk, table))
+    except (_Bad, IndexError, UnicodeDecodeError):
         raise ValidationError(f"a Key message is malformed: {_MALFORMED}") from None
     return out
 
@@ -114,6 +162,8 @@ def item_with_key(
     sk: bytes | None,
     pk_name: str = "pk",
     sk_name: str = "sk",
+    pk_type: str | None = None,
+    sk_type: str | None = None,
 ) -> dict[str, Any]:
     """Apply a put request's key fields to its item (PROTOCOL.md, semantics).
 
@@ -121,20 +171,25 @@ def item_with_key(
     one it has must have the same bytes, else ``ValidationError``. An empty
     ``pk`` or an absent ``sk`` means the request does not say (proto3 cannot
     tell an empty partition key from none), so the item decides. ``item`` is
-    changed in place and returned.
+    changed in place and returned. With declared key types (``pk_type``,
+    ``sk_type``) the request's bytes are read by type (:func:`key_value`).
     """
     if pk:
         have = item.get(pk_name, _MISSING)
+        if pk_type is not None:
+            pk = _key_bytes(key_value(pk, pk_type, "partition_key"), "partition_key")
         if have is _MISSING:
-            item[pk_name] = pk
+            item[pk_name] = key_value(pk, pk_type, "partition_key")
         elif _key_bytes(have, f"key attribute {pk_name!r}") != pk:
             raise ValidationError(
                 f"{pk_name}: the item's partition key does not match the request's partition_key"
             )
     if sk is not None:
         have = item.get(sk_name, _MISSING)
+        if sk_type is not None:
+            sk = _key_bytes(key_value(sk, sk_type, "sort_key"), "sort_key")
         if have is _MISSING:
-            item[sk_name] = sk
+            item[sk_name] = key_value(sk, sk_type, "sort_key")
         elif _key_bytes(have, f"key attribute {sk_name!r}") != sk:
             raise ValidationError(
                 f"{sk_name}: the item's sort key does not match the request's sort_key"
@@ -166,7 +221,11 @@ def last_key_to_proto(
 
 
 def last_key_from_proto(
-    msg: pb.LastKey | None, pk_name: str = "pk", sk_name: str = "sk"
+    msg: pb.LastKey | None,
+    pk_name: str = "pk",
+    sk_name: str = "sk",
+    pk_type: str | None = None,
+    sk_type: str | None = None,
 ) -> dict[str, Any] | None:
     """The ``last_key``/``start`` dict of a ``LastKey`` (``None`` stays ``None``).
 
@@ -184,9 +243,11 @@ def last_key_from_proto(
         if not key:
             raise ValidationError("exclusive_start_key: the cursor is not valid")
         return key
-    out: dict[str, Any] = {pk_name: msg.partition_key}
+    out: dict[str, Any] = {
+        pk_name: key_value(msg.partition_key, pk_type, "exclusive_start_key.partition_key")
+    }
     if msg.sort_key is not None:
-        out[sk_name] = msg.sort_key
+        out[sk_name] = key_value(msg.sort_key, sk_type, "exclusive_start_key.sort_key")
     return out
 
 
