@@ -182,13 +182,56 @@ class KeySchema:
             sep = " " if str(exc).startswith(("has ", "must ")) else ": "
             raise ValidationError(f"{what}{sep}{exc}") from None
 
-    def key_list(self, keys: Iterable[object], what: str) -> bytes:
+    def key_list(
+        self,
+        keys: Iterable[object],
+        what: str,
+        schemas: Mapping[str, KeySchema] | None = None,
+    ) -> bytes:
+        """``Key`` messages (field 1) of a batch_get/transact_get ``keys`` argument.
+
+        A ``(table, key)`` pair names another table: its ``Key.table`` is set,
+        and a key dict is read with that table's names from ``schemas``.
+        """
         if isinstance(keys, (str, bytes, Mapping)):
             raise ValidationError(f"{what}: keys must be a list of (pk, sk) tuples or key dicts")
-        key_of, key_field = self.key, convert.key_field
-        return b"".join(
-            [key_field(1, *key_of(key, f"{what} keys[{i}]")) for i, key in enumerate(keys)]
-        )
+        key_field = convert.key_field
+        out = []
+        for i, key in enumerate(keys):
+            table = table_of_pair(key)
+            if table is None:
+                out.append(key_field(1, *self.key(key, f"{what} keys[{i}]")))
+                continue
+            names = (schemas or {}).get(table, self)
+            pair: Any = key
+            out.append(key_field(1, *names.key(pair[1], f"{what} keys[{i}]"), table))
+        return b"".join(out)
+
+
+def table_of_pair(key: object) -> str | None:
+    """The table a ``(table, key)`` pair names (as the library reads one), else ``None``."""
+    if (
+        isinstance(key, tuple)
+        and len(key) == 2
+        and isinstance(key[0], str)
+        and isinstance(key[1], (tuple, Mapping))
+    ):
+        return key[0]
+    return None
+
+
+def tables_with_key_dicts(keys: Iterable[object]) -> set[str]:
+    """Tables of ``(table, key dict)`` pairs (whose key attribute names the client needs)."""
+    if isinstance(keys, (str, bytes, Mapping)) or not isinstance(keys, Iterable):
+        return set()
+    out = set()
+    for key in keys:
+        table = table_of_pair(key)
+        if table is not None and isinstance(key[1], Mapping):  # type: ignore[index]
+            out.add(table)
+        elif isinstance(key, Delete) and key.table is not None:
+            out.add(key.table)
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -207,6 +250,8 @@ def scan_request(
     start: Mapping[str, Any] | None = None,
     segment: int = 0,
     total_segments: int = 1,
+    select: str | None = None,
+    table: str | None = None,
 ) -> tuple[pb.ScanRequest, bytes]:
     """A ScanRequest envelope (resumable: the client updates its start key and
     limit) and its ``expression_values`` field (2) as bytes."""
@@ -221,16 +266,45 @@ def scan_request(
         total_segments=total_segments if segment or total_segments != 1 else None,
         expression_names=names_arg(names),
         projection_expression=opt_str(projection, "projection"),
+        select=opt_str(select, "select"),
+        table=table,
     )
     return envelope, convert.values_field(2, values)
+
+
+def on_failure_arg(value: object) -> str | None:
+    """``return_values_on_condition_check_failure`` for the wire (``None``: the default)."""
+    if value == "NONE":
+        return None
+    if value == "ALL_OLD":
+        return "ALL_OLD"
+    raise ValidationError(
+        f"return_values_on_condition_check_failure must be 'NONE' or 'ALL_OLD', got {value!r}"
+    )
+
+
+def table_arg(table: object) -> str | None:
+    """A part's ``table=`` for the wire (``None``: the table of the call)."""
+    if table is None or type(table) is str:
+        return table or None
+    raise ValidationError(f"a table name is a str, got {type(table).__name__}")
 
 
 def transact_part(part: object, i: int, binary: list[str]) -> tuple[int, bytes]:
     """``(TransactWriteItem field, message bytes)`` of part ``i``; appends to ``binary``
     the keys given as ``bytes`` (``"<i>.pk"``/``"<i>.sk"``, see keystone_net.grpc.server)."""
+    if isinstance(part, (Put, Update, Delete, ConditionCheck)):
+        table = table_arg(part.table)
+        on_failure = on_failure_arg(part.return_values_on_condition_check_failure)
     if isinstance(part, Put):
         cond = opt_str(part.condition, "condition")
-        envelope = bytes(pb.TransactPut(condition_expression=cond))
+        envelope = bytes(
+            pb.TransactPut(
+                condition_expression=cond,
+                table=table,
+                return_values_on_condition_check_failure=on_failure,
+            )
+        )
         return 1, envelope + convert.item_field(3, item_arg(part.item))
     if isinstance(part, Update):
         pk_bytes, sk_bytes = convert.key_to_proto(part.pk, part.sk)
@@ -243,6 +317,8 @@ def transact_part(part: object, i: int, binary: list[str]) -> tuple[int, bytes]:
                 sort_key=sk_bytes,
                 update_expression=part.update if type(part.update) is str else "",
                 condition_expression=opt_str(part.condition, "condition"),
+                table=table,
+                return_values_on_condition_check_failure=on_failure,
             )
         )
     if isinstance(part, Delete):
@@ -252,6 +328,8 @@ def transact_part(part: object, i: int, binary: list[str]) -> tuple[int, bytes]:
                 partition_key=pk_bytes,
                 sort_key=sk_bytes,
                 condition_expression=opt_str(part.condition, "condition"),
+                table=table,
+                return_values_on_condition_check_failure=on_failure,
             )
         )
     if isinstance(part, ConditionCheck):
@@ -259,7 +337,11 @@ def transact_part(part: object, i: int, binary: list[str]) -> tuple[int, bytes]:
         condition = part.condition if type(part.condition) is str else ""
         return 4, bytes(
             pb.ConditionCheck(
-                partition_key=pk_bytes, sort_key=sk_bytes, condition_expression=condition
+                partition_key=pk_bytes,
+                sort_key=sk_bytes,
+                condition_expression=condition,
+                table=table,
+                return_values_on_condition_check_failure=on_failure,
             )
         )
     raise ValidationError(
