@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import STORE_KINDS, RemoteStore
 
 import keystone
 from keystone import (
@@ -32,8 +33,6 @@ from keystone import (
     sk,
 )
 from keystone.errors import IdempotentParameterMismatch
-
-from conftest import STORE_KINDS, RemoteStore
 
 ORDERS = Schema(
     partition_key=("customer", "S"),
