@@ -36,7 +36,7 @@ ORACLE_SEEDS ?= 40
 ORACLE_OPS   ?= 1000
 oracle: $(STAMP)
 	KEYSTONE_ORACLE_SEEDS=$(ORACLE_SEEDS) KEYSTONE_ORACLE_OPS=$(ORACLE_OPS) \
-		$(BIN)/python -m pytest -q -p no:randomly tests/test_oracle.py $(PYTEST_ARGS)
+		$(BIN)/python -m pytest -q tests/test_oracle.py $(PYTEST_ARGS)
 
 # The "no crash" fuzz tests, long (make test runs them bounded).
 FUZZ_EXAMPLES ?= 20000

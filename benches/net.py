@@ -169,10 +169,14 @@ class Process:
     log here would take CPU from the clients being measured.
     """
 
-    def __init__(self, args: list[str], ports: int = 1) -> None:
+    def __init__(self, args: list[str], ports: int = 1, env: dict[str, str] | None = None) -> None:
         self.log = tempfile.NamedTemporaryFile(prefix="keystone-bench-", suffix=".log")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, *args], stderr=self.log, stdout=subprocess.DEVNULL, text=True
+            [sys.executable, *args],
+            stderr=self.log,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            env=None if env is None else {**os.environ, **env},
         )
         self.ports: list[int] = []
         deadline = time.monotonic() + 30
@@ -196,7 +200,7 @@ class Process:
         self.log.close()
 
 
-def keystone_server(db_path: str, *args: str) -> Process:
+def keystone_server(db_path: str, *args: str, env: dict[str, str] | None = None) -> Process:
     """``python -m keystone_net serve`` on a free port (default durability: sync)."""
     return Process(
         [
@@ -210,7 +214,8 @@ def keystone_server(db_path: str, *args: str) -> Process:
             "--metrics-port",
             "0",
             *args,
-        ]
+        ],
+        env=env,
     )
 
 
@@ -475,8 +480,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=None, help="rounds per contender")
     parser.add_argument("--serve-echo", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve_echo:
-        asyncio.run(serve_echo())
+    if args.serve_echo:  # on the loop KEYSTONE_EVENT_LOOP chooses, as the server would
+        from keystone_net.serving import eventloop
+
+        eventloop.run(serve_echo())
         return
 
     quick = args.quick

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Final, Literal
 
 from .errors import ValidationError
+from .types import shown
 
 PutReturns = Literal["NONE", "ALL_OLD"]
 UpdateReturns = Literal["NONE", "ALL_OLD", "ALL_NEW", "UPDATED_OLD", "UPDATED_NEW"]
@@ -24,19 +25,21 @@ UPDATE_RETURNS: Final = ("NONE", "ALL_OLD", "ALL_NEW", "UPDATED_OLD", "UPDATED_N
 def check_limit(limit: object) -> int | None:
     """``limit`` if it is ``None`` or a positive int, else ``ValidationError``."""
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-        raise ValidationError(f"limit must be a positive int, got {limit!r}")
+        raise ValidationError(f"limit must be a positive int, got {shown(limit)}")
     return limit
 
 
 def check_returns(returns: object, allowed: Sequence[str], what: str = "returns") -> str:
     """``returns`` if it is one of ``allowed``, else ``ValidationError``."""
     if type(returns) is not str or returns not in allowed:
-        raise ValidationError(f"{what} must be one of {', '.join(allowed)}; got {returns!r}")
+        raise ValidationError(f"{what} must be one of {', '.join(allowed)}; got {shown(returns)}")
     return returns
 
 
 def keep_old_on_failure(value: object) -> bool:
     """Whether ``return_values_on_condition_check_failure`` asks for the old item."""
+    if value == "NONE" and type(value) is str:
+        return False
     return (
         check_returns(value, ON_CONDITION_FAILURE, "return_values_on_condition_check_failure")
         == "ALL_OLD"

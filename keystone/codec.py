@@ -18,7 +18,11 @@ Item keys: ``stripe (2 bytes) | len(pk) (2 bytes) | pk | flag | sk``. The
 stripe is a hash of the partition key, so a partition's items are
 contiguous and ordered by sort key bytewise, while scan segments are ranges
 of stripes that partition the table evenly. ``flag`` is 0 for an item with
-no sort key (followed by nothing) and 1 for an item with one.
+no sort key (followed by nothing) and 1 for an item with one. Keys that
+would pass LMDB's key limit are shortened by :class:`keystone.table.Storage`
+(a long partition key as its hash, a long sort key as its first bytes and a
+hash), and tables other than the default one prefix their keys with their
+id (``keystone/catalog.py``); ``docs/design.md`` has the details.
 """
 
 from __future__ import annotations

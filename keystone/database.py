@@ -64,7 +64,7 @@ from .streams import StreamRecord
 from .sweeper import Sweeper
 from .table import Page, Storage
 from .ttl import now_ms
-from .types import Item, normalize_item
+from .types import Item, normalize_item, shown
 from .writes import (
     ConditionCheck,
     Delete,
@@ -357,7 +357,7 @@ class Table:
         idx = table.indexes.get(name)
         if idx is None:
             known = ", ".join(sorted(table.indexes)) or "none"
-            raise ValidationError(f"index {name!r} does not exist (indexes: {known})")
+            raise ValidationError(f"index {shown(name)} does not exist (indexes: {known})")
         return idx
 
     def scan(
@@ -412,7 +412,7 @@ class Table:
     def _segment_range(segment: int, total_segments: int) -> tuple[bytes, bytes | None]:
         for name, value in (("segment", segment), ("total_segments", total_segments)):
             if not isinstance(value, int) or isinstance(value, bool):
-                raise ValidationError(f"{name} must be an int, got {value!r}")
+                raise ValidationError(f"{name} must be an int, got {shown(value)}")
         if not 1 <= total_segments <= MAX_SEGMENTS:
             bound = (
                 "greater than or equal to 1"
@@ -489,9 +489,9 @@ class Table:
         pair, to write several tables of the file in the same commit.
         """
         self._check()
-        if isinstance(puts, Mapping):
+        if isinstance(puts, Mapping) or not isinstance(puts, Iterable):
             raise ValidationError("batch_write: puts must be a list of items, not one item")
-        if isinstance(deletes, (str, bytes, Mapping)):
+        if isinstance(deletes, (str, bytes, Mapping)) or not isinstance(deletes, Iterable):
             raise ValidationError(
                 "batch_write: deletes must be a list of (pk, sk) tuples or key dicts"
             )
@@ -561,7 +561,7 @@ class Table:
         return self._table, self._table.key_from_arg(key, what)
 
     def _distinct_keys(self, keys: Iterable[object], what: str) -> list[tuple[Storage, bytes]]:
-        if isinstance(keys, (str, bytes, Mapping)):
+        if isinstance(keys, (str, bytes, Mapping)) or not isinstance(keys, Iterable):
             raise ValidationError(f"{what}: keys must be a list of (pk, sk) tuples or key dicts")
         out: list[tuple[Storage, bytes]] = []
         seen: set[tuple[str, bytes]] = set()
@@ -701,7 +701,7 @@ class Table:
         if after is not None and (
             not isinstance(after, int) or isinstance(after, bool) or after < 0
         ):
-            raise ValidationError(f"after must be a sequence number (int >= 0), got {after!r}")
+            raise ValidationError(f"after must be a sequence number (int >= 0), got {shown(after)}")
         check_limit(limit)
         with self._engine.read() as txn:
             return table.stream.read(txn, after, limit)
@@ -842,7 +842,7 @@ class Database(Table):
         one commit and one fsync, each keeping its own condition and result.
         """
         if map_size is not None and (not isinstance(map_size, int) or map_size <= 0):
-            raise ValidationError(f"map_size must be a positive int, got {map_size!r}")
+            raise ValidationError(f"map_size must be a positive int, got {shown(map_size)}")
         engine = _engine.acquire(
             os.fspath(path),
             durability=durability,

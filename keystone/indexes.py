@@ -30,7 +30,10 @@ value with DynamoDB's message (:func:`keystone.keys.index_value`); an
 untyped index, as files of format 2 have them, leaves such items out.
 
 In a table other than the default one, every entry key starts with the
-table's and the index's ids (``prefix``, see :mod:`keystone.catalog`).
+table's and the index's ids (``prefix``, see :mod:`keystone.catalog`). A
+partition key value past ``inline_pk`` bytes is stored as its SHA-256
+(``stripe | FFFF | digest``), and an entry that would pass LMDB's key limit
+ends with the SHA-256 of the item key instead of the item key.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ _TERM: Final = b"\x00\x00"
 _NUMBER: Final = b"\x00\x01"  # starts a number sort key
 _TEXT: Final = b"\x00\x02"  # every string or binary sort key is above this
 _NUMBER_PK: Final = 2  # added to the flag when the partition key is a number
+_DIGEST: Final = 32  # an item key too long for an entry is stored as its SHA-256
 
 
 def _escape(raw: bytes) -> bytes:
@@ -152,7 +156,7 @@ class Index:
         else:
             head = self.prefix + _HEADER.pack(crc32(ipk) & 0xFFFF, len(ipk)) + ipk + flag
         if self.sk_attr is None:
-            key = head + base_key
+            front = head
         else:
             value = item.get(self.sk_attr)
             if type(value) is str:
@@ -165,16 +169,25 @@ class Index:
                 return None
             if not isk:
                 return None
-            key = head + isk + _TERM + base_key
-        return self._check_size(key)
+            front = head + isk + _TERM
+        return self._finish(front, base_key)
 
-    def _check_size(self, key: bytes) -> bytes:
-        if len(key) > self.max_key_size:
-            raise ValidationError(
-                f"the entry of this item in index {self.name!r} would have a {len(key)}-byte key; "
-                f"the limit is {self.max_key_size} bytes (shorten the index or table key values)"
-            )
-        return key
+    def _finish(self, front: bytes, base_key: bytes) -> bytes:
+        """``front`` (the index keys) and the item key: the entry key, within LMDB's limit.
+
+        The item key only makes entries with equal index keys distinct, so
+        when it does not fit whole it is replaced by its SHA-256 (an entry
+        key is always computed from the item, never parsed).
+        """
+        if len(front) + len(base_key) <= self.max_key_size:
+            return front + base_key
+        if len(front) + _DIGEST <= self.max_key_size:
+            return front + sha256(base_key).digest()
+        raise ValidationError(
+            f"the entry of this item in index {self.name!r} would have a "
+            f"{len(front) + _DIGEST}-byte key; the limit is {self.max_key_size} bytes "
+            "(shorten the index key values)"
+        )
 
     def _typed_entry_key(self, item: Item, base_key: bytes) -> bytes | None:
         """:meth:`entry_key` of a typed index: a present key value must have its declared type."""
@@ -188,11 +201,11 @@ class Index:
             number = pk_type == "N"
         head = self._head(ipk, number)
         if self.sk_attr is None:
-            return self._check_size(head + base_key)
+            return self._finish(head, base_key)
         if self.sk_attr not in item:
             return None
         isk = keys.index_value(item[self.sk_attr], self.sk_attr, self.sk_type, self.name)  # type: ignore[arg-type]
-        return self._check_size(head + _sort_bytes(isk, self.sk_type == "N") + _TERM + base_key)
+        return self._finish(head + _sort_bytes(isk, self.sk_type == "N") + _TERM, base_key)
 
     def entry(
         self, item: Item, base_key: bytes, data: bytes | None = None

@@ -16,7 +16,7 @@ from typing import Final, Literal
 from .codec import number_key
 from .errors import ValidationError
 from .schema import KeyType
-from .sk import SortKeyCondition
+from .sk import SortKeyCondition, bounds
 from .types import check_unicode, normalize_number, type_of
 
 MAX_PARTITION_KEY_BYTES: Final = 2048
@@ -134,26 +134,8 @@ def condition_range(cond: SortKeyCondition, attr: str, kind: KeyType) -> Bound:
             "operator or function: begins_with, operand type: N"
         )
     v = condition_value(cond.value, attr, kind)
-    if op == "eq":
-        return v, True, v, True
-    if op == "lt":
-        return None, True, v, False
-    if op == "le":
-        return None, True, v, True
-    if op == "gt":
-        return v, False, None, True
-    if op == "ge":
-        return v, True, None, True
-    if op == "between":
-        u = condition_value(cond.upper, attr, kind)
-        if v > u:
-            raise ValidationError(
-                "sk.between: the lower bound must not be greater than the upper bound"
-            )
-        return v, True, u, True
-    if op == "begins_with":
-        return v, True, None, True
-    raise ValidationError(f"unknown sort key condition {op!r}")
+    u = condition_value(cond.upper, attr, kind) if op == "between" else None
+    return bounds(op, v, u)
 
 
 __all__ = [

@@ -23,7 +23,7 @@ from .expressions.paths import resolve
 from .indexes import Index
 from .sk import SortKeyCondition
 from .table import Filter, Page, Project, Storage
-from .types import Item
+from .types import Item, shown
 
 Select = Literal["ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "SPECIFIC_ATTRIBUTES", "COUNT"]
 SELECT_VALUES: Final = (
@@ -43,7 +43,7 @@ def check_select(select: object, proj: str | None, index: Index | None) -> str |
         return None
     if type(select) is not str or select not in SELECT_VALUES:
         raise ValidationError(
-            f"1 validation error detected: Value {select!r} at 'select' failed to satisfy "
+            f"1 validation error detected: Value {shown(select)} at 'select' failed to satisfy "
             f"constraint: Member must satisfy enum value set: [{', '.join(SELECT_VALUES)}]"
         )
     if select == "SPECIFIC_ATTRIBUTES" and proj is None:

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import msgpack
 
 from .errors import ValidationError
+from .types import shown
 
 SCHEMA_KEY = b"schema"
 FORMAT_KEY = b"format"
@@ -65,7 +66,7 @@ def _check_name(kind: str, name: object, minimum: int = 1) -> None:
     """
     if not isinstance(name, str) or not _NAME.match(name) or len(name) < minimum:
         raise ValidationError(
-            f"{kind} name {name!r} must be {MIN_NAME}-255 characters of letters, digits, "
+            f"{kind} name {shown(name)} must be {MIN_NAME}-255 characters of letters, digits, "
             "'_', '-' and '.'"
         )
 

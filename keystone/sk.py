@@ -21,6 +21,34 @@ Op = Literal["eq", "lt", "le", "gt", "ge", "between", "begins_with"]
 KeyValue = str | bytes | int | float | Decimal
 
 
+def bounds(
+    op: str, v: bytes, u: bytes | None = None
+) -> tuple[bytes | None, bool, bytes | None, bool]:
+    """``(low, low_inclusive, high, high_inclusive)`` of operator ``op`` on key bytes ``v``
+    (and ``u``, the upper bound of ``between``); ``None`` = open. ``begins_with``
+    gives only its low bound: the caller bounds the prefix."""
+    if op == "eq":
+        return v, True, v, True
+    if op == "lt":
+        return None, True, v, False
+    if op == "le":
+        return None, True, v, True
+    if op == "gt":
+        return v, False, None, True
+    if op == "ge":
+        return v, True, None, True
+    if op == "between":
+        assert u is not None
+        if v > u:
+            raise ValidationError(
+                "sk.between: the lower bound must not be greater than the upper bound"
+            )
+        return v, True, u, True
+    if op == "begins_with":
+        return v, True, None, True
+    raise ValidationError(f"unknown sort key condition {op!r}")
+
+
 @dataclass(frozen=True, slots=True)
 class SortKeyCondition:
     """A condition on the sort key: ``op`` and one value (two for ``between``)."""
@@ -32,27 +60,10 @@ class SortKeyCondition:
     def key_range(self) -> tuple[bytes | None, bool, bytes | None, bool]:
         """``(low, low_inclusive, high, high_inclusive)`` in sort-key bytes; ``None`` = open."""
         v = key_bytes(self.value, "sort key condition value")
-        op = self.op
-        if op == "eq":
-            return v, True, v, True
-        if op == "lt":
-            return None, True, v, False
-        if op == "le":
-            return None, True, v, True
-        if op == "gt":
-            return v, False, None, True
-        if op == "ge":
-            return v, True, None, True
-        if op == "between":
+        u = None
+        if self.op == "between":
             u = key_bytes(self.upper, "sort key condition upper bound")
-            if v > u:
-                raise ValidationError(
-                    "sk.between: the lower bound must not be greater than the upper bound"
-                )
-            return v, True, u, True
-        if op == "begins_with":
-            return v, True, None, True  # the caller bounds the prefix
-        raise ValidationError(f"unknown sort key condition {op!r}")
+        return bounds(self.op, v, u)
 
     def matches(self, sk: bytes) -> bool:
         """Whether sort-key bytes ``sk`` satisfy the condition."""

@@ -46,6 +46,8 @@ HASHED_PK: Final = 0xFFFF
 _SK_HASH: Final = 16
 #: A long sort key keeps at least this many bytes (else the key is refused).
 _MIN_GROUP: Final = 64
+#: ``group_len`` where there are no long sort keys: longer than any key.
+_NO_GROUP: Final = 1 << 20
 
 Exact = Callable[[bytes], bool]
 
@@ -75,12 +77,14 @@ class Page:
         return len(self.items)
 
 
-def _utf8(value: str, attr: str) -> bytes:
+def _utf8(value: str, attr: str | None) -> bytes:
+    """A str key value's UTF-8 bytes; a lone surrogate is a ValidationError."""
     try:
         return value.encode()
     except UnicodeEncodeError:
-        check_unicode(value, f"key attribute {attr!r}")
-        raise  # not reached: check_unicode raised
+        pass
+    check_unicode(value, f"key attribute {attr!r}")
+    raise ValidationError(f"key attribute {attr!r}: not valid Unicode")
 
 
 class Storage:
@@ -218,7 +222,7 @@ class Storage:
         size = len(head) - _HEADER.size + (0 if s is None else len(s))
         if s is not None and size > self.max_key_bytes:
             group = self.group_len(head)
-            if group >= _MIN_GROUP:  # a long sort key: its first bytes and a hash
+            if group < _NO_GROUP:  # a long sort key: its first bytes and a hash
                 return head + HAS_SK + s[:group] + sha256(s).digest()[:_SK_HASH]
         if size > self.max_key_bytes:
             hashed = (
@@ -309,6 +313,12 @@ class Storage:
             hi = prefix_end(base + high[:group])
         else:
             hi = base + high + b"\x00" if high_inc else base + high
+        longest = max(len(lo), len(hi or b""))
+        if longest > self.engine.max_key_size:  # (only beside a very long partition key)
+            raise ValidationError(
+                f"partition key + sort key is {longest - len(self.prefix) - KEY_OVERHEAD} bytes; "
+                f"the limit is {self.max_key_bytes} bytes"
+            )
         return lo, hi, exact
 
     def _compose_tail(self, part: bytes, s: bytes) -> bytes:
@@ -358,8 +368,11 @@ class Storage:
         Sort keys longer than this share their group (the keys with the same
         first bytes) with every key of the partition that passes this length;
         reads sort each group by the full sort key (see :meth:`read_range`).
+        Beside a partition key too long to leave room for that, sort keys are
+        stored whole only, and this is a length no key reaches.
         """
-        return self.max_key_bytes - (len(head) - _HEADER.size) - _SK_HASH
+        group = self.max_key_bytes - (len(head) - _HEADER.size) - _SK_HASH
+        return group if group >= _MIN_GROUP else _NO_GROUP
 
     def sort_bytes(self, item: Mapping[str, Any]) -> bytes:
         """The sort key of a stored item as it orders (its key bytes, in full)."""
@@ -374,9 +387,11 @@ class Storage:
 
     def _bad_key(self, p: bytes, s: bytes) -> None:
         """Raise for an empty key value (``s`` is ``b"-"`` when there is no sort key)."""
-        if not p:
-            raise ValidationError(f"partition key {self.pk_attr!r} must not be empty")
-        raise ValidationError(f"sort key {self.sk_attr!r} must not be empty")
+        attr = self.pk_attr if not p else self.sk_attr
+        raise ValidationError(
+            "One or more parameter values are not valid. The AttributeValue for a key "
+            f"attribute cannot contain an empty string value. Key: {attr}"
+        )
 
     def key_of_item(self, item: Mapping[str, Any]) -> bytes:
         """The stored key of a (normalised) item; raises if key attributes are missing or bad."""

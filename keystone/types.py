@@ -24,6 +24,8 @@ from .errors import ValidationError
 MAX_NESTING_DEPTH: Final = 32
 #: DynamoDB's limit on an attribute name, in UTF-8 bytes (64 KB).
 MAX_NAME_BYTES: Final = 65_535
+#: Names no longer than this (in characters) cannot be over MAX_NAME_BYTES.
+_LONG_NAME: Final = MAX_NAME_BYTES // 4
 #: DynamoDB's limit on a key or index key attribute name, in UTF-8 bytes.
 MAX_KEY_NAME_BYTES: Final = 255
 #: DynamoDB's precision for numbers.
@@ -202,6 +204,18 @@ def _number_error(message: str, path: str) -> ValidationError:
     return ValidationError(f"{path}: {message}")
 
 
+def shown(value: object, limit: int = 80) -> str:
+    """``repr(value)`` for an error message: clipped, and never raising (a huge int's
+    repr raises ValueError; a user's object may raise anything)."""
+    try:
+        if type(value) is int and not -(10**40) < value < 10**40:
+            return f"<an int of about {int(value.bit_length() * 0.30103) + 1} digits>"
+        text = repr(value)
+    except Exception:
+        return f"<a {type(value).__name__}>"
+    return clip(text, limit)
+
+
 def clip(text: str, limit: int = 80) -> str:
     """``text`` cut to ``limit`` characters for an error message (``...`` marks a cut)."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -265,8 +279,9 @@ def parse_number(text: str, path: str = "value") -> int | Decimal:
     take them).
     """
     if type(text) is not str or _NUMBER_TEXT.fullmatch(text) is None:
-        shown = clip(text) if type(text) is str else repr(text)
-        raise _number_error(f"{NOT_A_NUMBER}: {shown}", path)
+        raise _number_error(
+            f"{NOT_A_NUMBER}: {clip(text) if type(text) is str else shown(text)}", path
+        )
     mark = max(text.find("e"), text.find("E"))
     if mark >= 0:
         exponent = text[mark + 1 :].lstrip("+-").lstrip("0")
@@ -350,11 +365,11 @@ def normalize_item(item: Mapping[str, Any], path: str = "") -> Item:
     out: Item = {}
     for name, value in item.items():
         if type(name) is not str:
-            raise ValidationError(f"attribute names must be str, got {name!r}")
+            raise ValidationError(f"attribute names must be str, got {shown(name)}")
         if not name:
             raise ValidationError("attribute names must not be empty")
-        check_unicode(name, "an attribute name")
-        if len(name) > MAX_NAME_BYTES // 4:
+        if len(name) > _LONG_NAME or not name.isascii():
+            check_unicode(name, "an attribute name")
             check_name_size(name)
         out[name] = _normalize(value, path + name if not path else f"{path}.{name}", 1)
     return out
@@ -383,9 +398,9 @@ def _normalize(value: object, path: str, depth: int) -> Any:
         out: dict[str, Any] = {}
         for key, sub in value.items():  # type: ignore[attr-defined]
             if type(key) is not str:
-                raise ValidationError(f"{path}: map keys must be str, got {key!r}")
-            check_unicode(key, f"{path}: a map key")
-            if len(key) > MAX_NAME_BYTES // 4:
+                raise ValidationError(f"{path}: map keys must be str, got {shown(key)}")
+            if len(key) > _LONG_NAME or not key.isascii():
+                check_unicode(key, f"{path}: a map key")
                 check_name_size(key)
             out[key] = _normalize(sub, f"{path}.{key}", depth + 1)
         return out
@@ -479,6 +494,7 @@ __all__ = [
     "check_name_size",
     "check_unicode",
     "clip",
+    "shown",
     "parse_number",
     "set_kind",
     "type_of",

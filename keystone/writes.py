@@ -26,7 +26,7 @@ from .expressions import Placeholders, condition, projection
 from .expressions import update as compile_update
 from .sk import KeyValue
 from .table import Filter, Project, Storage
-from .types import Item, check_unicode, normalize_item
+from .types import Item, check_unicode, normalize_item, shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -489,10 +489,10 @@ _PRUNE_PER_WRITE: Final = 16
 def check_token(token: object) -> bytes:
     """The token's bytes, if it is a str of 1..36 characters DynamoDB would take."""
     if type(token) is not str or not 1 <= len(token) <= MAX_TOKEN_LENGTH:
-        shown = repr(token) if type(token) is not str else f"{len(token)} characters"
+        what = shown(token) if type(token) is not str else f"{len(token)} characters"
         raise ValidationError(
             f"transact_write: token (ClientRequestToken) must be a str of 1 to "
-            f"{MAX_TOKEN_LENGTH} characters, got {shown}"
+            f"{MAX_TOKEN_LENGTH} characters, got {what}"
         )
     check_unicode(token, "transact_write token")
     return token.encode("utf-8")

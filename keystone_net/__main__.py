@@ -19,7 +19,6 @@ a leading ``serve`` is accepted too).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from collections.abc import Mapping, Sequence
@@ -27,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from keystone.errors import KeystoneError
 from keystone_net.grpc.server import serve
 from keystone_net.serving import config as settings
-from keystone_net.serving import logs
+from keystone_net.serving import eventloop, logs
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -35,8 +34,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     config = settings.parse(argv, environ)
     setup = logs.configure(config.log_level, config.log_format)
     try:
-        asyncio.run(serve(config=config))
-    except (OSError, KeystoneError, settings.ConfigError) as exc:
+        eventloop.run(serve(config=config))  # (uvloop where installed: serving/eventloop.py)
+    except (OSError, KeystoneError, settings.ConfigError, eventloop.LoopError) as exc:
         # port taken, file not writable or corrupt, TLS files unreadable, ...
         logging.getLogger("keystone_net").error("cannot serve: %s", exc)
         return 1

@@ -15,20 +15,30 @@
 * :class:`DroppingServer` is a TCP server that reads a request and closes
   the connection without answering: the client cannot know whether the
   request was applied.
+* :func:`h2_call` makes one gRPC call over a raw HTTP/2 connection (the
+  ``h2`` package): exactly the headers a test gives, and the whole answer
+  (headers, messages, trailers) as it came off the wire.
+* :func:`writer_lock_held` holds a database file's single writer lock from
+  the test's process (a server's writes wait: a slow call without a mock);
+  :func:`calls_logged` reads the statuses of a JSON request log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
+import json
 import re
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -268,3 +278,129 @@ class DroppingServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# --------------------------------------------------------------------------
+# One gRPC call over raw HTTP/2
+# --------------------------------------------------------------------------
+
+
+class H2Answer:
+    """What came back for one raw call: headers, the message bytes, trailers, a reset."""
+
+    def __init__(self) -> None:
+        self.headers: dict[str, str] = {}
+        self.data = b""
+        self.trailers: dict[str, str] = {}
+        self.reset: int | None = None  # the RST_STREAM error code, if the server reset
+        self.ended = False
+
+    @property
+    def status(self) -> int | None:
+        """``grpc-status`` (from the trailers, or the headers of a trailers-only answer)."""
+        value = self.trailers.get("grpc-status", self.headers.get("grpc-status"))
+        return None if value is None else int(value)
+
+    def trailer(self, key: str) -> str | None:
+        return self.trailers.get(key, self.headers.get(key))
+
+    def status_details(self) -> bytes | None:
+        """The bytes of ``grpc-status-details-bin`` (a serialized ``google.rpc.Status``)."""
+        value = self.trailer("grpc-status-details-bin")
+        return None if value is None else base64.b64decode(value + "=" * (-len(value) % 4))
+
+
+def h2_call(
+    port: int,
+    path: str,
+    message: bytes,
+    headers: tuple[tuple[str, str], ...] = (),
+    *,
+    compressed: bool = False,
+    read: bool = True,
+    timeout: float = 30.0,
+) -> H2Answer:
+    """One call of ``path`` with ``message`` (flagged ``compressed`` or not, as given);
+    ``read=False`` never opens the flow-control window, so the server can send
+    no more than 64 KiB."""
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    answer = H2Answer()
+    conn = h2.connection.H2Connection(
+        h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        conn.initiate_connection()
+        stream = conn.get_next_available_stream_id()
+        conn.send_headers(
+            stream,
+            [
+                (":method", "POST"),
+                (":scheme", "http"),
+                (":path", path),
+                (":authority", f"127.0.0.1:{port}"),
+                ("content-type", "application/grpc"),
+                ("te", "trailers"),
+                *headers,
+            ],
+        )
+        conn.send_data(
+            stream, struct.pack(">?I", compressed, len(message)) + message, end_stream=True
+        )
+        sock.sendall(conn.data_to_send())
+        until = time.monotonic() + timeout
+        while not answer.ended and time.monotonic() < until:
+            data = sock.recv(65536)
+            if not data:
+                break
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived):
+                    answer.headers = dict(event.headers)  # type: ignore[arg-type]
+                elif isinstance(event, h2.events.TrailersReceived):
+                    answer.trailers = dict(event.headers)  # type: ignore[arg-type]
+                elif isinstance(event, h2.events.DataReceived):
+                    answer.data += event.data
+                    if read:
+                        conn.acknowledge_received_data(event.flow_controlled_length, stream)
+                elif isinstance(event, h2.events.StreamEnded):
+                    answer.ended = True
+                elif isinstance(event, h2.events.StreamReset):
+                    answer.reset = event.error_code
+                    answer.ended = True
+            sock.sendall(conn.data_to_send())
+    return answer
+
+
+# --------------------------------------------------------------------------
+# Slow calls and the request log
+# --------------------------------------------------------------------------
+
+
+@contextmanager
+def writer_lock_held(db_path: Path) -> Iterator[None]:
+    """The database file with its single writer lock held by this process.
+
+    LMDB's writer lock is shared by every process that opens the file, so a
+    server's writes wait until the block ends.
+    """
+    db = keystone.Database.open(db_path, durability="async")
+    try:
+        with db.transaction() as tx:
+            tx.put({"pk": "held-by-the-test"})
+            yield
+    finally:
+        db.close()
+
+
+def calls_logged(output: str, method: str) -> list[str]:
+    """The statuses of the JSON request-log lines of ``method`` in a server's ``output``."""
+    statuses = []
+    for line in output.splitlines():
+        if not line.startswith("{"):
+            continue
+        record = json.loads(line)
+        if record.get("logger") == "keystone_net.access" and record.get("method") == method:
+            statuses.append(record["status"])
+    return statuses

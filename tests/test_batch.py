@@ -230,7 +230,7 @@ class TestBatchWriteLocal:
         with keystone.Database.open(tmp_path / "i.keystone", schema=schema) as db:
             with pytest.raises(ValidationError, match=r"puts\[1\].*by_g"):
                 db.batch_write(
-                    puts=[{"pk": "ok", "g": "x"}, {"pk": "p" * 400, "sk": "s", "g": "g" * 200}]
+                    puts=[{"pk": "ok", "g": "x"}, {"pk": "p" * 40, "sk": "s", "g": "g" * 490}]
                 )
             assert db.get("ok") is None
             assert db.query("x", index="by_g").count == 0

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from netsupport import free_port
 
-from keystone_net.serving import config
+from keystone_net.serving import config, eventloop
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
@@ -36,7 +36,8 @@ KUBERNETES = ROOT / "deploy" / "kubernetes.yaml"
 DOC = ROOT / "docs" / "deployment.md"
 DEPLOYMENT_FILES = [DOCKERFILE, COMPOSE, KUBERNETES, ROOT / "deploy" / "nginx.conf", DOC]
 
-KNOWN_ENV = {option.env for option in config.OPTIONS}
+# The options' variables, and the event loop's (read before the options: serving/eventloop.py).
+KNOWN_ENV = {option.env for option in config.OPTIONS} | {eventloop.ENV}
 KNOWN_FLAGS = {flag for option in config.OPTIONS for flag in option.flags}
 
 try:

@@ -113,3 +113,11 @@ class TestLimits:
             lambda: filled.put({"pk": "keep", "v": 2}, condition=expr, values=values),
             "too many operands; number of operands: 101",
         )
+
+
+def test_a_query_bound_too_long_beside_a_long_partition_key_is_refused(tmp_path):
+    with keystone.Database.open(tmp_path / "q.keystone") as db:
+        db.put({"pk": "p" * 500, "sk": "b"})
+        with pytest.raises(ValidationError, match="the limit is 506 bytes"):
+            db.query("p" * 500, keystone.sk.ge("a" * 20))
+        assert [i["sk"] for i in db.query("p" * 500, keystone.sk.ge("a"))] == ["b"]

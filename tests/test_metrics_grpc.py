@@ -193,7 +193,52 @@ def test_reflection_lists_the_services(db: keystone.Database) -> None:
                 channel, module.ServerReflectionRequest(list_services=""), alpha=alpha
             )
             names = {s.name for s in reply.list_services_response.service}
-            assert names == {KEYSTONE_SERVICE, "grpc.health.v1.Health"}
+            assert names == {
+                KEYSTONE_SERVICE,
+                "grpc.health.v1.Health",
+                "grpc.reflection.v1.ServerReflection",
+                "grpc.reflection.v1alpha.ServerReflection",
+            }
+
+    run(db, Metrics(db), test)
+
+
+def test_reflection_resolves_every_listed_service_and_its_methods_as_grpcurl_asks(
+    db: keystone.Database,
+) -> None:
+    """``grpcurl describe SERVICE`` / ``describe SERVICE.Method`` / ``describe MESSAGE``."""
+
+    async def test(channel: Channel) -> None:
+        request = reflection_pb2.ServerReflectionRequest
+        (listed,) = await reflect(channel, request(list_services=""))
+        for service_name in [s.name for s in listed.list_services_response.service]:
+            (by_service,) = await reflect(channel, request(file_containing_symbol=service_name))
+            files = list(by_service.file_descriptor_response.file_descriptor_proto)
+            service = rebuild(files).FindServiceByName(service_name)
+            for method in service.methods:
+                (by_method,) = await reflect(
+                    channel, request(file_containing_symbol=method.full_name)
+                )
+                assert list(by_method.file_descriptor_response.file_descriptor_proto) == files
+                for message in (method.input_type, method.output_type):
+                    (by_message,) = await reflect(
+                        channel, request(file_containing_symbol=message.full_name)
+                    )
+                    found = rebuild(
+                        list(by_message.file_descriptor_response.file_descriptor_proto)
+                    ).FindMessageTypeByName(message.full_name)
+                    assert [f.name for f in found.fields] == [f.name for f in message.fields]
+        (get,) = await reflect(channel, request(file_containing_symbol="keystone.KeystoneDB.Get"))
+        pool = rebuild(list(get.file_descriptor_response.file_descriptor_proto))
+        method = pool.FindMethodByName("keystone.KeystoneDB.Get")
+        assert (method.input_type.full_name, method.output_type.full_name) == (
+            "keystone.GetRequest",
+            "keystone.GetResponse",
+        )
+        (missing,) = await reflect(
+            channel, request(file_containing_symbol="keystone.KeystoneDB.NoSuchMethod")
+        )
+        assert missing.error_response.error_code == Status.NOT_FOUND.value
 
     run(db, Metrics(db), test)
 

@@ -20,7 +20,7 @@ import pytest
 from grpclib.client import Channel
 from grpclib.const import Cardinality, Status
 from grpclib.exceptions import GRPCError
-from netsupport import Relay, grpcio_stubs
+from netsupport import Relay, grpcio_stubs, h2_call
 
 from keystone_net import Client, connect
 from keystone_net._proto import keystone as pb
@@ -207,6 +207,23 @@ def test_compressed_requests_are_read_or_refused_clearly(
         assert message in (answer.message or "")
     with connect(server.url, timeout=20) as client:  # still serving
         assert client.get("big", "item") == BIG
+
+
+def test_every_answer_names_the_encodings_the_server_reads(
+    tmp_path: Path, start_server: Any
+) -> None:
+    """``grpc-accept-encoding`` on replies, errors and an unsupported encoding's UNIMPLEMENTED."""
+    server = start_server(tmp_path / "c.keystone", 0)
+    answers = {
+        "ok": h2_call(server.port, ROUTE + "Get", GET),
+        "error": h2_call(server.port, ROUTE + "Get", b"\x0a\x00"),  # an empty partition key
+        "br": h2_call(server.port, ROUTE + "Get", GET, (("grpc-encoding", "br"),), compressed=True),
+        "no-method": h2_call(server.port, ROUTE + "NoSuchMethod", GET),
+    }
+    statuses = {name: answer.status for name, answer in answers.items()}
+    assert statuses == {"ok": 0, "error": 3, "br": 12, "no-method": 12}
+    for name, answer in answers.items():
+        assert answer.headers.get("grpc-accept-encoding") == "gzip,deflate,identity", name
 
 
 def test_a_grpcio_client_with_gzip_talks_to_the_server(tmp_path: Path, start_server: Any) -> None:

@@ -47,23 +47,38 @@ def test_a_grpcio_client_puts_gets_queries_and_sees_error_statuses(
         "blob": [0, 255],
         "tags_kinds": ["string_value", "bool_value"],
     }
+    assert seen["update_age"] == "37" and seen["update_attributes_is_item"] is True
     assert seen["get_missing_has_item"] is False
     assert seen["query_totals"] == ["0", "10", "20", "30", "40"]
     assert seen["query_pages"] == 3
     assert seen["scan_items"] == 6
     assert seen["condition_status"] == "FAILED_PRECONDITION"
+    # The standard details (google.rpc.Status, read by grpcio-status) say the same.
+    condition = seen["condition_details"]
+    assert condition["code"] == 9 and condition["message"]
+    assert condition["error_info"] == [
+        {
+            "reason": "CONDITIONAL_CHECK_FAILED",
+            "domain": "keystonedb",
+            "metadata": {"error": "ConditionalCheckFailed"},
+        }
+    ]
     assert (
         seen["invalid_status"] == "INVALID_ARGUMENT" and "Syntax error" in seen["invalid_details"]
     )
     assert seen["transaction_status"] == "ABORTED"
     assert json.loads(seen["transaction_reasons"]) == ["ConditionalCheckFailed"]
+    (info,) = seen["transaction_details"]["error_info"]
+    assert seen["transaction_details"]["code"] == 10
+    assert (info["reason"], info["domain"]) == ("TRANSACTION_CANCELED", "keystonedb")
+    assert json.loads(info["metadata"]["cancellation_reasons"]) == ["ConditionalCheckFailed"]
     # And our client reads what the grpcio client wrote.
     item = remote_store.client.get("user#1", "profile")
     assert item == {
         "pk": b"user#1",
         "sk": b"profile",
         "name": "Ada",
-        "age": 36,
+        "age": 37,
         "blob": b"\x00\xff",
         "tags": ["a", True],
     }

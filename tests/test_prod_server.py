@@ -336,6 +336,28 @@ def test_health_checks_need_no_token(guarded: Any) -> None:
     assert asyncio.run(run()).status == HealthCheckResponse.SERVING
 
 
+def test_reflection_needs_the_token_as_the_keystone_service_does(guarded: Any) -> None:
+    from grpclib.reflection.v1 import reflection_grpc, reflection_pb2
+
+    async def list_services(metadata: Any) -> Any:
+        channel = Channel("127.0.0.1", guarded.port)
+        try:
+            stub = reflection_grpc.ServerReflectionStub(channel)
+            async with stub.ServerReflectionInfo.open(timeout=20, metadata=metadata) as stream:
+                await stream.send_message(reflection_pb2.ServerReflectionRequest(list_services=""))
+                reply = await stream.recv_message()
+                await stream.end()
+                return {s.name for s in reply.list_services_response.service}
+        finally:
+            channel.close()
+
+    with pytest.raises(GRPCError) as refused:
+        asyncio.run(list_services(None))
+    assert refused.value.status is Status.UNAUTHENTICATED
+    listed = asyncio.run(list_services({"authorization": f"Bearer {TOKEN}"}))
+    assert "keystone.KeystoneDB" in listed and "grpc.health.v1.Health" in listed
+
+
 def test_the_trace_id_comes_back_and_is_logged(guarded: Any) -> None:
     auth = ("authorization", f"Bearer {TOKEN}")
 

@@ -225,7 +225,7 @@ FIELD_NUMBERS: dict[str, dict[str, int]] = {
         "expression_names": 100,
         "return_values": 102,
     },
-    "UpdateResponse": {"item": 1, "error": 2},
+    "UpdateResponse": {"item": 1, "error": 2, "attributes": 100},
     "ExecuteStatementRequest": {"statement": 1, "parameters": 100},
     "ExecuteStatementResponse": {"select": 1, "insert": 2, "update": 3, "delete": 4, "error": 5},
     "SelectResult": {"items": 1, "count": 2, "scanned_count": 3, "last_key": 4},

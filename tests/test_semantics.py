@@ -561,3 +561,51 @@ class TestTransactionTokens:
         clock[0] += 2
         db.transact_write(self.parts(), values={":a": 6}, token="old")  # a new request now
         assert db.get("acct") == {"pk": "acct", "n": 11}
+
+
+class TestKeyConditionsOnIndexes:
+    def test_an_index_query_takes_the_index_keys(self, indexed: Any) -> None:
+        page = indexed.query(
+            index="by_kind",
+            key_condition="kind = :k AND #r BETWEEN :a AND :b",
+            names={"#r": "rank"},
+            values={":k": "k", ":a": "a", ":b": "a"},
+        )
+        assert [i["n"] for i in page] == [2]
+
+    def test_the_tables_keys_are_not_the_indexs(self, indexed: Any) -> None:
+        with pytest.raises(
+            ValidationError, match="Query condition missed key schema element: kind"
+        ):
+            indexed.query(index="by_kind", key_condition="pk = :p", values={":p": "p"})
+
+
+class TestNamingRules:
+    def test_a_new_index_name_has_at_least_three_characters(self, tmp_path: Any) -> None:
+        short = keystone.Schema(global_indexes=[keystone.GlobalIndex("ab", "kind")])
+        with pytest.raises(ValidationError, match="must be 3-255 characters"):
+            keystone.Database.open(tmp_path / "short.keystone", schema=short)
+        ok = keystone.Schema(global_indexes=[keystone.GlobalIndex("abc", "kind")])
+        keystone.Database.open(tmp_path / "ok.keystone", schema=ok).close()
+
+    def test_key_attribute_names_are_at_most_255_bytes(self, tmp_path: Any) -> None:
+        with pytest.raises(ValidationError, match="longer than 255 bytes"):
+            keystone.Database.open(tmp_path / "k.keystone", schema=keystone.Schema("p" * 256))
+        with pytest.raises(ValidationError, match="longer than 255 bytes"):
+            keystone.Schema(global_indexes=[keystone.GlobalIndex("by_x", "x" * 256)])
+
+    def test_a_file_with_an_older_short_index_name_keeps_opening(
+        self, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import keystone.database as database_module
+
+        schema = keystone.Schema(global_indexes=[keystone.GlobalIndex("g", "kind")])
+        path = tmp_path / "old.keystone"
+        with monkeypatch.context() as m:  # the rule as earlier releases had it: none
+            m.setattr(database_module, "check_new_index_names", lambda *a, **k: None)
+            with keystone.Database.open(path, schema=schema) as db:
+                db.put({"pk": "a", "kind": "k"})
+        with keystone.Database.open(path, schema=schema) as db:
+            assert db.query("k", index="g").count == 1
+        with keystone.Database.open(path) as db:
+            assert db.query("k", index="g").count == 1

@@ -182,7 +182,9 @@ class TestATableIsAStore:
         db.put({"pk": "c1", "sk": "x", "where": "default"})
         orders.put({"customer": "c1", "placed": 1, "total": 10, "status": "open"})
         orders.put({"customer": "c1", "placed": 2, "total": 5, "status": "shipped"})
-        orders.update("c1", 2, update="SET #t = #t + :one", names={"#t": "total"}, values={":one": 1})
+        orders.update(
+            "c1", 2, update="SET #t = #t + :one", names={"#t": "total"}, values={":one": 1}
+        )
         assert orders.get("c1", 2)["total"] == 6
         assert [i["placed"] for i in orders.query("c1")] == [1, 2]
         assert [i["placed"] for i in orders.query_all("c1", reverse=True)] == [2, 1]

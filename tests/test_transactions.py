@@ -297,7 +297,7 @@ class TestTransactWriteLocal:
         with keystone.Database.open(tmp_path / "i.keystone", schema=schema) as db:
             with pytest.raises(TransactionCanceled) as info:
                 db.transact_write(
-                    [Put({"pk": "ok", "g": "x"}), Put({"pk": "p" * 400, "sk": "s", "g": "g" * 200})]
+                    [Put({"pk": "ok", "g": "x"}), Put({"pk": "p" * 40, "sk": "s", "g": "g" * 490})]
                 )
             assert info.value.reasons == [None, "ValidationError"]
             assert db.get("ok") is None

@@ -435,3 +435,29 @@ def test_a_long_sort_key_of_the_default_table(db):
     assert [i["n"] for i in db.query("p")] == [2, 1]
     with pytest.raises(ValidationError, match="size limit of 1024 bytes"):
         db.put({"pk": "p", "sk": "s" * 1025})
+
+
+def test_items_with_long_keys_are_indexed(db):
+    t = db.create_table(
+        "long_indexed",
+        Schema(
+            partition_key=("p", "S"),
+            sort_key=("s", "S"),
+            local_indexes=[LocalIndex("by_n", ("n", "N"))],
+            global_indexes=[GlobalIndex("by_g", ("g", "S"), ("n", "N"))],
+        ),
+    )
+    p, s = "p" * 2048, "s" * 1024
+    t.put({"p": p, "s": s, "n": 1, "g": "x"})
+    t.put({"p": p, "s": s[:-1], "n": 2, "g": "x"})
+    assert [i["n"] for i in t.query("x", index="by_g")] == [1, 2]
+    assert [i["n"] for i in t.query(p, sk.ge(2), index="by_n")] == [2]
+    t.update(p, s, update="SET n = :n", values={":n": 3})
+    assert [i["n"] for i in t.query("x", index="by_g")] == [2, 3]
+    t.delete(p, s)
+    assert [i["n"] for i in t.query("x", index="by_g")] == [2]
+    assert t.stats()["indexes"] == {"by_n": 1, "by_g": 1}
+    t.put({"p": p, "s": s + "", "n": 5, "g": "x"})
+    page = t.query("x", index="by_g", limit=1)
+    assert page.last_key is not None  # resuming from an entry with a hashed item key
+    assert [i["n"] for i in t.query("x", index="by_g", start=page.last_key)] == [5]

@@ -198,5 +198,7 @@ class TestKeys:
             store.put({"pk": "a", "sk": bad} if bad is not None else {"pk": "a", "sk": 3})
 
     def test_empty_key_values(self, store):
-        with pytest.raises(ValidationError, match="must not be empty"):
+        with pytest.raises(
+            ValidationError, match="The AttributeValue for a key attribute cannot contain an empty"
+        ):
             store.put({"pk": ""})

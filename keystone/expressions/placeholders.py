@@ -36,6 +36,8 @@ def _check_key(key: object, prefix: str, what: str) -> str:
 def _mapping(given: object, what: str) -> Mapping[Any, Any]:
     if given is None:
         return {}
+    if type(given) is dict:
+        return given
     if not isinstance(given, Mapping):
         raise ValidationError(f"{what} must be a dict, got {type(given).__name__}")
     return given
@@ -61,7 +63,8 @@ class Placeholders:
                     else f"ExpressionAttributeNames: {key} must stand for a str, got "
                     f"{type(name).__name__}"
                 )
-            check_unicode(name, f"ExpressionAttributeNames {key}")
+            if not name.isascii():
+                check_unicode(name, f"ExpressionAttributeNames {key}")
             if len(name) > MAX_NAME_BYTES // 4:
                 check_name_size(name)
             self.names[key] = name

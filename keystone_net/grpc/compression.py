@@ -9,10 +9,11 @@ module adds compression at that level, for the server and the client:
   compressed message by its stream's encoding and write one compressed when
   its stream asks for it. A stream that negotiated nothing is framed
   exactly as grpclib frames it.
-* Server (:func:`accept_request`, called for every request): the request's
-  ``grpc-encoding`` says how its compressed messages are compressed; an
-  encoding we lack answers UNIMPLEMENTED with ``grpc-accept-encoding``
-  naming ours, as gRPC specifies. Replies are compressed when the server's
+* Server (:func:`accept_request`, called for every request): every reply's
+  headers (a trailers-only error's too) name ours in ``grpc-accept-encoding``,
+  as gRPC's compression spec asks. The request's ``grpc-encoding`` says how
+  its compressed messages are compressed; an encoding we lack answers
+  UNIMPLEMENTED (with that header, so the client can pick another). Replies are compressed when the server's
   ``--compression`` names an encoding the client lists in its
   ``grpc-accept-encoding``, and only messages of at least
   ``--compression-min-bytes`` (small ones grow or barely shrink); the
@@ -61,6 +62,7 @@ DEFAULT_MIN_BYTES: Final = 1024
 #: The inflation limit when messages are otherwise unlimited (``--max-message-bytes 0``).
 UNLIMITED: Final = 1 << 31
 _HEADER: Final = struct.Struct(">?I")
+_ACCEPT_HEADER: Final = ("grpc-accept-encoding", ACCEPT)
 
 
 def compress(data: bytes, encoding: str) -> bytes:
@@ -127,7 +129,9 @@ def accept_request(stream: Any, headers: Sequence[tuple[str, str]], policy: Poli
     send = policy.encoding
     if send is not None and send in _listed(accepted):
         setattr(stream, _SEND, (send, policy.min_bytes))
-        _add_headers(stream, [("grpc-encoding", send), ("grpc-accept-encoding", ACCEPT)])
+        _add_headers(stream, [("grpc-encoding", send), _ACCEPT_HEADER])
+    else:
+        _add_headers(stream, [_ACCEPT_HEADER])
 
 
 def client_stream(stream: Any, policy: Policy) -> None:

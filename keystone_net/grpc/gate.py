@@ -15,11 +15,23 @@ call is treated the same way. For each call it
    connection limit or a rate limit (per connection, then global). Health
    checks (``grpc.health.v1.Health``) are always admitted, so probes work
    without the token and report NOT_SERVING while the server drains;
-3. runs the handler; an error escaping it becomes its gRPC status (an
+3. keeps the call's deadline (the request's ``grpc-timeout``, which
+   :func:`take_deadline` takes from grpclib, whose own handling answers a
+   deadline already past with UNKNOWN): a call whose deadline has passed on
+   arrival is answered DEADLINE_EXCEEDED at once; one whose deadline passes
+   while it runs is stopped and answered DEADLINE_EXCEEDED. A client whose
+   own deadline passes resets the stream; a reset within a tenth of the
+   call's timeout (:data:`CLIENT_DEADLINE_SLACK`) of its deadline is that
+   deadline, not a cancellation. Only other resets count as CANCELLED;
+4. runs the handler; an error escaping it becomes its gRPC status (an
    unexpected one is logged with its traceback here and reaches the client as
    INTERNAL without it);
-4. writes one request-log line (method, status, duration, trace id, peer) and
-   reports the call to the metrics (:class:`MetricsSink`).
+5. sends every error status with the standard ``grpc-status-details-bin``
+   (:func:`keystone_net.grpc.convert.error_details`) beside its keystone trailers;
+6. writes one request-log line (method, status, duration, trace id, peer) and
+   reports the call to the metrics (:class:`MetricsSink`), both with the
+   status the client was sent (DEADLINE_EXCEEDED for a deadline, CANCELLED
+   for a call the client cancelled).
 
 It also counts the calls in flight, so the server can drain: :meth:`drain`
 refuses new calls and waits for those in flight.
@@ -38,6 +50,7 @@ from typing import Any, Final, Protocol
 from grpclib.const import Handler as MethodHandler
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError, StreamTerminatedError
+from grpclib.metadata import Deadline, decode_timeout
 from grpclib.server import Stream
 
 from keystone.errors import Unavailable
@@ -46,7 +59,16 @@ from keystone_net.grpc import convert
 from keystone_net.serving.limits import ConnectionTable, Refused, TokenBucket, peer_label
 from keystone_net.serving.logs import REQUEST_ID_KEY, log_call, request_id
 
-__all__ = ["AUTHORIZATION_KEY", "SHUTTING_DOWN", "CallGate", "MetricsSink", "NoMetrics"]
+__all__ = [
+    "AUTHORIZATION_KEY",
+    "CLIENT_DEADLINE_SLACK",
+    "DEADLINE_PASSED",
+    "SHUTTING_DOWN",
+    "CallGate",
+    "MetricsSink",
+    "NoMetrics",
+    "take_deadline",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +77,19 @@ AUTHORIZATION_KEY: Final = "authorization"
 #: The message of calls refused while the server drains.
 SHUTTING_DOWN: Final = "the server is shutting down"
 
+#: The message of a call whose deadline passed.
+DEADLINE_PASSED: Final = "the call's deadline passed"
+#: A client resets the stream when its deadline passes. Its deadline began
+#: before the server's by the time the request took to arrive (more on a
+#: loaded machine), so a reset this close to the server's deadline is that
+#: deadline: a tenth of the call's timeout, within these bounds (seconds).
+CLIENT_DEADLINE_SLACK: Final = (0.005, 0.25)
+
 _KEYSTONE: Final = "/keystone.KeystoneDB/"
+_TIMEOUT: Final = "grpc-timeout"
+#: On grpclib's protocol stream: the ``time.monotonic()`` at which the call's
+#: deadline passes, and how close to it a client's reset counts as that deadline.
+_DEADLINE: Final = "_keystone_deadline"
 _HEALTH: Final = "/grpc.health.v1.Health/"
 
 
@@ -104,16 +138,41 @@ class NoMetrics:
         return []
 
 
+def _slack(timeout: float) -> float:
+    low, high = CLIENT_DEADLINE_SLACK
+    return min(high, max(low, timeout / 10))
+
+
+def take_deadline(h2_stream: Any, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Server, for each new request: keep its deadline on its stream for the gate.
+
+    Returns the headers grpclib then gets: without ``grpc-timeout``, so that
+    grpclib neither answers a deadline already past with UNKNOWN nor cancels
+    the call unseen by the gate. A malformed ``grpc-timeout`` stays, for
+    grpclib to refuse.
+    """
+    timeouts = [value for key, value in headers if key == _TIMEOUT]
+    if not timeouts:
+        return headers
+    try:
+        timeout = min(decode_timeout(value) for value in timeouts)
+    except ValueError:
+        return headers
+    setattr(h2_stream, _DEADLINE, (time.monotonic() + timeout, _slack(timeout)))
+    return [(key, value) for key, value in headers if key != _TIMEOUT]
+
+
 class _Call:
     """One call as the gate follows it."""
 
-    __slots__ = ("method", "peer", "status", "trace_id")
+    __slots__ = ("expired", "method", "peer", "status", "trace_id")
 
     def __init__(self, method: str, trace_id: str, peer: str) -> None:
         self.method = method
         self.trace_id = trace_id
         self.peer = peer
         self.status: str | None = None  # set when the trailers go out
+        self.expired = False  # its deadline passed while it ran: the gate stopped it
 
 
 class _Gated:
@@ -212,6 +271,8 @@ class CallGate:
             pairs.extend(metadata.items() if isinstance(metadata, Mapping) else metadata)
         pairs.append((REQUEST_ID_KEY, call.trace_id))
         call.status = status.name
+        if status is not Status.OK and status_details is None:
+            status_details = convert.error_details(status, pairs)
         await send(
             status=status,
             status_message=status_message,
@@ -236,8 +297,23 @@ class CallGate:
         self._idle.clear()
         if conn is not None:
             conn.active += 1
+        deadline: float | None = None
+        slack = 0.0
+        kept = getattr(stream._stream, _DEADLINE, None)
+        if kept is not None:
+            deadline, slack = kept
+        timer: asyncio.TimerHandle | None = None
         try:
             refusal = self._refusal(route, metadata, conn)
+            if refusal is None and deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    refusal = GRPCError(Status.DEADLINE_EXCEEDED, DEADLINE_PASSED)
+                else:
+                    stream.deadline = Deadline.from_timeout(left)
+                    task = asyncio.current_task()
+                    assert task is not None
+                    timer = asyncio.get_running_loop().call_later(left, _expire, call, task)
             if refusal is not None:
                 await self._finish(stream, call, refusal)
             else:
@@ -247,6 +323,15 @@ class CallGate:
                 except GRPCError as err:
                     await self._finish(stream, call, err)
                 except (asyncio.CancelledError, StreamTerminatedError):
+                    if call.expired:  # the gate's own timer stopped the handler: answer
+                        await self._finish(
+                            stream, call, GRPCError(Status.DEADLINE_EXCEEDED, DEADLINE_PASSED)
+                        )
+                    elif deadline is not None and (
+                        deadline - time.monotonic() <= slack
+                    ):  # the client reset the stream at its own deadline
+                        call.status = Status.DEADLINE_EXCEEDED.name
+                    # (grpclib's stream, seeing its trailers sent, ends the cancellation quietly)
                     raise  # the client went away or the server is stopping
                 except Exception as exc:
                     logger.error(
@@ -260,6 +345,8 @@ class CallGate:
                         except Exception as err:
                             logger.debug("%s: could not end the call: %s", route, err)
         finally:
+            if timer is not None:
+                timer.cancel()
             if conn is not None:
                 conn.active -= 1
                 conn.last_active = time.monotonic()
@@ -322,3 +409,10 @@ class CallGate:
             )
         except Exception as err:  # the client is gone; nobody to tell
             logger.debug("could not send %s: %s", status.name, err)
+
+
+def _expire(call: _Call, task: asyncio.Task[Any]) -> None:
+    """The call's deadline passed: stop its handler, unless it has answered already."""
+    if call.status is None:
+        call.expired = True
+        task.cancel()

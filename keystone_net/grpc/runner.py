@@ -32,11 +32,12 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
+from grpclib.encoding.proto import ProtoStatusDetailsCodec
 from grpclib.server import Server
 
 import keystone
 from keystone_net.grpc import compression as compressing
-from keystone_net.grpc.gate import CallGate, MetricsSink, NoMetrics
+from keystone_net.grpc.gate import CallGate, MetricsSink, NoMetrics, take_deadline
 from keystone_net.serving.config import ConfigError, ServerConfig
 from keystone_net.serving.limits import ConnectionTable, SizeLimitedCodec
 from keystone_net.serving.sockets import listen_socket
@@ -48,7 +49,8 @@ logger = logging.getLogger(__name__)
 
 class _Server(Server):
     """grpclib's server, with every connection tracked by a :class:`ConnectionTable`,
-    and every request's message compression negotiated (``keystone_net.grpc.compression``)."""
+    every request's message compression negotiated (``keystone_net.grpc.compression``)
+    and its deadline kept by the call gate (:func:`keystone_net.grpc.gate.take_deadline`)."""
 
     def __init__(
         self,
@@ -57,7 +59,8 @@ class _Server(Server):
         codec: Any,
         compression: compressing.Policy,
     ) -> None:
-        super().__init__(handlers, codec=codec)
+        # (grpclib sets a status details codec only with its default codec)
+        super().__init__(handlers, codec=codec, status_details_codec=ProtoStatusDetailsCodec())
         self._connections = connections
         self._compression = compression
         compressing.install()
@@ -67,11 +70,11 @@ class _Server(Server):
         handler = protocol.handler
         accept, policy = handler.accept, self._compression
 
-        def accept_compressed(stream: Any, headers: Any, release_stream: Any) -> None:
+        def accept_request(stream: Any, headers: Any, release_stream: Any) -> None:
             compressing.accept_request(stream, headers, policy)
-            accept(stream, headers, release_stream)
+            accept(stream, take_deadline(stream, headers), release_stream)
 
-        handler.accept = accept_compressed  # type: ignore[method-assign]
+        handler.accept = accept_request  # type: ignore[method-assign]
         return self._connections.track(protocol)
 
     def stop_listening(self) -> None:
@@ -182,10 +185,11 @@ async def run(
             real_port = sock.getsockname()[1]
             metrics.set_ready(True)
             logger.info(
-                "listening on %s:%d (database %s, %d workers%s%s)",
+                "listening on %s:%d (database %s, %s loop, %d workers%s%s)",
                 config.host,
                 real_port,
                 config.db_path,
+                type(asyncio.get_running_loop()).__module__.partition(".")[0],  # uvloop, asyncio
                 config.workers,
                 ", TLS" if ssl_context is not None else "",
                 ", token required" if config.auth_token is not None else "",

@@ -385,7 +385,10 @@ class KeystoneService:
             "ALL_NEW" if req.return_values is None else req.return_values,
             _on_failure(req.return_values_on_condition_check_failure),
         )
-        return b"" if result is None else convert.item_field(1, result)
+        if result is None:
+            return b""
+        image = convert.item_field(1, result)  # `item` (the original field) and `attributes`
+        return image + convert.item_field(100, result)
 
     @staticmethod
     def _update_key(

@@ -5,7 +5,11 @@
 (v1 and v1alpha). Reflection describes the protocol from
 ``keystone_net/_proto/keystone.binpb``, the ``FileDescriptorSet`` that
 ``make proto`` writes beside the generated code, so ``grpcurl list`` and
-``grpcurl describe`` work without the ``.proto`` file.
+``grpcurl describe`` work without the ``.proto`` file. As grpc-go's and
+grpcio's do, it lists every service the server offers, itself included
+(:data:`REFLECTION_SERVICES`), and finds the file of any symbol grpcurl asks
+for: a service, a method (``keystone.KeystoneDB.Get``, which protobuf's
+pool alone does not resolve), a message, an enum or a field.
 
 Both services are built on Google's ``protobuf`` runtime, imported only here.
 """
@@ -16,10 +20,23 @@ import importlib.resources
 import threading
 from typing import Any, Final
 
-__all__ = ["KEYSTONE_SERVICE", "HealthSwitch", "make_services", "reflection_pool"]
+__all__ = [
+    "HEALTH_SERVICE",
+    "KEYSTONE_SERVICE",
+    "REFLECTION_SERVICES",
+    "HealthSwitch",
+    "make_services",
+    "reflection_pool",
+]
 
 #: The gRPC service the health service reports on (besides the overall status "").
 KEYSTONE_SERVICE: Final = "keystone.KeystoneDB"
+HEALTH_SERVICE: Final = "grpc.health.v1.Health"
+#: The reflection services, v1 and the older v1alpha (grpcurl tries v1 first).
+REFLECTION_SERVICES: Final = (
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+)
 
 _DESCRIPTOR_SET: Final = "keystone.binpb"  # in keystone_net._proto, written by `make proto`
 
@@ -66,15 +83,42 @@ def reflection_pool() -> Any:
         return _pool
 
 
+class _Symbols:
+    """A descriptor pool that also finds the file of a method (``package.Service.Method``)."""
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)
+
+    def FindFileContainingSymbol(self, symbol: str) -> Any:  # noqa: N802 (protobuf's name)
+        try:
+            return self._pool.FindFileContainingSymbol(symbol)
+        except KeyError:
+            service_name, _, method = symbol.rpartition(".")
+            if not service_name:
+                raise
+            service = self._pool.FindServiceByName(service_name)  # KeyError if none
+            if method not in service.methods_by_name:
+                raise KeyError(f"no method {symbol}") from None
+            return service.file
+
+
 def make_services(serving: bool) -> tuple[HealthSwitch, list[Any]]:
     """The health switch (set to ``serving``) and the services for ``grpclib.server.Server``."""
     from grpclib.health.check import ServiceStatus
     from grpclib.health.service import OVERALL, Health
+    from grpclib.reflection._deprecated import ServerReflection as ServerReflectionV1Alpha
     from grpclib.reflection.service import ServerReflection
 
     switch = ServiceStatus()
     switch.set(serving)
     health = Health({_Named(KEYSTONE_SERVICE): [switch], OVERALL: [switch]})
-    # extend() appends the v1 and v1alpha reflection services, listing the services given.
-    services = ServerReflection.extend([_Named(KEYSTONE_SERVICE), health], pool=reflection_pool())
-    return switch, services[1:]
+    names = [KEYSTONE_SERVICE, HEALTH_SERVICE, *REFLECTION_SERVICES]
+    pool = _Symbols(reflection_pool())
+    # (grpclib's ServerReflection.extend would list only the services given, not itself)
+    reflection = [
+        cls(_service_names=names, _pool=pool) for cls in (ServerReflection, ServerReflectionV1Alpha)
+    ]
+    return switch, [health, *reflection]

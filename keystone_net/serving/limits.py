@@ -468,12 +468,38 @@ class WorkerPool:
         await self.take_worker(admit)
         return await self.in_thread(fn, *args)
 
-    async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)`` in a worker thread, for a caller holding a worker (:meth:`take_worker`)."""
+    async def in_thread(
+        self, fn: Callable[..., T], *args: Any, on_late: Callable[[], None] | None = None
+    ) -> T:
+        """``fn(*args)`` in a worker thread, for a caller holding a worker (:meth:`take_worker`).
+
+        A thread cannot be stopped: if the caller is cancelled first, ``fn``
+        runs on, its worker is freed only when it ends, and then ``on_late()``
+        is called (on the loop; at once if ``fn`` had ended already).
+        """
+        borrower = asyncio.current_task()
+        work = asyncio.ensure_future(anyio.to_thread.run_sync(fn, *args, limiter=self._threads))
         try:
-            return await anyio.to_thread.run_sync(fn, *args, limiter=self._threads)
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            if not work.done():
+                work.add_done_callback(functools.partial(self._ended_late, borrower, on_late))
+                borrower = None  # (freed by _ended_late)
+            elif on_late is not None:
+                on_late()
+            raise
         finally:
-            self._workers.release()
+            if borrower is not None:
+                self._workers.release_on_behalf_of(borrower)
+
+    def _ended_late(
+        self, borrower: object, on_late: Callable[[], None] | None, work: asyncio.Future[Any]
+    ) -> None:
+        if not work.cancelled():
+            work.exception()  # (retrieved: the caller that wanted it is gone)
+        self._workers.release_on_behalf_of(borrower)
+        if on_late is not None:
+            on_late()
 
     async def take_worker(self, admit: bool) -> None:
         """Wait for a free worker (refused at once, with ``admit``, if the queue is full)."""
@@ -565,20 +591,41 @@ class Batches:
         return [queue.popleft() for _ in range(min(n, len(queue)))]
 
     async def _run_batch(self, jobs: list[_Job]) -> None:
-        """``jobs`` in a worker thread (the caller holds a worker), then their outcomes out."""
+        """``jobs`` in a worker thread (the caller holds a worker), then their outcomes out.
+
+        A thread cannot be stopped: if the caller is cancelled (its deadline
+        passed, its client went away) while the batch runs, the batch goes
+        on, and the other calls in it get their outcomes when it ends; they
+        are never put back in the queue to run a second time.
+        """
+        late = functools.partial(self._settle_late, jobs)
         try:
             if self._together is None:
-                await self.pool.in_thread(_run_jobs, jobs)
+                await self.pool.in_thread(_run_jobs, jobs, on_late=late)
             else:
-                await self.pool.in_thread(_run_together, self._together, jobs)
-        finally:
-            unrun = []
-            for job in jobs:  # in arrival order
-                if job.done:
-                    job.settle()
-                elif job.future is not None:  # cancelled before it ran: back to the front
-                    unrun.append(job)
-            self.queue.extendleft(reversed(unrun))
+                await self.pool.in_thread(_run_together, self._together, jobs, on_late=late)
+        except asyncio.CancelledError:
+            raise  # (in_thread settles the batch through `late` once it has ended)
+        except BaseException:
+            self._settle(jobs)
+            raise
+        self._settle(jobs)
+
+    def _settle(self, jobs: list[_Job]) -> None:
+        unrun = []
+        for job in jobs:  # in arrival order
+            if job.done:
+                job.settle()
+            elif job.future is not None:  # the batch never ran (no thread): back to the front
+                unrun.append(job)
+        self.queue.extendleft(reversed(unrun))
+
+    def _settle_late(self, jobs: list[_Job]) -> None:
+        """A batch whose caller was cancelled has ended: its calls' outcomes out."""
+        self._settle(jobs)
+        if self.queue and not self._running:
+            self._running = True
+            self._next()
 
     def _next(self) -> None:
         """After a batch: a runner task for the calls that queued meanwhile, if any."""

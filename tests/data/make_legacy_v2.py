@@ -33,14 +33,48 @@ SCHEMA = Schema(
 def main(path: str) -> None:
     # A long sweep interval: the expired item must still be in the file.
     with keystone.Database.open(path, schema=SCHEMA, sweep_interval=3600) as db:
-        db.put({"pk": "user#1", "sk": "order#1", "date": "2024-01-05", "status": "open",
-                "game": "chess", "score": 1200, "total": Decimal("12.50")})
-        db.put({"pk": "user#1", "sk": "order#2", "date": "2024-02-11", "status": "shipped",
-                "game": "chess", "score": Decimal("-3.5"), "expires": 4102444800})
-        db.put({"pk": "user#1", "sk": "order#3", "date": "2024-03-01", "status": "open",
-                "game": "go", "score": 7, "expires": 1})
-        db.put({"pk": "user#2", "sk": "profile", "name": "Ada", "tags": {"a", "b"},
-                "seen": dt.datetime(2024, 1, 1, tzinfo=dt.UTC)})
+        db.put(
+            {
+                "pk": "user#1",
+                "sk": "order#1",
+                "date": "2024-01-05",
+                "status": "open",
+                "game": "chess",
+                "score": 1200,
+                "total": Decimal("12.50"),
+            }
+        )
+        db.put(
+            {
+                "pk": "user#1",
+                "sk": "order#2",
+                "date": "2024-02-11",
+                "status": "shipped",
+                "game": "chess",
+                "score": Decimal("-3.5"),
+                "expires": 4102444800,
+            }
+        )
+        db.put(
+            {
+                "pk": "user#1",
+                "sk": "order#3",
+                "date": "2024-03-01",
+                "status": "open",
+                "game": "go",
+                "score": 7,
+                "expires": 1,
+            }
+        )
+        db.put(
+            {
+                "pk": "user#2",
+                "sk": "profile",
+                "name": "Ada",
+                "tags": {"a", "b"},
+                "seen": dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+            }
+        )
         db.put({"pk": b"\x00bin", "sk": b"\x01\x02", "blob": b"\xff"})
         db.update("user#1", "order#1", update="SET status = :s", values={":s": "shipped"})
         db.delete("user#2", "profile")

@@ -478,8 +478,14 @@ default_message_pool.register_message("keystone", "Item", Item)
 @dataclass(eq=False, repr=False)
 class Key(betterproto2.Message):
     partition_key: "bytes" = betterproto2.field(1, betterproto2.TYPE_BYTES)
+    """
+    1 to 2,048 bytes.
+    """
 
     sort_key: "bytes | None" = betterproto2.field(2, betterproto2.TYPE_BYTES, optional=True)
+    """
+    1 to 1,024 bytes; absent for a table without a sort key.
+    """
 
     table: "str | None" = betterproto2.field(103, betterproto2.TYPE_STRING, optional=True)
     """
@@ -686,6 +692,10 @@ class QueryRequest(betterproto2.Message):
     index_name: "str | None" = betterproto2.field(5, betterproto2.TYPE_STRING, optional=True)
 
     limit: "int | None" = betterproto2.field(6, betterproto2.TYPE_UINT32, optional=True)
+    """
+    At least 1 when present (0 is INVALID_ARGUMENT); absent = no limit
+    beyond the 1 MB page.
+    """
 
     exclusive_start_key: "LastKey | None" = betterproto2.field(
         7, betterproto2.TYPE_MESSAGE, optional=True
@@ -772,6 +782,9 @@ class ScanRequest(betterproto2.Message):
     )
 
     limit: "int | None" = betterproto2.field(3, betterproto2.TYPE_UINT32, optional=True)
+    """
+    At least 1 when present; bounds the items read across the whole stream.
+    """
 
     exclusive_start_key: "LastKey | None" = betterproto2.field(
         4, betterproto2.TYPE_MESSAGE, optional=True
@@ -780,6 +793,10 @@ class ScanRequest(betterproto2.Message):
     index_name: "str | None" = betterproto2.field(5, betterproto2.TYPE_STRING, optional=True)
 
     segment: "int | None" = betterproto2.field(6, betterproto2.TYPE_UINT32, optional=True)
+    """
+    0 <= segment < total_segments; total_segments is 1 to 65,536 (absent:
+    segment 0 of 1).
+    """
 
     total_segments: "int | None" = betterproto2.field(7, betterproto2.TYPE_UINT32, optional=True)
 
@@ -1249,13 +1266,18 @@ default_message_pool.register_message("keystone", "UpdateRequest", UpdateRequest
 class UpdateResponse(betterproto2.Message):
     item: "Item | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
     """
-    The image asked for by return_values (the new item by default). The
-    original field already carries it, so UpdateResponse has no
-    `attributes = 100`: unset when return_values = "NONE" or when there is
-    nothing to return.
+    The image asked for by return_values (the new item by default); unset
+    when return_values = "NONE" or when there is nothing to return. Kept for
+    clients of the original definition.
     """
 
     error: "str | None" = betterproto2.field(2, betterproto2.TYPE_STRING, optional=True)
+
+    attributes: "Item | None" = betterproto2.field(100, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    Ours: the same image as `item`, where every other response that returns
+    an image carries it. Set exactly when `item` is.
+    """
 
 
 default_message_pool.register_message("keystone", "UpdateResponse", UpdateResponse)
@@ -1309,7 +1331,8 @@ class Value(betterproto2.Message):
         2, betterproto2.TYPE_STRING, optional=True, group="value"
     )
     """
-    Decimal string, up to 38 significant digits (DynamoDB's N).
+    Decimal text (DynamoDB's N): up to 38 significant digits, magnitude 0
+    or 1E-130 to 9.99...E+125, no spaces or `_`.
     """
 
     binary_value: "bytes | None" = betterproto2.field(
@@ -1340,14 +1363,16 @@ class Value(betterproto2.Message):
         9, betterproto2.TYPE_UINT64, optional=True, group="value"
     )
     """
-    Milliseconds since the Unix epoch (UTC).
+    Milliseconds since the Unix epoch (UTC): 0 (1970-01-01T00:00:00.000Z)
+    to 253402300799999 (9999-12-31T23:59:59.999Z).
     """
 
     string_set: "StringSet | None" = betterproto2.field(
         100, betterproto2.TYPE_MESSAGE, optional=True, group="value"
     )
     """
-    Ours: DynamoDB's SS, NS (numbers as decimal strings) and BS. Never empty.
+    Ours: DynamoDB's SS, NS (numbers as decimal strings, each in the range
+    of number_value) and BS. Never empty; no value twice.
     """
 
     number_set: "StringSet | None" = betterproto2.field(
@@ -1365,6 +1390,9 @@ default_message_pool.register_message("keystone", "Value", Value)
 @dataclass(eq=False, repr=False)
 class VectorValue(betterproto2.Message):
     values: "list[float]" = betterproto2.field(1, betterproto2.TYPE_FLOAT, repeated=True)
+    """
+    float32 values, each finite (no NaN, no infinity); may be empty.
+    """
 
 
 default_message_pool.register_message("keystone", "VectorValue", VectorValue)

@@ -53,7 +53,8 @@ Keys. The wire carries keys as bytes only (``Key``, ``LastKey`` and the
 
 Errors (PROTOCOL.md): :func:`status_for` turns an exception into a gRPC
 status, message and trailing metadata on the server; :func:`exception_for`
-rebuilds the keystone exception on the client. Besides the status, the
+rebuilds the keystone exception on the client; :func:`error_details` is the
+``google.rpc.ErrorInfo`` of ``grpc-status-details-bin``. Besides the status, the
 trailing metadata carries ``keystone-error`` (the exception class, so that
 e.g. ``DatabaseClosed`` and ``Unavailable``, both UNAVAILABLE, come back as
 themselves), ``keystone-cancellation-reasons`` (JSON list, for
@@ -107,8 +108,10 @@ from .status import (
     CANCELLATION_ITEMS_KEY,
     CANCELLATION_REASONS_KEY,
     ERROR_CLASS_KEY,
+    ERROR_DOMAIN,
     ITEM_KEY,
     MAX_ITEM_METADATA_BYTES,
+    error_details,
     exception_for,
     status_for,
 )
@@ -163,6 +166,8 @@ __all__ = [
     "split_fields",
     "sort_key_condition_to_proto",
     "status_for",
+    "error_details",
+    "ERROR_DOMAIN",
     "value_from_bytes",
     "value_from_proto",
     "value_to_bytes",

@@ -1,11 +1,26 @@
-"""keystone exceptions <-> gRPC statuses, messages and trailing metadata (PROTOCOL.md)."""
+"""keystone exceptions <-> gRPC statuses, messages and trailing metadata (PROTOCOL.md).
+
+:func:`status_for` gives an exception's status, message and keystone
+trailers (``keystone-error``, ``keystone-cancellation-reasons``,
+``keystone-item-bin``); :func:`error_details` gives the same facts as the
+details of the standard ``grpc-status-details-bin`` trailer (a
+``google.rpc.Status``, read by ``grpc_status.rpc_status.from_call`` in
+grpcio, ``status.FromError`` in grpc-go, or by decoding it in grpc-js): one
+``google.rpc.ErrorInfo`` of domain :data:`ERROR_DOMAIN` whose ``reason`` is the
+keystone error in UPPER_SNAKE_CASE (``CONDITIONAL_CHECK_FAILED``; the status
+name for errors that are not keystone's), with ``metadata`` ``error`` (the
+class name) and ``cancellation_reasons`` (the JSON list) when there are
+some. :func:`exception_for` turns a status received back into the exception.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
+from google.rpc import error_details_pb2
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
@@ -47,7 +62,10 @@ ITEM_KEY: Final = "keystone-item-bin"
 #: ``ConditionalCheckFailed.item`` travels only up to this encoded size (HTTP/2
 #: limits the size of trailers); a larger one arrives as ``item=None``.
 MAX_ITEM_METADATA_BYTES: Final = 16 * 1024
+#: ``google.rpc.ErrorInfo.domain`` of our errors.
+ERROR_DOMAIN: Final = "keystonedb"
 _MAX_MESSAGE: Final = 4096
+_WORD_START: Final = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _INTERNAL_MESSAGE: Final = "internal server error"
 
 # Most specific first: status_for walks the exception's MRO.
@@ -126,6 +144,18 @@ def status_for(exc: BaseException) -> tuple[Status, str, dict[str, str | bytes]]
         if raw and len(raw) <= MAX_ITEM_METADATA_BYTES:
             metadata[ITEM_KEY] = raw
     return status, message, metadata
+
+
+def error_details(status: Status, metadata: Iterable[tuple[str, Any]]) -> list[Any]:
+    """The ``google.rpc.Status`` details of an error sent with trailers ``metadata``."""
+    info = error_details_pb2.ErrorInfo(domain=ERROR_DOMAIN, reason=status.name)
+    for key, value in metadata:
+        if key == ERROR_CLASS_KEY and isinstance(value, str):
+            info.reason = _WORD_START.sub("_", value).upper()
+            info.metadata["error"] = value
+        elif key == CANCELLATION_REASONS_KEY and isinstance(value, str):
+            info.metadata["cancellation_reasons"] = value
+    return [info]
 
 
 def exception_for(
