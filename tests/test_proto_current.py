@@ -254,24 +254,28 @@ RPCS = {
 #: additions after it; merged into FIELD_NUMBERS by the test below.
 _T: Final = {"table": 103}
 _ON_FAILURE: Final = {"table": 103, "return_values_on_condition_check_failure": 104}
+#: The key values with their types (ours: partition_key_value, sort_key_value)
+#: beside the key bytes, on every message that names a key by its fields.
+_KEYS_104: Final = {"table": 103, "partition_key_value": 104, "sort_key_value": 105}
+_KEYS_105: Final = {**_ON_FAILURE, "partition_key_value": 105, "sort_key_value": 106}
 TABLE_FIELD_NUMBERS: dict[str, dict[str, int]] = {
-    "Key": _T,
+    "Key": _KEYS_104,
     "PutRequest": _ON_FAILURE,
-    "GetRequest": _T,
-    "DeleteRequest": _ON_FAILURE,
-    "UpdateRequest": _ON_FAILURE,
+    "GetRequest": _KEYS_104,
+    "DeleteRequest": _KEYS_105,
+    "UpdateRequest": _KEYS_105,
     "QueryRequest": {"table": 103, "key_condition_expression": 104, "select": 105},
     "ScanRequest": {"table": 103, "select": 104},
     "BatchGetRequest": {"expression_names": 100, "projection_expression": 101, "table": 103},
     "TransactGetRequest": {"expression_names": 100, "projection_expression": 101, "table": 103},
     "BatchWriteRequest": _T,
     "PutItem": _T,
-    "DeleteKey": _T,
+    "DeleteKey": _KEYS_104,
     "TransactWriteRequest": {"table": 103, "client_request_token": 104},
     "TransactPut": _ON_FAILURE,
-    "TransactUpdate": _ON_FAILURE,
-    "TransactDelete": _ON_FAILURE,
-    "ConditionCheck": _ON_FAILURE,
+    "TransactUpdate": _KEYS_105,
+    "TransactDelete": _KEYS_105,
+    "ConditionCheck": _KEYS_105,
     "ExecuteStatementRequest": _T,
     # Table management (new messages, numbered from 1).
     "KeyAttribute": {"name": 1, "type": 2},

@@ -21,6 +21,8 @@ from keystone_net._proto import keystone as pb
 from keystone_net.grpc import convert
 
 _UINT32_MAX: Final = 2**32 - 1
+#: The typed key fields of ``Key`` and ``DeleteKey`` (ours; ``convert.typed_key``).
+_KEY_VALUES: Final = (104, 105)
 
 # --------------------------------------------------------------------------
 # Argument checks: what the wire cannot carry is refused here, with the
@@ -65,10 +67,6 @@ def item_arg(item: object, where: str = "") -> Mapping[str, Any]:
             f"{where}an item must be a dict of attributes, got {type(item).__name__}"
         )
     return item
-
-
-def is_binary(value: object) -> bool:
-    return value is not None and type(value) is not str
 
 
 def parameters_field(statement: str, parameters: Sequence[Any] | None) -> bytes:
@@ -159,8 +157,9 @@ class KeySchema:
             )
         return convert.last_key_to_proto(start, self.pk, self.sk)
 
-    def key(self, key: object, what: str) -> tuple[bytes, bytes | None]:
-        """The wire bytes of a key given as a key dict, ``(pk, sk)``, ``(pk,)`` or a bare pk."""
+    def key(self, key: object, what: str) -> tuple[bytes, bytes | None, bytes]:
+        """A key given as a key dict, ``(pk, sk)``, ``(pk,)`` or a bare pk, for a
+        ``Key`` or ``DeleteKey`` message: its bytes and its typed fields (104, 105)."""
         try:
             if isinstance(key, Mapping):
                 if self.pk not in key:
@@ -170,14 +169,14 @@ class KeySchema:
                     raise ValidationError(
                         f"has attributes that are not key attributes: {sorted(extra)}"
                     )
-                return convert.key_to_proto(key[self.pk], key.get(self.sk))
+                return convert.typed_key(key[self.pk], key.get(self.sk), *_KEY_VALUES)
             if isinstance(key, tuple):
                 if len(key) == 1:
-                    return convert.key_to_proto(key[0])
+                    return convert.typed_key(key[0], None, *_KEY_VALUES)
                 if len(key) == 2:
-                    return convert.key_to_proto(key[0], key[1])
+                    return convert.typed_key(key[0], key[1], *_KEY_VALUES)
                 raise ValidationError(f"must be (pk,) or (pk, sk), got a tuple of {len(key)}")
-            return convert.key_to_proto(key)
+            return convert.typed_key(key, None, *_KEY_VALUES)
         except ValidationError as exc:
             sep = " " if str(exc).startswith(("has ", "must ")) else ": "
             raise ValidationError(f"{what}{sep}{exc}") from None
@@ -200,11 +199,13 @@ class KeySchema:
         for i, key in enumerate(keys):
             table = table_of_pair(key)
             if table is None:
-                out.append(key_field(1, *self.key(key, f"{what} keys[{i}]")))
+                pk, sk, typed = self.key(key, f"{what} keys[{i}]")
+                out.append(key_field(1, pk, sk, None, typed))
                 continue
             names = (schemas or {}).get(table, self)
             pair: Any = key
-            out.append(key_field(1, *names.key(pair[1], f"{what} keys[{i}]"), table))
+            pk, sk, typed = names.key(pair[1], f"{what} keys[{i}]")
+            out.append(key_field(1, pk, sk, table, typed))
         return b"".join(out)
 
 
@@ -290,9 +291,9 @@ def table_arg(table: object) -> str | None:
     raise ValidationError(f"a table name is a str, got {type(table).__name__}")
 
 
-def transact_part(part: object, i: int, binary: list[str]) -> tuple[int, bytes]:
-    """``(TransactWriteItem field, message bytes)`` of part ``i``; appends to ``binary``
-    the keys given as ``bytes`` (``"<i>.pk"``/``"<i>.sk"``, see keystone_net.grpc.server)."""
+def transact_part(part: object) -> tuple[int, bytes]:
+    """``(TransactWriteItem field, message bytes)`` of one part (the keys of an
+    update, delete or condition check with their typed fields 105 and 106)."""
     if isinstance(part, (Put, Update, Delete, ConditionCheck)):
         table = table_arg(part.table)
         on_failure = on_failure_arg(part.return_values_on_condition_check_failure)
@@ -307,11 +308,8 @@ def transact_part(part: object, i: int, binary: list[str]) -> tuple[int, bytes]:
         )
         return 1, envelope + convert.item_field(3, item_arg(part.item))
     if isinstance(part, Update):
-        pk_bytes, sk_bytes = convert.key_to_proto(part.pk, part.sk)
-        binary.extend(
-            f"{i}.{name}" for name, k in (("pk", part.pk), ("sk", part.sk)) if is_binary(k)
-        )
-        return 2, bytes(
+        pk_bytes, sk_bytes, typed = convert.typed_key(part.pk, part.sk, 105, 106)
+        return 2, typed + bytes(
             pb.TransactUpdate(
                 partition_key=pk_bytes,
                 sort_key=sk_bytes,
@@ -322,8 +320,8 @@ def transact_part(part: object, i: int, binary: list[str]) -> tuple[int, bytes]:
             )
         )
     if isinstance(part, Delete):
-        pk_bytes, sk_bytes = convert.key_to_proto(part.pk, part.sk)
-        return 3, bytes(
+        pk_bytes, sk_bytes, typed = convert.typed_key(part.pk, part.sk, 105, 106)
+        return 3, typed + bytes(
             pb.TransactDelete(
                 partition_key=pk_bytes,
                 sort_key=sk_bytes,
@@ -333,9 +331,9 @@ def transact_part(part: object, i: int, binary: list[str]) -> tuple[int, bytes]:
             )
         )
     if isinstance(part, ConditionCheck):
-        pk_bytes, sk_bytes = convert.key_to_proto(part.pk, part.sk)
+        pk_bytes, sk_bytes, typed = convert.typed_key(part.pk, part.sk, 105, 106)
         condition = part.condition if type(part.condition) is str else ""
-        return 4, bytes(
+        return 4, typed + bytes(
             pb.ConditionCheck(
                 partition_key=pk_bytes,
                 sort_key=sk_bytes,

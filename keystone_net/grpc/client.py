@@ -46,7 +46,6 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
-from decimal import Decimal
 from typing import Any, Final
 
 from keystone import ConditionCheck, Delete, Put, SortKeyCondition, Update
@@ -82,7 +81,6 @@ from keystone_net.serving.tls import StrPath
 
 __all__ = ["Client"]
 
-_BINARY_KEYS: Final = "keystone-binary-keys"  # see keystone_net.grpc.server
 _KEEP: Final[Any] = object()  # update_table: leave the stream as it is
 _DEFAULT_TABLE: Final = "default"
 
@@ -206,7 +204,7 @@ class Client:
         timeout: TimeoutArg = UNSET,
     ) -> Item | None:
         """The item with this key, or ``None``. ``projection`` picks attributes."""
-        pk_bytes, sk_bytes = convert.key_to_proto(pk, sk)
+        pk_bytes, sk_bytes, typed = convert.typed_key(pk, sk, 104, 105)
         request = pb.GetRequest(
             partition_key=pk_bytes,
             sort_key=sk_bytes,
@@ -214,7 +212,9 @@ class Client:
             expression_names=calls.names_arg(names),
             table=self._table,
         )
-        reply = await self._transport.unary("Get", bytes(request), idempotent=True, timeout=timeout)
+        reply = await self._transport.unary(
+            "Get", bytes(request) + typed, idempotent=True, timeout=timeout
+        )
         return calls.optional_item(reply, 1)
 
     async def put(
@@ -261,7 +261,7 @@ class Client:
     ) -> Item | None:
         """Delete the item with this key if ``condition`` holds (no error if absent)."""
         returned = check_returns(returns, PUT_RETURNS)
-        pk_bytes, sk_bytes = convert.key_to_proto(pk, sk)
+        pk_bytes, sk_bytes, typed = convert.typed_key(pk, sk, 105, 106)
         envelope = pb.DeleteRequest(
             partition_key=pk_bytes,
             sort_key=sk_bytes,
@@ -273,7 +273,7 @@ class Client:
                 return_values_on_condition_check_failure
             ),
         )
-        data = bytes(envelope) + convert.values_field(4, values)
+        data = bytes(envelope) + typed + convert.values_field(4, values)
         reply = await self._transport.unary("Delete", data, idempotent=False, timeout=timeout)
         return calls.optional_item(reply, 100)
 
@@ -292,7 +292,7 @@ class Client:
     ) -> Item | None:
         """Apply an update expression (creating the item if absent, as DynamoDB does)."""
         returned = check_returns(returns, UPDATE_RETURNS)
-        pk_bytes, sk_bytes = convert.key_to_proto(pk, sk)
+        pk_bytes, sk_bytes, typed = convert.typed_key(pk, sk, 105, 106)
         envelope = pb.UpdateRequest(
             partition_key=pk_bytes,
             sort_key=sk_bytes,
@@ -305,12 +305,8 @@ class Client:
                 return_values_on_condition_check_failure
             ),
         )
-        data = bytes(envelope) + convert.values_field(5, values)
-        binary = [name for name, key in (("pk", pk), ("sk", sk)) if calls.is_binary(key)]
-        metadata = ((_BINARY_KEYS, ",".join(binary)),) if binary else None
-        reply = await self._transport.unary(
-            "Update", data, idempotent=False, timeout=timeout, metadata=metadata
-        )
+        data = bytes(envelope) + typed + convert.values_field(5, values)
+        reply = await self._transport.unary("Update", data, idempotent=False, timeout=timeout)
         return calls.optional_item(reply, 1)
 
     # -- queries and scans ---------------------------------------------------
@@ -345,14 +341,11 @@ class Client:
                 )
             bounds = (sk.value,) if sk.op != "between" else (sk.value, sk.upper)
             condition = convert.sort_key_condition_to_proto(sk.op, *bounds)
-        # A number partition key of an index travels as a Value of its own (field
-        # 102); the table's own key as its bytes (an N key as its number text).
-        number = (
-            index is not None and isinstance(pk, (int, float, Decimal)) and not isinstance(pk, bool)
-        )
+        # The partition key travels as a Value (field 102, ours: the server hands
+        # the library exactly this value) and as its bytes (the original field).
         envelope = pb.QueryRequest(
-            partition_key=b"" if number or pk is None else convert.key_to_proto(pk)[0],
-            index_partition_key=convert.value_to_proto(pk, "pk") if number else None,
+            partition_key=b"" if pk is None else convert.wire_bytes(pk),
+            index_partition_key=None if pk is None else convert.value_to_proto(pk, "pk"),
             sort_key_condition=condition,
             filter_expression=calls.opt_str(filter, "filter"),
             index_name=calls.opt_str(index, "index"),
@@ -582,13 +575,14 @@ class Client:
                 if key.condition is not None:
                     raise ValidationError(f"{what}: batch_write takes no conditions")
                 table = calls.table_arg(key.table)
-                pk_bytes, sk_bytes = convert.key_to_proto(key.pk, key.sk)
+                pk_bytes, sk_bytes, typed = convert.typed_key(key.pk, key.sk, 104, 105)
             elif table is not None:
                 pair: Any = key
-                pk_bytes, sk_bytes = schemas.get(table, self._keys).key(pair[1], what)
+                pk_bytes, sk_bytes, typed = schemas.get(table, self._keys).key(pair[1], what)
             else:
-                pk_bytes, sk_bytes = self._keys.key(key, what)
+                pk_bytes, sk_bytes, typed = self._keys.key(key, what)
             body = bytes(pb.DeleteKey(partition_key=pk_bytes, sort_key=sk_bytes, table=table))
+            body += typed
             writes.append(convert.len_field(1, convert.len_field(2, body)))
         if not writes:
             return
@@ -632,11 +626,10 @@ class Client:
         if isinstance(parts, (Put, Update, Delete, ConditionCheck)):
             raise ValidationError("transact_write: parts must be a list of parts, not one part")
         items = []
-        binary: list[str] = []
         for i, part in enumerate(parts):
             where = f"transact_write part {i}: "
             try:
-                field, body = calls.transact_part(part, i, binary)
+                field, body = calls.transact_part(part)
             except ValidationError as exc:
                 raise ValidationError(where + str(exc)) from None
             items.append(convert.len_field(1, convert.len_field(field, body)))
@@ -646,13 +639,8 @@ class Client:
             client_request_token=calls.opt_str(token, "token"),
         )
         data = b"".join(items) + bytes(envelope) + convert.values_field(100, values)
-        metadata = ((_BINARY_KEYS, ",".join(binary)),) if binary else None
         await self._transport.unary(
-            "TransactWrite",
-            data,
-            idempotent=token is not None,
-            timeout=timeout,
-            metadata=metadata,
+            "TransactWrite", data, idempotent=token is not None, timeout=timeout
         )
 
     # -- PartiQL ---------------------------------------------------------------

@@ -30,15 +30,18 @@ Wire rules beyond the original protocol:
 * A put whose item lacks its key attributes takes them from
   ``partition_key``/``sort_key`` as ``bytes``; if it has them their bytes
   must match (``convert.item_with_key``).
-* Keys arrive as bytes, which find an item whichever type it was written
-  with. An Update that *creates* its item stores the key attributes as
-  ``str`` when the bytes are valid UTF-8, else as ``bytes``; the keystone
-  client sends the request metadata ``keystone-binary-keys`` (``pk``/``sk``,
-  or ``<part>.pk``/``<part>.sk`` for TransactWrite) for keys the caller gave
-  as ``bytes``, so those stay ``bytes``.
-* A Query of an index whose partition key value is a number sends it in
-  ``index_partition_key`` (a ``Value``, field 102) with ``partition_key``
-  empty; sort key conditions are ``Value`` already, so numbers need nothing.
+* The keystone clients send every key value also as a ``Value`` (the
+  fields ``partition_key_value``/``sort_key_value`` of ours; a Query's
+  partition key in ``index_partition_key``, 102), which the service hands to
+  the database as it is: the key is refused or found exactly as the local
+  call would. Sort key conditions are ``Value`` already.
+* Keys that arrive only as bytes (clients of the original protocol) are read
+  by the table's declared key type; an untyped key stays bytes, which find
+  an item whichever type it was written with. An Update that *creates* its
+  item then stores untyped key attributes as ``str`` when the bytes are
+  valid UTF-8, else as ``bytes`` (``bytes`` too for the keys an older
+  keystone client named in the request metadata ``keystone-binary-keys``:
+  ``pk``/``sk``, or ``<part>.pk``/``<part>.sk`` for TransactWrite).
 * ExecuteStatement answers ``select`` for every statement whose result is not
   exactly what the statement-specific reply can carry (an INSERT or DELETE
   with an empty result, an UPDATE returning exactly one item), so the client
@@ -172,6 +175,50 @@ def _typed_key(
         convert.key_value(pk, schema.partition_key_type, f"{where}partition_key"),
         None if sk is None else convert.key_value(sk, schema.sort_key_type, f"{where}sort_key"),
     )
+
+
+def _key_of(table: keystone.Table, msg: Any, where: str = "") -> tuple[Any, Any]:
+    """The key of a request or part: its typed key fields (ours) when set, as
+    the caller gave them, else its key bytes read by the declared key types."""
+    return _key_with(
+        table,
+        msg.partition_key,
+        msg.sort_key,
+        convert.ABSENT if msg.partition_key_value is None else msg.partition_key_value,
+        convert.ABSENT if msg.sort_key_value is None else msg.sort_key_value,
+        where,
+    )
+
+
+def _key_with(
+    table: keystone.Table, pk: bytes, sk: bytes | None, pk_value: Any, sk_value: Any, where: str
+) -> tuple[Any, Any]:
+    """A key of bytes and typed values (each a ``pb.Value``, a decoded value,
+    or ``convert.ABSENT``): a typed value wins over the bytes."""
+    absent = convert.ABSENT
+    if pk_value is absent and sk_value is absent:
+        return _typed_key(table, pk, sk, where)
+    schema = table.schema
+    typed = schema.typed
+    if pk_value is absent:
+        key_pk = (
+            convert.key_value(pk, schema.partition_key_type, f"{where}partition_key")
+            if typed
+            else pk
+        )
+    else:
+        key_pk = _typed_value(pk_value, f"{where}partition_key_value")
+    if sk_value is not absent:
+        key_sk = _typed_value(sk_value, f"{where}sort_key_value")
+    elif sk is None or not typed:
+        key_sk = sk
+    else:
+        key_sk = convert.key_value(sk, schema.sort_key_type, f"{where}sort_key")
+    return key_pk, key_sk
+
+
+def _typed_value(value: Any, what: str) -> Any:
+    return convert.value_from_proto(value, what) if isinstance(value, pb.Value) else value
 
 
 def _query_pk(table: keystone.Table, raw: bytes, index: str | None) -> Any:
@@ -313,7 +360,7 @@ class KeystoneService:
         req = _parse(pb.GetRequest, data)
         table = self._table(req.table)
         item = table.get(
-            *_typed_key(table, req.partition_key, req.sort_key),
+            *_key_of(table, req),
             req.projection_expression,
             req.expression_names or None,
         )
@@ -361,7 +408,7 @@ class KeystoneService:
         req = _parse(pb.DeleteRequest, rest)
         table = self._table(req.table)
         old = table.delete(
-            *_typed_key(table, req.partition_key, req.sort_key),
+            *_key_of(table, req),
             req.condition_expression,
             req.expression_names or None,
             convert.values_from_spans(data, found[4]) if 4 in found else None,
@@ -374,7 +421,7 @@ class KeystoneService:
         rest, found = convert.split_fields(data, (5,))
         req = _parse(pb.UpdateRequest, rest)
         table = self._table(req.table)
-        pk, sk = self._update_key(table, req.partition_key, req.sort_key, _binary_keys(metadata))
+        pk, sk = self._update_key(table, req, _binary_keys(metadata))
         result = table.update(
             pk,
             sk,
@@ -392,12 +439,14 @@ class KeystoneService:
 
     @staticmethod
     def _update_key(
-        table: keystone.Table, pk: bytes, sk: bytes | None, binary: Collection[str], part: str = ""
+        table: keystone.Table, msg: Any, binary: Collection[str], part: str = ""
     ) -> tuple[Any, Any]:
-        """The key of an update, which may create the item: typed keys are read by
-        type; an untyped key is ``str`` unless marked binary or not UTF-8."""
-        if table.schema.typed:
-            return _typed_key(table, pk, sk)
+        """The key of an update, which may create the item: the typed key fields
+        as given; else typed keys are read by type and an untyped key is ``str``
+        unless marked binary (``keystone-binary-keys``, older clients) or not UTF-8."""
+        if msg.partition_key_value is not None or table.schema.typed:
+            return _key_of(table, msg)
+        pk, sk = msg.partition_key, msg.sort_key
         return (
             _text_key(pk, f"{part}pk" in binary),
             None if sk is None else _text_key(sk, f"{part}sk" in binary),
@@ -490,13 +539,16 @@ class KeystoneService:
         req = _parse(pb.BatchGetRequest, rest)  # (TransactGetRequest has the same fields)
         tables: dict[str, keystone.Table] = {}
         keys: list[tuple[str, tuple[Any, ...]]] = []
-        for i, (pk, sk, name) in enumerate(convert.table_keys_from_spans(data, found.get(1, ()))):
+        spans = found.get(1, ())
+        for i, (pk, sk, name, pk_value, sk_value) in enumerate(
+            convert.table_keys_from_spans(data, spans)
+        ):
             name = name or req.table or DEFAULT_TABLE
             table = tables.get(name)
             if table is None:
                 table = tables[name] = self._table(name)
-            key = _typed_key(table, pk, sk, f"{what} keys[{i}].")
-            keys.append((name, key if sk is not None else key[:1]))
+            key = _key_with(table, pk, sk, pk_value, sk_value, f"{what} keys[{i}].")
+            keys.append((name, key if key[1] is not None else key[:1]))
         return keys, req
 
     def _batch_get(self, data: bytes, metadata: Any) -> bytes:
@@ -530,9 +582,7 @@ class KeystoneService:
             if delete is None:
                 raise ValidationError(f"batch_write writes[{i}]: neither put nor delete is set")
             name = delete.table or default
-            pk, sk = _typed_key(
-                self._table(name), delete.partition_key, delete.sort_key, f"writes[{i}]."
-            )
+            pk, sk = _key_of(self._table(name), delete, f"writes[{i}].")
             deletes.append(keystone.Delete(pk, sk, table=name))
         self._db.batch_write(puts=puts, deletes=deletes)  # type: ignore[arg-type]
         return _SUCCESS
@@ -592,9 +642,7 @@ class KeystoneService:
         if part.update is not None:
             u = part.update
             name = u.table or default
-            pk, sk = self._update_key(
-                self._table(name), u.partition_key, u.sort_key, binary, f"{i}."
-            )
+            pk, sk = self._update_key(self._table(name), u, binary, f"{i}.")
             return keystone.Update(
                 pk,
                 sk,
@@ -606,7 +654,7 @@ class KeystoneService:
         if part.delete is not None:
             d = part.delete
             name = d.table or default
-            pk, sk = _typed_key(self._table(name), d.partition_key, d.sort_key, where)
+            pk, sk = _key_of(self._table(name), d, where)
             return keystone.Delete(
                 pk,
                 sk,
@@ -617,7 +665,7 @@ class KeystoneService:
         if part.condition_check is not None:
             c = part.condition_check
             name = c.table or default
-            pk, sk = _typed_key(self._table(name), c.partition_key, c.sort_key, where)
+            pk, sk = _key_of(self._table(name), c, where)
             return keystone.ConditionCheck(
                 pk,
                 sk,

@@ -199,6 +199,20 @@ class ConditionCheck(betterproto2.Message):
     Ours: "NONE" (default) or "ALL_OLD": the item as it was travels with a failed condition.
     """
 
+    partition_key_value: "Value | None" = betterproto2.field(
+        105, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    Ours (typed keys): the key values as the caller gave them (a str, a
+    number, bytes, or any other value, which is refused as the library
+    refuses it). When set they take the place of partition_key/sort_key,
+    whose bytes are then read as the declared key type says.
+    """
+
+    sort_key_value: "Value | None" = betterproto2.field(
+        106, betterproto2.TYPE_MESSAGE, optional=True
+    )
+
 
 default_message_pool.register_message("keystone", "ConditionCheck", ConditionCheck)
 
@@ -226,6 +240,20 @@ class DeleteKey(betterproto2.Message):
     """
     Ours (tables): the table acted on; absent or empty = the default table.
     """
+
+    partition_key_value: "Value | None" = betterproto2.field(
+        104, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    Ours (typed keys): the key values as the caller gave them (a str, a
+    number, bytes, or any other value, which is refused as the library
+    refuses it). When set they take the place of partition_key/sort_key,
+    whose bytes are then read as the declared key type says.
+    """
+
+    sort_key_value: "Value | None" = betterproto2.field(
+        105, betterproto2.TYPE_MESSAGE, optional=True
+    )
 
 
 default_message_pool.register_message("keystone", "DeleteKey", DeleteKey)
@@ -272,6 +300,20 @@ class DeleteRequest(betterproto2.Message):
     """
     Ours: "NONE" (default) or "ALL_OLD": the item as it was travels with a failed condition.
     """
+
+    partition_key_value: "Value | None" = betterproto2.field(
+        105, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    Ours (typed keys): the key values as the caller gave them (a str, a
+    number, bytes, or any other value, which is refused as the library
+    refuses it). When set they take the place of partition_key/sort_key,
+    whose bytes are then read as the declared key type says.
+    """
+
+    sort_key_value: "Value | None" = betterproto2.field(
+        106, betterproto2.TYPE_MESSAGE, optional=True
+    )
 
 
 default_message_pool.register_message("keystone", "DeleteRequest", DeleteRequest)
@@ -407,6 +449,20 @@ class GetRequest(betterproto2.Message):
     Ours (tables): the table acted on; absent or empty = the default table.
     """
 
+    partition_key_value: "Value | None" = betterproto2.field(
+        104, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    Ours (typed keys): the key values as the caller gave them (a str, a
+    number, bytes, or any other value, which is refused as the library
+    refuses it). When set they take the place of partition_key/sort_key,
+    whose bytes are then read as the declared key type says.
+    """
+
+    sort_key_value: "Value | None" = betterproto2.field(
+        105, betterproto2.TYPE_MESSAGE, optional=True
+    )
+
 
 default_message_pool.register_message("keystone", "GetRequest", GetRequest)
 
@@ -491,6 +547,20 @@ class Key(betterproto2.Message):
     """
     Ours (tables): the table acted on; absent or empty = the default table.
     """
+
+    partition_key_value: "Value | None" = betterproto2.field(
+        104, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    Ours (typed keys): the key values as the caller gave them (a str, a
+    number, bytes, or any other value, which is refused as the library
+    refuses it). When set they take the place of partition_key/sort_key,
+    whose bytes are then read as the declared key type says.
+    """
+
+    sort_key_value: "Value | None" = betterproto2.field(
+        105, betterproto2.TYPE_MESSAGE, optional=True
+    )
 
 
 default_message_pool.register_message("keystone", "Key", Key)
@@ -726,8 +796,9 @@ class QueryRequest(betterproto2.Message):
         102, betterproto2.TYPE_MESSAGE, optional=True
     )
     """
-    Ours: the partition key value of an index query when it is a number
-    (index keys may be S, N or B); partition_key is then empty.
+    Ours: the partition key value as the caller gave it (of an index query
+    or of the table: S, N, B, or another value, refused as the library
+    refuses it); when set it takes the place of partition_key.
     """
 
     table: "str | None" = betterproto2.field(103, betterproto2.TYPE_STRING, optional=True)
@@ -1020,6 +1091,20 @@ class TransactDelete(betterproto2.Message):
     Ours: "NONE" (default) or "ALL_OLD": the item as it was travels with a failed condition.
     """
 
+    partition_key_value: "Value | None" = betterproto2.field(
+        105, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    Ours (typed keys): the key values as the caller gave them (a str, a
+    number, bytes, or any other value, which is refused as the library
+    refuses it). When set they take the place of partition_key/sort_key,
+    whose bytes are then read as the declared key type says.
+    """
+
+    sort_key_value: "Value | None" = betterproto2.field(
+        106, betterproto2.TYPE_MESSAGE, optional=True
+    )
+
 
 default_message_pool.register_message("keystone", "TransactDelete", TransactDelete)
 
@@ -1129,6 +1214,20 @@ class TransactUpdate(betterproto2.Message):
     """
     Ours: "NONE" (default) or "ALL_OLD": the item as it was travels with a failed condition.
     """
+
+    partition_key_value: "Value | None" = betterproto2.field(
+        105, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    Ours (typed keys): the key values as the caller gave them (a str, a
+    number, bytes, or any other value, which is refused as the library
+    refuses it). When set they take the place of partition_key/sort_key,
+    whose bytes are then read as the declared key type says.
+    """
+
+    sort_key_value: "Value | None" = betterproto2.field(
+        106, betterproto2.TYPE_MESSAGE, optional=True
+    )
 
 
 default_message_pool.register_message("keystone", "TransactUpdate", TransactUpdate)
@@ -1257,6 +1356,20 @@ class UpdateRequest(betterproto2.Message):
     """
     Ours: "NONE" (default) or "ALL_OLD": the item as it was travels with a failed condition.
     """
+
+    partition_key_value: "Value | None" = betterproto2.field(
+        105, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    Ours (typed keys): the key values as the caller gave them (a str, a
+    number, bytes, or any other value, which is refused as the library
+    refuses it). When set they take the place of partition_key/sort_key,
+    whose bytes are then read as the declared key type says.
+    """
+
+    sort_key_value: "Value | None" = betterproto2.field(
+        106, betterproto2.TYPE_MESSAGE, optional=True
+    )
 
 
 default_message_pool.register_message("keystone", "UpdateRequest", UpdateRequest)

@@ -12,9 +12,9 @@ from keystone.errors import (
 from keystone.types import format_number, normalize_number, parse_number
 from keystone_net._proto import keystone as pb
 
-from .decode import item_from_bytes, value_from_proto
-from .encode import item_to_bytes, value_to_proto
-from .wire import _MALFORMED, Span, _Bad, _skip, _varint, _varint_tail
+from .decode import item_from_bytes, value_from_bytes, value_from_proto
+from .encode import item_to_bytes, value_to_bytes, value_to_proto
+from .wire import _MALFORMED, Span, _Bad, _skip, _varint, _varint_tail, len_field
 
 # --------------------------------------------------------------------------
 # Keys
@@ -35,6 +35,43 @@ def _key_bytes(value: object, what: str) -> bytes:
         # An N key: the number's canonical DynamoDB text (PROTOCOL.md).
         return format_number(normalize_number(value, what)).encode()
     raise ValidationError(f"{what} must be str, bytes or a number, got {t.__name__}")
+
+
+def wire_bytes(value: object) -> bytes:
+    """The key bytes of a value for the original fields; ``b""`` when it has none.
+
+    (A value that is not a str, bytes or a finite number travels only as its
+    ``Value``, which the server hands to the library to refuse.)
+    """
+    t = type(value)
+    if t is str:
+        return value.encode("utf-8", "surrogatepass")  # type: ignore[attr-defined, no-any-return]
+    if t is bytes:
+        return value  # type: ignore[return-value]
+    try:
+        return _key_bytes(value, "key")
+    except (ValidationError, UnicodeEncodeError):
+        return b""
+
+
+def typed_key(
+    pk: object, sk: object, pk_field: int, sk_field: int
+) -> tuple[bytes, bytes | None, bytes]:
+    """A key as the caller gave it: ``(pk bytes, sk bytes, typed fields)``.
+
+    The bytes go in the original ``partition_key``/``sort_key`` fields; the
+    typed fields are the serialized ``partition_key_value`` (``pk_field``)
+    and ``sort_key_value`` (``sk_field``) ``Value`` fields (ours), which
+    carry the values' types so that the server hands the library exactly
+    what the caller gave (an ``int`` where the key is ``S`` is refused as
+    locally, a ``str`` where it is ``N`` too). A value the wire cannot carry
+    at all is refused here (``ValidationError``).
+    """
+    typed = len_field(pk_field, value_to_bytes(pk, "partition key"))
+    if sk is None:
+        return wire_bytes(pk), None, typed
+    typed += len_field(sk_field, value_to_bytes(sk, "sort key"))
+    return wire_bytes(pk), wire_bytes(sk), typed
 
 
 def key_value(raw: bytes, kind: str | None, what: str) -> Any:
@@ -88,18 +125,29 @@ def keys_from_proto(keys: Iterable[pb.Key]) -> list[tuple[bytes, bytes | None]]:
     return [key_from_proto(k.partition_key, k.sort_key) for k in keys]
 
 
-def key_field(field: int, pk: bytes, sk: bytes | None, table: str | None = None) -> bytes:
-    """A ``Key`` message (wire bytes of a key, and its table) as field ``field``."""
+def key_field(
+    field: int, pk: bytes, sk: bytes | None, table: str | None = None, typed: bytes = b""
+) -> bytes:
+    """A ``Key`` message (wire bytes of a key, its table, and the serialized
+    typed key fields of :func:`typed_key`) as field ``field``."""
     body = b"\x0a" + _varint(len(pk)) + pk
     if sk is not None:
         body += b"\x12" + _varint(len(sk)) + sk
     if table:
         name = table.encode()
         body += _varint(_TABLE_TAG) + _varint(len(name)) + name
+    body += typed
     return _varint(field << 3 | 2) + _varint(len(body)) + body
 
 
 _TABLE_TAG: Final = 103 << 3 | 2  # Key.table (ours)
+_PK_VALUE_TAG: Final = 104 << 3 | 2  # Key.partition_key_value (ours)
+_SK_VALUE_TAG: Final = 105 << 3 | 2  # Key.sort_key_value (ours)
+#: ``Key`` field numbers of the typed key values (see :func:`typed_key`).
+KEY_VALUE_FIELDS: Final = (104, 105)
+
+#: A typed key value a ``Key`` message does not carry.
+ABSENT: Final[Any] = object()
 
 
 def keys_from_spans(data: bytes, spans: Iterable[Span]) -> list[tuple[bytes, bytes | None]]:
@@ -107,19 +155,24 @@ def keys_from_spans(data: bytes, spans: Iterable[Span]) -> list[tuple[bytes, byt
 
     (The same as :func:`keys_from_proto`, without building betterproto2 messages.)
     """
-    return [(pk, sk) for pk, sk, _ in table_keys_from_spans(data, spans)]
+    return [(k[0], k[1]) for k in table_keys_from_spans(data, spans)]
 
 
 def table_keys_from_spans(
     data: bytes, spans: Iterable[Span]
-) -> list[tuple[bytes, bytes | None, str | None]]:
-    """``(pk, sk, table)`` of each ``Key`` message (``table``: field 103, ``None`` if absent)."""
-    out: list[tuple[bytes, bytes | None, str | None]] = []
+) -> list[tuple[bytes, bytes | None, str | None, Any, Any]]:
+    """``(pk, sk, table, pk value, sk value)`` of each ``Key`` message.
+
+    ``table``: field 103, ``None`` if absent; the values: the typed key
+    fields 104 and 105 (:func:`typed_key`) decoded, :data:`ABSENT` if absent.
+    """
+    out: list[tuple[bytes, bytes | None, str | None, Any, Any]] = []
     try:
-        for start, end in spans:
+        for i, (start, end) in enumerate(spans):
             pk = b""
             sk = None
             table: str | None = None
+            values: list[Any] = [ABSENT, ABSENT]
             pos = start
             while pos < end:
                 t = data[pos]
@@ -137,20 +190,26 @@ def table_keys_from_spans(
                 else:
                     if t & 0x80:
                         t, pos = _varint_tail(data, pos, t)
-                    if t == _TABLE_TAG:
+                    if t in (_TABLE_TAG, _PK_VALUE_TAG, _SK_VALUE_TAG):
                         n = data[pos]
                         pos += 1
                         if n & 0x80:
                             n, pos = _varint_tail(data, pos, n)
                         if pos + n > end:
                             raise _Bad(_MALFORMED)
-                        table = data[pos : pos + n].decode()
+                        payload = data[pos : pos + n]
                         pos += n
+                        if t == _TABLE_TAG:
+                            table = payload.decode()
+                        else:
+                            which = t == _SK_VALUE_TAG
+                            field = "sort_key_value" if which else "partition_key_value"
+                            values[which] = value_from_bytes(payload, f"keys[{i}].{field}")
                         continue
                     pos = _skip(data, pos, t)
             if pos > end:
                 raise _Bad(_MALFORMED)
-            out.append((pk, sk, table))
+            out.append((pk, sk, table, values[0], values[1]))
     except (_Bad, IndexError, UnicodeDecodeError):
         raise ValidationError(f"a Key message is malformed: {_MALFORMED}") from None
     return out
