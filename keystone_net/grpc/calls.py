@@ -17,6 +17,7 @@ from keystone import ConditionCheck, Delete, Put, Update, checks
 from keystone.errors import KeystoneError, ValidationError
 from keystone.table import Page
 from keystone.types import Item
+from keystone.writes import check_token
 from keystone_net._proto import keystone as pb
 from keystone_net.grpc import convert
 
@@ -275,13 +276,15 @@ def scan_request(
 
 def on_failure_arg(value: object) -> str | None:
     """``return_values_on_condition_check_failure`` for the wire (``None``: the default)."""
-    if value == "NONE":
+    return "ALL_OLD" if checks.keep_old_on_failure(value) else None
+
+
+def token_arg(token: object) -> str | None:
+    """``transact_write``'s ``token`` for the wire, checked as the library checks it."""
+    if token is None:
         return None
-    if value == "ALL_OLD":
-        return "ALL_OLD"
-    raise ValidationError(
-        f"return_values_on_condition_check_failure must be 'NONE' or 'ALL_OLD', got {value!r}"
-    )
+    check_token(token)
+    return token  # type: ignore[return-value]
 
 
 def table_arg(table: object) -> str | None:

@@ -58,7 +58,7 @@ from keystone.checks import (
     check_returns,
 )
 from keystone.database import TransactPart
-from keystone.errors import Unavailable, ValidationError
+from keystone.errors import NotFound, Unavailable, ValidationError
 from keystone.reads import Select
 from keystone.schema import GlobalIndex, LocalIndex, Schema, StreamConfig
 from keystone.sk import KeyValue
@@ -83,6 +83,11 @@ __all__ = ["Client"]
 
 _KEEP: Final[Any] = object()  # update_table: leave the stream as it is
 _DEFAULT_TABLE: Final = "default"
+
+
+def _missing(table: str) -> str:
+    """The message of a missing table (DynamoDB's ResourceNotFoundException)."""
+    return f"Requested resource not found: Table: {table} not found"
 
 
 def _key_names(description: Mapping[str, Any]) -> calls.KeySchema:
@@ -192,6 +197,20 @@ class Client:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    async def _unary(self, rpc: str, data: bytes, **kwargs: Any) -> bytes:
+        """An item call of this client's table (see :meth:`_gone`)."""
+        try:
+            return await self._transport.unary(rpc, data, **kwargs)
+        except NotFound as exc:
+            raise self._gone(exc) from None
+
+    def _gone(self, exc: NotFound) -> NotFound:
+        """A handle's own table is missing: it was deleted since the handle was
+        made (which found it), and the error says so, as a local handle's does."""
+        if self._handle and self._table is not None and str(exc) == _missing(self._table):
+            return NotFound(f"table {self._table!r} does not exist (it was deleted)")
+        return exc
+
     # -- single items ----------------------------------------------------------
 
     async def get(
@@ -212,9 +231,7 @@ class Client:
             expression_names=calls.names_arg(names),
             table=self._table,
         )
-        reply = await self._transport.unary(
-            "Get", bytes(request) + typed, idempotent=True, timeout=timeout
-        )
+        reply = await self._unary("Get", bytes(request) + typed, idempotent=True, timeout=timeout)
         return calls.optional_item(reply, 1)
 
     async def put(
@@ -244,7 +261,7 @@ class Client:
             + convert.values_field(5, values)
             + convert.item_field(3, calls.item_arg(item))
         )
-        reply = await self._transport.unary("Put", data, idempotent=False, timeout=timeout)
+        reply = await self._unary("Put", data, idempotent=False, timeout=timeout)
         return calls.optional_item(reply, 100)
 
     async def delete(
@@ -274,7 +291,7 @@ class Client:
             ),
         )
         data = bytes(envelope) + typed + convert.values_field(4, values)
-        reply = await self._transport.unary("Delete", data, idempotent=False, timeout=timeout)
+        reply = await self._unary("Delete", data, idempotent=False, timeout=timeout)
         return calls.optional_item(reply, 100)
 
     async def update(
@@ -306,7 +323,7 @@ class Client:
             ),
         )
         data = bytes(envelope) + typed + convert.values_field(5, values)
-        reply = await self._transport.unary("Update", data, idempotent=False, timeout=timeout)
+        reply = await self._unary("Update", data, idempotent=False, timeout=timeout)
         return calls.optional_item(reply, 1)
 
     # -- queries and scans ---------------------------------------------------
@@ -345,7 +362,9 @@ class Client:
         # the library exactly this value) and as its bytes (the original field).
         envelope = pb.QueryRequest(
             partition_key=b"" if pk is None else convert.wire_bytes(pk),
-            index_partition_key=None if pk is None else convert.value_to_proto(pk, "pk"),
+            index_partition_key=None
+            if pk is None
+            else pb.Value.parse(convert.key_value_bytes(pk, "partition key")),
             sort_key_condition=condition,
             filter_expression=calls.opt_str(filter, "filter"),
             index_name=calls.opt_str(index, "index"),
@@ -359,7 +378,7 @@ class Client:
             select=calls.opt_str(select, "select"),
         )
         data = bytes(envelope) + convert.values_field(4, values)
-        reply = await self._transport.unary("Query", data, idempotent=True, timeout=timeout)
+        reply = await self._unary("Query", data, idempotent=True, timeout=timeout)
         return self._keys.page(reply)
 
     async def query_all(
@@ -399,6 +418,8 @@ class Client:
                             if envelope.limit is not None:
                                 envelope.limit -= page.scanned_count
                 return
+            except NotFound as exc:
+                raise self._gone(exc) from None
             except PermanentUnavailable:
                 raise
             except Unavailable:
@@ -523,7 +544,7 @@ class Client:
         A key may be a ``(table, key)`` pair naming another table.
         """
         data = await self._get_request(keys, "batch_get", projection, names)
-        reply = await self._transport.unary("BatchGet", data, idempotent=True, timeout=timeout)
+        reply = await self._unary("BatchGet", data, idempotent=True, timeout=timeout)
         found = convert.split_fields(reply, (1,))[1]
         return convert.items_from_spans(reply, found.get(1, ()))
 
@@ -587,7 +608,7 @@ class Client:
         if not writes:
             return
         envelope = bytes(pb.BatchWriteRequest(table=self._table))
-        await self._transport.unary(
+        await self._unary(
             "BatchWrite", b"".join(writes) + envelope, idempotent=False, timeout=timeout
         )
 
@@ -601,7 +622,7 @@ class Client:
     ) -> list[Item | None]:
         """The items with these keys from one snapshot, in order (``None`` for missing)."""
         data = await self._get_request(keys, "transact_get", projection, names)
-        reply = await self._transport.unary("TransactGet", data, idempotent=True, timeout=timeout)
+        reply = await self._unary("TransactGet", data, idempotent=True, timeout=timeout)
         found = convert.split_fields(reply, (1,))[1]
         out: list[Item | None] = []
         for start, end in found.get(1, ()):
@@ -636,12 +657,10 @@ class Client:
         envelope = pb.TransactWriteRequest(
             expression_names=calls.names_arg(names),
             table=self._table,
-            client_request_token=calls.opt_str(token, "token"),
+            client_request_token=calls.token_arg(token),
         )
         data = b"".join(items) + bytes(envelope) + convert.values_field(100, values)
-        await self._transport.unary(
-            "TransactWrite", data, idempotent=token is not None, timeout=timeout
-        )
+        await self._unary("TransactWrite", data, idempotent=token is not None, timeout=timeout)
 
     # -- PartiQL ---------------------------------------------------------------
 
@@ -659,7 +678,7 @@ class Client:
             )
         envelope = pb.ExecuteStatementRequest(statement=statement, table=self._table)
         data = bytes(envelope) + calls.parameters_field(statement, parameters)
-        reply = await self._transport.unary(
+        reply = await self._unary(
             "ExecuteStatement", data, idempotent=calls.is_select(statement), timeout=timeout
         )
         rest, found = convert.split_fields(reply, (1, 3))

@@ -218,7 +218,7 @@ def _key_with(
 
 
 def _typed_value(value: Any, what: str) -> Any:
-    return convert.value_from_proto(value, what) if isinstance(value, pb.Value) else value
+    return convert.key_value_from_proto(value, what) if isinstance(value, pb.Value) else value
 
 
 def _query_pk(table: keystone.Table, raw: bytes, index: str | None) -> Any:
@@ -461,9 +461,9 @@ class KeystoneService:
         pk_name, sk_name = _key_names(table)
         number = req.index_partition_key  # (ours) an index's partition key that is a number
         if number is not None:
-            pk = convert.value_from_proto(number, "index_partition_key")
-        elif req.key_condition_expression is not None and not req.partition_key:
-            pk = None  # the key condition names it
+            pk = convert.key_value_from_proto(number, "index_partition_key")
+        elif not req.partition_key:
+            pk = None  # the key condition names it, or the database says it is missing
         else:
             pk = _query_pk(table, req.partition_key, req.index_name)
         page = table.query(

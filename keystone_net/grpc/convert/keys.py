@@ -9,11 +9,11 @@ from typing import Any, Final
 from keystone.errors import (
     ValidationError,
 )
-from keystone.types import format_number, normalize_number, parse_number
+from keystone.types import _NUMBER_TEXT, format_number, normalize_number, parse_number
 from keystone_net._proto import keystone as pb
 
 from .decode import item_from_bytes, value_from_bytes, value_from_proto
-from .encode import item_to_bytes, value_to_bytes, value_to_proto
+from .encode import item_to_bytes, value_to_bytes
 from .wire import _MALFORMED, Span, _Bad, _skip, _varint, _varint_tail, len_field
 
 # --------------------------------------------------------------------------
@@ -54,6 +54,74 @@ def wire_bytes(value: object) -> bytes:
         return b""
 
 
+def key_value_bytes(value: object, what: str) -> bytes:
+    """The serialized ``Value`` of a key value, as the caller gave it.
+
+    A number travels as its text unchecked (:func:`key_value_from_bytes`
+    reads it back): whether it fits DynamoDB's range is the database's to
+    say, in its words and after it has checked the key's type. Every other
+    value is encoded as any value is (``ValidationError`` if it cannot be).
+    """
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        if isinstance(value, float):
+            text = repr(float(value))
+        elif isinstance(value, int):
+            text = str(int(value)) if abs(value) < _HUGE_INT else format(Decimal(value), "E")
+        else:
+            text = str(value)
+        raw = text.encode()
+        return b"\x12" + _varint(len(raw)) + raw  # Value.number_value
+    return value_to_bytes(value, what)
+
+
+_HUGE_INT: Final = 10**4000  # past Python's int <-> str digit limit (4300)
+#: What a number's text may be besides DynamoDB's form: a float's special values.
+_SPECIAL_NUMBERS: Final = frozenset({"nan", "inf", "-inf"})
+
+
+def _key_number(text: str, what: str) -> int | Decimal:
+    """A key's number text (:func:`key_value_bytes`), read without range checks.
+
+    Text that is not a number is refused as the library refuses it.
+    """
+    if len(text) > _MAX_NUMBER_TEXT or (
+        _NUMBER_TEXT.fullmatch(text) is None and text not in _SPECIAL_NUMBERS
+    ):
+        return parse_number(text[:_MAX_NUMBER_TEXT], what)  # raises the library's error
+    if len(text) < 4000 and (text.isdigit() or (text[0] == "-" and text[1:].isdigit())):
+        return int(text)
+    return Decimal(text)
+
+
+_MAX_NUMBER_TEXT: Final = 20000
+
+
+def key_value_from_bytes(data: bytes, what: str) -> Any:
+    """The key value of a serialized ``Value`` (see :func:`key_value_bytes`)."""
+    if data[:1] == b"\x12":
+        n = data[1] if len(data) > 1 else 0x80
+        pos = 2
+        if n & 0x80:
+            try:
+                n, pos = _varint_tail(data, 2, n)
+            except (_Bad, IndexError):
+                raise ValidationError(f"{what}: {_MALFORMED}") from None
+        if pos + n == len(data):
+            try:
+                text = data[pos:].decode()
+            except UnicodeDecodeError:
+                raise ValidationError(f"{what}: {_MALFORMED}") from None
+            return _key_number(text, what)
+    return value_from_bytes(data, what)
+
+
+def key_value_from_proto(msg: pb.Value, what: str) -> Any:
+    """The key value of a ``Value`` message (see :func:`key_value_bytes`)."""
+    if msg.number_value is not None:
+        return _key_number(msg.number_value, what)
+    return value_from_proto(msg, what)
+
+
 def typed_key(
     pk: object, sk: object, pk_field: int, sk_field: int
 ) -> tuple[bytes, bytes | None, bytes]:
@@ -67,10 +135,10 @@ def typed_key(
     locally, a ``str`` where it is ``N`` too). A value the wire cannot carry
     at all is refused here (``ValidationError``).
     """
-    typed = len_field(pk_field, value_to_bytes(pk, "partition key"))
+    typed = len_field(pk_field, key_value_bytes(pk, "partition key"))
     if sk is None:
         return wire_bytes(pk), None, typed
-    typed += len_field(sk_field, value_to_bytes(sk, "sort key"))
+    typed += len_field(sk_field, key_value_bytes(sk, "sort key"))
     return wire_bytes(pk), wire_bytes(sk), typed
 
 
@@ -204,7 +272,7 @@ def table_keys_from_spans(
                         else:
                             which = t == _SK_VALUE_TAG
                             field = "sort_key_value" if which else "partition_key_value"
-                            values[which] = value_from_bytes(payload, f"keys[{i}].{field}")
+                            values[which] = key_value_from_bytes(payload, f"keys[{i}].{field}")
                         continue
                     pos = _skip(data, pos, t)
             if pos > end:
@@ -314,6 +382,11 @@ def last_key_from_proto(
 # Sort-key conditions
 # --------------------------------------------------------------------------
 
+
+def _key_value_proto(value: object, what: str) -> pb.Value:
+    return pb.Value.parse(key_value_bytes(value, what))
+
+
 #: Sort-key condition operators (``keystone.sk`` names) -> ``SortKeyCondition`` field.
 SORT_KEY_OPS: Final[Mapping[str, str]] = {
     "eq": "equal_to",
@@ -338,14 +411,14 @@ def sort_key_condition_to_proto(op: str, *values: Any) -> pb.SortKeyCondition:
             raise ValidationError("a between sort key condition takes two values")
         return pb.SortKeyCondition(
             between=pb.BetweenCondition(
-                lower=value_to_proto(values[0], "sort key lower bound"),
-                upper=value_to_proto(values[1], "sort key upper bound"),
+                lower=_key_value_proto(values[0], "sort key lower bound"),
+                upper=_key_value_proto(values[1], "sort key upper bound"),
             )
         )
     if len(values) != 1:
         raise ValidationError(f"a {op} sort key condition takes one value")
     condition = pb.SortKeyCondition()
-    setattr(condition, field, value_to_proto(values[0], "sort key condition"))
+    setattr(condition, field, _key_value_proto(values[0], "sort key condition"))
     return condition
 
 
@@ -356,11 +429,11 @@ def sort_key_condition_from_proto(msg: pb.SortKeyCondition) -> tuple[str, tuple[
         if between.lower is None or between.upper is None:
             raise ValidationError("sort_key_condition: between needs both lower and upper")
         return "between", (
-            value_from_proto(between.lower, "sort key lower bound"),
-            value_from_proto(between.upper, "sort key upper bound"),
+            key_value_from_proto(between.lower, "sort key lower bound"),
+            key_value_from_proto(between.upper, "sort key upper bound"),
         )
     for field, op in _OP_BY_FIELD.items():
         v = getattr(msg, field)
         if v is not None and field != "between":
-            return op, (value_from_proto(v, "sort key condition"),)
+            return op, (key_value_from_proto(v, "sort key condition"),)
     raise ValidationError("sort_key_condition: no condition is set")
