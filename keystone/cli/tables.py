@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import ValidationError
 from ..schema import Schema
-from .registry import Command, Context, UsageError, register
+from .registry import Command, Context, UsageError, register, whole
 
 
 def key_spec(text: str) -> str | tuple[str, str]:
@@ -26,7 +26,7 @@ def key_spec(text: str) -> str | tuple[str, str]:
 
 
 def run_tables(ctx: Context, args: argparse.Namespace) -> int:
-    ctx.out.items({"table": name} for name in ctx.db.tables())
+    ctx.out.items({"table": name} for name in whole(ctx.db, "tables").tables())
     return 0
 
 
@@ -80,7 +80,7 @@ def run_create(ctx: Context, args: argparse.Namespace) -> int:
         schema = Schema(partition_key=args.table_partition_key, sort_key=sort)
     except ValidationError as exc:
         raise UsageError(str(exc)) from None
-    ctx.db.create_table(args.name, schema)
+    whole(ctx.db, "create-table").create_table(args.name, schema)
     return 0
 
 
@@ -107,7 +107,7 @@ def _configure_name(parser: argparse.ArgumentParser) -> None:
 
 
 def run_describe(ctx: Context, args: argparse.Namespace) -> int:
-    ctx.out.mapping(ctx.db.describe_table(args.name))
+    ctx.out.mapping(whole(ctx.db, "describe-table").describe_table(args.name))
     return 0
 
 
@@ -128,7 +128,7 @@ register(
 
 
 def run_delete_table(ctx: Context, args: argparse.Namespace) -> int:
-    ctx.db.delete_table(args.name)
+    whole(ctx.db, "delete-table").delete_table(args.name)
     return 0
 
 
