@@ -14,8 +14,11 @@ anywhere on the line, names the server instead of PATH, as the AWS CLI's
 ``--endpoint-url`` does. A file whose name looks like an address is written
 ``./NAME``.
 
-Output is a table on a terminal and typed JSON Lines (:mod:`.jsonl`) when
-piped or with ``--json``. Errors are one line on stderr (cut at
+The item verbs take ``--table NAME`` (the table they act on; default: the
+file's default table). Output is a table on a terminal and typed JSON Lines
+(:mod:`.jsonl`) when piped; ``--output json|table`` (``-o``, or ``--json``)
+decides. A bare ``--table``, the output flag of earlier releases, is a
+usage error that says so (:data:`OLD_TABLE_FLAG`). Errors are one line on stderr (cut at
 :data:`MAX_MESSAGE` characters): exit status 1 for a failed operation, 2 for
 a usage error; never a traceback (``KEYSTONE_DEBUG=1`` adds one for an
 error that is not a :class:`~keystone.KeystoneError`, which is a bug).

@@ -18,8 +18,11 @@ need the database file. Connection settings come from the environment, as
 for the server: ``KEYSTONE_AUTH_TOKEN`` (the bearer token),
 ``KEYSTONE_CA_FILE`` (the CA of a TLS server) and
 ``KEYSTONE_CERT_FILE``/``KEYSTONE_KEY_FILE`` (a client certificate). The
-table's key attribute names, which a client cannot ask the server, default
-to ``pk``/``sk`` (``--partition-key``/``--sort-key`` where a verb has them).
+default table's key attribute names default to ``pk``/``sk``
+(``--partition-key``/``--sort-key`` where a verb has them); a table named
+with ``--table NAME`` is described by the server (DescribeTable), which
+gives its key names and the declared key types the key arguments are read
+by (:meth:`RemoteStore.key_info`).
 
 ``keystone_net`` is imported only here, only when a server is given: the
 library itself never imports the network layer.

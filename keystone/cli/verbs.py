@@ -107,7 +107,8 @@ register(
     Command(
         "get",
         "print one item",
-        "Print the item with key PK [SK]; exit status 1 if there is none.\n\n"
+        "Print the item with key PK [SK]; exit status 1 if there is none. Key\n"
+        "values are read as the table declares them (N: a number, B: base64).\n\n"
         "examples:\n"
         "  keystone get app.db user#1 profile\n"
         "  keystone get app.db user#1 profile --projection 'name, #s' --names '{\"#s\": \"status\"}'",
@@ -345,11 +346,17 @@ register(
         "print the items of one partition, in sort key order",
         "Print the items whose partition key is PK, in sort key order, reading\n"
         "every page. --limit counts printed items (after --filter), unlike the\n"
-        "library's limit=, which bounds the items read per page.\n\n"
+        "library's limit=, which bounds the items read per page. Key values are\n"
+        "read as the table (or --index) declares them: numbers for N, base64\n"
+        "for B. --key-condition EXPR replaces PK and --sk-*; --count prints only\n"
+        "how many items match (Select=COUNT).\n\n"
         "examples:\n"
         "  keystone query app.db user#1 --sk-begins-with order#\n"
         "  keystone query app.db user#1 --sk-between order#2024-01 order#2024-12 --reverse --limit 10\n"
-        "  keystone query app.db user#1 --filter 'total > :t' --values '{\":t\": 100}' --json",
+        "  keystone query app.db user#1 --filter 'total > :t' --values '{\":t\": 100}' --json\n"
+        "  keystone query app.db c1 --sk-gt 1700000000 --table orders   (an N sort key)\n"
+        "  keystone query app.db --key-condition 'pk = :p AND begins_with(sk, :s)' \\\n"
+        "      --values '{\":p\": \"user#1\", \":s\": \"order#\"}' --count",
         "read",
         _configure_query,
         run_query,
@@ -376,7 +383,8 @@ register(
     Command(
         "scan",
         "print every item (optionally filtered)",
-        "Print every item of the table (or of --index), reading every page.\n\n"
+        "Print every item of the table (or of --index), reading every page;\n"
+        "--count prints only how many match (Select=COUNT).\n\n"
         "examples:\n"
         "  keystone scan app.db\n"
         "  keystone scan app.db --filter 'begins_with(sk, :p)' --values '{\":p\": \"order#\"}' --limit 20",
