@@ -182,3 +182,63 @@ def test_a_client_of_the_original_protocol_still_acts_on_the_default_table(remot
     )
     assert call(remote.server.port, "Put", put, pb.PutResponse).status is Status.OK
     assert remote.client.get("p", "s") == {"pk": b"p", "sk": "s"}
+
+
+def test_typed_key_values_take_the_place_of_the_key_bytes(remote: Any) -> None:
+    """partition_key_value / sort_key_value (ours): the key as the caller typed it,
+    handed to the library as it is, so a wrong type is refused in its words."""
+    port = remote.server.port
+    _create(port)
+    remote.client.table("orders").put({"customer": "c", "placed": Decimal("2.5"), "v": 1})
+    got = call(
+        port,
+        "Get",
+        pb.GetRequest(
+            partition_key=b"ignored",  # the typed values win over the bytes
+            partition_key_value=pb.Value(string_value="c"),
+            sort_key_value=pb.Value(number_value="25E-1"),
+            table="orders",
+        ),
+        pb.GetResponse,
+    )
+    assert got.status is Status.OK and convert.item_from_proto(got.reply.item)["v"] == 1
+    wrong = call(
+        port,
+        "Get",
+        pb.GetRequest(
+            partition_key_value=pb.Value(string_value="c"),
+            sort_key_value=pb.Value(string_value="2.5"),  # bytes alone could not tell
+            table="orders",
+        ),
+        pb.GetResponse,
+    )
+    assert wrong.status is Status.INVALID_ARGUMENT
+    assert "Type mismatch for key placed expected: N actual: S" in (wrong.message or "")
+    out_of_range = call(
+        port,
+        "Delete",
+        pb.DeleteRequest(
+            partition_key_value=pb.Value(string_value="c"),
+            sort_key_value=pb.Value(number_value="1E+200"),
+            table="orders",
+        ),
+        pb.DeleteResponse,
+    )
+    assert out_of_range.status is Status.INVALID_ARGUMENT
+    assert (out_of_range.message or "").startswith("placed: Number overflow")
+    batch = call(
+        port,
+        "BatchGet",
+        pb.BatchGetRequest(
+            keys=[
+                pb.Key(
+                    partition_key_value=pb.Value(string_value="c"),
+                    sort_key_value=pb.Value(number_value="2.50"),
+                    table="orders",
+                )
+            ]
+        ),
+        pb.BatchGetResponse,
+    )
+    assert [convert.item_from_proto(i)["v"] for i in batch.reply.items] == [1]
+    assert remote.client.table("orders").scan().count == 1  # nothing was deleted

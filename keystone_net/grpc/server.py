@@ -190,6 +190,30 @@ def _key_of(table: keystone.Table, msg: Any, where: str = "") -> tuple[Any, Any]
     )
 
 
+def _spanned_key(
+    table: keystone.Table, req: Any, data: bytes, found: dict[int, list[Any]], field: int
+) -> tuple[Any, Any]:
+    """The key of a request whose typed key fields (``field``, ``field + 1``) were cut
+    out by ``convert.split_fields`` (decoding them here is much cheaper than
+    betterproto2's nested messages, on the path of every Get)."""
+
+    def value(number: int, what: str) -> Any:
+        spans = found.get(number)
+        if not spans:
+            return convert.ABSENT
+        start, end = spans[-1]
+        return convert.key_value_from_bytes(data[start:end], what)
+
+    return _key_with(
+        table,
+        req.partition_key,
+        req.sort_key,
+        value(field, "partition_key_value"),
+        value(field + 1, "sort_key_value"),
+        "",
+    )
+
+
 def _key_with(
     table: keystone.Table, pk: bytes, sk: bytes | None, pk_value: Any, sk_value: Any, where: str
 ) -> tuple[Any, Any]:
@@ -358,10 +382,11 @@ class KeystoneService:
     # -- single items -----------------------------------------------------------
 
     def _get(self, data: bytes, metadata: Any) -> bytes:
-        req = _parse(pb.GetRequest, data)
+        rest, found = convert.split_fields(data, (104, 105))  # (the typed key: see _spanned_key)
+        req = _parse(pb.GetRequest, rest)
         table = self._table(req.table)
         item = table.get(
-            *_key_of(table, req),
+            *_spanned_key(table, req, data, found, 104),
             req.projection_expression,
             req.expression_names or None,
         )
@@ -405,11 +430,11 @@ class KeystoneService:
         )
 
     def _delete(self, data: bytes, metadata: Any) -> bytes:
-        rest, found = convert.split_fields(data, (4,))
+        rest, found = convert.split_fields(data, (4, 105, 106))
         req = _parse(pb.DeleteRequest, rest)
         table = self._table(req.table)
         old = table.delete(
-            *_key_of(table, req),
+            *_spanned_key(table, req, data, found, 105),
             req.condition_expression,
             req.expression_names or None,
             convert.values_from_spans(data, found[4]) if 4 in found else None,
@@ -419,10 +444,13 @@ class KeystoneService:
         return _SUCCESS if old is None else _SUCCESS + convert.item_field(100, old)
 
     def _update(self, data: bytes, metadata: Any) -> bytes:
-        rest, found = convert.split_fields(data, (5,))
+        rest, found = convert.split_fields(data, (5, 105, 106))
         req = _parse(pb.UpdateRequest, rest)
         table = self._table(req.table)
-        pk, sk = self._update_key(table, req, _binary_keys(metadata))
+        if 105 in found:
+            pk, sk = _spanned_key(table, req, data, found, 105)
+        else:
+            pk, sk = self._update_key(table, req, _binary_keys(metadata))
         result = table.update(
             pk,
             sk,

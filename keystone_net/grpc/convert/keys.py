@@ -98,6 +98,11 @@ _MAX_NUMBER_TEXT: Final = 20000
 
 def key_value_from_bytes(data: bytes, what: str) -> Any:
     """The key value of a serialized ``Value`` (see :func:`key_value_bytes`)."""
+    if len(data) > 1 and data[0] == 0x0A and data[1] == len(data) - 2 < 0x80:
+        try:  # the common key, a short string: read here, without the general decoder
+            return data[2:].decode()
+        except UnicodeDecodeError:
+            pass  # the general decoder names the fault
     if data[:1] == b"\x12":
         n = data[1] if len(data) > 1 else 0x80
         pos = 2
