@@ -296,7 +296,9 @@ class TestQuery:
         assert "not allowed with argument" in result.stderr
 
     def test_query_as_a_table(self, path: Path) -> None:
-        status, out, _ = run_main("query", path, "user#1", "--sk-begins-with", "order#", "-o", "table")
+        status, out, _ = run_main(
+            "query", path, "user#1", "--sk-begins-with", "order#", "-o", "table"
+        )
         assert status == 0
         assert out.splitlines() == [
             "pk      sk       amount",

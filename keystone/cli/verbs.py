@@ -356,7 +356,7 @@ register(
         "  keystone query app.db user#1 --filter 'total > :t' --values '{\":t\": 100}' --json\n"
         "  keystone query app.db c1 --sk-gt 1700000000 --table orders   (an N sort key)\n"
         "  keystone query app.db --key-condition 'pk = :p AND begins_with(sk, :s)' \\\n"
-        "      --values '{\":p\": \"user#1\", \":s\": \"order#\"}' --count",
+        '      --values \'{":p": "user#1", ":s": "order#"}\' --count',
         "read",
         _configure_query,
         run_query,
