@@ -1,6 +1,6 @@
 """DynamoDB bench: ``keystone copy`` throughput and the DynamoDB Store's latency, in one run.
 
-    python benches/dynamo_store.py [--quick] [--file-only]
+    python benches/dynamo_store.py [--quick] [--file-only | --compare]
 
 * copy file -> new file (LMDB's snapshot copy) and file -> existing file
   (item by item, 4 scan segments), 1,000,000 small items (``--quick``:
@@ -13,8 +13,10 @@
   (worker threads) and through aiobotocore, if installed (not a
   dependency: ``pip install aiobotocore`` to compare).
 
-The project's own DynamoDB endpoint is a second target to add here when it
-lands (``--endpoint URL`` already runs the Store figures against any URL).
+``--compare`` runs only the DynamoDB rows (copy file -> DynamoDB, get/put
+latency), on moto's server and on the project's own DynamoDB endpoint (a
+``python -m keystone_net serve`` process, ``--durability async``), one after
+the other in one run; ``--endpoint URL`` runs the full set against any URL.
 """
 
 from __future__ import annotations
@@ -63,6 +65,53 @@ def start_moto() -> tuple[subprocess.Popen[bytes], str]:
         except OSError:
             time.sleep(0.05)
     raise RuntimeError("moto_server did not start")
+
+
+def start_own_endpoint(directory: str) -> tuple[object, str]:
+    from pathlib import Path
+
+    from keystone.testing import start_server
+
+    server = start_server(Path(directory) / "endpoint.keystone", args=["--durability", "async"])
+    assert server.dynamodb_url is not None, server.output()
+    return server, server.dynamodb_url
+
+
+def dynamo_rows(tmp: str, label: str, endpoint: str, n: int) -> None:
+    """Copy file -> DynamoDB and DynamoStore get/put latency on one endpoint."""
+    from keystone_net.dynamodb.store import DynamoStore
+
+    small = os.path.join(tmp, f"small-{label}.keystone")
+    make_source(small, n)
+    url = f"dynamodb://bench-copy?region={REGION}&endpoint={endpoint}"
+    rate = timed_copy(small, url, n, "--segments", "8", "--page-size", "500")
+    print(f"  {label}: copy file -> DynamoDB ({n:,} items): {rate:>8,.0f} items/s")
+    admin = DynamoStore("bench-store", region=REGION, endpoint=endpoint)
+    store = admin.create_table("bench-store", keystone.Schema())
+    store.batch_write(puts=[{"pk": f"k{i}", "sk": "s", "v": i} for i in range(100)])
+    p50, p99 = latency(lambda i: store.get(f"k{i % 100}", "s"), 500)
+    print(f"  {label}: DynamoStore.get, 500 calls: median {p50:.2f} ms, p99 {p99:.2f} ms")
+    p50, p99 = latency(lambda i: store.put({"pk": f"k{i % 100}", "sk": "s", "v": i}), 500)
+    print(f"  {label}: DynamoStore.put, 500 calls: median {p50:.2f} ms, p99 {p99:.2f} ms")
+
+
+def compare(quick: bool) -> None:
+    n = 2_000 if quick else 20_000
+    tmp = tempfile.mkdtemp(prefix="keystone-bench-")
+    moto, server = None, None
+    try:
+        moto, moto_url = start_moto()
+        server, own_url = start_own_endpoint(tmp)
+        print("DynamoDB rows, moto's server vs the project's endpoint:")
+        dynamo_rows(tmp, "moto", moto_url, n)
+        dynamo_rows(tmp, "endpoint", own_url, n)
+    finally:
+        if moto is not None:
+            moto.terminate()
+            moto.wait(10)
+        if server is not None:
+            server.stop()  # type: ignore[attr-defined]
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def make_source(path: str, n: int) -> None:
@@ -142,7 +191,13 @@ def main() -> None:
     parser.add_argument(
         "--file-only", action="store_true", help="only the file -> file copies (no DynamoDB)"
     )
+    parser.add_argument(
+        "--compare", action="store_true", help="the DynamoDB rows on moto and on our endpoint"
+    )
     args = parser.parse_args()
+    if args.compare:
+        compare(args.quick)
+        return
     n = 100_000 if args.quick else 1_000_000
     to_dynamo = 2_000 if args.quick else 20_000
     from keystone_net.dynamodb.store import DynamoStore
