@@ -34,12 +34,15 @@ import pytest
 import keystone
 from keystone import testing as keystone_testing
 
-STORE_KINDS = ["local", "remote", "dynamodb", "endpoint"]
+#: The library's own kinds (a file, a gRPC server): what fixtures that open tables of a
+#: database file or server (tests/test_net_tables.py) are parametrized with.
+STORE_KINDS = ["local", "remote"]
 if os.environ.get("KEYSTONE_TEST_REMOTE", "1") == "0":
     STORE_KINDS.remove("remote")
+#: The ``store`` fixture's kinds: those, and DynamoStore on moto's server and on our endpoint.
+ALL_STORE_KINDS = [*STORE_KINDS, "dynamodb", "endpoint"]
 if os.environ.get("KEYSTONE_TEST_DYNAMODB", "subset") == "0":
-    STORE_KINDS.remove("dynamodb")
-    STORE_KINDS.remove("endpoint")
+    ALL_STORE_KINDS = list(STORE_KINDS)
 
 
 @pytest.fixture
@@ -50,7 +53,7 @@ def db(tmp_path: Path) -> Iterator[keystone.Database]:
     database.close()
 
 
-@pytest.fixture(params=STORE_KINDS)
+@pytest.fixture(params=ALL_STORE_KINDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[keystone.Store]:
     """A fresh, empty store: local database or remote client."""
     if request.param == "local":
