@@ -334,6 +334,7 @@ class Table:
         if resumed is not None:
             exact = resumed if exact is None else _both(exact, resumed)
         with self._engine.read() as txn:
+            fetch, proj = table_fetch(table, txn, idx, proj, select, filt)
             page = table.read_range(
                 txn,
                 lo,
@@ -346,7 +347,7 @@ class Table:
                 index=idx,
                 group_at=group_at,
                 exact=exact,
-                fetch=table_fetch(table, txn, idx, proj, select),
+                fetch=fetch,
             )
         return counted(page, select)
 
@@ -395,16 +396,9 @@ class Table:
                 )
         _, filt, proj = bind_read(names, values, filt=filter, proj=projection)
         with self._engine.read() as txn:
+            fetch, proj = table_fetch(table, txn, idx, proj, select, filt)
             page = table.read_range(
-                txn,
-                lo,
-                hi,
-                after=after,
-                limit=limit,
-                filt=filt,
-                proj=proj,
-                index=idx,
-                fetch=table_fetch(table, txn, idx, proj, select),
+                txn, lo, hi, after=after, limit=limit, filt=filt, proj=proj, index=idx, fetch=fetch
             )
         return counted(page, select)
 

@@ -77,26 +77,40 @@ def counted(page: Page, select: str | None) -> Page:
 
 
 def table_fetch(
-    table: Storage, txn: Any, index: Index | None, proj: Project | None, select: str | None
-) -> Callable[[Item], Item | None] | None:
-    """How an index read completes its entries from the table, or ``None`` if it need not.
+    table: Storage,
+    txn: Any,
+    index: Index | None,
+    proj: Project | None,
+    select: str | None,
+    filt: Filter | None = None,
+) -> tuple[Callable[[Item], Item | None] | None, Project | None]:
+    """How an index read completes its entries from the table, and what it returns.
 
     As in DynamoDB, a local secondary index fetches the item from the table
     when the request wants attributes the index does not project (a
-    projection naming them, or ``select="ALL_ATTRIBUTES"``); a global one
-    never does: what it does not project is simply absent.
+    projection or a filter naming them, or ``select="ALL_ATTRIBUTES"``); a
+    global one never does: what it does not project is simply absent. A read
+    that fetches only for its filter still returns what the index projects.
+    Returns ``(fetch, projection)``; ``fetch`` is ``None`` when nothing is fetched.
     """
     if index is None or not index.local or index.keep is None:
-        return None
+        return None, proj
     keep = index.keep
-    wanted = getattr(proj, "top_level_names", None)
-    if select != "ALL_ATTRIBUTES" and (wanted is None or wanted <= keep):
-        return None
+    wanted: frozenset[str] = getattr(proj, "top_level_names", frozenset())
+    read: frozenset[str] = getattr(filt, "top_level_names", frozenset())
+    if select != "ALL_ATTRIBUTES" and wanted <= keep and read <= keep:
+        return None, proj
 
     def fetch(entry: Item) -> Item | None:
         return table.load(txn, table.key_of_item(entry))
 
-    return fetch
+    if proj is None and select != "ALL_ATTRIBUTES":
+
+        def projected(item: Item) -> Item:
+            return {k: v for k, v in item.items() if k in keep}
+
+        return fetch, projected
+    return fetch, proj
 
 
 def start_key(table: Storage, index: Index | None, start: object) -> bytes:

@@ -405,6 +405,18 @@ class TestIndexProjections:
         page = indexed.query("p", index="by_rank", select="ALL_ATTRIBUTES")
         assert [i["extra"] for i in page] == ["e2", "e1"]
 
+    def test_a_local_index_filter_on_what_it_does_not_project_reads_the_table(
+        self, indexed: Any
+    ) -> None:
+        page = indexed.query("p", index="by_rank", filter="extra = :e", values={":e": "e1"})
+        assert page.items == [{"pk": "p", "sk": "1", "rank": "b"}]  # what the index projects
+        page = indexed.query(
+            "p", index="by_rank", filter="extra = :e", values={":e": "e2"}, projection="extra"
+        )
+        assert page.items == [{"extra": "e2"}]
+        page = indexed.query("k", index="by_kind", filter="extra = :e", values={":e": "e1"})
+        assert page.items == []  # a global index has no 'extra' to compare
+
     def test_a_local_index_alone_gives_what_it_projects(self, indexed: Any) -> None:
         page = indexed.query("p", index="by_rank")
         assert page.items == [
