@@ -253,8 +253,9 @@ class Table:
     ) -> Item | None:
         """Apply an update expression; returns the image ``returns`` asks for.
 
-        As in DynamoDB, a missing item is created (with its key attributes)
-        unless the update only removes. ``ALL_NEW`` (default) and ``ALL_OLD``
+        As in DynamoDB, a missing item is created (with its key attributes; just
+        them when the update only removes, or ``update`` is None). ``ALL_NEW``
+        (default) and ``ALL_OLD``
         return the whole item after/before; ``UPDATED_NEW``/``UPDATED_OLD`` only
         the paths the update touched; ``NONE`` nothing. An image that would be
         empty comes back as ``None``. A failed condition raises
