@@ -44,6 +44,7 @@ from .errors import (
     NotFound,
     ValidationError,
 )
+from .groups import Groups, both
 from .indexes import Index, build_indexes
 from .partiql import execute as _execute_partiql
 from .partiql.planner import statement_table
@@ -94,10 +95,6 @@ MAX_SEGMENTS: Final = 1_000_000
 DROP_BATCH: Final = 2000
 T = TypeVar("T")
 _KEEP: Any = object()  # update_table(stream=...) not given
-
-
-def _both(a: Callable[[bytes], bool], b: Callable[[bytes], bool]) -> Callable[[bytes], bool]:
-    return lambda s: a(s) and b(s)
 
 
 def _format_version(raw: bytes | None) -> int:
@@ -314,15 +311,17 @@ class Table:
             pk, sk = keyc.pk, keyc.sk
         elif pk is None:
             raise ValidationError("query needs a partition key: pk=... or key_condition=...")
-        exact = resumed = group_at = None
+        resumed = None
+        groups: Groups | None
         if idx is None:
             part = table.partition(pk)
+            # (eq reads one key, found from the value: no group to read in order)
+            groups = table.groups(part) if sk is None or sk.op != "eq" else None
             lo, hi, exact = table.query_range(part, sk)
-            if sk is None or sk.op != "eq":  # (eq reads one key: no order to restore)
-                group_at = len(part) + 1 + table.group_len(part[len(table.prefix) :])
         else:
             part = idx.partition(pk)
-            lo, hi = idx.query_range(pk, sk)
+            groups = idx.groups(part)
+            lo, hi, exact = idx.query_range(pk, sk)
         after = None
         if start is not None:
             after = start_key(table, idx, start)
@@ -330,10 +329,9 @@ class Table:
                 raise ValidationError(
                     "The provided starting key is invalid: it is not a key of the queried partition"
                 )
-            if idx is None and table.sk_attr is not None and table.sk_attr in start:
-                lo, hi, after, resumed = table.resume(part, lo, hi, after, start, reverse)
-        if resumed is not None:
-            exact = resumed if exact is None else _both(exact, resumed)
+            if groups is not None:
+                lo, hi, after, resumed = groups.resume(lo, hi, after, start, reverse)
+        exact = both(exact, resumed)
         with self._engine.read() as txn:
             fetch, proj = table_fetch(table, txn, idx, proj, select, filt)
             page = table.read_range(
@@ -346,7 +344,7 @@ class Table:
                 filt=filt,
                 proj=proj,
                 index=idx,
-                group_at=group_at,
+                groups=groups,
                 exact=exact,
                 fetch=fetch,
             )
