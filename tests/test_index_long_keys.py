@@ -109,7 +109,7 @@ def test_long_index_sort_keys_are_stored_and_ordered_exactly(tmp_path_factory, v
                     ]
                     _check_order(got, want, rows, reverse)
                     paged = _pages(
-                        lambda c=cond, **kw: t.query(pk, c, index=index, **kw),
+                        lambda c=cond, p=pk, i=index, **kw: t.query(p, c, index=i, **kw),
                         attr,
                         reverse=reverse,
                     )
