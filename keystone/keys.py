@@ -16,7 +16,7 @@ from typing import Final
 from .codec import number_key
 from .errors import ValidationError
 from .schema import KeyType
-from .sk import SortKeyCondition, bounds
+from .sk import SortKeyCondition
 from .types import check_unicode, normalize_number, type_of
 
 MAX_PARTITION_KEY_BYTES: Final = 2048
@@ -118,9 +118,6 @@ def condition_value(value: object, attr: str, kind: KeyType) -> bytes:
     return raw
 
 
-Bound = tuple[bytes | None, bool, bytes | None, bool]
-
-
 def condition_values(
     cond: SortKeyCondition, attr: str, kind: KeyType
 ) -> tuple[bytes, bytes | None]:
@@ -135,19 +132,9 @@ def condition_values(
     return v, u
 
 
-def condition_range(cond: SortKeyCondition, attr: str, kind: KeyType) -> Bound:
-    """``(low, low_inclusive, high, high_inclusive)`` in key bytes of a typed sort key.
-
-    The bytes order as the values do (numerically for ``N``), so every
-    condition is one contiguous range, as for untyped keys.
-    """
-    return bounds(cond.op, *condition_values(cond, attr, kind))
-
-
 __all__ = [
     "MAX_PARTITION_KEY_BYTES",
     "MAX_SORT_KEY_BYTES",
-    "condition_range",
     "condition_values",
     "condition_value",
     "index_value",
