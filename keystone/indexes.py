@@ -124,15 +124,25 @@ class Index:
             bytes([(NO_SK if self.sk_attr is None else HAS_SK)[0] + _NUMBER_PK]),
         )
         keys = frozenset(
-            a for a in (table_pk, table_sk, self.pk_attr, self.sk_attr, ttl_attr) if a is not None
+            a for a in (table_pk, table_sk, self.pk_attr, self.sk_attr) if a is not None
         )
         projection = definition.projection
+        #: What the index projects, as DynamoDB says it (``None``: everything):
+        #: the table's and the index's keys, and an INCLUDE list.
+        self.projected: frozenset[str] | None
         if projection == "ALL":
-            self.keep: frozenset[str] | None = None
+            self.projected = None
         elif projection == "KEYS_ONLY":
-            self.keep = keys
+            self.projected = keys
         else:
-            self.keep = keys | frozenset(projection)
+            self.projected = keys | frozenset(projection)
+        #: What an entry stores: what it projects, and the TTL attribute (so that
+        #: expired items stay invisible in index reads too).
+        self.keep: frozenset[str] | None = (
+            None
+            if self.projected is None
+            else self.projected | ({ttl_attr} if ttl_attr is not None else set())
+        )
 
     # -- entries -------------------------------------------------------------
 

@@ -60,7 +60,7 @@ def check_select(select: object, proj: str | None, index: Index | None) -> str |
         raise ValidationError(
             "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName"
         )
-    if select == "ALL_ATTRIBUTES" and index is not None and not index.local and index.keep:
+    if select == "ALL_ATTRIBUTES" and index is not None and not index.local and index.projected:
         raise ValidationError(
             "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not "
             f"supported for global secondary index {index.name} because its projection "
@@ -89,28 +89,55 @@ def table_fetch(
     As in DynamoDB, a local secondary index fetches the item from the table
     when the request wants attributes the index does not project (a
     projection or a filter naming them, or ``select="ALL_ATTRIBUTES"``); a
-    global one never does: what it does not project is simply absent. A read
-    that fetches only for its filter still returns what the index projects.
+    read that fetches only for its filter still returns what the index
+    projects. A global index never fetches: a projection or a filter naming
+    what it does not project is refused (:func:`check_projected`).
     Returns ``(fetch, projection)``; ``fetch`` is ``None`` when nothing is fetched.
     """
-    if index is None or not index.local or index.keep is None:
+    if index is None or index.projected is None:
         return None, proj
-    keep = index.keep
+    projected = index.projected
     wanted: frozenset[str] = getattr(proj, "top_level_names", frozenset())
     read: frozenset[str] = getattr(filt, "top_level_names", frozenset())
-    if select != "ALL_ATTRIBUTES" and wanted <= keep and read <= keep:
-        return None, proj
+    if not index.local:
+        check_projected(index, wanted, read)
+    elif select == "ALL_ATTRIBUTES" or not wanted <= projected or not read <= projected:
 
-    def fetch(entry: Item) -> Item | None:
-        return table.load(txn, table.key_of_item(entry))
+        def fetch(entry: Item) -> Item | None:
+            return table.load(txn, table.key_of_item(entry))
 
-    if proj is None and select != "ALL_ATTRIBUTES":
+        if proj is None and select != "ALL_ATTRIBUTES":
+            return fetch, _only(projected)
+        return fetch, proj
+    if proj is None and index.keep != projected:
+        return None, _only(projected)  # (entries keep the TTL attribute besides)
+    return None, proj
 
-        def projected(item: Item) -> Item:
-            return {k: v for k, v in item.items() if k in keep}
 
-        return fetch, projected
-    return fetch, proj
+def _only(names: frozenset[str]) -> Project:
+    def projected(item: Item) -> Item:
+        return {k: v for k, v in item.items() if k in names}
+
+    return projected
+
+
+def check_projected(index: Index, wanted: frozenset[str], read: frozenset[str]) -> None:
+    """A global index read may name only what the index projects (DynamoDB's messages)."""
+    projected = index.projected
+    if projected is None:
+        return
+    missing = sorted(wanted - projected)
+    if missing:
+        raise ValidationError(
+            "One or more parameter values were invalid: Global secondary index "
+            f"{index.name} does not project [{', '.join(missing)}]"
+        )
+    missing = sorted(read - projected)
+    if missing:
+        raise ValidationError(
+            f"One or more parameter values were invalid: Secondary index {index.name} does "
+            f"not project one or more filter attributes: [{', '.join(missing)}]"
+        )
 
 
 def start_key(table: Storage, index: Index | None, start: object) -> bytes:
