@@ -48,7 +48,15 @@ from .groups import Groups, both
 from .indexes import Index, build_indexes
 from .partiql import execute as _execute_partiql
 from .partiql.planner import statement_table
-from .reads import Select, bind_read, check_select, counted, start_key, table_fetch
+from .reads import (
+    Select,
+    bind_read,
+    check_filter_keys,
+    check_select,
+    counted,
+    start_key,
+    table_fetch,
+)
 from .schema import (
     FORMAT_KEY,
     FORMAT_VERSION,
@@ -293,6 +301,41 @@ class Table:
         (``"pk = :p AND begins_with(sk, :x)"``). ``select="COUNT"`` returns only
         the counts; ``"ALL_ATTRIBUTES"`` on a local index fetches whole items.
         """
+        return self._query(
+            pk,
+            sk,
+            filter,
+            names,
+            values,
+            projection,
+            index,
+            limit,
+            start,
+            reverse,
+            key_condition,
+            select,
+            key_filter=False,
+        )
+
+    def _query(
+        self,
+        pk: KeyValue | None = None,
+        sk: SortKeyCondition | None = None,
+        filter: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        projection: str | None = None,
+        index: str | None = None,
+        limit: int | None = None,
+        start: Mapping[str, Any] | None = None,
+        reverse: bool = False,
+        key_condition: str | None = None,
+        select: Select | None = None,
+        *,
+        key_filter: bool = True,
+    ) -> Page:
+        """:meth:`query`; ``key_filter``: whether the filter may name the queried key
+        attributes (PartiQL's WHERE may; DynamoDB's FilterExpression may not)."""
         table = self._check()
         if sk is not None and not isinstance(sk, SortKeyCondition):
             raise ValidationError(
@@ -305,6 +348,8 @@ class Table:
         keyc, filt, proj = bind_read(
             names, values, key_text=key_condition, key_attrs=key_attrs, filt=filter, proj=projection
         )
+        if not key_filter:
+            check_filter_keys(filt, key_attrs)
         if keyc is not None:
             if pk is not None or sk is not None:
                 raise ValidationError("query takes either pk/sk or key_condition, not both")

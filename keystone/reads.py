@@ -140,6 +140,18 @@ def check_projected(index: Index, wanted: frozenset[str], read: frozenset[str]) 
         )
 
 
+def check_filter_keys(filt: Filter | None, key_attrs: tuple[str | None, ...]) -> None:
+    """A query's filter may not name the queried key attributes (DynamoDB's rule and message:
+    "A FilterExpression does not allow key attributes")."""
+    read: frozenset[str] = getattr(filt, "top_level_names", frozenset())
+    keys = sorted(a for a in key_attrs if a is not None and a in read)
+    if keys:
+        raise ValidationError(
+            "Filter Expression can only contain non-primary key attributes: "
+            f"Primary key attribute: {keys[0]}"
+        )
+
+
 def start_key(table: Storage, index: Index | None, start: object) -> bytes:
     """The stored key a ``start`` (a page's ``last_key``) points at.
 
@@ -264,6 +276,7 @@ __all__ = [
     "KeyCondition",
     "Select",
     "bind_read",
+    "check_filter_keys",
     "check_select",
     "counted",
     "key_condition",

@@ -459,6 +459,27 @@ class TestIndexProjections:
         page = indexed.query("k", index="by_kind", filter="n = :n", values={":n": 1})
         assert page.items == [{"pk": "p", "sk": "1", "kind": "k", "rank": "b", "n": 1}]
 
+    def test_a_query_filter_on_the_queried_key_attributes_is_refused(self, indexed: Any) -> None:
+        # DynamoDB: "A FilterExpression does not allow key attributes."
+        cases = [
+            ({"pk": "p", "filter": "sk = :v"}, "sk"),
+            ({"pk": "p", "filter": "#k = :v", "names": {"#k": "pk"}}, "pk"),
+            ({"pk": "p", "index": "by_rank", "filter": "#r = :v", "names": {"#r": "rank"}}, "rank"),
+            ({"pk": "k", "index": "by_kind", "filter": "kind = :v OR n = :v"}, "kind"),
+        ]
+        for kwargs, attr in cases:
+            with pytest.raises(ValidationError) as err:
+                indexed.query(values={":v": "x"}, **kwargs)
+            assert str(err.value) == (
+                "Filter Expression can only contain non-primary key attributes: "
+                f"Primary key attribute: {attr}"
+            )
+        # The table's keys are not the keys of a global index: it may filter on them;
+        # and a scan may filter on any attribute.
+        page = indexed.query("k", index="by_kind", filter="sk = :v", values={":v": "1"})
+        assert [i["sk"] for i in page] == ["1"]
+        assert [i["sk"] for i in indexed.scan(filter="sk = :v", values={":v": "2"})] == ["2"]
+
     def test_an_index_read_does_not_return_the_ttl_attribute_it_does_not_project(
         self, tmp_path: Any
     ) -> None:
