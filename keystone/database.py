@@ -40,6 +40,7 @@ from .checks import (
 from .codec import STRIPES, stripe_key
 from .engine import Durability
 from .errors import (
+    Corruption,
     DatabaseClosed,
     NotFound,
     ValidationError,
@@ -784,6 +785,25 @@ class Table:
         return info
 
 
+def _schema_to_read(
+    path: str, stored: Schema | None, version: int, schema: Schema | None
+) -> Schema:
+    """The default table's schema in a file opened read-only: the stored one, unchanged."""
+    if stored is None:
+        raise Corruption(f"{path} holds no KeystoneDB schema: not a KeystoneDB database")
+    if version < 2 and stored.indexes:
+        raise ValidationError(
+            f"{path} has the older format {version}, whose indexes are rebuilt on the first "
+            "open for writing: open it once without read_only=True"
+        )
+    if schema is not None and schema.check_compatible(stored):
+        raise ValidationError(
+            f"the given schema adds indexes to {path}, which is opened read-only: "
+            "open it for writing to build them"
+        )
+    return stored
+
+
 class Database(Table):
     """A KeystoneDB database: one LMDB file holding many tables.
 
@@ -830,6 +850,8 @@ class Database(Table):
 
     def _start_sweeper(self, wake: bool = False) -> None:
         """Start the background worker if some table needs it (or ``wake``: deletions wait)."""
+        if self._engine.read_only:
+            return  # nothing may be written: expired items stay hidden, not swept
         with self._catalog_lock:
             if self._sweeper is None and (wake or self._needs_sweeper()):
                 self._sweeper = Sweeper(self._engine, self._background, self._sweep_interval)
@@ -862,11 +884,20 @@ class Database(Table):
         sweep_interval: float = 1.0,
         map_size: int | None = None,
         group_commit: bool | None = None,
+        read_only: bool = False,
     ) -> Database:
         """Open (by default create) the database file at ``path``.
 
         ``schema`` is the default table's (see :meth:`create_table` for the
-        others). ``durability="sync"`` (default) makes every write durable
+        others). ``read_only=True`` opens an existing file for reading only
+        (also on read-only media or an immutable file): every write raises
+        :class:`~keystone.ReadOnly`, nothing is created. A path that cannot
+        be opened raises a ``KeystoneError`` naming it and the cause
+        (``NotFound``: no such file, or its directory is missing, which is
+        never created; ``Corruption``: not a database, an empty file
+        included; ``ValidationError``: a directory; ``ReadOnly``: the file
+        or its directory cannot be written) and leaves nothing behind.
+        ``durability="sync"`` (default) makes every write durable
         on disk before the call returns; ``"async"`` leaves flushing to the
         operating system: a process crash loses nothing, a power loss may
         lose the last writes. ``sweep_interval`` is how often (seconds) the
@@ -884,9 +915,10 @@ class Database(Table):
         engine = _engine.acquire(
             os.fspath(path),
             durability=durability,
-            create=create,
+            create=create and not read_only,
             map_size=map_size,
             group_commit=group_commit,
+            read_only=read_only,
         )
         try:
             stored = cls._load_schema(engine, schema)
@@ -919,12 +951,18 @@ class Database(Table):
         """
         if schema is not None and not isinstance(schema, Schema):
             raise ValidationError(f"schema must be a keystone.Schema, got {type(schema).__name__}")
-        for name in SHARED_DBS:  # the other tables' sub-databases, opened outside any write
-            engine.db(name)
         with engine.read() as txn:
             raw = txn.get(SCHEMA_KEY, db=engine.meta)
             version = _format_version(txn.get(FORMAT_KEY, db=engine.meta))
         stored = None if raw is None else Schema.decode(raw)
+        if engine.read_only:
+            stored = _schema_to_read(engine.path, stored, version, schema)
+            if version == FORMAT_VERSION:  # older files have no other tables
+                for name in SHARED_DBS:
+                    engine.db(name)
+            return stored
+        for name in SHARED_DBS:  # the other tables' sub-databases, opened outside any write
+            engine.db(name)
         if (
             stored is not None
             and version == FORMAT_VERSION
@@ -1064,6 +1102,7 @@ class Database(Table):
         meta = self._engine.meta
         probe = Entry(name, schema, 0)
         probe.assign_index_ids()
+        self._engine.check_writable()  # before opening (creating) its sub-databases
         self._open_dbs(probe)
 
         def create(txn: Any) -> Entry:
@@ -1124,6 +1163,7 @@ class Database(Table):
             table.entry.created,
         )
         entry.assign_index_ids()
+        self._engine.check_writable()
         self._open_dbs(entry)
         added = [d for d in schema.indexes if d.name not in {i.name for i in kept}]
         dropped = [table.indexes[n] for n in drop_indexes]

@@ -29,7 +29,15 @@ from typing import Any, Final, Literal, TypeVar
 
 import lmdb
 
-from .errors import DatabaseClosed, KeystoneError, NotFound, ResourceExhausted, ValidationError
+from . import paths
+from .errors import (
+    Corruption,
+    DatabaseClosed,
+    KeystoneError,
+    ReadOnly,
+    ResourceExhausted,
+    ValidationError,
+)
 from .groupcommit import GroupCommit, Pending
 
 log = logging.getLogger(__name__)
@@ -126,32 +134,40 @@ class Engine:
         create: bool,
         map_size: int | None,
         group_commit: bool | None = None,
+        read_only: bool = False,
     ) -> None:
         if durability not in ("sync", "async"):
             raise ValidationError(f"durability must be 'sync' or 'async', got {durability!r}")
-        exists = os.path.exists(path)
-        if not exists and not create:
-            raise NotFound(f"no database at {path}")
+        exists = paths.check(path, create=create, read_only=read_only)
         size = os.path.getsize(path) if exists else 0
         initial = map_size or max(_INITIAL_MAP_SIZE, _round_up(size * 2))
         self.path = path
         self.durability: Durability = durability
-        self.env = lmdb.open(
-            path,
-            subdir=False,
-            map_size=initial,
-            max_dbs=_MAX_DBS,
-            max_readers=_MAX_READERS,
-            sync=durability == "sync",
-            metasync=durability == "sync",
-            readahead=False,
-            lock=True,
-            create=create,
-        )
+        #: Opened with ``read_only=True``: every write raises :class:`ReadOnly`.
+        self.read_only = read_only
+        had_lock = os.path.exists(paths.lock_path(path))
+        try:
+            self.env = lmdb.open(
+                path,
+                subdir=False,
+                map_size=initial,
+                max_dbs=_MAX_DBS,
+                max_readers=_MAX_READERS,
+                sync=durability == "sync",
+                metasync=durability == "sync",
+                readahead=False,
+                lock=True,
+                create=create and not read_only,
+                readonly=read_only,
+            )
+        except lmdb.Error as exc:
+            paths.remove_new_lock(path, had_lock)
+            raise paths.lmdb_error(path, exc) from None
         self.max_key_size: int = self.env.max_key_size()
         self.write_lock = threading.RLock()
         #: Group commit pays off only when commits fsync.
         use_group = durability == "sync" if group_commit is None else group_commit
+        use_group = use_group and not read_only
         self._group = GroupCommit(self._commit_many) if use_group else None
         self._txn_thread: int | None = None
         # write_together: the thread whose writes go into the shared transaction
@@ -162,8 +178,13 @@ class Engine:
         self._dbs: dict[bytes, Any] = {}
         self._dbs_lock = threading.Lock()
         self.refs = 0
-        self.items = self.db(b"items")
-        self.meta = self.db(b"meta")
+        try:
+            self.items = self.db(b"items")
+            self.meta = self.db(b"meta")
+        except BaseException:
+            self.env.close()
+            paths.remove_new_lock(path, had_lock)
+            raise
 
     # -- sub-databases -----------------------------------------------------
 
@@ -183,7 +204,12 @@ class Engine:
     def _open_db(self, name: bytes) -> Any:
         self._gate.enter()
         try:
-            return self.env.open_db(name, create=True)
+            return self.env.open_db(name, create=not self.read_only)
+        except lmdb.NotFoundError:  # read-only: the file never had it
+            raise Corruption(
+                f"{self.path} has no {name.decode(errors='replace')!r} sub-database: "
+                "not a KeystoneDB database, or one not yet written to (open it for writing)"
+            ) from None
         finally:
             self._gate.leave()
 
@@ -257,6 +283,7 @@ class Engine:
         """
         if self._shared_thread == get_ident():
             return self._write_shared(fn)
+        self.check_writable()
         if self._group is not None:
             self._not_in_transaction()
             return self._group.submit(fn)
@@ -274,6 +301,7 @@ class Engine:
         ``fn`` may run more than once (after the map grows). Without group
         commit ``fn`` simply runs, each write committing on its own.
         """
+        self.check_writable()
         if self._group is None or self._shared_thread == get_ident():
             return fn()
         return self._share(fn)
@@ -369,6 +397,7 @@ class Engine:
         raises :class:`ResourceExhausted` after growing the map for the next
         attempt.
         """
+        self.check_writable()
         self._not_in_transaction()
         with self.write_lock:
             self._gate.enter()
@@ -396,6 +425,11 @@ class Engine:
                 raise ResourceExhausted(
                     "the transaction outgrew the database map; the map has grown, run it again"
                 )
+
+    def check_writable(self) -> None:
+        """Raise :class:`ReadOnly` if the file is open read-only."""
+        if self.read_only:
+            raise ReadOnly(f"{self.path} is open read-only (read_only=True): nothing was written")
 
     def _not_in_transaction(self) -> None:
         if self._txn_thread == get_ident():
@@ -464,7 +498,7 @@ class Engine:
                 return
             _REGISTRY.pop(self.path, None)
         with self._gate.exclusive_section(close=True):
-            if self.durability == "async":
+            if self.durability == "async" and not self.read_only:
                 self.env.sync(True)
             self.env.close()
 
@@ -487,17 +521,24 @@ def acquire(
     create: bool = True,
     map_size: int | None = None,
     group_commit: bool | None = None,
+    read_only: bool = False,
 ) -> Engine:
     """The process's engine for ``path``, opened on first use (which sets its options)."""
     real = os.path.realpath(path)
     with _REGISTRY_LOCK:
         engine = _REGISTRY.get(real)
         if engine is None:
-            engine = Engine(real, durability, create, map_size, group_commit)
+            engine = Engine(real, durability, create, map_size, group_commit, read_only)
             _REGISTRY[real] = engine
         elif engine.durability != durability:
             raise ValidationError(
                 f"{path} is already open in this process with durability={engine.durability!r}"
+            )
+        elif engine.read_only != read_only:
+            mode = "read-only" if engine.read_only else "for writing"
+            raise ValidationError(
+                f"{path} is already open {mode} in this process: close it first "
+                "(a file is opened in one mode per process)"
             )
         engine.refs += 1
         return engine

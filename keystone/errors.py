@@ -85,6 +85,15 @@ class Corruption(KeystoneError):
     """The database file holds data that cannot be decoded."""
 
 
+class ReadOnly(KeystoneError, PermissionError):
+    """A write where none can be made; nothing was changed.
+
+    The database was opened with ``read_only=True``, or the file cannot be
+    opened for writing: it is on read-only media, immutable, or not
+    writable by this user (open it with ``read_only=True`` to read it).
+    """
+
+
 class DatabaseClosed(KeystoneError):
     """The database was used after ``close()``."""
 
@@ -104,6 +113,7 @@ __all__ = [
     "IdempotentParameterMismatch",
     "KeystoneError",
     "NotFound",
+    "ReadOnly",
     "ResourceExhausted",
     "Timeout",
     "TransactionCanceled",

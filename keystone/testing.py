@@ -14,21 +14,23 @@ import or configure:
     table names to the ``Schema`` (or ``Schema`` fields) of tables to create
     in it. Every one is closed at the end of the test.
 ``@pytest.mark.keystone_schema(**fields)``
-    The :class:`keystone.Schema` of ``keystone_db``'s default table: keyword
-    arguments of ``Schema`` (or one ``Schema`` instance). On a test, class
-    or module.
+    The :class:`keystone.Schema` of ``keystone_db``'s default table and of
+    ``keystone_client``'s: keyword arguments of ``Schema`` (or one
+    ``Schema`` instance). On a test, class or module.
 ``@pytest.mark.keystone_tables(name=schema, ...)``
     Tables created in ``keystone_db`` before the test, each given as a
     ``Schema`` or a dict of its fields: ``keystone_db.table("name")``.
 ``keystone_server``
     One real ``python -m keystone_net serve`` process for the whole session,
-    on a free loopback port, over a temporary database file. Has ``.url``
-    (``http://127.0.0.1:PORT``), ``.host``, ``.port`` and ``.path``. Skips the test if ``keystone_net``
-    is not installed.
+    on a free loopback port (its metrics endpoint on another free one), over
+    a temporary database file. Has ``.url`` (``http://127.0.0.1:PORT``),
+    ``.host``, ``.port``, ``.metrics_port`` and ``.path``. Skips the test if
+    ``keystone_net`` is not installed.
 ``keystone_client``
     A sync client connected to ``keystone_server`` (``keystone_net.connect``),
     the same API as ``keystone_db``. The server's table is emptied before
-    each test that uses it.
+    each test that uses it. Under ``keystone_schema`` it is a client of
+    another session server, one per schema, whose file has that schema.
 
 Disable the plugin with ``-p no:keystone``.
 """
@@ -39,6 +41,7 @@ import collections
 import importlib.util
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -62,6 +65,7 @@ SERVER_START_TIMEOUT: Final = 30.0
 #: How long the server may take to stop after SIGTERM before it is killed.
 SERVER_STOP_TIMEOUT: Final = 10.0
 _LISTENING = re.compile(r"listening on (?P<host>\[[^\]]+\]|[^\s:]+):(?P<port>\d+)")
+_METRICS = re.compile(r"/ready on http://(?:\[[^\]]+\]|[^\s:]+):(?P<port>\d+)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -181,6 +185,8 @@ class KeystoneServer:
     )
     #: The thread reading the server's stderr into :attr:`log`.
     reader: threading.Thread | None = field(default=None, repr=False)
+    #: The port of ``/metrics``, ``/health`` and ``/ready`` (``None``: none).
+    metrics_port: int | None = None
 
     @property
     def url(self) -> str:
@@ -224,9 +230,12 @@ def start_server(
     """Start ``python -m keystone_net serve`` on ``host``; wait until it listens.
 
     ``port`` 0 picks a free one. ``args`` are more server options (for
-    instance ``["--durability", "async"]``). The last ``log_lines`` lines of
-    its stderr are kept in :attr:`KeystoneServer.log`.
+    instance ``["--durability", "async"]``); without ``--metrics-port``
+    the metrics endpoint gets a free port too. The last ``log_lines`` lines
+    of its stderr are kept in :attr:`KeystoneServer.log`.
     """
+    if not any(a == "--metrics-port" or a.startswith("--metrics-port=") for a in args):
+        args = [*args, "--metrics-port", str(free_port(host))]
     cmd = [
         sys.executable,
         "-m",
@@ -279,7 +288,18 @@ def start_server(
             f"(exit status {process.poll()}); its stderr:\n{output}"
         )
     bound_host, bound_port = found[0]
-    return KeystoneServer(bound_host, bound_port, path, process, log, reader)
+    metrics = [m for m in map(_METRICS.search, list(log)) if m is not None]
+    metrics_port = int(metrics[0]["port"]) if metrics else None
+    return KeystoneServer(bound_host, bound_port, path, process, log, reader, metrics_port)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now (the system's pick)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def stop_server(process: subprocess.Popen[str], timeout: float = SERVER_STOP_TIMEOUT) -> None:
@@ -313,7 +333,7 @@ def keystone_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keysto
         server.stop()
 
 
-def _connect() -> Callable[[str], Any]:
+def _connect() -> Callable[..., Any]:
     """``keystone_net.connect`` (skips the test if the client is not installed)."""
     try:
         import keystone_net
@@ -322,15 +342,67 @@ def _connect() -> Callable[[str], Any]:
     connect = getattr(keystone_net, "connect", None)
     if connect is None:
         pytest.skip("keystone_net.connect is not available")
-    return cast("Callable[[str], Any]", connect)
+    return cast("Callable[..., Any]", connect)
+
+
+class ServersBySchema:
+    """The session's servers of marked ``keystone_client`` tests: one per schema, started on use."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.servers: dict[bytes, KeystoneServer] = {}
+
+    def get(self, schema: Schema) -> KeystoneServer:
+        key = schema.encode()
+        server = self.servers.get(key)
+        if server is None:
+            path = self.directory / f"schema-{len(self.servers)}.keystone"
+            Database.open(path, schema).close()  # the server opens the file with its schema
+            server = self.servers[key] = start_server(path)
+        return server
+
+    def stop_all(self) -> None:
+        while self.servers:
+            self.servers.popitem()[1].stop()
+
+
+@pytest.fixture(scope="session")
+def keystone_servers_by_schema(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ServersBySchema]:
+    """The servers behind ``keystone_client`` under ``@pytest.mark.keystone_schema``."""
+    reason = _server_available()
+    if reason is not None:
+        pytest.skip(reason)
+    servers = ServersBySchema(tmp_path_factory.mktemp("keystone-schemas"))
+    try:
+        yield servers
+    finally:
+        servers.stop_all()
 
 
 @pytest.fixture
-def keystone_client(keystone_server: KeystoneServer) -> Iterator[Store]:
-    """A sync client of ``keystone_server``; the table is emptied before the test."""
-    client = _connect()(keystone_server.url)
+def keystone_client(request: pytest.FixtureRequest) -> Iterator[Store]:
+    """A sync client of ``keystone_server`` (or, under ``keystone_schema``, of a server
+    whose file has that schema); the table is emptied before the test."""
+    marker = request.node.get_closest_marker(MARKER)
+    schema = None
+    if marker is not None:
+        if len(marker.args) > 1:
+            raise pytest.UsageError(f"@pytest.mark.{MARKER} takes one Schema or keyword arguments")
+        schema = schema_of(marker.args[0] if marker.args else None, dict(marker.kwargs))
+    if schema is None:
+        server: KeystoneServer = request.getfixturevalue("keystone_server")
+        client = _connect()(server.url)
+    else:
+        servers: ServersBySchema = request.getfixturevalue("keystone_servers_by_schema")
+        client = _connect()(
+            servers.get(schema).url,
+            partition_key=schema.partition_key,
+            sort_key=schema.sort_key or "sk",
+        )
     try:
-        empty(client)
+        empty(client, schema)
         yield client
     finally:
         client.close()
@@ -356,11 +428,14 @@ __all__ = [
     "TABLES_MARKER",
     "DatabaseFactory",
     "KeystoneServer",
+    "ServersBySchema",
     "empty",
+    "free_port",
     "keystone_client",
     "keystone_db",
     "keystone_db_factory",
     "keystone_server",
+    "keystone_servers_by_schema",
     "start_server",
     "stop_server",
 ]

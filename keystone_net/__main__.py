@@ -7,7 +7,8 @@ Every option may also come from the environment (``--max-connections`` from
 ``KEYSTONE_MAX_CONNECTIONS``, ...; the command line wins); ``serve --help``
 lists them all (the table is :data:`keystone_net.serving.config.OPTIONS`).
 
-The database file is created if missing. The server logs
+The database file is created if missing, in an existing directory (the
+rule of ``keystone.Database.open``: no directory is created). The server logs
 ``listening on HOST:PORT`` to stderr once it accepts calls (``--port 0``
 picks a free port and logs the real one), and on SIGTERM or SIGINT stops
 accepting calls, finishes the ones in flight, closes the database and exits
@@ -29,15 +30,20 @@ from keystone_net.serving import config as settings
 from keystone_net.serving import eventloop, logs
 
 
-def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    config = settings.parse(argv, environ)
+def main(
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    prog: str | None = None,
+) -> int:
+    """Run the command line; returns the exit status. ``prog`` names the command in usage."""
+    config = settings.parse(argv, environ, prog=prog)
     setup = logs.configure(config.log_level, config.log_format)
     try:
         eventloop.run(serve(config=config))  # (uvloop where installed: serving/eventloop.py)
     except (OSError, KeystoneError, settings.ConfigError, eventloop.LoopError) as exc:
         # port taken, file not writable or corrupt, TLS files unreadable, ...
-        logging.getLogger("keystone_net").error("cannot serve: %s", exc)
+        cause = f"{type(exc).__name__}: {exc}" if isinstance(exc, KeystoneError) else exc
+        logging.getLogger("keystone_net").error("cannot serve: %s", cause)
         return 1
     finally:
         setup.close()
@@ -49,7 +55,7 @@ def server_main() -> int:
     args = sys.argv[1:]
     if args[:1] != ["serve"]:
         args = ["serve", *args]
-    return main(args)
+    return main(args, prog="keystone-server")
 
 
 if __name__ == "__main__":

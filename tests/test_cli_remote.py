@@ -66,7 +66,7 @@ def test_the_data_verbs_work_over_a_server(url: str) -> None:
 def test_file_verbs_say_they_need_a_file(url: str, verb: list[str]) -> None:
     status, _, err = run_main(verb[0], url, *verb[1:])
     assert status == 2
-    assert f"{verb[0]} needs a database file, not a server URL" in err
+    assert f"{verb[0]} needs a database file, not a server" in err
 
 
 def test_errors_from_the_server_are_one_line(url: str) -> None:

@@ -442,8 +442,11 @@ class TestHelpAndErrors:
         junk.write_bytes(b"not an lmdb file at all" * 1000)
         result = cli("stats", junk)
         assert result.returncode == 1
-        assert result.stderr.startswith("keystone: error: not a usable KeystoneDB file")
-        assert "Traceback" not in result.stderr
+        assert result.stderr == (
+            f"keystone: Corruption: {junk} is not a KeystoneDB database "
+            "(MDB_INVALID: File is not an LMDB file)\n"
+        )
+        assert not (tmp_path / "junk.keystone-lock").exists()
 
     def test_new_files_take_the_key_schema_options(self, tmp_path: Path) -> None:
         p = tmp_path / "users.keystone"

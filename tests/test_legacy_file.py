@@ -118,3 +118,34 @@ def test_a_typed_schema_cannot_reopen_the_untyped_file(tmp_path):
     shutil.copyfile(LEGACY, path)
     with pytest.raises(ValidationError, match="key schema differs"):
         keystone.Database.open(path, schema=Schema(("pk", "S"), ("sk", "S")))
+
+
+def test_a_legacy_file_opens_read_only_without_being_upgraded(tmp_path: Path):
+    path = tmp_path / "legacy.keystone"
+    shutil.copyfile(LEGACY, path)
+    before = path.read_bytes()
+    with keystone.Database.open(path, read_only=True) as db:
+        assert db.get("user#2", "profile")["name"] == "Ada Lovelace"
+        assert db.get("user#1", "order#3") is None  # expired, and not swept
+        assert [i["sk"] for i in db.query_all("user#1", index="by_date")]
+        assert db.tables() == ["default"]
+        with pytest.raises(keystone.ReadOnly, match="read-only"):
+            db.put({"pk": "x", "sk": "y"})
+        with pytest.raises(keystone.ReadOnly):
+            db.create_table("orders")
+    assert path.read_bytes() == before  # nothing written, not even the format number
+
+
+def test_a_file_of_many_tables_opens_read_only(tmp_path: Path):
+    path = tmp_path / "tables.keystone"
+    with keystone.Database.open(path) as db:
+        orders = db.create_table("orders", Schema(partition_key=("c", "S"), sort_key=("n", "N")))
+        orders.put({"c": "ada", "n": 2})
+        orders.put({"c": "ada", "n": 10})
+    with keystone.Database.open(path, read_only=True) as db:
+        assert db.tables() == ["default", "orders"]
+        assert [i["n"] for i in db.table("orders").query_all("ada")] == [2, 10]
+        with pytest.raises(keystone.ReadOnly):
+            db.delete_table("orders")
+    with keystone.Database.open(path) as db:
+        assert db.tables() == ["default", "orders"]

@@ -218,8 +218,11 @@ def test_the_command_line_explains_itself(capsys: pytest.CaptureFixture[str]) ->
     assert info.value.code == 2
 
 
-def test_serve_creates_the_database_and_its_directory(tmp_path: Any, start_server: Any) -> None:
-    path = tmp_path / "new" / "dir" / "db.keystone"
+def test_serve_creates_the_database_in_an_existing_directory(
+    tmp_path: Any, start_server: Any
+) -> None:
+    """As ``keystone.Database.open`` does; a missing directory is refused (test_open_paths.py)."""
+    path = tmp_path / "db.keystone"
     server = start_server(path)
     assert os.path.exists(path)
     assert f"127.0.0.1:{server.port}" in server.output()

@@ -7,13 +7,18 @@
     keystone export PATH [FILE]        keystone backup PATH DEST
     keystone stats PATH                keystone shell PATH
 
-PATH may also be a server, ``http://host:port`` or ``https://host:port``,
-for the data verbs (:mod:`.remote`).
+PATH may also be a server for the data verbs: ``host:port``,
+``grpc://host:port``, ``grpcs://host:port`` (TLS), ``http://`` or
+``https://`` (:func:`.remote.classify` is the rule); ``--endpoint ADDRESS``,
+anywhere on the line, names the server instead of PATH, as the AWS CLI's
+``--endpoint-url`` does. A file whose name looks like an address is written
+``./NAME``.
 
 Output is a table on a terminal and typed JSON Lines (:mod:`.jsonl`) when
-piped or with ``--json``. Errors are one line on stderr: exit status 1 for a
-failed operation, 2 for a usage error; never a traceback for a
-:class:`~keystone.KeystoneError`.
+piped or with ``--json``. Errors are one line on stderr (cut at
+:data:`MAX_MESSAGE` characters): exit status 1 for a failed operation, 2 for
+a usage error; never a traceback (``KEYSTONE_DEBUG=1`` adds one for an
+error that is not a :class:`~keystone.KeystoneError`, which is a bug).
 
 Layout: :mod:`.registry` (the ``Command`` record and shared helpers),
 :mod:`.verbs` (one function per verb), :mod:`.transfer` (import/export),
@@ -26,8 +31,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Final, TextIO
 
 from .. import __version__
 from ..errors import KeystoneError
@@ -44,13 +50,20 @@ from .registry import (
     open_database,
     schema_from_args,
 )
-from .remote import is_url
+from .remote import SERVER_FORMS, AddressError, classify, server
 
 PROG = "keystone"
+#: The longest error message printed; the rest is cut (a 200,000-digit number, say).
+MAX_MESSAGE: Final = 500
+ENDPOINT_HELP: Final = (
+    "a server to run the verb on, instead of PATH (" + SERVER_FORMS + "), "
+    "as the AWS CLI's --endpoint-url"
+)
 
 
-def build_parser(*, shell: bool = False) -> argparse.ArgumentParser:
-    """The argument parser of ``keystone`` (``shell=True``: the shell's, without PATH)."""
+def build_parser(*, shell: bool = False, endpoint: bool = False) -> argparse.ArgumentParser:
+    """The argument parser of ``keystone`` (``shell=True``: the shell's, without PATH;
+    ``endpoint=True``: ``--endpoint`` was given, so the verbs take no PATH)."""
     parser = argparse.ArgumentParser(
         prog="" if shell else PROG,
         description=None if shell else "KeystoneDB: the library's verbs on a database file.",
@@ -60,6 +73,7 @@ def build_parser(*, shell: bool = False) -> argparse.ArgumentParser:
     )
     if not shell:
         parser.add_argument("--version", action="version", version=f"keystone {__version__}")
+        parser.add_argument("--endpoint", metavar="ADDRESS", help=ENDPOINT_HELP)
     verbs = parser.add_subparsers(dest="command", metavar="VERB", required=True)
     for cmd in listed():
         sub = verbs.add_parser(
@@ -69,12 +83,12 @@ def build_parser(*, shell: bool = False) -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
             prog=cmd.name if shell else None,
         )
-        if not shell:
+        if not shell and not endpoint:
             sub.add_argument(
                 "path",
                 metavar="PATH",
-                help="the database file"
-                + (", or a server: http://host:port" if cmd.remote else ""),
+                help="the database file (./NAME for a name like host:port)"
+                + (", or a server: host:port, grpc://, grpcs://, http(s)://" if cmd.remote else ""),
             )
         cmd.configure(sub)
         if cmd.prints:
@@ -111,25 +125,33 @@ def main(
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
-    parser = build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
+    endpoint, words = take_endpoint(words)
+    parser = build_parser(endpoint=endpoint is not None)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(words)
     except SystemExit as exc:
         return int(exc.code or 0)
     try:
+        if endpoint is not None:
+            if args.command == "shell":
+                raise UsageError("the shell needs a database file, not --endpoint")
+            args.path = server(endpoint).location
         cmd = COMMANDS.get(args.command)
-        if is_url(args.path) and (cmd is None or not cmd.remote):
+        if classify(args.path).is_server and (cmd is None or not cmd.remote):
             remote = ", ".join(c.name for c in listed() if c.remote)
+            hint = "" if "://" in args.path else f"; a file of that name is ./{args.path}"
             raise UsageError(
-                f"{args.command} needs a database file, not a server URL (over a server: {remote})"
+                f"{args.command} needs a database file, not a server: {args.path!r} "
+                f"(over a server: {remote}{hint})"
             )
         if args.command == "shell":
             from .shell import run_shell
 
             return run_shell(args.path, schema_from_args(args), stdin, stdout, stderr)
         return run_command(args, stdin, stdout, stderr)
-    except UsageError as exc:
-        stderr.write(f"{PROG} {args.command}: error: {exc}\n")
+    except (UsageError, AddressError) as exc:
+        stderr.write(f"{PROG} {args.command}: error: {one_line(str(exc))}\n")
         return 2
     except BrokenPipeError:
         # The reader went away (`keystone scan db | head`): stop quietly.
@@ -143,10 +165,42 @@ def main(
         return 130
     except Exception as exc:
         message = error_message(exc)
-        if message is None:
-            raise
+        if message is None:  # a bug: still one line, the traceback only when asked
+            message = one_line(f"internal error: {type(exc).__name__}: {exc}")
+            if os.environ.get("KEYSTONE_DEBUG"):
+                traceback.print_exc(file=stderr)
         stderr.write(f"{PROG}: {message}\n")
         return 1
+
+
+def take_endpoint(words: list[str]) -> tuple[str | None, list[str]]:
+    """``--endpoint ADDRESS`` (or ``--endpoint=ADDRESS``) taken out of the arguments."""
+    endpoint: str | None = None
+    rest: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word == "--":
+            rest.extend(words[i:])
+            break
+        if word == "--endpoint" and i + 1 < len(words):
+            endpoint, i = words[i + 1], i + 2
+            continue
+        if word.startswith("--endpoint="):
+            endpoint = word.partition("=")[2]
+        else:
+            rest.append(word)
+        i += 1
+    return endpoint, rest
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line, at most :data:`MAX_MESSAGE` characters, printable on any terminal."""
+    text = " ".join(text.split("\n"))
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if len(text) > MAX_MESSAGE:
+        text = f"{text[: MAX_MESSAGE - 30]}... ({len(text):,} characters in all)"
+    return text
 
 
 def run_command(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
@@ -172,6 +226,13 @@ def error_message(exc: BaseException) -> str | None:
     """The one-line message for an error the CLI reports, or ``None`` for a bug."""
     if isinstance(exc, KeystoneError):
         text = f"{type(exc).__name__}: {exc}"
+    elif isinstance(exc, UnicodeError):  # a lone surrogate the library let through
+        text = f"ValidationError: a string is not valid Unicode text ({exc})"
+    elif isinstance(exc, ArithmeticError):  # a number the library let through (decimal signals)
+        text = (
+            "ValidationError: a number is out of range (at most 38 significant digits, "
+            "magnitude 1E-130 to 9.99E+125)"
+        )
     elif isinstance(exc, OSError):
         where = f"{exc.filename}: " if exc.filename else ""
         text = f"error: {where}{exc.strerror or exc}"
@@ -183,7 +244,7 @@ def error_message(exc: BaseException) -> str | None:
         if not isinstance(exc, lmdb.Error):
             return None
         text = f"error: not a usable KeystoneDB file ({exc})"
-    return " ".join(text.split("\n"))
+    return one_line(text)
 
 
-__all__ = ["build_parser", "error_message", "main", "run_command"]
+__all__ = ["build_parser", "error_message", "main", "one_line", "run_command", "take_endpoint"]

@@ -52,6 +52,12 @@ def _no_constant(name: str) -> Any:
     raise JSONValueError(f"{name} is not a number KeystoneDB can store")
 
 
+def _integer(text: str) -> int | Decimal:
+    """A JSON integer: an ``int``, or a ``Decimal`` past Python's int-from-text digit limit
+    (so that the library, not the parser, says the number is out of range)."""
+    return int(text) if len(text) <= 4000 else Decimal(text)
+
+
 _DECODER: Final = json.JSONDecoder(parse_float=Decimal, parse_constant=_no_constant)
 _ENCODER: Final = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=lambda v: _tagged(v)
@@ -79,10 +85,15 @@ def loads(text: str | bytes) -> Any:
         value, end = decoder.scan_once(text, 0)  # type: ignore[attr-defined]
         if end == len(text) or text[end:].isspace():
             return value
-    except (StopIteration, json.JSONDecodeError, RecursionError):
+    except (StopIteration, ValueError, RecursionError):  # (a long integer: below)
         pass
     try:
-        return decoder.decode(text)
+        try:
+            return decoder.decode(text)
+        except ValueError as exc:
+            if isinstance(exc, json.JSONDecodeError):
+                raise
+            return _LONG_INT_DECODER.decode(text)  # an integer past int()'s digit limit
     except json.JSONDecodeError as exc:
         raise JSONValueError(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
     except RecursionError:
@@ -137,6 +148,10 @@ def _untag(tag: str, inner: Any) -> Any:
 
 _TAGGED_DECODER: Final = json.JSONDecoder(
     object_hook=_object_hook, parse_float=Decimal, parse_constant=_no_constant
+)
+#: The decoder of text with an integer too long for ``int()`` (tags understood).
+_LONG_INT_DECODER: Final = json.JSONDecoder(
+    object_hook=_object_hook, parse_float=Decimal, parse_int=_integer, parse_constant=_no_constant
 )
 
 

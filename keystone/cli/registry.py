@@ -1,7 +1,8 @@
 """What every verb shares: the :class:`Command` record, its run context, argument helpers.
 
-A verb is a :class:`Command`: how it opens the database (``"read"`` needs
-an existing file, ``"write"`` creates a missing one), the arguments it adds
+A verb is a :class:`Command`: how it opens the database (``"read"``: an
+existing file, read-only; ``"change"``: an existing file, for writing;
+``"write"``: for writing, created if missing), the arguments it adds
 to its ``argparse`` sub-parser, and ``run(ctx, args)``, which calls the
 library method of the same name. ``keystone.cli.main`` and the interactive
 shell both dispatch through :data:`COMMANDS`, so a verb behaves the same in
@@ -17,13 +18,12 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, TextIO
 
 from ..database import Database
-from ..errors import NotFound
 from ..schema import Schema
 from . import jsonl
 from .output import Output
-from .remote import RemoteStore, is_url, open_remote
+from .remote import RemoteStore, classify, open_remote
 
-Access = Literal["read", "write"]
+Access = Literal["read", "change", "write"]
 
 
 class UsageError(Exception):
@@ -199,17 +199,19 @@ def schema_from_args(args: argparse.Namespace) -> Schema | None:
 def open_database(
     path: str, access: Access, schema: Schema | None = None, *, expected_bytes: int = 0
 ) -> Database | RemoteStore:
-    """Open ``path`` for a verb: ``"read"`` requires the file, ``"write"`` creates it.
+    """Open ``path`` for a verb: ``"read"`` read-only, ``"change"`` an existing file,
+    ``"write"`` created if missing.
 
-    A ``http://`` or ``https://`` PATH is a server (:mod:`.remote`).
+    A PATH that names a server (:func:`.remote.classify`) is connected to.
     ``expected_bytes`` (an import's input size) sizes the memory map up front,
     so that a large import does not have to restart after growing it.
     """
-    if is_url(path):
-        return open_remote(path, schema)
+    target = classify(path)
+    if target.is_server:
+        return open_remote(target, schema)
+    if access == "read":
+        return Database.open(path, schema, read_only=True)
     create = access == "write"
-    if not create and not os.path.exists(path):
-        raise NotFound(f"no database at {path}")
     if expected_bytes <= 0:
         return Database.open(path, schema, create=create)
     current = os.path.getsize(path) if os.path.exists(path) else 0
@@ -224,7 +226,7 @@ def local(db: Database | RemoteStore, verb: str) -> Database:
     """``db`` if it is a database file; a usage error for a verb that needs one."""
     if isinstance(db, Database):
         return db
-    raise UsageError(f"{verb} needs a database file, not a server URL")
+    raise UsageError(f"{verb} needs a database file, not a server")
 
 
 def is_terminal(stream: Any) -> bool:

@@ -137,7 +137,7 @@ register(
         "open, if this command ends first). Prints nothing.\n\n"
         "example:\n"
         "  keystone delete-table app.db old_orders",
-        "read",
+        "change",
         _configure_name,
         run_delete_table,
         prints=False,

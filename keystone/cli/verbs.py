@@ -129,7 +129,7 @@ register(
         "examples:\n"
         "  keystone delete app.db user#1 profile\n"
         "  keystone delete app.db user#1 cart --condition 'total = :z' --values '{\":z\": 0}'",
-        "read",
+        "change",
         _configure_delete,
         run_delete,
         prints=False,
@@ -363,7 +363,7 @@ register(
         "examples:\n"
         "  keystone sql app.db \"SELECT * FROM t WHERE pk = 'user#1' AND begins_with(sk, 'order#')\"\n"
         '  keystone sql app.db "UPDATE t SET n = n + 1 WHERE pk = ? AND sk = ?" --params \'["user#1", "a"]\'',
-        "read",
+        "change",
         _configure_sql,
         run_sql,
         remote=True,

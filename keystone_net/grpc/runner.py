@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import ipaddress
 import logging
 import ssl
 from collections.abc import Callable
@@ -42,7 +43,7 @@ from keystone_net.serving.config import ConfigError, ServerConfig
 from keystone_net.serving.limits import ConnectionTable, SizeLimitedCodec
 from keystone_net.serving.sockets import listen_socket
 
-__all__ = ["metrics_of", "run", "tls_context"]
+__all__ = ["is_loopback", "metrics_of", "run", "tls_context"]
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,16 @@ class _Server(Server):
         listener = getattr(self, "_server", None)
         if listener is not None:
             listener.close()
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` can only be reached from this machine (``127.0.0.1``, ``::1``, localhost)."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name or a wildcard: other machines may reach it
 
 
 def metrics_of(db: keystone.Database) -> MetricsSink:
@@ -185,15 +196,25 @@ async def run(
             real_port = sock.getsockname()[1]
             metrics.set_ready(True)
             logger.info(
-                "listening on %s:%d (database %s, %s loop, %d workers%s%s)",
+                "listening on %s:%d (database %s, durability %s, %s loop, %d workers%s%s), "
+                "keystone %s",
                 config.host,
                 real_port,
                 config.db_path,
+                config.durability,
                 type(asyncio.get_running_loop()).__module__.partition(".")[0],  # uvloop, asyncio
                 config.workers,
                 ", TLS" if ssl_context is not None else "",
                 ", token required" if config.auth_token is not None else "",
+                keystone.__version__,
             )
+            if not is_loopback(config.host) and ssl_context is None and not config.auth_token:
+                logger.warning(
+                    "listening on %s with neither --auth-token nor TLS: anyone who can reach "
+                    "port %d can read and change the database (see docs/deployment.md)",
+                    config.host,
+                    real_port,
+                )
             if on_listening is not None:
                 on_listening(real_port)
             await stop.wait()

@@ -515,7 +515,8 @@ async def serve(
 
     Either ``config`` (every setting, see :class:`keystone_net.serving.config.ServerConfig`)
     or ``db_path`` and the few keyword settings (then the metrics endpoint is
-    off). The database file is created if missing. Logs ``listening on
+    off). The database file is created if missing, as ``keystone.Database.open``
+    does: in an existing directory (none is created). Logs ``listening on
     HOST:PORT`` once ready (``port=0`` picks a free port; the log line, and
     ``on_listening(port)``, have the real one). ``metrics`` replaces
     ``keystone_net.serving.metrics.Metrics(db)``.
@@ -558,11 +559,9 @@ async def serve(
             loop.add_signal_handler(signum, on_signal, signum)
             installed.append(signum)
     try:
-        path = config.db_path
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         ssl_context = serving.tls_context(config)
         db = keystone.Database.open(
-            path,
+            config.db_path,
             durability=config.durability,
             group_commit=None if config.group_commit else False,
         )
@@ -576,9 +575,11 @@ async def serve(
             )
             sink.set_queue_length(lambda: service.queue_length)
             await serving.run(service, config, sink, ssl_context, stop, force, on_listening)
-        finally:
-            db.close()
-            logger.info("stopped; database closed")
+        except BaseException:
+            db.close()  # quietly: the error that stopped the server is what to report
+            raise
+        db.close()
+        logger.info("stopped; database closed")
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)

@@ -27,6 +27,7 @@ import contextlib
 import functools
 import ssl
 import threading
+import warnings
 import weakref
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -60,11 +61,32 @@ async def _aclose(pages: Any) -> None:
     await pages.aclose()
 
 
+#: How long closing may wait for the connection to shut down before the loop is stopped anyway.
+CLOSE_TIMEOUT = 5.0
+
+
 def _stop_portal(portal_cm: Any, client: Client, portal: BlockingPortal) -> None:
+    """Close the connection (bounded by :data:`CLOSE_TIMEOUT`), then stop the loop's thread."""
     with contextlib.suppress(Exception):
-        portal.call(client.close)
+        portal.start_task_soon(client.close).result(CLOSE_TIMEOUT)
     with contextlib.suppress(Exception):
         portal_cm.__exit__(None, None, None)
+
+
+def _close_unclosed(portal_cm: Any, client: Client, portal: BlockingPortal, url: str) -> None:
+    """The finalizer of a client nobody closed: warn as an unclosed file does, then close it.
+
+    It runs when the client is garbage collected, or at interpreter exit at
+    the latest (``atexit``), while the loop's thread still runs: a client
+    left open never keeps the process alive.
+    """
+    with contextlib.suppress(Exception):
+        warnings.warn(
+            f"unclosed keystone_net.SyncClient of {url}: call close() or use `with`",
+            ResourceWarning,
+            stacklevel=2,
+        )
+    _stop_portal(portal_cm, client, portal)
 
 
 class SyncClient:
@@ -111,8 +133,10 @@ class SyncClient:
         self._client = client
         self._portal: BlockingPortal | None = portal
         self._lock = threading.Lock()
-        self._finalizer = weakref.finalize(self, _stop_portal, portal_cm, client, portal)
-        self._finalizer.atexit = False
+        self._stop = functools.partial(_stop_portal, portal_cm, client, portal)
+        # Also at interpreter exit: once Python finalizes, the loop's daemon
+        # thread is frozen and a close from then on would wait for it forever.
+        self._finalizer = weakref.finalize(self, _close_unclosed, portal_cm, client, portal, url)
 
     def __repr__(self) -> str:
         return repr(self._client).replace("keystone_net.Client", "keystone_net.SyncClient")
@@ -127,7 +151,8 @@ class SyncClient:
             if self._portal is None:
                 return
             self._portal = None
-        self._finalizer()
+        self._finalizer.detach()
+        self._stop()
 
     def __enter__(self) -> SyncClient:
         return self
@@ -397,4 +422,6 @@ def connect(
         key_file=key_file,
         ssl_context=ssl_context,
         auth_token=auth_token,
+        compression=compression,
+        compression_min_bytes=compression_min_bytes,
     )

@@ -224,7 +224,14 @@ class Option:
 
 #: Every option of ``serve``, in the order of ``--help``.
 OPTIONS: Final[tuple[Option, ...]] = (
-    Option(("--db-path",), "db_path", str, "the database file (created if missing)", None, "PATH"),
+    Option(
+        ("--db-path",),
+        "db_path",
+        str,
+        "the database file (created if missing, in an existing directory)",
+        None,
+        "PATH",
+    ),
     Option(("--host",), "host", str, "address to listen on", "127.0.0.1"),
     Option(("--port",), "port", _int, "port to listen on; 0 picks a free one", 50051),
     Option(("--workers",), "workers", _int, "threads running database calls", DEFAULT_WORKERS),
@@ -413,14 +420,19 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """``python -m keystone_net`` with its ``serve`` command."""
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """``python -m keystone_net`` with its ``serve`` command.
+
+    ``prog="keystone-server"``: the ``keystone-server`` command, which is
+    ``serve`` itself, so its usage says ``keystone-server [OPTIONS]``.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m keystone_net", description="KeystoneDB gRPC server."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser(
         "serve",
+        prog=prog,
         help="serve one database file over gRPC",
         description="Serve one database file over gRPC until SIGTERM/SIGINT. Every option "
         f"may also come from the environment variable named after it ({ENV_PREFIX}...); "
@@ -457,12 +469,20 @@ def config_from(
 
 
 def parse(
-    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    prog: str | None = None,
 ) -> ServerConfig:
-    """The config of ``python -m keystone_net serve ARGV`` in ``environ`` (exits on errors)."""
-    parser = build_parser()
+    """The config of ``python -m keystone_net serve ARGV`` in ``environ`` (exits on errors).
+
+    ``prog`` names the command in usage and errors (``keystone-server``).
+    """
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     try:
         return config_from(vars(args), environ)
     except ConfigError as exc:
+        if prog is not None:
+            parser.exit(2, f"usage: {prog} [OPTIONS]\n{prog}: error: {exc}\n")
         parser.error(str(exc))
