@@ -627,10 +627,10 @@ class TestTransactionTokens:
     def test_a_token_is_forgotten_after_ten_minutes(
         self, db: keystone.Database, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        import keystone.database as database_module
+        import keystone.handles as handles_module
 
         clock = [1_000_000_000_000]
-        monkeypatch.setattr(database_module, "now_ms", lambda: clock[0])
+        monkeypatch.setattr(handles_module, "now_ms", lambda: clock[0])
         db.transact_write(self.parts(), values={":a": 5}, token="old")
         clock[0] += 10 * 60 * 1000 - 1
         db.transact_write(self.parts(), values={":a": 5}, token="old")
