@@ -89,13 +89,13 @@ class Groups:
             lo = self.prefix(v)
             return lo, prefix_end(lo), None
         low, low_inc, high, high_inc = bounds(op, v, u)
-        exact: Exact | None = None
+        grouped = False
         if low is None:
             lo = open_low
         else:
             placed = self.place(low)
             if placed is None:
-                lo = self.lead_of(low)
+                lo, grouped = self.lead_of(low), True
             else:
                 lo = placed[0] if low_inc else placed[1]
         hi: bytes | None
@@ -104,13 +104,10 @@ class Groups:
         else:
             placed = self.place(high)
             if placed is None:
-                hi = prefix_end(self.lead_of(high))
+                hi, grouped = prefix_end(self.lead_of(high)), True
             else:
                 hi = placed[1] if high_inc else placed[0]
-        if (low is not None and self.place(low) is None) or (
-            high is not None and self.place(high) is None
-        ):
-            exact = bounds_test(low, low_inc, high, high_inc)
+        exact = bounds_test(low, low_inc, high, high_inc) if grouped else None
         return lo, hi, exact
 
     def resume(
