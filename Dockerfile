@@ -31,8 +31,9 @@ USER keystone
 WORKDIR /var/lib/keystone
 VOLUME ["/var/lib/keystone"]
 
-# 50051: gRPC (keystone.KeystoneDB, grpc.health.v1, reflection); 9090: /metrics /health /ready
-EXPOSE 50051 9090
+# 50051: gRPC (keystone.KeystoneDB, grpc.health.v1, reflection); 8000: the DynamoDB endpoint;
+# 9090: /metrics /health /ready
+EXPOSE 50051 8000 9090
 
 # The slim image has no curl: ask /health with Python.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=10s --retries=3 \

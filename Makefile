@@ -7,6 +7,7 @@ STAMP  := $(VENV)/.installed
 DB     ?= ./data/keystone.db
 HOST   ?= 127.0.0.1
 PORT   ?= 50051
+DYNAMODB_PORT ?= 8000
 PYTEST_ARGS ?=
 
 .PHONY: all install serve test lint typecheck bench bench-quick proto clean oracle fuzz
@@ -26,7 +27,8 @@ install: $(STAMP)
 
 serve: $(STAMP)
 	@mkdir -p $(dir $(DB))
-	$(BIN)/python -m keystone_net serve --db-path $(DB) --host $(HOST) --port $(PORT)
+	$(BIN)/python -m keystone_net serve --db-path $(DB) --host $(HOST) --port $(PORT) \
+		--dynamodb-port $(DYNAMODB_PORT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

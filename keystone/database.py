@@ -47,7 +47,7 @@ from .schema import (
 )
 from .sweeper import Sweeper
 from .table import Storage
-from .ttl import now_ms
+from .ttl import now_ms, requeue_ttl
 from .types import shown
 from .writes import (
     ConditionCheck,
@@ -428,11 +428,15 @@ class Database(Table):
         add_indexes: Sequence[LocalIndex | GlobalIndex] = (),
         drop_indexes: Sequence[str] = (),
         stream: StreamConfig | None = _KEEP,
+        ttl_attribute: str | None = _KEEP,
     ) -> dict[str, Any]:
-        """Add indexes (built from the items in the same commit), drop indexes, set the stream.
+        """Add indexes (built from the items in the same commit), drop indexes, set the stream or TTL.
 
         ``stream=StreamConfig(...)`` turns the stream on (or changes its
         settings), ``stream=None`` turns it off; leave it out to keep it.
+        ``ttl_attribute="expires"`` makes items expire by that attribute
+        (the items already there included, queued in the same commit),
+        ``ttl_attribute=None`` turns expiry off; leave it out to keep it.
         Returns the new description.
         """
         self._check_open()
@@ -448,6 +452,9 @@ class Database(Table):
         schema = old.replace_indexes([*kept, *add_indexes])
         if stream is not _KEEP:
             schema = schema.replace_stream(stream)
+        ttl_changed = ttl_attribute is not _KEEP and ttl_attribute != old.ttl_attribute
+        if ttl_changed:
+            schema = schema.replace_ttl(ttl_attribute)
         entry = Entry(
             name,
             schema,
@@ -465,8 +472,11 @@ class Database(Table):
 
         def change(txn: Any) -> None:
             table.check_exists(txn)
+            old_queue = table.ttl
             table.configure(schema, entry)
             build_indexes(table, txn, added)
+            if ttl_changed:
+                requeue_ttl(table, txn, old_queue)
             if entry.id is None:
                 for idx in dropped:
                     txn.drop(idx.db, delete=False)

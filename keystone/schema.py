@@ -455,6 +455,19 @@ class Schema:
             sort_key_type=self.sort_key_type,
         )
 
+    def replace_ttl(self, ttl_attribute: str | None) -> Schema:
+        """This schema with another TTL attribute (``None``: no TTL)."""
+        return Schema(
+            partition_key=self.partition_key,
+            sort_key=self.sort_key,
+            local_indexes=self.local_indexes,
+            global_indexes=self.global_indexes,
+            ttl_attribute=ttl_attribute,
+            stream=self.stream,
+            partition_key_type=self.partition_key_type,
+            sort_key_type=self.sort_key_type,
+        )
+
     def replace_stream(self, stream: StreamConfig | None) -> Schema:
         """This schema with another stream setting."""
         return Schema(

@@ -31,6 +31,15 @@ import or configure:
     the same API as ``keystone_db``. The server's table is emptied before
     each test that uses it. Under ``keystone_schema`` it is a client of
     another session server, one per schema, whose file has that schema.
+``keystone_dynamodb``
+    The DynamoDB endpoint of one session server (per xdist worker), for code
+    written against DynamoDB: for the test, ``AWS_ENDPOINT_URL_DYNAMODB``
+    points at it and dummy credentials and a region are set, so
+    ``boto3.client("dynamodb")`` built anywhere in the code under test
+    talks to it unchanged. Each test gets a set of tables of its own: the
+    tables earlier tests made are deleted before it starts (the default
+    table, which cannot be, is emptied). Has
+    ``.url``, ``.client()`` and ``.resource()`` (boto3).
 
 Disable the plugin with ``-p no:keystone``.
 """
@@ -65,6 +74,7 @@ SERVER_START_TIMEOUT: Final = 30.0
 #: How long the server may take to stop after SIGTERM before it is killed.
 SERVER_STOP_TIMEOUT: Final = 10.0
 _LISTENING = re.compile(r"listening on (?P<host>\[[^\]]+\]|[^\s:]+):(?P<port>\d+)")
+_DYNAMODB = re.compile(r"DynamoDB endpoint on (?P<url>https?://\S+)")
 _METRICS = re.compile(r"/ready on http://(?:\[[^\]]+\]|[^\s:]+):(?P<port>\d+)")
 
 
@@ -185,6 +195,8 @@ class KeystoneServer:
     )
     #: The thread reading the server's stderr into :attr:`log`.
     reader: threading.Thread | None = field(default=None, repr=False)
+    #: ``http://host:port`` of its DynamoDB endpoint (``None`` when it has none).
+    dynamodb_url: str | None = None
     #: The port of ``/metrics``, ``/health`` and ``/ready`` (``None``: none).
     metrics_port: int | None = None
 
@@ -232,8 +244,12 @@ def start_server(
     ``port`` 0 picks a free one. ``args`` are more server options (for
     instance ``["--durability", "async"]``); without ``--metrics-port``
     the metrics endpoint gets a free port too. The last ``log_lines`` lines
-    of its stderr are kept in :attr:`KeystoneServer.log`.
+    of its stderr are kept in :attr:`KeystoneServer.log`. Its DynamoDB
+    endpoint listens on a free port too (unless ``args`` choose its port or
+    turn it off): :attr:`KeystoneServer.dynamodb_url`.
     """
+    if not any(a.startswith(("--dynamodb-port", "--no-dynamodb")) for a in args):
+        args = [*args, "--dynamodb-port", "0"]
     if not any(a == "--metrics-port" or a.startswith("--metrics-port=") for a in args):
         args = [*args, "--metrics-port", str(free_port(host))]
     cmd = [
@@ -259,6 +275,7 @@ def start_server(
     )
     log: collections.deque[str] = collections.deque(maxlen=log_lines)
     found: list[tuple[str, int]] = []
+    dynamodb: list[str] = []
     ready = threading.Event()
 
     def drain() -> None:
@@ -266,6 +283,10 @@ def start_server(
         assert process.stderr is not None
         for line in process.stderr:
             log.append(line.rstrip("\n"))
+            if not dynamodb:
+                door = _DYNAMODB.search(line)
+                if door:
+                    dynamodb.append(door["url"])
             if not found:
                 match = _LISTENING.search(line)
                 if match:
@@ -290,7 +311,16 @@ def start_server(
     bound_host, bound_port = found[0]
     metrics = [m for m in map(_METRICS.search, list(log)) if m is not None]
     metrics_port = int(metrics[0]["port"]) if metrics else None
-    return KeystoneServer(bound_host, bound_port, path, process, log, reader, metrics_port)
+    return KeystoneServer(
+        bound_host,
+        bound_port,
+        path,
+        process,
+        log,
+        reader,
+        dynamodb_url=dynamodb[0] if dynamodb else None,
+        metrics_port=metrics_port,
+    )
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -408,6 +438,103 @@ def keystone_client(request: pytest.FixtureRequest) -> Iterator[Store]:
         client.close()
 
 
+class DynamoDBEndpoint:
+    """The DynamoDB endpoint of a session server, as ``keystone_dynamodb`` gives it to a test."""
+
+    #: The dummy credentials and region the fixture sets for each test.
+    ENVIRONMENT: Final = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def client(self, **kwargs: Any) -> Any:
+        """A boto3 DynamoDB client of the endpoint."""
+        import boto3
+
+        return boto3.client("dynamodb", endpoint_url=self.url, **self._defaults(kwargs))
+
+    def resource(self, **kwargs: Any) -> Any:
+        """A boto3 DynamoDB service resource of the endpoint."""
+        import boto3
+
+        return boto3.resource("dynamodb", endpoint_url=self.url, **self._defaults(kwargs))
+
+    def _defaults(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        out = {
+            "region_name": self.ENVIRONMENT["AWS_DEFAULT_REGION"],
+            "aws_access_key_id": self.ENVIRONMENT["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": self.ENVIRONMENT["AWS_SECRET_ACCESS_KEY"],
+        }
+        out.update(kwargs)
+        return out
+
+    def reset(self) -> None:
+        """Every table deleted (the file's default table, which cannot be, emptied)."""
+        client = self.client()
+        for name in client.list_tables()["TableNames"]:
+            try:
+                client.delete_table(TableName=name)
+            except client.exceptions.ResourceInUseException:
+                self._empty(client, name)
+
+    @staticmethod
+    def _empty(client: Any, name: str) -> None:
+        table = client.describe_table(TableName=name)["Table"]
+        keys = [k["AttributeName"] for k in table["KeySchema"]]
+        names = {f"#k{i}": k for i, k in enumerate(keys)}
+        pages = client.get_paginator("scan").paginate(
+            TableName=name, ProjectionExpression=", ".join(names), ExpressionAttributeNames=names
+        )
+        found = [item for page in pages for item in page["Items"]]
+        for start in range(0, len(found), 25):
+            chunk = found[start : start + 25]
+            client.batch_write_item(
+                RequestItems={name: [{"DeleteRequest": {"Key": key}} for key in chunk]}
+            )
+
+
+@pytest.fixture(scope="session")
+def _keystone_dynamodb_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[KeystoneServer]:
+    reason = _server_available()
+    if reason is not None:
+        pytest.skip(reason)
+    if importlib.util.find_spec("boto3") is None:
+        pytest.skip("boto3 is not installed")
+    path = tmp_path_factory.mktemp("keystone-dynamodb") / "dynamodb.keystone"
+    server = start_server(path, args=["--metrics-port", "0"])
+    try:
+        if server.dynamodb_url is None:
+            pytest.skip("the server has no DynamoDB endpoint")
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def keystone_dynamodb(
+    _keystone_dynamodb_server: KeystoneServer, monkeypatch: pytest.MonkeyPatch
+) -> DynamoDBEndpoint:
+    """The session's DynamoDB endpoint, with the environment of this test pointing at it."""
+    url = _keystone_dynamodb_server.dynamodb_url
+    assert url is not None
+    endpoint = DynamoDBEndpoint(url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", url)
+    for name, value in DynamoDBEndpoint.ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    endpoint.reset()
+    return endpoint
+
+
 def empty(store: Store, schema: Schema | None = None, chunk: int = 25) -> int:
     """Delete every item of ``store`` (default key schema unless given); returns how many."""
     schema = schema or Schema()
@@ -427,6 +554,7 @@ __all__ = [
     "MARKER",
     "TABLES_MARKER",
     "DatabaseFactory",
+    "DynamoDBEndpoint",
     "KeystoneServer",
     "ServersBySchema",
     "empty",
@@ -434,6 +562,7 @@ __all__ = [
     "keystone_client",
     "keystone_db",
     "keystone_db_factory",
+    "keystone_dynamodb",
     "keystone_server",
     "keystone_servers_by_schema",
     "start_server",

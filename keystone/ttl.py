@@ -20,6 +20,7 @@ import time
 from decimal import Decimal
 from typing import Any, Final
 
+from . import codec
 from .types import Item, datetime_to_ms
 
 _MS: Final = struct.Struct(">Q")
@@ -84,4 +85,32 @@ class TtlQueue:
         return out
 
 
-__all__ = ["TtlQueue", "expired", "expiry_ms", "now_ms"]
+def requeue_ttl(table: Any, txn: Any, old: TtlQueue | None) -> None:
+    """After a table's TTL attribute changed (``update_table``): its queue, rebuilt.
+
+    ``old`` is the queue of the previous attribute (``None``: there was
+    none); its entries go, and every item with an expiry under the new
+    attribute (``table.ttl``) is queued, inside the schema's write.
+    """
+    if old is not None:
+        cur = txn.cursor(db=old.db)
+        prefix = old.prefix
+        if cur.set_range(prefix):
+            while True:  # (each delete moves to the next key: one turn per entry)
+                key = cur.key()
+                if not key or not key.startswith(prefix) or not cur.delete():
+                    break
+    new = table.ttl
+    if new is None:
+        return
+    cur = txn.cursor(db=table.items_db)
+    prefix = table.prefix
+    if not cur.set_range(prefix):
+        return
+    for key, raw in cur.iternext():
+        if prefix and not key.startswith(prefix):
+            break
+        new.update(txn, key, None, codec.unpackb(raw, ext_hook=codec.EXT_HOOK, raw=False))
+
+
+__all__ = ["TtlQueue", "expired", "expiry_ms", "now_ms", "requeue_ttl"]

@@ -7,6 +7,12 @@ Every option may also come from the environment (``--max-connections`` from
 ``KEYSTONE_MAX_CONNECTIONS``, ...; the command line wins); ``serve --help``
 lists them all (the table is :data:`keystone_net.serving.config.OPTIONS`).
 
+Beside gRPC, the same process answers DynamoDB's own JSON protocol on
+``--dynamodb-port`` (8000 by default; ``keystone_net.dynamodb``), over the same
+database, limits, metrics, logs and TLS; ``--no-grpc`` and ``--no-dynamodb``
+turn either door off. The event loop is uvloop's when it is installed
+(``KEYSTONE_EVENT_LOOP``; ``keystone_net.serving.eventloop``).
+
 The database file is created if missing, in an existing directory (the
 rule of ``keystone.Database.open``: no directory is created). The server logs
 ``listening on HOST:PORT`` to stderr once it accepts calls (``--port 0``

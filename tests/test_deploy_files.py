@@ -86,7 +86,7 @@ def test_the_doc_lists_every_server_option() -> None:
 def test_the_image_runs_keystone_server_on_the_volume() -> None:
     assert instruction("FROM") == ["python:3.11-slim"]
     assert any("pip install ." in args for args in instruction("RUN"))
-    assert instruction("EXPOSE") == ["50051 9090"]
+    assert instruction("EXPOSE") == ["50051 8000 9090"]  # gRPC, DynamoDB, metrics
     assert json.loads(instruction("VOLUME")[0]) == ["/var/lib/keystone"]
     command = entrypoint()
     assert command[:2] == ["keystone-server", "serve"]
@@ -148,7 +148,7 @@ def test_compose_runs_the_image_with_its_ports_volume_and_health_check() -> None
     compose = yaml.safe_load(COMPOSE.read_text())
     service = compose["services"]["keystone"]
     assert service["build"] == "."
-    assert {"50051:50051", "9090:9090"} <= set(service["ports"])
+    assert {"50051:50051", "8000:8000", "9090:9090"} <= set(service["ports"])
     assert "keystone-data:/var/lib/keystone" in service["volumes"]
     assert "keystone-data" in compose["volumes"]
     assert set(service["environment"]) <= KNOWN_ENV

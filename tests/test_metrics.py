@@ -2,6 +2,8 @@
 
 The HTTP side is exercised over real sockets on 127.0.0.1 (urllib for a
 real client, raw bytes for the malformed requests a real client never sends).
+Header names are compared without case (HTTP's rule; uvicorn sends them in
+lower case).
 """
 
 from __future__ import annotations
@@ -52,9 +54,13 @@ def fetch(port: int, path: str, **headers: str) -> tuple[int, dict[str, str], by
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), response.read()
+            return response.status, _lower(response.headers), response.read()
     except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), err.read()
+        return err.code, _lower(err.headers), err.read()
+
+
+def _lower(headers: Any) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
 
 
 async def raw(port: int, data: bytes) -> bytes:
@@ -229,7 +235,7 @@ def test_metrics_are_served_in_the_prometheus_text_format(db: keystone.Database)
     async def check(port: int) -> None:
         status, headers, body = await asyncio.to_thread(fetch, port, "/metrics")
         assert status == 200
-        assert headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        assert headers["content-type"].startswith("text/plain; version=0.0.4")
         values = samples(body.decode())
         assert values["rpc_requests_total", (("method", "Put"), ("status", "OK"))] == 1
         assert values["rpc_duration_seconds_count", (("method", "Put"),)] == 1
@@ -255,7 +261,7 @@ def test_openmetrics_is_served_to_a_scraper_that_asks_for_it() -> None:
             fetch, port, "/metrics", Accept="application/openmetrics-text; version=1.0.0"
         )
         assert status == 200
-        assert headers["Content-Type"].startswith("application/openmetrics-text")
+        assert headers["content-type"].startswith("application/openmetrics-text")
         assert body.endswith(b"# EOF\n")
         assert b'rpc_requests_total{method="Get",status="OK"} 1.0' in body
 
@@ -298,7 +304,7 @@ def test_head_answers_the_headers_without_the_body() -> None:
     async def check(port: int) -> None:
         response = await raw(port, b"HEAD /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         head, _, body = response.partition(b"\r\n\r\n")
-        assert status_of(response) == 200 and b"Content-Length: 3" in head and body == b""
+        assert status_of(response) == 200 and b"content-length: 3" in head.lower() and body == b""
 
     run_http(Metrics(None), check)
 
@@ -331,9 +337,9 @@ def test_bad_requests_get_an_error_and_the_endpoint_goes_on(
         else:
             response = await raw(port, request_bytes)
         assert status_of(response) == status
-        assert b"Connection: close" in response
+        assert b"connection: close" in response.lower()
         if status == 405:
-            assert b"Allow: GET, HEAD" in response
+            assert b"allow: get, head" in response.lower()
         assert (await asyncio.to_thread(fetch, port, "/health"))[0] == 200
 
     run_http(Metrics(None), check)
@@ -361,14 +367,16 @@ def test_one_connection_serves_several_requests() -> None:
             for path in (b"/health", b"/ready", b"/metrics"):
                 writer.write(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-                assert b"Connection: keep-alive" in head
-                length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+                assert b"connection: close" not in head.lower()  # (HTTP/1.1: kept alive)
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
                 await reader.readexactly(length)
             # HTTP/1.0 closes unless asked to keep the connection.
             writer.write(b"GET /health HTTP/1.0\r\n\r\n")
             rest = await asyncio.wait_for(reader.read(), 10)
             assert (
-                status_of(rest) == 200 and b"Connection: close" in rest and rest.endswith(b"ok\n")
+                status_of(rest) == 200
+                and b"connection: close" in rest.lower()
+                and rest.endswith(b"ok\n")
             )
         finally:
             writer.close()
@@ -484,7 +492,7 @@ def test_two_endpoints_in_one_process_serve_their_own_metrics() -> None:
 
 
 def test_a_failing_route_is_a_500_and_the_endpoint_goes_on() -> None:
-    from keystone_net.serving.http_endpoint import TEXT, HttpEndpoint
+    from keystone_net.serving.http import TEXT, HttpEndpoint
 
     async def route(path: str, headers: Any) -> tuple[int, bytes, str]:
         if path == "/boom":

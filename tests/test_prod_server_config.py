@@ -52,6 +52,11 @@ SAMPLES: dict[str, str | None] = {
     "--tls-key": "/etc/k/key.pem",
     "--tls-client-ca": "/etc/k/ca.pem",
     "--auth-token": "tok",
+    "--no-grpc": None,
+    "--no-dynamodb": None,
+    "--dynamodb-port": "8100",
+    "--dynamodb-host": "127.0.0.3",
+    "--aws-credentials": "AKID:secret",
 }
 
 
@@ -93,8 +98,14 @@ def test_every_option_comes_from_its_flag_or_its_environment_variable_alike() ->
         tls_key="/etc/k/key.pem",
         tls_client_ca="/etc/k/ca.pem",
         auth_token="tok",
+        grpc=False,
+        dynamodb=False,
+        dynamodb_port=8100,
+        dynamodb_host="127.0.0.3",
+        aws_credentials="AKID:secret",
     )
-    assert "tok" not in repr(from_flags)  # the secret stays out of logs and tracebacks
+    assert "tok" not in repr(from_flags)
+    assert "secret" not in repr(from_flags)  # the secret stays out of logs and tracebacks
 
 
 def test_a_flag_wins_over_its_variable_and_defaults_fill_the_rest() -> None:

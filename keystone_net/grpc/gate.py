@@ -368,6 +368,32 @@ class CallGate:
             problem = self._auth_problem(metadata)
             if problem is not None:
                 return AuthenticationError(problem)
+        return self.admission(conn)
+
+    # -- for the server's other doors -----------------------------------------------
+    # (The DynamoDB endpoint shares this gate, so both doors drain together and
+    # share the global rate limit; its requests authenticate by signature.)
+
+    def begin(self, conn: Any) -> None:
+        """A request of another door starts (counted in flight until :meth:`end`)."""
+        self._in_flight += 1
+        self._idle.clear()
+        if conn is not None:
+            conn.active += 1
+
+    def end(self, conn: Any) -> None:
+        """A request of another door is done."""
+        if conn is not None:
+            conn.active -= 1
+            conn.last_active = time.monotonic()
+        self._in_flight -= 1
+        if not self._in_flight:
+            self._idle.set()
+
+    def admission(self, conn: Any) -> BaseException | None:
+        """Why a request may not run now (draining, connection or rate limits), or ``None``."""
+        if self._draining:
+            return Unavailable(SHUTTING_DOWN)
         now = time.monotonic()
         try:
             if conn is not None:

@@ -31,7 +31,7 @@ import ipaddress
 import logging
 import ssl
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from grpclib.encoding.proto import ProtoStatusDetailsCodec
 from grpclib.server import Server
@@ -43,7 +43,7 @@ from keystone_net.serving.config import ConfigError, ServerConfig
 from keystone_net.serving.limits import ConnectionTable, SizeLimitedCodec
 from keystone_net.serving.sockets import listen_socket
 
-__all__ = ["is_loopback", "metrics_of", "run", "tls_context"]
+__all__ = ["Door", "DoorFactory", "is_loopback", "metrics_of", "run", "tls_context"]
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +96,21 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False  # a name or a wildcard: other machines may reach it
+
+
+class Door(Protocol):
+    """Another front door served beside gRPC (the DynamoDB endpoint), sharing its limits."""
+
+    @property
+    def url(self) -> str: ...
+
+    async def start(self) -> None: ...
+    def stop_listening(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+#: Builds the other doors from the server's connection table and call gate.
+DoorFactory = Callable[[ConnectionTable, CallGate], list[Door]]
 
 
 def metrics_of(db: keystone.Database) -> MetricsSink:
@@ -161,11 +176,15 @@ async def run(
     stop: asyncio.Event,
     force: asyncio.Event,
     on_listening: Callable[[int], None] | None = None,
+    doors: DoorFactory | None = None,
 ) -> None:
     """Serve ``service`` (and ``metrics``' services) as ``config`` says until ``stop``, then drain.
 
     ``force`` cuts the drain short. Logs ``listening on HOST:PORT`` once the
-    port takes calls (``on_listening(port)`` is told too).
+    port takes calls (``on_listening(port)`` is told too). ``doors`` makes
+    the other front doors (the DynamoDB endpoint), which share the
+    connection table and call gate, start before the gRPC port and drain
+    with it; with ``config.grpc`` off only they serve.
     """
     metrics.set_ready(False)
     connections = ConnectionTable(
@@ -188,27 +207,51 @@ async def run(
         gate.wrap([service, *metrics.grpc_services()]), connections, codec, compression
     )
     http = await _start_metrics(metrics, config)
+    others = doors(connections, gate) if doors is not None else []
+    started: list[Door] = []
     try:
-        sock = listen_socket(config.host, config.port)
-        await server.start(sock=sock, ssl=ssl_context)
+        for door in others:
+            await door.start()
+            started.append(door)
+            logger.info("DynamoDB endpoint on %s", door.url)
+        sock = listen_socket(config.host, config.port) if config.grpc else None
+        if sock is not None:
+            await server.start(sock=sock, ssl=ssl_context)
         reaper = asyncio.ensure_future(connections.reap())
         try:
-            real_port = sock.getsockname()[1]
+            real_port = sock.getsockname()[1] if sock is not None else 0
             metrics.set_ready(True)
-            logger.info(
-                "listening on %s:%d (database %s, durability %s, %s loop, %d workers%s%s), "
-                "keystone %s",
-                config.host,
-                real_port,
-                config.db_path,
-                config.durability,
-                type(asyncio.get_running_loop()).__module__.partition(".")[0],  # uvloop, asyncio
-                config.workers,
-                ", TLS" if ssl_context is not None else "",
-                ", token required" if config.auth_token is not None else "",
-                keystone.__version__,
-            )
-            if not is_loopback(config.host) and ssl_context is None and not config.auth_token:
+            loop_kind = type(asyncio.get_running_loop()).__module__.partition(".")[0]
+            if sock is not None:
+                logger.info(
+                    "listening on %s:%d (database %s, durability %s, %s loop, %d workers%s%s), "
+                    "keystone %s",
+                    config.host,
+                    real_port,
+                    config.db_path,
+                    config.durability,
+                    loop_kind,  # uvloop, asyncio
+                    config.workers,
+                    ", TLS" if ssl_context is not None else "",
+                    ", token required" if config.auth_token is not None else "",
+                    keystone.__version__,
+                )
+            else:
+                logger.info(
+                    "gRPC is off (--no-grpc); serving database %s, durability %s, %s loop, "
+                    "%d workers, keystone %s",
+                    config.db_path,
+                    config.durability,
+                    loop_kind,
+                    config.workers,
+                    keystone.__version__,
+                )
+            if (
+                sock is not None
+                and not is_loopback(config.host)
+                and ssl_context is None
+                and not config.auth_token
+            ):
                 logger.warning(
                     "listening on %s with neither --auth-token nor TLS: anyone who can reach "
                     "port %d can read and change the database (see docs/deployment.md)",
@@ -219,12 +262,18 @@ async def run(
                 on_listening(real_port)
             await stop.wait()
             metrics.set_ready(False)
-            await _shut_down(server, gate, connections, force, config.shutdown_timeout)
+            for door in started:
+                door.stop_listening()
+            await _shut_down(
+                server, gate, connections, force, config.shutdown_timeout, sock is not None
+            )
         finally:
             reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reaper
     finally:
+        for door in started:
+            await door.stop()
         if http:
             await metrics.stop_http()
 
@@ -235,9 +284,11 @@ async def _shut_down(
     connections: ConnectionTable,
     force: asyncio.Event,
     timeout: float,
+    grpc: bool = True,
 ) -> None:
     """Let the calls in flight finish (until ``timeout`` or ``force``), then stop the server."""
-    server.stop_listening()
+    if grpc:
+        server.stop_listening()
     waiting = asyncio.ensure_future(gate.drain())
     forced = asyncio.ensure_future(force.wait())
     done, _ = await asyncio.wait(
@@ -248,6 +299,8 @@ async def _shut_down(
     for task in (waiting, forced):
         task.cancel()
     await connections.close_all()  # GOAWAY: the clients reconnect elsewhere
+    if not grpc:
+        return
     server.close()  # cancels what is left
     try:
         await asyncio.wait_for(server.wait_closed(), timeout=max(timeout, 1.0))

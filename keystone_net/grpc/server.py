@@ -167,9 +167,10 @@ class KeystoneService:
         workers: int = DEFAULT_WORKERS,
         max_queue: int | None = None,
         on_shed: Callable[[], None] | None = None,
+        pool: WorkerPool | None = None,
     ) -> None:
         self._db = db
-        self._pool = WorkerPool(workers, max_queue, on_shed)
+        self._pool = pool or WorkerPool(workers, max_queue, on_shed)
         self._reads = self._pool.batches()
         self._writes = self._pool.batches(db.commit_together)
         schema = db.schema
@@ -498,6 +499,26 @@ def _statement_reply(statement: str, page: keystone.Page, pk_name: str, sk_name:
 # --------------------------------------------------------------------------
 
 
+def _dynamodb_doors(
+    db: keystone.Database,
+    config: ServerConfig,
+    metrics: MetricsSink,
+    ssl_context: Any,
+    pool: WorkerPool,
+) -> serving.DoorFactory | None:
+    """The DynamoDB endpoint's door, when ``config`` has it on."""
+    bind = config.dynamodb_bind
+    if bind is None:
+        return None
+
+    def make(connections: Any, gate: Any) -> list[serving.Door]:
+        from keystone_net.dynamodb.serve import door_for
+
+        return [door_for(db, config, bind, connections, gate, metrics, ssl_context, pool)]
+
+    return make
+
+
 async def serve(
     db_path: str | os.PathLike[str] | None = None,
     host: str = "127.0.0.1",
@@ -567,14 +588,13 @@ async def serve(
         )
         try:
             sink = metrics or serving.metrics_of(db)
-            service = KeystoneService(
-                db,
-                workers=config.workers,
-                max_queue=config.queue_limit,
-                on_shed=lambda: sink.rate_limited("overload"),
+            pool = WorkerPool(
+                config.workers, config.queue_limit, lambda: sink.rate_limited("overload")
             )
-            sink.set_queue_length(lambda: service.queue_length)
-            await serving.run(service, config, sink, ssl_context, stop, force, on_listening)
+            service = KeystoneService(db, pool=pool)
+            sink.set_queue_length(lambda: pool.queue_length)
+            doors = _dynamodb_doors(db, config, sink, ssl_context, pool)
+            await serving.run(service, config, sink, ssl_context, stop, force, on_listening, doors)
         except BaseException:
             db.close()  # quietly: the error that stopped the server is what to report
             raise

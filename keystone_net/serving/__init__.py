@@ -5,7 +5,7 @@
 * :mod:`.limits`: admission (connections, rates, queues) and the worker lanes;
 * :mod:`.logs`: the process log and one line per call;
 * :mod:`.metrics`: Prometheus metrics and the health and readiness state;
-* :mod:`.http_endpoint`: the HTTP endpoint of ``/metrics``, ``/health`` and ``/ready``;
+* :mod:`.http`: the HTTP endpoint of ``/metrics``, ``/health`` and ``/ready`` (uvicorn);
 * :mod:`.tls`: the ``ssl.SSLContext`` of a server and of a client;
 * :mod:`.sockets`: listening sockets.
 

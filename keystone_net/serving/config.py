@@ -21,6 +21,7 @@ from typing import Any, Final, Literal
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
+    "DEFAULT_DYNAMODB_PORT",
     "DEFAULT_METRICS_PORT",
     "DEFAULT_WORKERS",
     "ENV_PREFIX",
@@ -41,6 +42,8 @@ QUEUE_PER_WORKER: Final = 4
 DEFAULT_METRICS_PORT: Final = 9090
 #: The largest request or reply message, by default (``--max-message-bytes``).
 DEFAULT_MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
+#: The port of the DynamoDB endpoint unless told otherwise (DynamoDB Local's).
+DEFAULT_DYNAMODB_PORT: Final = 8000
 #: Every option's environment variable is this prefix + its name in upper case.
 ENV_PREFIX: Final = "KEYSTONE_"
 
@@ -99,6 +102,17 @@ class ServerConfig:
     tls_client_ca: str | None = None
     #: Calls must carry ``authorization: Bearer <token>``; ``None``: no authentication.
     auth_token: str | None = field(default=None, repr=False)
+    #: Serve the gRPC door (on :attr:`host`:``port``).
+    grpc: bool = True
+    #: Serve the DynamoDB endpoint (on :attr:`dynamodb_bind`).
+    dynamodb: bool = True
+    #: The port of the DynamoDB endpoint; 0 picks a free one.
+    dynamodb_port: int = DEFAULT_DYNAMODB_PORT
+    #: The address of the DynamoDB endpoint; ``None``: :attr:`host`.
+    dynamodb_host: str | None = None
+    #: ``ACCESS_KEY:SECRET`` pairs, comma-separated: the DynamoDB endpoint then
+    #: verifies every request's SigV4 signature; ``None``: any signature goes.
+    aws_credentials: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -119,6 +133,23 @@ class ServerConfig:
         return (self.metrics_host or self.host, port)
 
     @property
+    def dynamodb_bind(self) -> tuple[str, int] | None:
+        """``(host, port)`` of the DynamoDB endpoint, or ``None`` when it is off."""
+        if not self.dynamodb:
+            return None
+        return (self.dynamodb_host or self.host, self.dynamodb_port)
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        """The access keys and secrets of ``aws_credentials`` (empty: no signature checks)."""
+        out: dict[str, str] = {}
+        for pair in (self.aws_credentials or "").split(","):
+            key, _, secret = pair.strip().partition(":")
+            if key:
+                out[key.strip()] = secret.strip()
+        return out
+
+    @property
     def tls(self) -> bool:
         return self.tls_cert is not None
 
@@ -127,7 +158,7 @@ def _problems(c: ServerConfig) -> list[str]:
     out = []
     if not c.db_path:
         out.append("the database path is empty")
-    for name in ("port", "metrics_port"):
+    for name in ("port", "metrics_port", "dynamodb_port"):
         value = getattr(c, name)
         if value is not None and not 0 <= value <= 65535:
             out.append(f"{name} must be from 0 to 65535, got {value}")
@@ -160,6 +191,10 @@ def _problems(c: ServerConfig) -> list[str]:
         out.append("--tls-client-ca needs --tls-cert and --tls-key")
     if c.auth_token is not None and not c.auth_token.strip():
         out.append("the auth token is empty")
+    if c.aws_credentials is not None:
+        pairs = [p.strip() for p in c.aws_credentials.split(",") if p.strip()]
+        if not pairs or any(not k or not s for k, _, s in (p.partition(":") for p in pairs)):
+            out.append("--aws-credentials takes ACCESS_KEY:SECRET pairs, comma-separated")
     return out
 
 
@@ -222,8 +257,8 @@ class Option:
         return ENV_PREFIX + self.flags[0].lstrip("-").replace("-", "_").upper()
 
 
-#: Every option of ``serve``, in the order of ``--help``.
-OPTIONS: Final[tuple[Option, ...]] = (
+#: The options of the server as a whole and of its gRPC door.
+_SERVER_OPTIONS: Final[tuple[Option, ...]] = (
     Option(
         ("--db-path",),
         "db_path",
@@ -383,6 +418,54 @@ OPTIONS: Final[tuple[Option, ...]] = (
 )
 
 
+#: The options of the DynamoDB endpoint and of which doors are open.
+_DYNAMODB_OPTIONS: Final[tuple[Option, ...]] = (
+    Option(
+        ("--no-grpc",),
+        "no_grpc",
+        None,
+        "do not serve gRPC (only the DynamoDB endpoint)",
+        False,
+    ),
+    Option(
+        ("--no-dynamodb",),
+        "no_dynamodb",
+        None,
+        "do not serve the DynamoDB endpoint (only gRPC)",
+        False,
+    ),
+    Option(
+        ("--dynamodb-port",),
+        "dynamodb_port",
+        _int,
+        "port of the DynamoDB endpoint (DynamoDB's JSON protocol over HTTP); 0 picks a free one",
+        DEFAULT_DYNAMODB_PORT,
+        "PORT",
+    ),
+    Option(
+        ("--dynamodb-host",),
+        "dynamodb_host",
+        str,
+        "address of the DynamoDB endpoint (default: --host)",
+        None,
+        "HOST",
+    ),
+    Option(
+        ("--aws-credentials",),
+        "aws_credentials",
+        str,
+        "ACCESS_KEY:SECRET[,ACCESS_KEY:SECRET...]: the DynamoDB endpoint verifies every "
+        "request's SigV4 signature with these (default: any signature is accepted); "
+        "prefer the environment variable",
+        None,
+        "PAIRS",
+    ),
+)
+
+#: Every option of ``serve``, in the order of ``--help``.
+OPTIONS: Final[tuple[Option, ...]] = _SERVER_OPTIONS + _DYNAMODB_OPTIONS
+
+
 def _help(option: Option) -> str:
     text = option.help
     if option.default is not None and option.convert is not None and "default:" not in text:
@@ -465,6 +548,8 @@ def config_from(
     if settings["db_path"] is None:
         raise ConfigError(f"--db-path (or {ENV_PREFIX}DB_PATH) is required")
     settings["group_commit"] = not settings.pop("no_group_commit")
+    settings["grpc"] = not settings.pop("no_grpc")
+    settings["dynamodb"] = not settings.pop("no_dynamodb")
     return ServerConfig(**settings)
 
 

@@ -10,7 +10,8 @@ One :class:`Metrics` per served database owns:
   (the last three read when scraped), plus the client library's standard
   ``process_*``, ``python_*`` and ``python_gc_*`` ones;
 * an HTTP endpoint on the event loop (:meth:`Metrics.start_http`, see
-  :mod:`keystone_net.serving.http_endpoint`) answering ``GET /metrics`` (the registry, in the Prometheus or OpenMetrics
+  :mod:`keystone_net.serving.http`: uvicorn + httptools, the stack of the DynamoDB
+  endpoint) answering ``GET /metrics`` (the registry, in the Prometheus or OpenMetrics
   text format the scraper asks for), ``GET /health`` (200 while the process
   runs: a liveness probe) and ``GET /ready`` (200 only after
   :meth:`Metrics.set_ready` ``(True)``: a readiness probe);
@@ -47,7 +48,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from keystone_net.grpc.services import KEYSTONE_SERVICE, make_services
-from keystone_net.serving.http_endpoint import TEXT, HttpEndpoint, Response
+from keystone_net.serving.http import TEXT, HttpEndpoint, Response
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
