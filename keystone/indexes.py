@@ -165,7 +165,9 @@ class Index:
         key = self._finish(head, srt, base_key)
         front = len(head) + len(srt) + len(_TERM)
         if front + _DIGEST > self.max_key_size and front + len(base_key) <= self.max_key_size:
-            return key, head + srt + _TERM + base_key
+            whole = head + srt + _TERM + base_key
+            if whole != key:
+                return key, whole
         return (key,)
 
     def _parts(self, item: Item) -> tuple[bytes, bytes] | None:
@@ -236,6 +238,8 @@ class Index:
         group = self.group_len(head)
         if self.sk_attr is not None and group is not None:
             return head + _lead(srt, group) + _LONG + sha256(front + base_key).digest()
+        if size + len(base_key) <= limit:  # (no groups in this partition: whole, as ever)
+            return front + base_key
         raise ValidationError(
             f"the entry of this item in index {self.name!r} would have a "
             f"{size + _DIGEST}-byte key; the limit is {self.max_key_size} bytes "

@@ -185,3 +185,23 @@ def test_entries_an_earlier_release_stored_whole_are_still_removed(tmp_path):
                 "b",
             ]
         assert t.stats()["indexes"] == {"by_l": 3, "by_g": 3}
+
+
+def test_beside_a_long_inline_partition_key_of_the_default_table_entries_stay_whole(tmp_path):
+    # The default table keeps index partition keys inline up to LMDB's limit
+    # (as format 2 did); beside a 440-byte one too little room is left for
+    # groups, so sort keys are stored whole when they fit, as before, and a
+    # longer one is refused naming the index.
+    schema = Schema(global_indexes=[GlobalIndex("by_g", "g", "gs")])
+    with keystone.Database.open(tmp_path / "d.keystone", schema=schema) as db:
+        g = "g" * 440
+        db.put({"pk": "a", "sk": "b", "g": g, "gs": "s" * 40})
+        db.put({"pk": "a", "sk": "c", "g": g, "gs": "s" * 39})
+        assert [i["sk"] for i in db.query(g, index="by_g")] == ["c", "b"]
+        db.update("a", "b", update="SET gs = :v", values={":v": "r" * 40})
+        assert [i["sk"] for i in db.query(g, index="by_g")] == ["b", "c"]
+        db.delete("a", "b")
+        assert [i["sk"] for i in db.query(g, index="by_g")] == ["c"]
+        with pytest.raises(ValidationError, match="in index 'by_g'"):
+            db.put({"pk": "a", "sk": "d", "g": g, "gs": "s" * 100})
+        assert db.stats()["indexes"] == {"by_g": 1}
