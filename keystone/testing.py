@@ -18,8 +18,9 @@ import or configure:
     ``keystone_client``'s: keyword arguments of ``Schema`` (or one
     ``Schema`` instance). On a test, class or module.
 ``@pytest.mark.keystone_tables(name=schema, ...)``
-    Tables created in ``keystone_db`` before the test, each given as a
-    ``Schema`` or a dict of its fields: ``keystone_db.table("name")``.
+    Tables created in ``keystone_db`` (and on ``keystone_client``'s server)
+    before the test, each given as a ``Schema`` or a dict of its fields:
+    ``keystone_db.table("name")``, ``keystone_client.table("name")``.
 ``keystone_server``
     One real ``python -m keystone_net serve`` process for the whole session,
     on a free loopback port (its metrics endpoint on another free one), over
@@ -28,9 +29,12 @@ import or configure:
     ``keystone_net`` is not installed.
 ``keystone_client``
     A sync client connected to ``keystone_server`` (``keystone_net.connect``),
-    the same API as ``keystone_db``. The server's table is emptied before
-    each test that uses it. Under ``keystone_schema`` it is a client of
-    another session server, one per schema, whose file has that schema.
+    the same API as ``keystone_db``. The server's default table is emptied,
+    and its other tables deleted, before each test that uses it; the tables
+    of ``keystone_tables`` are then created on the server
+    (``keystone_client.table("name")``). Under ``keystone_schema`` it is a
+    client of another session server, one per schema, whose file has that
+    schema.
 ``keystone_dynamodb``
     The DynamoDB endpoint of one session server (per xdist worker), for code
     written against DynamoDB: for the test, ``AWS_ENDPOINT_URL_DYNAMODB``
@@ -86,7 +90,8 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
-        f"{TABLES_MARKER}(**tables): tables created in keystone_db before the test "
+        f"{TABLES_MARKER}(**tables): tables created in keystone_db (and on keystone_client's "
+        "server) before the test "
         "(name=keystone.Schema(...) or name={schema fields})",
     )
 
@@ -156,18 +161,21 @@ def keystone_db_factory() -> Iterator[DatabaseFactory]:
         factory.close_all()
 
 
+def marked_tables(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The tables ``@pytest.mark.keystone_tables(name=schema, ...)`` asks for (``{}``: none)."""
+    tables_marker = request.node.get_closest_marker(TABLES_MARKER)
+    if tables_marker is None:
+        return {}
+    if tables_marker.args:
+        raise pytest.UsageError(f"@pytest.mark.{TABLES_MARKER} takes name=schema keyword arguments")
+    return dict(tables_marker.kwargs)
+
+
 @pytest.fixture
 def keystone_db(request: pytest.FixtureRequest, keystone_db_factory: DatabaseFactory) -> Database:
     """A fresh in-memory Database; ``@pytest.mark.keystone_schema(...)`` sets its schema
     and ``@pytest.mark.keystone_tables(...)`` creates tables in it."""
-    tables_marker = request.node.get_closest_marker(TABLES_MARKER)
-    tables: dict[str, Any] = {}
-    if tables_marker is not None:
-        if tables_marker.args:
-            raise pytest.UsageError(
-                f"@pytest.mark.{TABLES_MARKER} takes name=schema keyword arguments"
-            )
-        tables = dict(tables_marker.kwargs)
+    tables = marked_tables(request)
     marker = request.node.get_closest_marker(MARKER)
     if marker is None:
         return keystone_db_factory(tables=tables)
@@ -432,10 +440,24 @@ def keystone_client(request: pytest.FixtureRequest) -> Iterator[Store]:
             sort_key=schema.sort_key or "sk",
         )
     try:
+        tables = marked_tables(request)
+        drop_tables(client)
         empty(client, schema)
+        for name, table_schema in tables.items():
+            if isinstance(table_schema, dict):
+                table_schema = Schema(**table_schema)
+            client.create_table(name, schema_of(table_schema, {}))
         yield client
     finally:
         client.close()
+
+
+def drop_tables(client: Any) -> list[str]:
+    """Delete every table of the server but the default one (earlier tests'); their names."""
+    dropped = [name for name in client.tables() if name != "default"]
+    for name in dropped:
+        client.delete_table(name)
+    return dropped
 
 
 class DynamoDBEndpoint:
@@ -557,8 +579,10 @@ __all__ = [
     "DynamoDBEndpoint",
     "KeystoneServer",
     "ServersBySchema",
+    "drop_tables",
     "empty",
     "free_port",
+    "marked_tables",
     "keystone_client",
     "keystone_db",
     "keystone_db_factory",

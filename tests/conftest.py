@@ -145,6 +145,9 @@ class RemoteStore:
         if self.client.closed:  # a test closed it
             self.client = self._connect()
         client = self.client
+        for name in client.tables():  # other tests' tables
+            if name != "default":
+                client.delete_table(name)
         keys = [
             (item["pk"], item["sk"]) if "sk" in item else (item["pk"],)
             for item in client.scan_all(projection="#p, #s", names={"#p": "pk", "#s": "sk"})

@@ -88,3 +88,23 @@ def test_the_token_and_a_missing_server(tmp_path: Path, start_server: Any) -> No
     server.terminate()
     status, _, err = run_main("get", url, "a")
     assert status == 1 and "Unavailable" in err
+
+
+def test_the_table_verbs_work_over_a_server(url: str) -> None:
+    status, _, err = run_main(
+        "create-table", url, "orders", "--partition-key", "customer:S", "--sort-key", "placed:N"
+    )
+    assert status == 0, err
+    status, out, _ = run_main("tables", url, "--json")
+    assert (status, lines(out)) == (0, [{"table": "default"}, {"table": "orders"}])
+    status, out, _ = run_main("describe-table", url, "orders", "--json")
+    description = json.loads(out)
+    assert status == 0 and description["TableName"] == "orders"
+    assert {"AttributeName": "placed", "AttributeType": "N"} in description["AttributeDefinitions"]
+    status, _, err = run_main("create-table", url, "orders")
+    assert status != 0 and "Table already exists: orders" in err
+    assert run_main("delete-table", url, "orders")[0] == 0
+    status, out, _ = run_main("tables", url, "--json")
+    assert lines(out) == [{"table": "default"}]
+    status, _, err = run_main("describe-table", url, "orders")
+    assert status != 0 and "Table: orders not found" in err

@@ -133,7 +133,7 @@ class TestPutGet:
         assert (status, lines(out)) == (0, [{"name": "Ada"}])
 
     def test_get_on_a_terminal_is_an_attribute_table(self, path: Path) -> None:
-        status, out, _ = run_main("get", path, "user#1", "profile", "--table")
+        status, out, _ = run_main("get", path, "user#1", "profile", "--output", "table")
         assert status == 0
         assert out.splitlines() == [
             "attribute  value",
@@ -296,7 +296,9 @@ class TestQuery:
         assert "not allowed with argument" in result.stderr
 
     def test_query_as_a_table(self, path: Path) -> None:
-        status, out, _ = run_main("query", path, "user#1", "--sk-begins-with", "order#", "--table")
+        status, out, _ = run_main(
+            "query", path, "user#1", "--sk-begins-with", "order#", "-o", "table"
+        )
         assert status == 0
         assert out.splitlines() == [
             "pk      sk       amount",
@@ -372,7 +374,7 @@ class TestStatsAndBackup:
         assert (stats["partition_key"], stats["sort_key"]) == ("pk", "sk")
 
     def test_stats_as_a_table(self, path: Path) -> None:
-        status, out, _ = run_main("stats", path, "--table")
+        status, out, _ = run_main("stats", path, "--output", "table")
         assert status == 0
         assert any(line.split() == ["items", "5"] for line in out.splitlines())
 

@@ -310,11 +310,33 @@ def test_keys_travel_as_bytes_str_as_utf8() -> None:
     assert convert.key_from_proto(b"a", b"") == (b"a", b"")
 
 
+def test_number_keys_travel_as_their_canonical_dynamodb_text() -> None:
+    assert convert.key_to_proto(1) == (b"1", None)
+    assert convert.key_to_proto("a", 2.5) == (b"a", b"2.5")
+    assert convert.key_to_proto(Decimal("1.50E+2"), Decimal("-0.000")) == (b"150", b"0")
+    assert convert.key_value(b"150", "N", "partition_key") == 150
+    assert convert.key_value(b"-1.5e-3", "N", "sort_key") == Decimal("-0.0015")
+    assert convert.key_value("ü".encode(), "S", "partition_key") == "ü"
+    assert convert.key_value(b"\xff", "B", "partition_key") == b"\xff"
+    assert convert.key_value(b"\xff", None, "partition_key") == b"\xff"
+
+
+def test_key_bytes_that_do_not_fit_the_declared_type_are_rejected() -> None:
+    with pytest.raises(ValidationError, match="partition_key: .*declared S.*not UTF-8"):
+        convert.key_value(b"\xff", "S", "partition_key")
+    with pytest.raises(ValidationError, match="sort_key"):
+        convert.key_value(b"1_000", "N", "sort_key")
+    with pytest.raises(ValidationError, match="sort_key"):
+        convert.key_value(b"NaN", "N", "sort_key")
+
+
 def test_keys_of_other_types_are_rejected() -> None:
-    with pytest.raises(ValidationError, match="partition key must be str or bytes"):
-        convert.key_to_proto(1)  # type: ignore[arg-type]
-    with pytest.raises(ValidationError, match="sort key must be str or bytes"):
-        convert.key_to_proto("a", 2.5)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="partition key must be str, bytes or a number"):
+        convert.key_to_proto(None)
+    with pytest.raises(ValidationError, match="sort key must be str, bytes or a number"):
+        convert.key_to_proto("a", True)
+    with pytest.raises(ValidationError, match="sort key"):
+        convert.key_to_proto("a", float("nan"))
 
 
 def test_key_messages_round_trip() -> None:
@@ -342,8 +364,20 @@ def test_put_item_key_attributes_must_match_the_request() -> None:
         convert.item_with_key({"pk": "other"}, b"p", None)
     with pytest.raises(ValidationError, match="^sk: .*sort_key"):
         convert.item_with_key({"pk": "p", "sk": "x"}, b"p", b"s")
-    with pytest.raises(ValidationError, match="str or bytes"):
-        convert.item_with_key({"pk": 5}, b"5", None)
+    with pytest.raises(ValidationError, match="str, bytes or a number"):
+        convert.item_with_key({"pk": None}, b"5", None)
+
+
+def test_put_key_bytes_are_read_by_the_declared_key_types() -> None:
+    typed = {"pk_name": "id", "sk_name": "at", "pk_type": "S", "sk_type": "N"}
+    item = convert.item_with_key({"v": 1}, b"a", b"1.50", **typed)  # type: ignore[arg-type]
+    assert item == {"v": 1, "id": "a", "at": Decimal("1.5")}
+    item = convert.item_with_key({"id": "a", "at": 2}, b"a", b"2.0", **typed)  # type: ignore[arg-type]
+    assert item == {"id": "a", "at": 2}
+    with pytest.raises(ValidationError, match="^at: .*sort_key"):
+        convert.item_with_key({"id": "a", "at": 3}, b"a", b"2", **typed)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="sort_key"):
+        convert.item_with_key({"id": "a"}, b"a", b"two", **typed)  # type: ignore[arg-type]
 
 
 def test_put_item_without_request_keys_lets_the_item_decide() -> None:

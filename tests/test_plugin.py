@@ -260,3 +260,45 @@ def test_keystone_tables_creates_tables_in_keystone_db(pytester: pytest.Pytester
     )
     result = pytester.runpytest("--strict-markers")
     result.assert_outcomes(passed=3)
+
+
+def test_keystone_tables_creates_tables_on_keystone_clients_server(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        from decimal import Decimal
+
+        import pytest
+        import keystone
+
+        ORDERS = keystone.Schema(partition_key=("customer", "S"), sort_key=("placed", "N"))
+
+        @pytest.mark.keystone_tables(orders=ORDERS, blobs={"partition_key": ("id", "B"), "sort_key": None})
+        def test_marked(keystone_client):
+            assert keystone_client.tables() == ["blobs", "default", "orders"]
+            orders = keystone_client.table("orders")
+            orders.put({"customer": "c", "placed": Decimal("1.5")})
+            assert orders.get("c", Decimal("1.50")) == {"customer": "c", "placed": Decimal("1.5")}
+            with pytest.raises(keystone.ValidationError, match="expected: N actual: S"):
+                orders.get("c", "1.5")
+            keystone_client.table("blobs").put({"id": b"\\x00"})
+
+        def test_unmarked_sees_no_tables_of_others(keystone_client):
+            assert keystone_client.tables() == ["default"]
+
+        @pytest.mark.keystone_tables(orders=ORDERS)
+        def test_marked_again_starts_empty(keystone_client):
+            assert keystone_client.tables() == ["default", "orders"]
+            assert keystone_client.table("orders").scan().items == []
+
+        @pytest.mark.keystone_tables(orders=ORDERS)
+        def test_both_fixtures_hold_the_same_tables(keystone_db, keystone_client):
+            assert keystone_db.tables() == keystone_client.tables()
+            for store in (keystone_db, keystone_client):
+                store.table("orders").put({"customer": "c", "placed": 2})
+                assert store.table("orders").query("c").items == [{"customer": "c", "placed": 2}]
+        """
+    )
+    result = pytester.runpytest("--strict-markers", "-p", "no:randomly")
+    result.assert_outcomes(passed=4)

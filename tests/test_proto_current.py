@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Final
 
 import pytest
 
@@ -248,10 +249,79 @@ RPCS = {
 }
 
 
-@pytest.mark.parametrize("message", sorted(FIELD_NUMBERS))
+#: Ours, for many tables per file (PROTOCOL.md): `table` = 103 on every request
+#: and on every key or part inside batch and transaction requests, and the API
+#: additions after it; merged into FIELD_NUMBERS by the test below.
+_T: Final = {"table": 103}
+_ON_FAILURE: Final = {"table": 103, "return_values_on_condition_check_failure": 104}
+#: The key values with their types (ours: partition_key_value, sort_key_value)
+#: beside the key bytes, on every message that names a key by its fields.
+_KEYS_104: Final = {"table": 103, "partition_key_value": 104, "sort_key_value": 105}
+_KEYS_105: Final = {**_ON_FAILURE, "partition_key_value": 105, "sort_key_value": 106}
+TABLE_FIELD_NUMBERS: dict[str, dict[str, int]] = {
+    "Key": _KEYS_104,
+    "PutRequest": _ON_FAILURE,
+    "GetRequest": _KEYS_104,
+    "DeleteRequest": _KEYS_105,
+    "UpdateRequest": _KEYS_105,
+    "QueryRequest": {"table": 103, "key_condition_expression": 104, "select": 105},
+    "ScanRequest": {"table": 103, "select": 104},
+    "BatchGetRequest": {"expression_names": 100, "projection_expression": 101, "table": 103},
+    "TransactGetRequest": {"expression_names": 100, "projection_expression": 101, "table": 103},
+    "BatchWriteRequest": _T,
+    "PutItem": _T,
+    "DeleteKey": _KEYS_104,
+    "TransactWriteRequest": {"table": 103, "client_request_token": 104},
+    "TransactPut": _ON_FAILURE,
+    "TransactUpdate": _KEYS_105,
+    "TransactDelete": _KEYS_105,
+    "ConditionCheck": _KEYS_105,
+    "ExecuteStatementRequest": _T,
+    # Table management (new messages, numbered from 1).
+    "KeyAttribute": {"name": 1, "type": 2},
+    "IndexProjection": {"projection_type": 1, "non_key_attributes": 2},
+    "LocalIndexDefinition": {"name": 1, "sort_key": 2, "projection": 3},
+    "GlobalIndexDefinition": {"name": 1, "partition_key": 2, "sort_key": 3, "projection": 4},
+    "StreamSpecification": {"view": 1, "retention_records": 2, "retention_ms": 3},
+    "TableSchema": {
+        "partition_key": 1,
+        "sort_key": 2,
+        "local_indexes": 3,
+        "global_indexes": 4,
+        "ttl_attribute": 5,
+        "stream": 6,
+    },
+    "CreateTableRequest": {"table": 1, "schema": 2},
+    "DescribeTableRequest": {"table": 1},
+    "ListTablesRequest": {},
+    "ListTablesResponse": {"tables": 1},
+    "StreamChange": {"enabled": 1, "specification": 2},
+    "UpdateTableRequest": {
+        "table": 1,
+        "add_local_indexes": 2,
+        "add_global_indexes": 3,
+        "drop_indexes": 4,
+        "stream": 5,
+    },
+    "DeleteTableRequest": {"table": 1},
+    "DeleteTableResponse": {},
+    "TableDescriptionResponse": {"description": 1},
+}
+
+TABLE_RPCS = {
+    "CreateTable": ("CreateTableRequest", "TableDescriptionResponse", False),
+    "DescribeTable": ("DescribeTableRequest", "TableDescriptionResponse", False),
+    "ListTables": ("ListTablesRequest", "ListTablesResponse", False),
+    "UpdateTable": ("UpdateTableRequest", "TableDescriptionResponse", False),
+    "DeleteTable": ("DeleteTableRequest", "DeleteTableResponse", False),
+}
+
+
+@pytest.mark.parametrize("message", sorted({*FIELD_NUMBERS, *TABLE_FIELD_NUMBERS}))
 def test_field_numbers_match_the_protocol(message: str) -> None:
     meta = getattr(pb, message)._betterproto.meta_by_field_name
-    assert {name: m.number for name, m in meta.items()} == FIELD_NUMBERS[message]
+    expected = {**FIELD_NUMBERS.get(message, {}), **TABLE_FIELD_NUMBERS.get(message, {})}
+    assert {name: m.number for name, m in meta.items()} == expected
 
 
 def test_oneofs_match_the_protocol() -> None:
@@ -275,8 +345,9 @@ def test_service_has_the_eleven_rpcs() -> None:
         pass
 
     mapping = Service().__mapping__()
-    assert set(mapping) == {f"/keystone.KeystoneDB/{rpc}" for rpc in RPCS}
-    for rpc, (request, response, streaming) in RPCS.items():
+    rpcs = {**RPCS, **TABLE_RPCS}
+    assert set(mapping) == {f"/keystone.KeystoneDB/{rpc}" for rpc in rpcs}
+    for rpc, (request, response, streaming) in rpcs.items():
         handler = mapping[f"/keystone.KeystoneDB/{rpc}"]
         assert handler.request_type is getattr(pb, request)
         assert handler.reply_type is getattr(pb, response)

@@ -14,8 +14,11 @@ anywhere on the line, names the server instead of PATH, as the AWS CLI's
 ``--endpoint-url`` does. A file whose name looks like an address is written
 ``./NAME``.
 
-Output is a table on a terminal and typed JSON Lines (:mod:`.jsonl`) when
-piped or with ``--json``. Errors are one line on stderr (cut at
+The item verbs take ``--table NAME`` (the table they act on; default: the
+file's default table). Output is a table on a terminal and typed JSON Lines
+(:mod:`.jsonl`) when piped; ``--output json|table`` (``-o``, or ``--json``)
+decides. A bare ``--table``, the output flag of earlier releases, is a
+usage error that says so (:data:`OLD_TABLE_FLAG`). Errors are one line on stderr (cut at
 :data:`MAX_MESSAGE` characters): exit status 1 for a failed operation, 2 for
 a usage error; never a traceback (``KEYSTONE_DEBUG=1`` adds one for an
 error that is not a :class:`~keystone.KeystoneError`, which is a bug).
@@ -43,12 +46,15 @@ from .registry import (
     COMMANDS,
     Context,
     UsageError,
+    add_output_options,
     add_schema_options,
+    add_table_option,
     is_terminal,
     listed,
     make_output,
     open_database,
     schema_from_args,
+    table_of,
 )
 from .remote import SERVER_FORMS, AddressError, classify, server
 
@@ -91,10 +97,10 @@ def build_parser(*, shell: bool = False, endpoint: bool = False) -> argparse.Arg
                 + (", or a server: host:port, grpc://, grpcs://, http(s)://" if cmd.remote else ""),
             )
         cmd.configure(sub)
+        if cmd.tables:
+            add_table_option(sub)
         if cmd.prints:
-            fmt = sub.add_mutually_exclusive_group()
-            fmt.add_argument("--json", action="store_true", help="print JSON Lines")
-            fmt.add_argument("--table", action="store_true", help="print a table")
+            add_output_options(sub)
         if cmd.creates and not shell:
             add_schema_options(sub)
     if not shell:
@@ -128,6 +134,10 @@ def main(
     words = list(sys.argv[1:] if argv is None else argv)
     endpoint, words = take_endpoint(words)
     parser = build_parser(endpoint=endpoint is not None)
+    hint = old_table_flag(words)
+    if hint is not None:
+        stderr.write(f"{PROG}: error: {hint}\n")
+        return 2
     try:
         args = parser.parse_args(words)
     except SystemExit as exc:
@@ -173,6 +183,24 @@ def main(
         return 1
 
 
+#: What a bare ``--table`` (the output flag of earlier releases) is told.
+OLD_TABLE_FLAG: Final = (
+    "--table takes a table name now (--table NAME: the table to act on); "
+    "for table-formatted output use --output table (or -o table)"
+)
+
+
+def old_table_flag(words: Sequence[str]) -> str | None:
+    """The hint for ``--table`` given without a name, as earlier releases took it
+    (last on the line, or before another option); ``None`` otherwise."""
+    for i, word in enumerate(words):
+        if word == "--":
+            return None
+        if word == "--table" and (i + 1 == len(words) or words[i + 1].startswith("-")):
+            return OLD_TABLE_FLAG
+    return None
+
+
 def take_endpoint(words: list[str]) -> tuple[str | None, list[str]]:
     """``--endpoint ADDRESS`` (or ``--endpoint=ADDRESS``) taken out of the arguments."""
     endpoint: str | None = None
@@ -214,7 +242,8 @@ def run_command(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr:
             expected = 0
     db = open_database(args.path, cmd.access, schema_from_args(args), expected_bytes=expected)
     try:
-        ctx = Context(db, make_output(args, db, stdout), stdin, stderr, is_terminal(stderr))
+        store = table_of(db, args)
+        ctx = Context(store, make_output(args, store, stdout), stdin, stderr, is_terminal(stderr))
         status = cmd.run(ctx, args)
         stdout.flush()
         return status
@@ -247,4 +276,13 @@ def error_message(exc: BaseException) -> str | None:
     return one_line(text)
 
 
-__all__ = ["build_parser", "error_message", "main", "one_line", "run_command", "take_endpoint"]
+__all__ = [
+    "OLD_TABLE_FLAG",
+    "build_parser",
+    "error_message",
+    "main",
+    "old_table_flag",
+    "one_line",
+    "run_command",
+    "take_endpoint",
+]

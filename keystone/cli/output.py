@@ -1,8 +1,10 @@
 """What the CLI prints: readable tables on a terminal, typed JSON Lines otherwise.
 
-:class:`Output` is chosen once per command: ``--json`` forces JSON Lines,
-``--table`` forces tables, and by default a terminal gets tables while a
-pipe or a file gets JSON Lines (one item per line, see :mod:`.jsonl`).
+:class:`Output` is chosen once per command: ``--json`` or ``--output json``
+forces JSON Lines, ``--output table`` (``-o table``) forces tables, and by
+default a terminal gets tables while a pipe or a file gets JSON Lines (one
+item per line, see :mod:`.jsonl`). (``--table NAME`` names the table a verb
+acts on.)
 """
 
 from __future__ import annotations

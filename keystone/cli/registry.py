@@ -12,16 +12,19 @@ both.
 from __future__ import annotations
 
 import argparse
+import binascii
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TextIO
 
-from ..database import Database
-from ..schema import Schema
+from ..database import Database, Table
+from ..errors import ValidationError
+from ..schema import GlobalIndex, Schema
+from ..types import parse_number
 from . import jsonl
 from .output import Output
-from .remote import RemoteStore, classify, open_remote
+from .remote import KeyInfo, RemoteStore, classify, open_remote
 
 Access = Literal["read", "change", "write"]
 
@@ -34,8 +37,9 @@ class UsageError(Exception):
 class Context:
     """What a verb runs against: the open database, where output goes, the terminal."""
 
-    #: A database file, or a server (``RemoteStore``: the data verbs only).
-    db: Database | RemoteStore
+    #: A database file, or a server (``RemoteStore``: the data verbs only); with
+    #: ``--table NAME``, that table of it (a ``Table``, or a ``RemoteStore`` of it).
+    db: Database | Table | RemoteStore
     out: Output
     stdin: TextIO
     stderr: TextIO
@@ -53,12 +57,14 @@ class Command:
     access: Access
     configure: Callable[[argparse.ArgumentParser], None]
     run: Callable[[Context, argparse.Namespace], int]
-    #: Whether the verb prints items (and so takes ``--json`` / ``--table``).
+    #: Whether the verb prints items (and so takes ``--json`` / ``--output``).
     prints: bool = True
     #: Whether the verb may create the file (and so takes the key schema options).
     creates: bool = False
     #: Whether the verb also works on a server (PATH a URL; see :mod:`.remote`).
     remote: bool = False
+    #: Whether the verb acts on one table (and so takes ``--table NAME``).
+    tables: bool = False
 
 
 COMMANDS: dict[str, Command] = {}
@@ -126,6 +132,75 @@ def add_read_options(parser: argparse.ArgumentParser) -> None:
         "--limit", metavar="N", type=positive_int, help="print at most N items (after the filter)"
     )
     add_placeholders(parser)
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """``--json`` and ``--output json|table`` (``-o``): how a verb prints."""
+    fmt = parser.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print JSON Lines (as --output json)")
+    fmt.add_argument(
+        "-o",
+        "--output",
+        choices=("json", "table"),
+        help="print JSON Lines or a table (default: a table on a terminal, JSON Lines otherwise)",
+    )
+
+
+def add_table_option(parser: argparse.ArgumentParser) -> None:
+    """``--table NAME``: the table a verb acts on."""
+    parser.add_argument(
+        "--table",
+        dest="table_name",
+        metavar="NAME",
+        help="act on the table NAME (default: the file's default table; see `keystone tables`)",
+    )
+
+
+def output_json(args: argparse.Namespace | None) -> bool | None:
+    """Whether the options ask for JSON Lines (``True``), a table (``False``) or neither."""
+    if args is None:
+        return None
+    if getattr(args, "json", False):
+        return True
+    chosen = getattr(args, "output", None)
+    return None if chosen is None else chosen == "json"
+
+
+def table_of(db: Database | RemoteStore, args: argparse.Namespace | None) -> Any:
+    """The store a verb acts on: ``db``, or its table ``--table NAME`` (``NotFound`` if none)."""
+    name = getattr(args, "table_name", None)
+    if name is None:
+        return db
+    return db.table(name)
+
+
+def key_info(store: Any) -> KeyInfo:
+    """The key attributes and declared key types of the table a verb acts on."""
+    if isinstance(store, RemoteStore):
+        return store.key_info()
+    schema: Schema = store.schema
+    indexes: dict[str, tuple[str | None, str | None]] = {}
+    for idx in schema.indexes:
+        if isinstance(idx, GlobalIndex):
+            indexes[idx.name] = (idx.partition_key_type, idx.sort_key_type)
+        else:
+            indexes[idx.name] = (schema.partition_key_type, idx.sort_key_type)
+    return KeyInfo(schema.partition_key_type, schema.sort_key_type, indexes)
+
+
+def key_value(text: str, kind: str | None, what: str) -> Any:
+    """A key value given on the command line, read as its declared type says:
+    a number for ``N``, base64 for ``B``, the text itself otherwise."""
+    if kind == "N":
+        return parse_number(text, what)
+    if kind == "B":
+        try:
+            return binascii.a2b_base64(text.encode("ascii"), strict_mode=True)
+        except (binascii.Error, UnicodeEncodeError, ValueError):
+            raise ValidationError(
+                f"{what}: the key attribute is binary (B); give its value in base64, got {text!r}"
+            ) from None
+    return text
 
 
 def add_schema_options(parser: argparse.ArgumentParser) -> None:
@@ -222,8 +297,22 @@ def open_database(
     return Database.open(path, schema, create=create, map_size=size)
 
 
-def local(db: Database | RemoteStore, verb: str) -> Database:
-    """``db`` if it is a database file; a usage error for a verb that needs one."""
+def local(db: Database | Table | RemoteStore, verb: str) -> Table:
+    """``db`` if it is (a table of) a database file; a usage error for a verb that needs one."""
+    if isinstance(db, Table):
+        return db
+    raise UsageError(f"{verb} needs a database file, not a server")
+
+
+def whole(db: Database | Table | RemoteStore, verb: str) -> Database | RemoteStore:
+    """``db`` if it is a whole file or server (not one of its tables)."""
+    if isinstance(db, (Database, RemoteStore)):
+        return db
+    raise UsageError(f"{verb} acts on the whole file, not on one table")
+
+
+def local_file(db: Database | Table | RemoteStore, verb: str) -> Database:
+    """``db`` if it is a whole database file; a usage error otherwise."""
     if isinstance(db, Database):
         return db
     raise UsageError(f"{verb} needs a database file, not a server")
@@ -236,14 +325,14 @@ def is_terminal(stream: Any) -> bool:
         return False
 
 
-def make_output(args: argparse.Namespace, db: Database | RemoteStore, stream: TextIO) -> Output:
-    """Tables on a terminal, JSON Lines otherwise; ``--json`` / ``--table`` decide first."""
-    if getattr(args, "json", False):
-        as_json = True
-    elif getattr(args, "table", False):
-        as_json = False
-    else:
-        as_json = not is_terminal(stream)
+def make_output(
+    args: argparse.Namespace | None, db: Any, stream: TextIO, default: bool | None = None
+) -> Output:
+    """Tables on a terminal, JSON Lines otherwise; ``--json`` / ``--output`` decide
+    first, then ``default`` (the shell's ``.json`` / ``.table``)."""
+    as_json = output_json(args)
+    if as_json is None:
+        as_json = default if default is not None else not is_terminal(stream)
     schema = db.schema
     keys = [schema.partition_key] + ([schema.sort_key] if schema.sort_key else [])
     return Output(stream, json=as_json, key_attrs=keys)
@@ -251,6 +340,12 @@ def make_output(args: argparse.Namespace, db: Database | RemoteStore, stream: Te
 
 __all__ = [
     "COMMANDS",
+    "add_output_options",
+    "add_table_option",
+    "key_info",
+    "key_value",
+    "output_json",
+    "table_of",
     "Access",
     "Command",
     "Context",
@@ -260,5 +355,7 @@ __all__ = [
     "open_database",
     "listed",
     "local",
+    "local_file",
+    "whole",
     "register",
 ]

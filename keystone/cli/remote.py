@@ -18,8 +18,11 @@ need the database file. Connection settings come from the environment, as
 for the server: ``KEYSTONE_AUTH_TOKEN`` (the bearer token),
 ``KEYSTONE_CA_FILE`` (the CA of a TLS server) and
 ``KEYSTONE_CERT_FILE``/``KEYSTONE_KEY_FILE`` (a client certificate). The
-table's key attribute names, which a client cannot ask the server, default
-to ``pk``/``sk`` (``--partition-key``/``--sort-key`` where a verb has them).
+default table's key attribute names default to ``pk``/``sk``
+(``--partition-key``/``--sort-key`` where a verb has them); a table named
+with ``--table NAME`` is described by the server (DescribeTable), which
+gives its key names and the declared key types the key arguments are read
+by (:meth:`RemoteStore.key_info`).
 
 ``keystone_net`` is imported only here, only when a server is given: the
 library itself never imports the network layer.
@@ -39,6 +42,8 @@ from ..schema import Schema
 __all__ = [
     "SCHEMES",
     "AddressError",
+    "KeyInfo",
+    "key_info_of",
     "RemoteStore",
     "Target",
     "classify",
@@ -128,16 +133,81 @@ def is_url(path: str) -> bool:
     return classify(path).is_server
 
 
+@dataclass(frozen=True)
+class KeyInfo:
+    """The declared key types of a table and of its indexes (``None``: untyped)."""
+
+    pk_type: str | None
+    sk_type: str | None
+    #: index name -> (partition key type, sort key type)
+    indexes: Mapping[str, tuple[str | None, str | None]]
+
+    def of(self, index: str | None) -> tuple[str | None, str | None]:
+        """The key types of the table (``index=None``) or of an index (unknown: untyped)."""
+        if index is None:
+            return self.pk_type, self.sk_type
+        return self.indexes.get(index, (None, None))
+
+
+def _key_schema(part: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    pk = sk = None
+    for key in part.get("KeySchema") or ():
+        if key.get("KeyType") == "HASH":
+            pk = key.get("AttributeName")
+        elif key.get("KeyType") == "RANGE":
+            sk = key.get("AttributeName")
+    return pk, sk
+
+
+def key_info_of(description: Mapping[str, Any]) -> KeyInfo:
+    """The key types a table description (DynamoDB's ``TableDescription``) declares.
+
+    (An untyped key is described as ``S``: read as text, as it should be.)
+    """
+    types = {
+        d.get("AttributeName"): d.get("AttributeType")
+        for d in description.get("AttributeDefinitions") or ()
+    }
+    pk, sk = _key_schema(description)
+    indexes: dict[str, tuple[str | None, str | None]] = {}
+    for kind in ("LocalSecondaryIndexes", "GlobalSecondaryIndexes"):
+        for index in description.get(kind) or ():
+            ipk, isk = _key_schema(index)
+            indexes[index.get("IndexName")] = (types.get(ipk), types.get(isk))
+    return KeyInfo(types.get(pk), types.get(sk), indexes)
+
+
 class RemoteStore:
     """A ``keystone_net`` sync client, with the key ``schema`` the CLI prints by."""
 
-    def __init__(self, client: Any, schema: Schema) -> None:
+    def __init__(
+        self, client: Any, schema: Schema, description: Mapping[str, Any] | None = None
+    ) -> None:
         self._client = client
         #: The key attribute names only: a client cannot see the server's indexes.
         self.schema = schema
+        self._description = description
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
+
+    def table(self, name: str) -> RemoteStore:
+        """The server's table ``name`` (``NotFound`` if it has none), with its key names."""
+        description = self._client.describe_table(name)
+        pk, sk = _key_schema(description)
+        schema = Schema(partition_key=pk or "pk", sort_key=sk)
+        return RemoteStore(self._client.table(name), schema, description)
+
+    def key_info(self) -> KeyInfo:
+        """The declared key types (DescribeTable, asked once; untyped if it fails)."""
+        if self._description is None:
+            from ..errors import KeystoneError
+
+            try:
+                self._description = self._client.describe()
+            except KeystoneError:
+                return KeyInfo(None, None, {})
+        return key_info_of(self._description)
 
     def close(self) -> None:
         self._client.close()

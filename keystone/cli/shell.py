@@ -27,15 +27,16 @@ from typing import Final, TextIO
 from ..database import Database
 from ..schema import Schema
 from . import build_parser, error_message
-from .output import Output
 from .registry import (
     COMMANDS,
     Context,
     UsageError,
     is_terminal,
     listed,
-    local,
+    local_file,
+    make_output,
     open_database,
+    table_of,
 )
 from .verbs import run_statement
 
@@ -60,7 +61,7 @@ def run_shell(
     path: str, schema: Schema | None, stdin: TextIO, stdout: TextIO, stderr: TextIO
 ) -> int:
     """Open ``path`` (created if missing) and read commands until ``.exit`` or end of input."""
-    db = local(open_database(path, "write", schema), "shell")
+    db = local_file(open_database(path, "write", schema), "shell")
     try:
         Shell(db, stdin, stdout, stderr).loop()
     finally:
@@ -171,17 +172,9 @@ class Shell:
         return [verb, *_split(rest)]
 
     def _context(self, args: argparse.Namespace | None) -> Context:
-        as_json = self.json_mode
-        if args is not None and getattr(args, "json", False):
-            as_json = True
-        elif args is not None and getattr(args, "table", False):
-            as_json = False
-        elif as_json is None:
-            as_json = not is_terminal(self.stdout)
-        schema = self.db.schema
-        keys = [schema.partition_key] + ([schema.sort_key] if schema.sort_key else [])
-        out = Output(self.stdout, json=as_json, key_attrs=keys)
-        return Context(self.db, out, self.stdin, self.stderr, is_terminal(self.stderr))
+        store = table_of(self.db, args)  # --table NAME
+        out = make_output(args, store, self.stdout, self.json_mode)
+        return Context(store, out, self.stdin, self.stderr, is_terminal(self.stderr))
 
     def _dot(self, text: str) -> bool:
         word = text.split()[0].lower()

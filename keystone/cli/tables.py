@@ -1,6 +1,7 @@
 """The CLI's table verbs: ``tables``, ``create-table``, ``describe-table``, ``delete-table``.
 
-Each calls the ``Database`` method of the same name on a database file.
+Each calls the ``Database`` method of the same name on a database file, or
+the client's on a server URL (the gRPC table management RPCs).
 Importing this module registers them in :data:`.registry.COMMANDS`.
 """
 
@@ -11,7 +12,7 @@ from typing import Any
 
 from ..errors import ValidationError
 from ..schema import Schema
-from .registry import Command, Context, UsageError, local, register
+from .registry import Command, Context, UsageError, register, whole
 
 
 def key_spec(text: str) -> str | tuple[str, str]:
@@ -25,7 +26,7 @@ def key_spec(text: str) -> str | tuple[str, str]:
 
 
 def run_tables(ctx: Context, args: argparse.Namespace) -> int:
-    ctx.out.items({"table": name} for name in local(ctx.db, "tables").tables())
+    ctx.out.items({"table": name} for name in whole(ctx.db, "tables").tables())
     return 0
 
 
@@ -39,6 +40,7 @@ register(
         "read",
         lambda parser: None,
         run_tables,
+        remote=True,
     )
 )
 
@@ -78,7 +80,7 @@ def run_create(ctx: Context, args: argparse.Namespace) -> int:
         schema = Schema(partition_key=args.table_partition_key, sort_key=sort)
     except ValidationError as exc:
         raise UsageError(str(exc)) from None
-    local(ctx.db, "create-table").create_table(args.name, schema)
+    whole(ctx.db, "create-table").create_table(args.name, schema)
     return 0
 
 
@@ -95,6 +97,7 @@ register(
         _configure_create,
         run_create,
         prints=False,
+        remote=True,
     )
 )
 
@@ -104,7 +107,7 @@ def _configure_name(parser: argparse.ArgumentParser) -> None:
 
 
 def run_describe(ctx: Context, args: argparse.Namespace) -> int:
-    ctx.out.mapping(local(ctx.db, "describe-table").describe_table(args.name))
+    ctx.out.mapping(whole(ctx.db, "describe-table").describe_table(args.name))
     return 0
 
 
@@ -119,12 +122,13 @@ register(
         "read",
         _configure_name,
         run_describe,
+        remote=True,
     )
 )
 
 
 def run_delete_table(ctx: Context, args: argparse.Namespace) -> int:
-    local(ctx.db, "delete-table").delete_table(args.name)
+    whole(ctx.db, "delete-table").delete_table(args.name)
     return 0
 
 
@@ -141,5 +145,6 @@ register(
         _configure_name,
         run_delete_table,
         prints=False,
+        remote=True,
     )
 )

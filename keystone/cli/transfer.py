@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Final, TextIO
 
-from ..database import Database
+from ..database import Table
 from ..errors import ResourceExhausted, ValidationError
 from . import jsonl
 from .progress import Progress
@@ -59,7 +59,7 @@ def input_size(source: IO[bytes]) -> int:
     return end - here
 
 
-def import_jsonl(db: Database, source: IO[bytes], progress: Progress) -> int:
+def import_jsonl(db: Table, source: IO[bytes], progress: Progress) -> int:
     """Put every item of the JSON Lines ``source`` in one commit; returns how many.
 
     Blank lines are skipped; a later line with the same key replaces an
@@ -79,7 +79,7 @@ def import_jsonl(db: Database, source: IO[bytes], progress: Progress) -> int:
     raise AssertionError("unreachable")
 
 
-def _import_once(db: Database, source: IO[bytes], progress: Progress) -> int:
+def _import_once(db: Table, source: IO[bytes], progress: Progress) -> int:
     count = 0
     done = 0
     loads_item = jsonl.loads_item
@@ -100,7 +100,7 @@ def _import_once(db: Database, source: IO[bytes], progress: Progress) -> int:
     return count
 
 
-def export_jsonl(db: Database | RemoteStore, dest: TextIO, progress: Progress) -> int:
+def export_jsonl(db: Table | RemoteStore, dest: TextIO, progress: Progress) -> int:
     """Write every item as one typed JSON line; returns how many.
 
     A database file is read from one snapshot (``Database.snapshot_items``):
@@ -112,7 +112,7 @@ def export_jsonl(db: Database | RemoteStore, dest: TextIO, progress: Progress) -
     write = dest.write
     dumps = jsonl.dumps
     update = progress.update
-    items = db.snapshot_items() if isinstance(db, Database) else db.scan_all()
+    items = db.snapshot_items() if isinstance(db, Table) else db.scan_all()
     for item in items:
         write(dumps(item))
         write("\n")
@@ -182,6 +182,7 @@ register(
         run_import,
         prints=False,
         creates=True,
+        tables=True,
     )
 )
 
@@ -195,7 +196,7 @@ def _configure_export(parser: argparse.ArgumentParser) -> None:
 def run_export(ctx: Context, args: argparse.Namespace) -> int:
     to_stdout = args.file == "-"
     shown = ctx.interactive and not (to_stdout and is_terminal(ctx.out.stream))
-    total = ctx.db.stats()["items"] if isinstance(ctx.db, Database) else None  # (a server: unknown)
+    total = ctx.db.stats()["items"] if isinstance(ctx.db, Table) else None  # (a server: unknown)
     progress = Progress("exporting", ctx.stderr, total=total, enabled=shown)
     if to_stdout:
         export_jsonl(ctx.db, ctx.out.stream, progress)
@@ -223,6 +224,7 @@ register(
         run_export,
         prints=False,
         remote=True,
+        tables=True,
     )
 )
 

@@ -8,13 +8,11 @@ from __future__ import annotations
 import argparse
 import itertools
 from collections.abc import Iterable, Iterator
-from decimal import Decimal
 from typing import Any
 
 from .. import sk as _sk
 from ..errors import KeystoneError, NotFound
 from ..sk import SortKeyCondition
-from ..types import parse_number
 from .registry import (
     Command,
     Context,
@@ -24,7 +22,10 @@ from .registry import (
     add_placeholders,
     add_read_options,
     json_arg,
+    key_info,
+    key_value,
     local,
+    local_file,
     placeholders,
     register,
 )
@@ -32,6 +33,14 @@ from .registry import (
 # --------------------------------------------------------------------------
 # put, get, delete, update
 # --------------------------------------------------------------------------
+
+
+def _key(ctx: Context, args: argparse.Namespace) -> tuple[Any, Any]:
+    """``PK [SK]`` read as the table's declared key types (``N``: a number, ``B``: base64)."""
+    pk_type, sk_type = key_info(ctx.db).of(None)
+    pk = key_value(args.pk, pk_type, "PK")
+    sk = None if args.sk is None else key_value(args.sk, sk_type, "SK")
+    return pk, sk
 
 
 def _configure_put(parser: argparse.ArgumentParser) -> None:
@@ -67,6 +76,7 @@ register(
         prints=False,
         creates=True,
         remote=True,
+        tables=True,
     )
 )
 
@@ -78,7 +88,7 @@ def _configure_get(parser: argparse.ArgumentParser) -> None:
 
 
 def run_get(ctx: Context, args: argparse.Namespace) -> int:
-    item = ctx.db.get(args.pk, args.sk, projection=args.projection, **placeholders(args))
+    item = ctx.db.get(*_key(ctx, args), projection=args.projection, **placeholders(args))
     if item is None:
         raise NotFound(f"no item with {_describe_key(ctx, args.pk, args.sk)}")
     ctx.out.item(item)
@@ -97,7 +107,8 @@ register(
     Command(
         "get",
         "print one item",
-        "Print the item with key PK [SK]; exit status 1 if there is none.\n\n"
+        "Print the item with key PK [SK]; exit status 1 if there is none. Key\n"
+        "values are read as the table declares them (N: a number, B: base64).\n\n"
         "examples:\n"
         "  keystone get app.db user#1 profile\n"
         "  keystone get app.db user#1 profile --projection 'name, #s' --names '{\"#s\": \"status\"}'",
@@ -105,6 +116,7 @@ register(
         _configure_get,
         run_get,
         remote=True,
+        tables=True,
     )
 )
 
@@ -116,7 +128,7 @@ def _configure_delete(parser: argparse.ArgumentParser) -> None:
 
 
 def run_delete(ctx: Context, args: argparse.Namespace) -> int:
-    ctx.db.delete(args.pk, args.sk, condition=args.condition, **placeholders(args))
+    ctx.db.delete(*_key(ctx, args), condition=args.condition, **placeholders(args))
     return 0
 
 
@@ -134,6 +146,7 @@ register(
         run_delete,
         prints=False,
         remote=True,
+        tables=True,
     )
 )
 
@@ -181,8 +194,7 @@ def run_update(ctx: Context, args: argparse.Namespace) -> int:
     if not clauses:
         raise UsageError("give at least one of --set, --remove, --add or --delete")
     result = ctx.db.update(
-        args.pk,
-        args.sk,
+        *_key(ctx, args),
         " ".join(clauses),
         condition=args.condition,
         returns=args.returns,
@@ -209,6 +221,7 @@ register(
         run_update,
         creates=True,
         remote=True,
+        tables=True,
     )
 )
 
@@ -228,7 +241,15 @@ _SK_OPTIONS = {
 
 
 def _configure_query(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("pk", metavar="PK", help="partition key value")
+    parser.add_argument(
+        "pk", metavar="PK", nargs="?", help="partition key value (or give --key-condition)"
+    )
+    parser.add_argument(
+        "--key-condition",
+        metavar="EXPR",
+        help="DynamoDB's KeyConditionExpression instead of PK and --sk-*, "
+        "e.g. 'pk = :p AND begins_with(sk, :s)' (placeholders from --names/--values)",
+    )
     group = parser.add_argument_group("sort key condition (at most one)")
     conditions = group.add_mutually_exclusive_group()
     for op, symbol in (("eq", "="), ("lt", "<"), ("le", "<="), ("gt", ">"), ("ge", ">=")):
@@ -247,11 +268,26 @@ def _configure_query(parser: argparse.ArgumentParser) -> None:
     )
     add_read_options(parser)
     parser.add_argument("--reverse", action="store_true", help="descending sort key order")
+    add_count_option(parser)
+
+
+def add_count_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--count",
+        action="store_true",
+        help="print only how many items match (and how many were read): Select=COUNT",
+    )
 
 
 def run_query(ctx: Context, args: argparse.Namespace) -> int:
-    def sort_value(text: str) -> str | int | Decimal:
-        return parse_number(text, "the sort key value") if args.sk_number else text
+    pk_type, sk_type = key_info(ctx.db).of(args.index)
+    if args.pk_number:
+        pk_type = "N"
+    if args.sk_number:
+        sk_type = "N"
+
+    def sort_value(text: str) -> Any:
+        return key_value(text, sk_type, "the sort key value")
 
     cond: SortKeyCondition | None = None
     if args.sk_between is not None:
@@ -260,10 +296,35 @@ def run_query(ctx: Context, args: argparse.Namespace) -> int:
         value = getattr(args, option)
         if value is not None:
             cond = make(sort_value(value))
-    pk = parse_number(args.pk, "PK") if args.pk_number else args.pk
-    items = ctx.db.query_all(pk, cond, reverse=args.reverse, **_read_options(args))
+    if args.pk is None and args.key_condition is None:
+        raise UsageError("give PK, or --key-condition EXPR")
+    pk = None if args.pk is None else key_value(args.pk, pk_type, "PK")
+    kwargs = _read_options(args)
+    if args.key_condition is not None:
+        kwargs["key_condition"] = args.key_condition
+    if args.count:
+        _print_count(ctx, args, lambda **more: ctx.db.query(pk, cond, **kwargs, **more))
+        return 0
+    items = ctx.db.query_all(pk, cond, reverse=args.reverse, **kwargs)
     ctx.out.items(_limited(items, args.limit))
     return 0
+
+
+def _print_count(ctx: Context, args: argparse.Namespace, page: Any) -> None:
+    """Sum the counts of every page of a ``select="COUNT"`` query or scan, and print them."""
+    if args.limit is not None:
+        raise UsageError("--limit bounds the items printed; --count prints none (drop one)")
+    count = scanned = 0
+    start = None
+    more = {"reverse": True} if getattr(args, "reverse", False) else {}
+    while True:  # every page moves past the last: it ends with the table
+        result = page(select="COUNT", start=start, **more)
+        count += result.count
+        scanned += result.scanned_count
+        start = result.last_key
+        if start is None:
+            break
+    ctx.out.mapping({"count": count, "scanned_count": scanned})
 
 
 def _read_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -285,24 +346,35 @@ register(
         "print the items of one partition, in sort key order",
         "Print the items whose partition key is PK, in sort key order, reading\n"
         "every page. --limit counts printed items (after --filter), unlike the\n"
-        "library's limit=, which bounds the items read per page.\n\n"
+        "library's limit=, which bounds the items read per page. Key values are\n"
+        "read as the table (or --index) declares them: numbers for N, base64\n"
+        "for B. --key-condition EXPR replaces PK and --sk-*; --count prints only\n"
+        "how many items match (Select=COUNT).\n\n"
         "examples:\n"
         "  keystone query app.db user#1 --sk-begins-with order#\n"
         "  keystone query app.db user#1 --sk-between order#2024-01 order#2024-12 --reverse --limit 10\n"
-        "  keystone query app.db user#1 --filter 'total > :t' --values '{\":t\": 100}' --json",
+        "  keystone query app.db user#1 --filter 'total > :t' --values '{\":t\": 100}' --json\n"
+        "  keystone query app.db c1 --sk-gt 1700000000 --table orders   (an N sort key)\n"
+        "  keystone query app.db --key-condition 'pk = :p AND begins_with(sk, :s)' \\\n"
+        '      --values \'{":p": "user#1", ":s": "order#"}\' --count',
         "read",
         _configure_query,
         run_query,
         remote=True,
+        tables=True,
     )
 )
 
 
 def _configure_scan(parser: argparse.ArgumentParser) -> None:
     add_read_options(parser)
+    add_count_option(parser)
 
 
 def run_scan(ctx: Context, args: argparse.Namespace) -> int:
+    if args.count:
+        _print_count(ctx, args, lambda **more: ctx.db.scan(**_read_options(args), **more))
+        return 0
     ctx.out.items(_limited(ctx.db.scan_all(**_read_options(args)), args.limit))
     return 0
 
@@ -311,7 +383,8 @@ register(
     Command(
         "scan",
         "print every item (optionally filtered)",
-        "Print every item of the table (or of --index), reading every page.\n\n"
+        "Print every item of the table (or of --index), reading every page;\n"
+        "--count prints only how many match (Select=COUNT).\n\n"
         "examples:\n"
         "  keystone scan app.db\n"
         "  keystone scan app.db --filter 'begins_with(sk, :p)' --values '{\":p\": \"order#\"}' --limit 20",
@@ -319,6 +392,7 @@ register(
         _configure_scan,
         run_scan,
         remote=True,
+        tables=True,
     )
 )
 
@@ -381,7 +455,7 @@ def _configure_backup(parser: argparse.ArgumentParser) -> None:
 
 
 def run_backup(ctx: Context, args: argparse.Namespace) -> int:
-    local(ctx.db, "backup").backup(args.dest)
+    local_file(ctx.db, "backup").backup(args.dest)
     return 0
 
 
@@ -422,6 +496,7 @@ register(
         "read",
         _configure_stats,
         run_stats,
+        tables=True,
     )
 )
 

@@ -17,10 +17,13 @@ from keystone import ConditionCheck, Delete, Put, Update, checks
 from keystone.errors import KeystoneError, ValidationError
 from keystone.table import Page
 from keystone.types import Item
+from keystone.writes import check_token
 from keystone_net._proto import keystone as pb
 from keystone_net.grpc import convert
 
 _UINT32_MAX: Final = 2**32 - 1
+#: The typed key fields of ``Key`` and ``DeleteKey`` (ours; ``convert.typed_key``).
+_KEY_VALUES: Final = (104, 105)
 
 # --------------------------------------------------------------------------
 # Argument checks: what the wire cannot carry is refused here, with the
@@ -65,10 +68,6 @@ def item_arg(item: object, where: str = "") -> Mapping[str, Any]:
             f"{where}an item must be a dict of attributes, got {type(item).__name__}"
         )
     return item
-
-
-def is_binary(value: object) -> bool:
-    return value is not None and type(value) is not str
 
 
 def parameters_field(statement: str, parameters: Sequence[Any] | None) -> bytes:
@@ -159,8 +158,9 @@ class KeySchema:
             )
         return convert.last_key_to_proto(start, self.pk, self.sk)
 
-    def key(self, key: object, what: str) -> tuple[bytes, bytes | None]:
-        """The wire bytes of a key given as a key dict, ``(pk, sk)``, ``(pk,)`` or a bare pk."""
+    def key(self, key: object, what: str) -> tuple[bytes, bytes | None, bytes]:
+        """A key given as a key dict, ``(pk, sk)``, ``(pk,)`` or a bare pk, for a
+        ``Key`` or ``DeleteKey`` message: its bytes and its typed fields (104, 105)."""
         try:
             if isinstance(key, Mapping):
                 if self.pk not in key:
@@ -170,25 +170,70 @@ class KeySchema:
                     raise ValidationError(
                         f"has attributes that are not key attributes: {sorted(extra)}"
                     )
-                return convert.key_to_proto(key[self.pk], key.get(self.sk))
+                return convert.typed_key(key[self.pk], key.get(self.sk), *_KEY_VALUES)
             if isinstance(key, tuple):
                 if len(key) == 1:
-                    return convert.key_to_proto(key[0])
+                    return convert.typed_key(key[0], None, *_KEY_VALUES)
                 if len(key) == 2:
-                    return convert.key_to_proto(key[0], key[1])
+                    return convert.typed_key(key[0], key[1], *_KEY_VALUES)
                 raise ValidationError(f"must be (pk,) or (pk, sk), got a tuple of {len(key)}")
-            return convert.key_to_proto(key)  # type: ignore[arg-type]
+            return convert.typed_key(key, None, *_KEY_VALUES)
         except ValidationError as exc:
             sep = " " if str(exc).startswith(("has ", "must ")) else ": "
             raise ValidationError(f"{what}{sep}{exc}") from None
 
-    def key_list(self, keys: Iterable[object], what: str) -> bytes:
+    def key_list(
+        self,
+        keys: Iterable[object],
+        what: str,
+        schemas: Mapping[str, KeySchema] | None = None,
+    ) -> bytes:
+        """``Key`` messages (field 1) of a batch_get/transact_get ``keys`` argument.
+
+        A ``(table, key)`` pair names another table: its ``Key.table`` is set,
+        and a key dict is read with that table's names from ``schemas``.
+        """
         if isinstance(keys, (str, bytes, Mapping)):
             raise ValidationError(f"{what}: keys must be a list of (pk, sk) tuples or key dicts")
-        key_of, key_field = self.key, convert.key_field
-        return b"".join(
-            [key_field(1, *key_of(key, f"{what} keys[{i}]")) for i, key in enumerate(keys)]
-        )
+        key_field = convert.key_field
+        out = []
+        for i, key in enumerate(keys):
+            table = table_of_pair(key)
+            if table is None:
+                pk, sk, typed = self.key(key, f"{what} keys[{i}]")
+                out.append(key_field(1, pk, sk, None, typed))
+                continue
+            names = (schemas or {}).get(table, self)
+            pair: Any = key
+            pk, sk, typed = names.key(pair[1], f"{what} keys[{i}]")
+            out.append(key_field(1, pk, sk, table, typed))
+        return b"".join(out)
+
+
+def table_of_pair(key: object) -> str | None:
+    """The table a ``(table, key)`` pair names (as the library reads one), else ``None``."""
+    if (
+        isinstance(key, tuple)
+        and len(key) == 2
+        and isinstance(key[0], str)
+        and isinstance(key[1], (tuple, Mapping))
+    ):
+        return key[0]
+    return None
+
+
+def tables_with_key_dicts(keys: Iterable[object]) -> set[str]:
+    """Tables of ``(table, key dict)`` pairs (whose key attribute names the client needs)."""
+    if isinstance(keys, (str, bytes, Mapping)) or not isinstance(keys, Iterable):
+        return set()
+    out = set()
+    for key in keys:
+        table = table_of_pair(key)
+        if table is not None and isinstance(key[1], Mapping):  # type: ignore[index]
+            out.add(table)
+        elif isinstance(key, Delete) and key.table is not None:
+            out.add(key.table)
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -207,6 +252,8 @@ def scan_request(
     start: Mapping[str, Any] | None = None,
     segment: int = 0,
     total_segments: int = 1,
+    select: str | None = None,
+    table: str | None = None,
 ) -> tuple[pb.ScanRequest, bytes]:
     """A ScanRequest envelope (resumable: the client updates its start key and
     limit) and its ``expression_values`` field (2) as bytes."""
@@ -221,45 +268,81 @@ def scan_request(
         total_segments=total_segments if segment or total_segments != 1 else None,
         expression_names=names_arg(names),
         projection_expression=opt_str(projection, "projection"),
+        select=opt_str(select, "select"),
+        table=table,
     )
     return envelope, convert.values_field(2, values)
 
 
-def transact_part(part: object, i: int, binary: list[str]) -> tuple[int, bytes]:
-    """``(TransactWriteItem field, message bytes)`` of part ``i``; appends to ``binary``
-    the keys given as ``bytes`` (``"<i>.pk"``/``"<i>.sk"``, see keystone_net.grpc.server)."""
+def on_failure_arg(value: object) -> str | None:
+    """``return_values_on_condition_check_failure`` for the wire (``None``: the default)."""
+    return "ALL_OLD" if checks.keep_old_on_failure(value) else None
+
+
+def token_arg(token: object) -> str | None:
+    """``transact_write``'s ``token`` for the wire, checked as the library checks it."""
+    if token is None:
+        return None
+    check_token(token)
+    return token  # type: ignore[return-value]
+
+
+def table_arg(table: object) -> str | None:
+    """A part's ``table=`` for the wire (``None``: the table of the call)."""
+    if table is None or type(table) is str:
+        return table or None
+    raise ValidationError(f"a table name is a str, got {type(table).__name__}")
+
+
+def transact_part(part: object) -> tuple[int, bytes]:
+    """``(TransactWriteItem field, message bytes)`` of one part (the keys of an
+    update, delete or condition check with their typed fields 105 and 106)."""
+    if isinstance(part, (Put, Update, Delete, ConditionCheck)):
+        table = table_arg(part.table)
+        on_failure = on_failure_arg(part.return_values_on_condition_check_failure)
     if isinstance(part, Put):
         cond = opt_str(part.condition, "condition")
-        envelope = bytes(pb.TransactPut(condition_expression=cond))
+        envelope = bytes(
+            pb.TransactPut(
+                condition_expression=cond,
+                table=table,
+                return_values_on_condition_check_failure=on_failure,
+            )
+        )
         return 1, envelope + convert.item_field(3, item_arg(part.item))
     if isinstance(part, Update):
-        pk_bytes, sk_bytes = convert.key_to_proto(part.pk, part.sk)
-        binary.extend(
-            f"{i}.{name}" for name, k in (("pk", part.pk), ("sk", part.sk)) if is_binary(k)
-        )
-        return 2, bytes(
+        pk_bytes, sk_bytes, typed = convert.typed_key(part.pk, part.sk, 105, 106)
+        return 2, typed + bytes(
             pb.TransactUpdate(
                 partition_key=pk_bytes,
                 sort_key=sk_bytes,
                 update_expression=part.update if type(part.update) is str else "",
                 condition_expression=opt_str(part.condition, "condition"),
+                table=table,
+                return_values_on_condition_check_failure=on_failure,
             )
         )
     if isinstance(part, Delete):
-        pk_bytes, sk_bytes = convert.key_to_proto(part.pk, part.sk)
-        return 3, bytes(
+        pk_bytes, sk_bytes, typed = convert.typed_key(part.pk, part.sk, 105, 106)
+        return 3, typed + bytes(
             pb.TransactDelete(
                 partition_key=pk_bytes,
                 sort_key=sk_bytes,
                 condition_expression=opt_str(part.condition, "condition"),
+                table=table,
+                return_values_on_condition_check_failure=on_failure,
             )
         )
     if isinstance(part, ConditionCheck):
-        pk_bytes, sk_bytes = convert.key_to_proto(part.pk, part.sk)
+        pk_bytes, sk_bytes, typed = convert.typed_key(part.pk, part.sk, 105, 106)
         condition = part.condition if type(part.condition) is str else ""
-        return 4, bytes(
+        return 4, typed + bytes(
             pb.ConditionCheck(
-                partition_key=pk_bytes, sort_key=sk_bytes, condition_expression=condition
+                partition_key=pk_bytes,
+                sort_key=sk_bytes,
+                condition_expression=condition,
+                table=table,
+                return_values_on_condition_check_failure=on_failure,
             )
         )
     raise ValidationError(

@@ -30,15 +30,18 @@ Wire rules beyond the original protocol:
 * A put whose item lacks its key attributes takes them from
   ``partition_key``/``sort_key`` as ``bytes``; if it has them their bytes
   must match (``convert.item_with_key``).
-* Keys arrive as bytes, which find an item whichever type it was written
-  with. An Update that *creates* its item stores the key attributes as
-  ``str`` when the bytes are valid UTF-8, else as ``bytes``; the keystone
-  client sends the request metadata ``keystone-binary-keys`` (``pk``/``sk``,
-  or ``<part>.pk``/``<part>.sk`` for TransactWrite) for keys the caller gave
-  as ``bytes``, so those stay ``bytes``.
-* A Query of an index whose partition key value is a number sends it in
-  ``index_partition_key`` (a ``Value``, field 102) with ``partition_key``
-  empty; sort key conditions are ``Value`` already, so numbers need nothing.
+* The keystone clients send every key value also as a ``Value`` (the
+  fields ``partition_key_value``/``sort_key_value`` of ours; a Query's
+  partition key in ``index_partition_key``, 102), which the service hands to
+  the database as it is: the key is refused or found exactly as the local
+  call would. Sort key conditions are ``Value`` already.
+* Keys that arrive only as bytes (clients of the original protocol) are read
+  by the table's declared key type; an untyped key stays bytes, which find
+  an item whichever type it was written with. An Update that *creates* its
+  item then stores untyped key attributes as ``str`` when the bytes are
+  valid UTF-8, else as ``bytes`` (``bytes`` too for the keys an older
+  keystone client named in the request metadata ``keystone-binary-keys``:
+  ``pk``/``sk``, or ``<part>.pk``/``<part>.sk`` for TransactWrite).
 * ExecuteStatement answers ``select`` for every statement whose result is not
   exactly what the statement-specific reply can carry (an INSERT or DELETE
   with an empty result, an UPDATE returning exactly one item), so the client
@@ -72,6 +75,7 @@ from grpclib.server import Stream
 
 import keystone
 from keystone import sk as sk_conditions
+from keystone.catalog import DEFAULT_TABLE
 from keystone.database import TransactPart
 from keystone.errors import ValidationError
 from keystone.types import Item
@@ -146,6 +150,124 @@ def _sk_condition(msg: pb.SortKeyCondition | None) -> keystone.SortKeyCondition 
     return make(*values)
 
 
+def _on_failure(value: str | None) -> Any:
+    """``return_values_on_condition_check_failure`` of a request (absent = ``"NONE"``)."""
+    return "NONE" if value is None else value
+
+
+def _key_names(table: keystone.Table) -> tuple[str, str]:
+    schema = table.schema
+    return schema.partition_key, schema.sort_key or ""
+
+
+def _typed_key(
+    table: keystone.Table, pk: bytes, sk: bytes | None, where: str = ""
+) -> tuple[Any, Any]:
+    """A request's key bytes read by the table's declared key types (PROTOCOL.md).
+
+    An untyped (legacy) key stays bytes, which find the item whichever type
+    it was written with.
+    """
+    schema = table.schema
+    if not schema.typed:
+        return pk, sk
+    return (
+        convert.key_value(pk, schema.partition_key_type, f"{where}partition_key"),
+        None if sk is None else convert.key_value(sk, schema.sort_key_type, f"{where}sort_key"),
+    )
+
+
+def _key_of(table: keystone.Table, msg: Any, where: str = "") -> tuple[Any, Any]:
+    """The key of a request or part: its typed key fields (ours) when set, as
+    the caller gave them, else its key bytes read by the declared key types."""
+    return _key_with(
+        table,
+        msg.partition_key,
+        msg.sort_key,
+        convert.ABSENT if msg.partition_key_value is None else msg.partition_key_value,
+        convert.ABSENT if msg.sort_key_value is None else msg.sort_key_value,
+        where,
+    )
+
+
+def _spanned_key(
+    table: keystone.Table, req: Any, data: bytes, found: dict[int, list[Any]], field: int
+) -> tuple[Any, Any]:
+    """The key of a request whose typed key fields (``field``, ``field + 1``) were cut
+    out by ``convert.split_fields`` (decoding them here is much cheaper than
+    betterproto2's nested messages, on the path of every Get)."""
+
+    def value(number: int, what: str) -> Any:
+        spans = found.get(number)
+        if not spans:
+            return convert.ABSENT
+        start, end = spans[-1]
+        return convert.key_value_from_bytes(data[start:end], what)
+
+    return _key_with(
+        table,
+        req.partition_key,
+        req.sort_key,
+        value(field, "partition_key_value"),
+        value(field + 1, "sort_key_value"),
+        "",
+    )
+
+
+def _key_with(
+    table: keystone.Table, pk: bytes, sk: bytes | None, pk_value: Any, sk_value: Any, where: str
+) -> tuple[Any, Any]:
+    """A key of bytes and typed values (each a ``pb.Value``, a decoded value,
+    or ``convert.ABSENT``): a typed value wins over the bytes."""
+    absent = convert.ABSENT
+    if pk_value is absent and sk_value is absent:
+        return _typed_key(table, pk, sk, where)
+    schema = table.schema
+    typed = schema.typed
+    if pk_value is absent:
+        key_pk = (
+            convert.key_value(pk, schema.partition_key_type, f"{where}partition_key")
+            if typed
+            else pk
+        )
+    else:
+        key_pk = _typed_value(pk_value, f"{where}partition_key_value")
+    if sk_value is not absent:
+        key_sk = _typed_value(sk_value, f"{where}sort_key_value")
+    elif sk is None or not typed:
+        key_sk = sk
+    else:
+        key_sk = convert.key_value(sk, schema.sort_key_type, f"{where}sort_key")
+    return key_pk, key_sk
+
+
+def _typed_value(value: Any, what: str) -> Any:
+    return convert.key_value_from_proto(value, what) if isinstance(value, pb.Value) else value
+
+
+def _query_pk(table: keystone.Table, raw: bytes, index: str | None) -> Any:
+    """A Query's ``partition_key`` bytes, read by the type of the key it queries by."""
+    schema = table.schema
+    kind = schema.partition_key_type
+    if index is not None:
+        kind = None
+        for idx in schema.indexes:
+            if idx.name == index:
+                kind = getattr(idx, "partition_key_type", schema.partition_key_type)
+    return convert.key_value(raw, kind, "partition_key")
+
+
+def _start_key(table: keystone.Table, msg: pb.LastKey | None) -> dict[str, Any] | None:
+    schema = table.schema
+    return convert.last_key_from_proto(
+        msg,
+        schema.partition_key,
+        schema.sort_key or "",
+        schema.partition_key_type,
+        schema.sort_key_type,
+    )
+
+
 def _page_reply(page: keystone.Page, pk_name: str, sk_name: str) -> bytes:
     """A QueryResponse/ScanResponse (same fields) of a page."""
     envelope = pb.QueryResponse(
@@ -173,9 +295,12 @@ class KeystoneService:
         self._pool = pool or WorkerPool(workers, max_queue, on_shed)
         self._reads = self._pool.batches()
         self._writes = self._pool.batches(db.commit_together)
-        schema = db.schema
-        self._pk: str = schema.partition_key
-        self._sk: str | None = schema.sort_key
+
+    def _table(self, name: str | None) -> keystone.Table:
+        """The table a request names (``table`` field 103; absent or empty: the default)."""
+        if not name:
+            return self._db
+        return self._db.table(name)
 
     # -- grpclib --------------------------------------------------------------
 
@@ -191,6 +316,11 @@ class KeystoneService:
             "TransactWrite": self._transact_write,
             "Update": self._update,
             "ExecuteStatement": self._execute,
+            "CreateTable": self._create_table,
+            "DescribeTable": self._describe_table,
+            "ListTables": self._list_tables,
+            "UpdateTable": self._update_table,
+            "DeleteTable": self._delete_table,
         }
         mapping = {
             _SERVICE + name: Handler(
@@ -252,10 +382,11 @@ class KeystoneService:
     # -- single items -----------------------------------------------------------
 
     def _get(self, data: bytes, metadata: Any) -> bytes:
-        req = _parse(pb.GetRequest, data)
-        item = self._db.get(
-            req.partition_key,
-            req.sort_key,
+        rest, found = convert.split_fields(data, (104, 105))  # (the typed key: see _spanned_key)
+        req = _parse(pb.GetRequest, rest)
+        table = self._table(req.table)
+        item = table.get(
+            *_spanned_key(table, req, data, found, 104),
             req.projection_expression,
             req.expression_names or None,
         )
@@ -264,67 +395,108 @@ class KeystoneService:
     def _put(self, data: bytes, metadata: Any) -> bytes:
         rest, found = convert.split_fields(data, (3, 5))
         req = _parse(pb.PutRequest, rest)
-        item = self._item_with_key(data, found.get(3), req.partition_key, req.sort_key)
-        old = self._db.put(
+        table = self._table(req.table)
+        item = self._item_with_key(table, data, found.get(3), req.partition_key, req.sort_key)
+        old = table.put(
             item,
             req.condition_expression,
             req.expression_names or None,
             convert.values_from_spans(data, found[5]) if 5 in found else None,
             "NONE" if req.return_values is None else req.return_values,
+            _on_failure(req.return_values_on_condition_check_failure),
         )
         return _SUCCESS if old is None else _SUCCESS + convert.item_field(100, old)
 
     def _item_with_key(
-        self, data: bytes, spans: list[convert.Span] | None, pk: bytes, sk: bytes | None
+        self,
+        table: keystone.Table,
+        data: bytes,
+        spans: list[convert.Span] | None,
+        pk: bytes,
+        sk: bytes | None,
     ) -> Item:
         item = convert.item_from_spans(data, spans or ()) or {}
-        if sk is not None and self._sk is None:
+        schema = table.schema
+        if sk is not None and schema.sort_key is None:
             raise ValidationError("this table has no sort key, but the request has a sort_key")
-        return convert.item_with_key(item, pk, sk, self._pk, self._sk or "")
+        return convert.item_with_key(
+            item,
+            pk,
+            sk,
+            schema.partition_key,
+            schema.sort_key or "",
+            schema.partition_key_type,
+            schema.sort_key_type,
+        )
 
     def _delete(self, data: bytes, metadata: Any) -> bytes:
-        rest, found = convert.split_fields(data, (4,))
+        rest, found = convert.split_fields(data, (4, 105, 106))
         req = _parse(pb.DeleteRequest, rest)
-        old = self._db.delete(
-            req.partition_key,
-            req.sort_key,
+        table = self._table(req.table)
+        old = table.delete(
+            *_spanned_key(table, req, data, found, 105),
             req.condition_expression,
             req.expression_names or None,
             convert.values_from_spans(data, found[4]) if 4 in found else None,
             "NONE" if req.return_values is None else req.return_values,
+            _on_failure(req.return_values_on_condition_check_failure),
         )
         return _SUCCESS if old is None else _SUCCESS + convert.item_field(100, old)
 
     def _update(self, data: bytes, metadata: Any) -> bytes:
-        rest, found = convert.split_fields(data, (5,))
+        rest, found = convert.split_fields(data, (5, 105, 106))
         req = _parse(pb.UpdateRequest, rest)
-        binary = _binary_keys(metadata)
-        sk = req.sort_key
-        result = self._db.update(
-            _text_key(req.partition_key, "pk" in binary),
-            None if sk is None else _text_key(sk, "sk" in binary),
+        table = self._table(req.table)
+        if 105 in found:
+            pk, sk = _spanned_key(table, req, data, found, 105)
+        else:
+            pk, sk = self._update_key(table, req, _binary_keys(metadata))
+        result = table.update(
+            pk,
+            sk,
             req.update_expression,
             req.condition_expression,
             req.expression_names or None,
             convert.values_from_spans(data, found[5]) if 5 in found else None,
             "ALL_NEW" if req.return_values is None else req.return_values,
+            _on_failure(req.return_values_on_condition_check_failure),
         )
         if result is None:
             return b""
         image = convert.item_field(1, result)  # `item` (the original field) and `attributes`
         return image + convert.item_field(100, result)
 
+    @staticmethod
+    def _update_key(
+        table: keystone.Table, msg: Any, binary: Collection[str], part: str = ""
+    ) -> tuple[Any, Any]:
+        """The key of an update, which may create the item: the typed key fields
+        as given; else typed keys are read by type and an untyped key is ``str``
+        unless marked binary (``keystone-binary-keys``, older clients) or not UTF-8."""
+        if msg.partition_key_value is not None or table.schema.typed:
+            return _key_of(table, msg)
+        pk, sk = msg.partition_key, msg.sort_key
+        return (
+            _text_key(pk, f"{part}pk" in binary),
+            None if sk is None else _text_key(sk, f"{part}sk" in binary),
+        )
+
     # -- queries and scans ---------------------------------------------------------
 
     def _query(self, data: bytes, metadata: Any) -> bytes:
         rest, found = convert.split_fields(data, (4,))
         req = _parse(pb.QueryRequest, rest)
-        sk_name = self._sk or ""
+        table = self._table(req.table)
+        pk_name, sk_name = _key_names(table)
         number = req.index_partition_key  # (ours) an index's partition key that is a number
-        page = self._db.query(
-            req.partition_key
-            if number is None
-            else convert.value_from_proto(number, "index_partition_key"),
+        if number is not None:
+            pk = convert.key_value_from_proto(number, "index_partition_key")
+        elif not req.partition_key:
+            pk = None  # the key condition names it, or the database says it is missing
+        else:
+            pk = _query_pk(table, req.partition_key, req.index_name)
+        page = table.query(
+            pk,
             _sk_condition(req.sort_key_condition),
             filter=req.filter_expression,
             names=req.expression_names or None,
@@ -332,29 +504,36 @@ class KeystoneService:
             projection=req.projection_expression,
             index=req.index_name,
             limit=req.limit,
-            start=convert.last_key_from_proto(req.exclusive_start_key, self._pk, sk_name),
+            start=_start_key(table, req.exclusive_start_key),
             reverse=req.scan_forward is False,
+            key_condition=req.key_condition_expression,
+            select=req.select,  # (the library checks it)
         )
-        return _page_reply(page, self._pk, sk_name)
+        return _page_reply(page, pk_name, sk_name)
 
-    def _scan_args(self, data: bytes) -> tuple[dict[str, Any], int | None]:
+    def _scan_args(self, data: bytes) -> tuple[keystone.Table, dict[str, Any], int | None]:
         rest, found = convert.split_fields(data, (2,))
         req = _parse(pb.ScanRequest, rest)
+        table = self._table(req.table)
         args = {
             "filter": req.filter_expression,
             "names": req.expression_names or None,
             "values": convert.values_from_spans(data, found[2]) if 2 in found else None,
             "projection": req.projection_expression,
             "index": req.index_name,
-            "start": convert.last_key_from_proto(req.exclusive_start_key, self._pk, self._sk or ""),
+            "start": _start_key(table, req.exclusive_start_key),
             "segment": 0 if req.segment is None else req.segment,
             "total_segments": 1 if req.total_segments is None else req.total_segments,
+            "select": req.select,
         }
-        return args, req.limit
+        return table, args, req.limit
 
-    def _scan_page(self, args: dict[str, Any], limit: int) -> tuple[bytes, keystone.Page]:
-        page = self._db.scan(limit=limit, **args)
-        return _page_reply(page, self._pk, self._sk or ""), page
+    @staticmethod
+    def _scan_page(
+        table: keystone.Table, args: dict[str, Any], limit: int
+    ) -> tuple[bytes, keystone.Page]:
+        page = table.scan(limit=limit, **args)
+        return _page_reply(page, *_key_names(table)), page
 
     async def _scan(self, stream: Stream[Any, Any]) -> None:
         route = _SERVICE + "Scan"
@@ -363,14 +542,14 @@ class KeystoneService:
         try:
             if request is None:
                 raise ValidationError("the request has no message")
-            args, remaining = await run(self._scan_args, request.data)
+            table, args, remaining = await run(self._scan_args, request.data)
         except Exception as exc:
             await self._send_error(stream, route, exc)
             return
         while True:
             limit = SCAN_MESSAGE_ITEMS if remaining is None else min(remaining, SCAN_MESSAGE_ITEMS)
             try:  # a call under way: its next page waits for a worker, never refused
-                reply, page = await run(self._scan_page, args, limit, admit=False)
+                reply, page = await run(self._scan_page, table, args, limit, admit=False)
             except Exception as exc:
                 await self._send_error(stream, route, exc)
                 return
@@ -383,42 +562,63 @@ class KeystoneService:
 
     # -- batches and transactions ---------------------------------------------------
 
+    def _get_keys(self, data: bytes, what: str) -> tuple[list[tuple[str, tuple[Any, ...]]], Any]:
+        """The ``(table, key)`` pairs of a BatchGet/TransactGet request, and the request."""
+        rest, found = convert.split_fields(data, (1,))
+        req = _parse(pb.BatchGetRequest, rest)  # (TransactGetRequest has the same fields)
+        tables: dict[str, keystone.Table] = {}
+        keys: list[tuple[str, tuple[Any, ...]]] = []
+        spans = found.get(1, ())
+        for i, (pk, sk, name, pk_value, sk_value) in enumerate(
+            convert.table_keys_from_spans(data, spans)
+        ):
+            name = name or req.table or DEFAULT_TABLE
+            table = tables.get(name)
+            if table is None:
+                table = tables[name] = self._table(name)
+            key = _key_with(table, pk, sk, pk_value, sk_value, f"{what} keys[{i}].")
+            keys.append((name, key if key[1] is not None else key[:1]))
+        return keys, req
+
     def _batch_get(self, data: bytes, metadata: Any) -> bytes:
-        keys = convert.keys_from_spans(data, convert.split_fields(data, (1,))[1].get(1, ()))
-        items = self._db.batch_get(keys)
+        keys, req = self._get_keys(data, "batch_get")
+        items = self._db.batch_get(keys, req.projection_expression, req.expression_names or None)
         item_field = convert.item_field
         body = b"".join([item_field(1, item) for item in items])
         return body + bytes(pb.BatchGetResponse(count=len(items)))
 
     def _batch_write(self, data: bytes, metadata: Any) -> bytes:
-        _, found = convert.split_fields(data, (1,))
-        puts: list[Item] = []
-        deletes: list[tuple[bytes, bytes | None]] = []
+        rest, found = convert.split_fields(data, (1,))
+        default = _parse(pb.BatchWriteRequest, rest).table or None
+        puts: list[keystone.Put] = []
+        deletes: list[keystone.Delete] = []
         for i, (start, end) in enumerate(found.get(1, ())):
             rest, put = convert.split_fields(data, (1,), start, end)
             if 1 in put:
                 s, e = put[1][-1]
                 put_rest, item_spans = convert.split_fields(data, (3,), s, e)
                 msg = _parse(pb.PutItem, put_rest)
+                name = msg.table or default
                 try:
-                    puts.append(
-                        self._item_with_key(
-                            data, item_spans.get(3), msg.partition_key, msg.sort_key
-                        )
+                    item = self._item_with_key(
+                        self._table(name), data, item_spans.get(3), msg.partition_key, msg.sort_key
                     )
                 except ValidationError as exc:
                     raise ValidationError(f"batch_write writes[{i}]: {exc}") from None
+                puts.append(keystone.Put(item, table=name))
                 continue
             delete = _parse(pb.WriteRequest, rest).delete
             if delete is None:
                 raise ValidationError(f"batch_write writes[{i}]: neither put nor delete is set")
-            deletes.append((delete.partition_key, delete.sort_key))
-        self._db.batch_write(puts=puts, deletes=deletes)
+            name = delete.table or default
+            pk, sk = _key_of(self._table(name), delete, f"writes[{i}].")
+            deletes.append(keystone.Delete(pk, sk, table=name))
+        self._db.batch_write(puts=puts, deletes=deletes)  # type: ignore[arg-type]
         return _SUCCESS
 
     def _transact_get(self, data: bytes, metadata: Any) -> bytes:
-        keys = convert.keys_from_spans(data, convert.split_fields(data, (1,))[1].get(1, ()))
-        items = self._db.transact_get(keys)
+        keys, req = self._get_keys(data, "transact_get")
+        items = self._db.transact_get(keys, req.projection_expression, req.expression_names or None)
         len_field, item_field = convert.len_field, convert.item_field
         return b"".join(
             [len_field(1, b"" if item is None else item_field(1, item)) for item in items]
@@ -430,42 +630,78 @@ class KeystoneService:
         binary = _binary_keys(metadata)
         parts: list[TransactPart] = []
         for i, (start, end) in enumerate(found.get(1, ())):
-            parts.append(self._transact_part(data, start, end, i, binary))
+            parts.append(self._transact_part(data, start, end, i, binary, req.table or None))
         self._db.transact_write(
             parts,
             names=req.expression_names or None,
             values=convert.values_from_spans(data, found[100]) if 100 in found else None,
+            token=req.client_request_token,
         )
         return _SUCCESS
 
     def _transact_part(
-        self, data: bytes, start: int, end: int, i: int, binary: Collection[str]
+        self,
+        data: bytes,
+        start: int,
+        end: int,
+        i: int,
+        binary: Collection[str],
+        default: str | None,
     ) -> TransactPart:
         rest, put = convert.split_fields(data, (1,), start, end)
         if 1 in put:
             s, e = put[1][-1]
             put_rest, item_spans = convert.split_fields(data, (3,), s, e)
             msg = _parse(pb.TransactPut, put_rest)
+            name = msg.table or default
             try:
-                item = self._item_with_key(data, item_spans.get(3), msg.partition_key, msg.sort_key)
+                item = self._item_with_key(
+                    self._table(name), data, item_spans.get(3), msg.partition_key, msg.sort_key
+                )
             except ValidationError as exc:
                 raise ValidationError(f"transact_write part {i}: {exc}") from None
-            return keystone.Put(item, msg.condition_expression)
+            return keystone.Put(
+                item,
+                msg.condition_expression,
+                name,
+                _on_failure(msg.return_values_on_condition_check_failure),
+            )
         part = _parse(pb.TransactWriteItem, rest)
+        where = f"transact_write part {i}: "
         if part.update is not None:
             u = part.update
+            name = u.table or default
+            pk, sk = self._update_key(self._table(name), u, binary, f"{i}.")
             return keystone.Update(
-                _text_key(u.partition_key, f"{i}.pk" in binary),
-                None if u.sort_key is None else _text_key(u.sort_key, f"{i}.sk" in binary),
+                pk,
+                sk,
                 u.update_expression,
                 u.condition_expression,
+                name,
+                _on_failure(u.return_values_on_condition_check_failure),
             )
         if part.delete is not None:
             d = part.delete
-            return keystone.Delete(d.partition_key, d.sort_key, d.condition_expression)
+            name = d.table or default
+            pk, sk = _key_of(self._table(name), d, where)
+            return keystone.Delete(
+                pk,
+                sk,
+                d.condition_expression,
+                name,
+                _on_failure(d.return_values_on_condition_check_failure),
+            )
         if part.condition_check is not None:
             c = part.condition_check
-            return keystone.ConditionCheck(c.partition_key, c.sort_key, c.condition_expression)
+            name = c.table or default
+            pk, sk = _key_of(self._table(name), c, where)
+            return keystone.ConditionCheck(
+                pk,
+                sk,
+                c.condition_expression,
+                name,
+                _on_failure(c.return_values_on_condition_check_failure),
+            )
         raise ValidationError(f"transact_write part {i}: no put, update, delete or condition_check")
 
     # -- PartiQL --------------------------------------------------------------------
@@ -473,12 +709,57 @@ class KeystoneService:
     def _execute(self, data: bytes, metadata: Any) -> bytes:
         rest, found = convert.split_fields(data, (100,))
         req = _parse(pb.ExecuteStatementRequest, rest)
+        table = self._table(req.table)
         parameters = [
             convert.value_from_bytes(data[s:e], f"parameters[{i}]")
             for i, (s, e) in enumerate(found.get(100, ()))
         ]
-        page = self._db.execute(req.statement, parameters or None)
-        return _statement_reply(req.statement, page, self._pk, self._sk or "")
+        page = table.execute(req.statement, parameters or None)
+        return _statement_reply(req.statement, page, *_key_names(table))
+
+    # -- table management (ours) ------------------------------------------------------
+
+    def _description_reply(self, description: dict[str, Any]) -> bytes:
+        return convert.item_field(1, description)
+
+    def _create_table(self, data: bytes, metadata: Any) -> bytes:
+        req = _parse(pb.CreateTableRequest, data)
+        schema = None if req.schema is None else convert.schema_from_proto(req.schema)
+        self._db.create_table(req.table, schema)
+        return self._description_reply(self._db.describe_table(req.table))
+
+    def _describe_table(self, data: bytes, metadata: Any) -> bytes:
+        req = _parse(pb.DescribeTableRequest, data)
+        return self._description_reply(self._db.describe_table(req.table or DEFAULT_TABLE))
+
+    def _list_tables(self, data: bytes, metadata: Any) -> bytes:
+        _parse(pb.ListTablesRequest, data)
+        return bytes(pb.ListTablesResponse(tables=self._db.tables()))
+
+    def _update_table(self, data: bytes, metadata: Any) -> bytes:
+        req = _parse(pb.UpdateTableRequest, data)
+        add: list[Any] = [convert.local_index_from_proto(i) for i in req.add_local_indexes]
+        add += [convert.global_index_from_proto(i) for i in req.add_global_indexes]
+        name = req.table or DEFAULT_TABLE
+        if req.stream is None:
+            description = self._db.update_table(name, add, list(req.drop_indexes))
+        else:
+            spec = req.stream.specification
+            if req.stream.enabled:
+                stream = (
+                    keystone.StreamConfig() if spec is None else convert.stream_from_proto(spec)
+                )
+            elif spec is not None:
+                raise ValidationError("stream: a specification goes with enabled = true")
+            else:
+                stream = None
+            description = self._db.update_table(name, add, list(req.drop_indexes), stream)
+        return self._description_reply(description)
+
+    def _delete_table(self, data: bytes, metadata: Any) -> bytes:
+        req = _parse(pb.DeleteTableRequest, data)
+        self._db.delete_table(req.table)
+        return b""
 
 
 def _statement_reply(statement: str, page: keystone.Page, pk_name: str, sk_name: str) -> bytes:

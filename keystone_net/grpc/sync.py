@@ -35,13 +35,16 @@ from typing import TYPE_CHECKING, Any
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from keystone import SortKeyCondition, Store
+from keystone.checks import OnConditionFailure
 from keystone.database import PutReturns, TransactPart, UpdateReturns
 from keystone.errors import DatabaseClosed
+from keystone.reads import Select
+from keystone.schema import GlobalIndex, LocalIndex, Schema, StreamConfig
 from keystone.sk import KeyValue
 from keystone.table import Page
 from keystone.types import Item
 from keystone_net.grpc.calls import check_limit
-from keystone_net.grpc.client import Client
+from keystone_net.grpc.client import _KEEP, Client
 from keystone_net.grpc.compression import DEFAULT_MIN_BYTES
 from keystone_net.grpc.retry import DEFAULT_RETRIES, Retry
 from keystone_net.grpc.transport import DEFAULT_PORT, DEFAULT_TIMEOUT, UNSET, TimeoutArg
@@ -131,6 +134,7 @@ class SyncClient:
         portal_cm = start_blocking_portal()
         portal = portal_cm.__enter__()
         self._client = client
+        self._root = self  # a table handle's root is the client it came from
         self._portal: BlockingPortal | None = portal
         self._lock = threading.Lock()
         self._stop = functools.partial(_stop_portal, portal_cm, client, portal)
@@ -143,10 +147,20 @@ class SyncClient:
 
     @property
     def closed(self) -> bool:
-        return self._portal is None
+        return self._root._portal is None
+
+    @property
+    def name(self) -> str:
+        """The name of the table this client acts on (``"default"`` for the default table)."""
+        return self._client.name
 
     def close(self) -> None:
-        """Close the connection and stop the background thread (idempotent)."""
+        """Close the connection and stop the background thread (idempotent).
+
+        On a table handle (:meth:`table`) it does nothing: close the client.
+        """
+        if self._root is not self:
+            return
         with self._lock:
             if self._portal is None:
                 return
@@ -161,7 +175,7 @@ class SyncClient:
         self.close()
 
     def _run(self, func: Any, *args: Any, **kwargs: Any) -> Any:
-        portal = self._portal
+        portal = self._root._portal
         if portal is None:
             raise DatabaseClosed("the client is closed")
         return portal.call(functools.partial(func, *args, **kwargs))
@@ -190,12 +204,20 @@ class SyncClient:
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
         returns: PutReturns = "NONE",
+        return_values_on_condition_check_failure: OnConditionFailure = "NONE",
         *,
         timeout: TimeoutArg = UNSET,
     ) -> Item | None:
         """Store ``item`` if ``condition`` holds; the old item with ``returns="ALL_OLD"``."""
         result: Item | None = self._run(
-            self._client.put, item, condition, names, values, returns, timeout=timeout
+            self._client.put,
+            item,
+            condition,
+            names,
+            values,
+            returns,
+            return_values_on_condition_check_failure,
+            timeout=timeout,
         )
         return result
 
@@ -207,12 +229,21 @@ class SyncClient:
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
         returns: PutReturns = "NONE",
+        return_values_on_condition_check_failure: OnConditionFailure = "NONE",
         *,
         timeout: TimeoutArg = UNSET,
     ) -> Item | None:
         """Delete the item with this key if ``condition`` holds (no error if absent)."""
         result: Item | None = self._run(
-            self._client.delete, pk, sk, condition, names, values, returns, timeout=timeout
+            self._client.delete,
+            pk,
+            sk,
+            condition,
+            names,
+            values,
+            returns,
+            return_values_on_condition_check_failure,
+            timeout=timeout,
         )
         return result
 
@@ -225,12 +256,22 @@ class SyncClient:
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
         returns: UpdateReturns = "ALL_NEW",
+        return_values_on_condition_check_failure: OnConditionFailure = "NONE",
         *,
         timeout: TimeoutArg = UNSET,
     ) -> Item | None:
         """Apply an update expression (creating the item if absent, as DynamoDB does)."""
         result: Item | None = self._run(
-            self._client.update, pk, sk, update, condition, names, values, returns, timeout=timeout
+            self._client.update,
+            pk,
+            sk,
+            update,
+            condition,
+            names,
+            values,
+            returns,
+            return_values_on_condition_check_failure,
+            timeout=timeout,
         )
         return result
 
@@ -238,7 +279,7 @@ class SyncClient:
 
     def query(
         self,
-        pk: KeyValue,
+        pk: KeyValue | None = None,
         sk: SortKeyCondition | None = None,
         filter: str | None = None,
         names: Mapping[str, str] | None = None,
@@ -248,10 +289,13 @@ class SyncClient:
         limit: int | None = None,
         start: Mapping[str, Any] | None = None,
         reverse: bool = False,
+        key_condition: str | None = None,
+        select: Select | None = None,
         *,
         timeout: TimeoutArg = UNSET,
     ) -> Page:
-        """Items of partition ``pk`` in sort-key order, one page at a time."""
+        """Items of partition ``pk`` in sort-key order, one page at a time
+        (or of ``key_condition``; ``select="COUNT"``: only the counts)."""
         page: Page = self._run(
             self._client.query,
             pk,
@@ -264,12 +308,14 @@ class SyncClient:
             limit,
             start,
             reverse,
+            key_condition,
+            select,
             timeout=timeout,
         )
         return page
 
     def query_all(
-        self, pk: KeyValue, sk: SortKeyCondition | None = None, **kwargs: Any
+        self, pk: KeyValue | None = None, sk: SortKeyCondition | None = None, **kwargs: Any
     ) -> Iterator[Item]:
         """Every matching item of :meth:`query`, following ``last_key`` across pages."""
         start = kwargs.pop("start", None)
@@ -291,6 +337,7 @@ class SyncClient:
         start: Mapping[str, Any] | None = None,
         segment: int = 0,
         total_segments: int = 1,
+        select: Select | None = None,
         *,
         timeout: TimeoutArg = UNSET,
     ) -> Page:
@@ -306,6 +353,7 @@ class SyncClient:
             start,
             segment,
             total_segments,
+            select,
             timeout=timeout,
         )
         return page
@@ -321,16 +369,25 @@ class SyncClient:
                     return
                 yield from page.items
         finally:
-            portal = self._portal
+            portal = self._root._portal
             if portal is not None:
                 with contextlib.suppress(Exception):
                     portal.call(_aclose, pages)
 
     # -- batches and transactions --------------------------------------------
 
-    def batch_get(self, keys: Iterable[object], *, timeout: TimeoutArg = UNSET) -> list[Item]:
+    def batch_get(
+        self,
+        keys: Iterable[object],
+        projection: str | None = None,
+        names: Mapping[str, str] | None = None,
+        *,
+        timeout: TimeoutArg = UNSET,
+    ) -> list[Item]:
         """The items with these keys, in request order (missing ones left out)."""
-        items: list[Item] = self._run(self._client.batch_get, keys, timeout=timeout)
+        items: list[Item] = self._run(
+            self._client.batch_get, keys, projection, names, timeout=timeout
+        )
         return items
 
     def batch_write(
@@ -344,10 +401,17 @@ class SyncClient:
         self._run(self._client.batch_write, puts, deletes, timeout=timeout)
 
     def transact_get(
-        self, keys: Iterable[object], *, timeout: TimeoutArg = UNSET
+        self,
+        keys: Iterable[object],
+        projection: str | None = None,
+        names: Mapping[str, str] | None = None,
+        *,
+        timeout: TimeoutArg = UNSET,
     ) -> list[Item | None]:
         """The items with these keys from one snapshot, in order (``None`` for missing)."""
-        items: list[Item | None] = self._run(self._client.transact_get, keys, timeout=timeout)
+        items: list[Item | None] = self._run(
+            self._client.transact_get, keys, projection, names, timeout=timeout
+        )
         return items
 
     def transact_write(
@@ -355,11 +419,12 @@ class SyncClient:
         parts: Iterable[TransactPart],
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
+        token: str | None = None,
         *,
         timeout: TimeoutArg = UNSET,
     ) -> None:
         """Apply every part in one commit, or none (``TransactionCanceled`` has the reasons)."""
-        self._run(self._client.transact_write, parts, names, values, timeout=timeout)
+        self._run(self._client.transact_write, parts, names, values, token, timeout=timeout)
 
     # -- PartiQL ---------------------------------------------------------------
 
@@ -373,6 +438,59 @@ class SyncClient:
         """Run one PartiQL statement; ``?`` takes ``parameters`` in order."""
         page: Page = self._run(self._client.execute, statement, parameters, timeout=timeout)
         return page
+
+    # -- tables ------------------------------------------------------------------
+
+    def _handle(self, client: Client) -> SyncClient:
+        handle = SyncClient.__new__(SyncClient)
+        handle._client = client
+        handle._root = self._root
+        handle._lock = self._lock
+        return handle
+
+    def table(self, name: str, *, timeout: TimeoutArg = UNSET) -> SyncClient:
+        """A handle of the server's table ``name`` (``NotFound`` if there is none): a
+        ``keystone.Store`` acting on that table over this client's connection."""
+        return self._handle(self._run(self._client.table, name, timeout=timeout))
+
+    def tables(self, *, timeout: TimeoutArg = UNSET) -> list[str]:
+        """The names of the server's tables, sorted (``"default"`` among them)."""
+        names: list[str] = self._run(self._client.tables, timeout=timeout)
+        return names
+
+    def create_table(
+        self, name: str, schema: Schema | None = None, *, timeout: TimeoutArg = UNSET
+    ) -> SyncClient:
+        """Create table ``name`` (default ``Schema()``); returns its handle."""
+        return self._handle(self._run(self._client.create_table, name, schema, timeout=timeout))
+
+    def describe_table(self, name: str, *, timeout: TimeoutArg = UNSET) -> dict[str, Any]:
+        """The table as DynamoDB's ``DescribeTable`` shows it (a ``TableDescription`` dict)."""
+        description: dict[str, Any] = self._run(self._client.describe_table, name, timeout=timeout)
+        return description
+
+    def describe(self, *, timeout: TimeoutArg = UNSET) -> dict[str, Any]:
+        """``describe_table`` of the table this client acts on."""
+        return self.describe_table(self.name, timeout=timeout)
+
+    def update_table(
+        self,
+        name: str,
+        add_indexes: Sequence[LocalIndex | GlobalIndex] = (),
+        drop_indexes: Sequence[str] = (),
+        stream: StreamConfig | None = _KEEP,
+        *,
+        timeout: TimeoutArg = UNSET,
+    ) -> dict[str, Any]:
+        """Add and drop indexes, set the stream (``None``: off; left out: kept)."""
+        description: dict[str, Any] = self._run(
+            self._client.update_table, name, add_indexes, drop_indexes, stream, timeout=timeout
+        )
+        return description
+
+    def delete_table(self, name: str, *, timeout: TimeoutArg = UNSET) -> None:
+        """Delete table ``name`` and its items, indexes and stream."""
+        self._run(self._client.delete_table, name, timeout=timeout)
 
 
 if TYPE_CHECKING:

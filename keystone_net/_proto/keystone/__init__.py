@@ -11,21 +11,31 @@ __all__ = (
     "BetweenCondition",
     "BinarySet",
     "ConditionCheck",
+    "CreateTableRequest",
     "DeleteKey",
     "DeleteRequest",
     "DeleteResponse",
     "DeleteResult",
+    "DeleteTableRequest",
+    "DeleteTableResponse",
+    "DescribeTableRequest",
     "ExecuteStatementRequest",
     "ExecuteStatementResponse",
     "GetRequest",
     "GetResponse",
+    "GlobalIndexDefinition",
+    "IndexProjection",
     "InsertResult",
     "Item",
     "Key",
+    "KeyAttribute",
     "KeystoneDbBase",
     "KeystoneDbStub",
     "LastKey",
+    "ListTablesRequest",
+    "ListTablesResponse",
     "ListValue",
+    "LocalIndexDefinition",
     "MapValue",
     "NullValue",
     "PutItem",
@@ -37,7 +47,11 @@ __all__ = (
     "ScanResponse",
     "SelectResult",
     "SortKeyCondition",
+    "StreamChange",
+    "StreamSpecification",
     "StringSet",
+    "TableDescriptionResponse",
+    "TableSchema",
     "TransactDelete",
     "TransactGetItem",
     "TransactGetRequest",
@@ -50,6 +64,7 @@ __all__ = (
     "UpdateRequest",
     "UpdateResponse",
     "UpdateResult",
+    "UpdateTableRequest",
     "Value",
     "VectorValue",
     "WriteRequest",
@@ -82,6 +97,27 @@ class NullValue(betterproto2.Enum):
 class BatchGetRequest(betterproto2.Message):
     keys: "list[Key]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
+    expression_names: "dict[str, str]" = betterproto2.field(
+        100,
+        betterproto2.TYPE_MAP,
+        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
+    )
+    """
+    Ours: `#name` placeholders of projection_expression.
+    """
+
+    projection_expression: "str | None" = betterproto2.field(
+        101, betterproto2.TYPE_STRING, optional=True
+    )
+    """
+    Ours: the attributes to return of every item; absent = all.
+    """
+
+    table: "str | None" = betterproto2.field(103, betterproto2.TYPE_STRING, optional=True)
+    """
+    Ours (tables): the table of keys that name none; absent or empty = the default table.
+    """
+
 
 default_message_pool.register_message("keystone", "BatchGetRequest", BatchGetRequest)
 
@@ -101,6 +137,11 @@ default_message_pool.register_message("keystone", "BatchGetResponse", BatchGetRe
 @dataclass(eq=False, repr=False)
 class BatchWriteRequest(betterproto2.Message):
     writes: "list[WriteRequest]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+
+    table: "str | None" = betterproto2.field(103, betterproto2.TYPE_STRING, optional=True)
+    """
+    Ours (tables): the table acted on; absent or empty = the default table.
+    """
 
 
 default_message_pool.register_message("keystone", "BatchWriteRequest", BatchWriteRequest)
@@ -146,8 +187,47 @@ class ConditionCheck(betterproto2.Message):
 
     condition_expression: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
 
+    table: "str | None" = betterproto2.field(103, betterproto2.TYPE_STRING, optional=True)
+    """
+    Ours (tables): the table acted on; absent or empty = the default table.
+    """
+
+    return_values_on_condition_check_failure: "str | None" = betterproto2.field(
+        104, betterproto2.TYPE_STRING, optional=True
+    )
+    """
+    Ours: "NONE" (default) or "ALL_OLD": the item as it was travels with a failed condition.
+    """
+
+    partition_key_value: "Value | None" = betterproto2.field(
+        105, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    Ours (typed keys): the key values as the caller gave them (a str, a
+    number, bytes, or any other value, which is refused as the library
+    refuses it). When set they take the place of partition_key/sort_key,
+    whose bytes are then read as the declared key type says.
+    """
+
+    sort_key_value: "Value | None" = betterproto2.field(
+        106, betterproto2.TYPE_MESSAGE, optional=True
+    )
+
 
 default_message_pool.register_message("keystone", "ConditionCheck", ConditionCheck)
+
+
+@dataclass(eq=False, repr=False)
+class CreateTableRequest(betterproto2.Message):
+    table: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    schema: "TableSchema | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    Absent = the default schema (pk, sk).
+    """
+
+
+default_message_pool.register_message("keystone", "CreateTableRequest", CreateTableRequest)
 
 
 @dataclass(eq=False, repr=False)
@@ -155,6 +235,25 @@ class DeleteKey(betterproto2.Message):
     partition_key: "bytes" = betterproto2.field(1, betterproto2.TYPE_BYTES)
 
     sort_key: "bytes | None" = betterproto2.field(2, betterproto2.TYPE_BYTES, optional=True)
+
+    table: "str | None" = betterproto2.field(103, betterproto2.TYPE_STRING, optional=True)
+    """
+    Ours (tables): the table acted on; absent or empty = the default table.
+    """
+
+    partition_key_value: "Value | None" = betterproto2.field(
+        104, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    Ours (typed keys): the key values as the caller gave them (a str, a
+    number, bytes, or any other value, which is refused as the library
+    refuses it). When set they take the place of partition_key/sort_key,
+    whose bytes are then read as the declared key type says.
+    """
+
+    sort_key_value: "Value | None" = betterproto2.field(
+        105, betterproto2.TYPE_MESSAGE, optional=True
+    )
 
 
 default_message_pool.register_message("keystone", "DeleteKey", DeleteKey)
@@ -190,6 +289,32 @@ class DeleteRequest(betterproto2.Message):
     Ours: "NONE" (the default when absent) or "ALL_OLD".
     """
 
+    table: "str | None" = betterproto2.field(103, betterproto2.TYPE_STRING, optional=True)
+    """
+    Ours (tables): the table acted on; absent or empty = the default table.
+    """
+
+    return_values_on_condition_check_failure: "str | None" = betterproto2.field(
+        104, betterproto2.TYPE_STRING, optional=True
+    )
+    """
+    Ours: "NONE" (default) or "ALL_OLD": the item as it was travels with a failed condition.
+    """
+
+    partition_key_value: "Value | None" = betterproto2.field(
+        105, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    Ours (typed keys): the key values as the caller gave them (a str, a
+    number, bytes, or any other value, which is refused as the library
+    refuses it). When set they take the place of partition_key/sort_key,
+    whose bytes are then read as the declared key type says.
+    """
+
+    sort_key_value: "Value | None" = betterproto2.field(
+        106, betterproto2.TYPE_MESSAGE, optional=True
+    )
+
 
 default_message_pool.register_message("keystone", "DeleteRequest", DeleteRequest)
 
@@ -218,12 +343,41 @@ default_message_pool.register_message("keystone", "DeleteResult", DeleteResult)
 
 
 @dataclass(eq=False, repr=False)
+class DeleteTableRequest(betterproto2.Message):
+    table: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message("keystone", "DeleteTableRequest", DeleteTableRequest)
+
+
+@dataclass(eq=False, repr=False)
+class DeleteTableResponse(betterproto2.Message):
+    pass
+
+
+default_message_pool.register_message("keystone", "DeleteTableResponse", DeleteTableResponse)
+
+
+@dataclass(eq=False, repr=False)
+class DescribeTableRequest(betterproto2.Message):
+    table: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message("keystone", "DescribeTableRequest", DescribeTableRequest)
+
+
+@dataclass(eq=False, repr=False)
 class ExecuteStatementRequest(betterproto2.Message):
     statement: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
     parameters: "list[Value]" = betterproto2.field(100, betterproto2.TYPE_MESSAGE, repeated=True)
     """
     Ours: the values of the statement's `?` parameters, in order.
+    """
+
+    table: "str | None" = betterproto2.field(103, betterproto2.TYPE_STRING, optional=True)
+    """
+    Ours (tables): the table acted on; absent or empty = the default table.
     """
 
 
@@ -290,6 +444,25 @@ class GetRequest(betterproto2.Message):
     Ours: the attributes to return ("a, b.c, d[0]"); absent = all.
     """
 
+    table: "str | None" = betterproto2.field(103, betterproto2.TYPE_STRING, optional=True)
+    """
+    Ours (tables): the table acted on; absent or empty = the default table.
+    """
+
+    partition_key_value: "Value | None" = betterproto2.field(
+        104, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    Ours (typed keys): the key values as the caller gave them (a str, a
+    number, bytes, or any other value, which is refused as the library
+    refuses it). When set they take the place of partition_key/sort_key,
+    whose bytes are then read as the declared key type says.
+    """
+
+    sort_key_value: "Value | None" = betterproto2.field(
+        105, betterproto2.TYPE_MESSAGE, optional=True
+    )
+
 
 default_message_pool.register_message("keystone", "GetRequest", GetRequest)
 
@@ -302,6 +475,40 @@ class GetResponse(betterproto2.Message):
 
 
 default_message_pool.register_message("keystone", "GetResponse", GetResponse)
+
+
+@dataclass(eq=False, repr=False)
+class GlobalIndexDefinition(betterproto2.Message):
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    partition_key: "KeyAttribute | None" = betterproto2.field(
+        2, betterproto2.TYPE_MESSAGE, optional=True
+    )
+
+    sort_key: "KeyAttribute | None" = betterproto2.field(
+        3, betterproto2.TYPE_MESSAGE, optional=True
+    )
+
+    projection: "IndexProjection | None" = betterproto2.field(
+        4, betterproto2.TYPE_MESSAGE, optional=True
+    )
+
+
+default_message_pool.register_message("keystone", "GlobalIndexDefinition", GlobalIndexDefinition)
+
+
+@dataclass(eq=False, repr=False)
+class IndexProjection(betterproto2.Message):
+    """
+    An index projection: "ALL", "KEYS_ONLY" or "INCLUDE" with attributes.
+    """
+
+    projection_type: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    non_key_attributes: "list[str]" = betterproto2.field(2, betterproto2.TYPE_STRING, repeated=True)
+
+
+default_message_pool.register_message("keystone", "IndexProjection", IndexProjection)
 
 
 @dataclass(eq=False, repr=False)
@@ -336,8 +543,47 @@ class Key(betterproto2.Message):
     1 to 1,024 bytes; absent for a table without a sort key.
     """
 
+    table: "str | None" = betterproto2.field(103, betterproto2.TYPE_STRING, optional=True)
+    """
+    Ours (tables): the table acted on; absent or empty = the default table.
+    """
+
+    partition_key_value: "Value | None" = betterproto2.field(
+        104, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    Ours (typed keys): the key values as the caller gave them (a str, a
+    number, bytes, or any other value, which is refused as the library
+    refuses it). When set they take the place of partition_key/sort_key,
+    whose bytes are then read as the declared key type says.
+    """
+
+    sort_key_value: "Value | None" = betterproto2.field(
+        105, betterproto2.TYPE_MESSAGE, optional=True
+    )
+
 
 default_message_pool.register_message("keystone", "Key", Key)
+
+
+@dataclass(eq=False, repr=False)
+class KeyAttribute(betterproto2.Message):
+    """
+    ---------------------------------------------------------------------------
+    Ours (tables): table management. These messages are new (the original
+    protocol has none of them), so their fields are numbered from 1.
+    ---------------------------------------------------------------------------
+
+    A key attribute: its name and declared type ("S", "N" or "B"; absent = the
+    untyped key of older files, str or bytes values).
+    """
+
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    type: "str | None" = betterproto2.field(2, betterproto2.TYPE_STRING, optional=True)
+
+
+default_message_pool.register_message("keystone", "KeyAttribute", KeyAttribute)
 
 
 @dataclass(eq=False, repr=False)
@@ -359,11 +605,46 @@ default_message_pool.register_message("keystone", "LastKey", LastKey)
 
 
 @dataclass(eq=False, repr=False)
+class ListTablesRequest(betterproto2.Message):
+    pass
+
+
+default_message_pool.register_message("keystone", "ListTablesRequest", ListTablesRequest)
+
+
+@dataclass(eq=False, repr=False)
+class ListTablesResponse(betterproto2.Message):
+    tables: "list[str]" = betterproto2.field(1, betterproto2.TYPE_STRING, repeated=True)
+    """
+    Sorted, "default" among them.
+    """
+
+
+default_message_pool.register_message("keystone", "ListTablesResponse", ListTablesResponse)
+
+
+@dataclass(eq=False, repr=False)
 class ListValue(betterproto2.Message):
     items: "list[Value]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
 
 default_message_pool.register_message("keystone", "ListValue", ListValue)
+
+
+@dataclass(eq=False, repr=False)
+class LocalIndexDefinition(betterproto2.Message):
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    sort_key: "KeyAttribute | None" = betterproto2.field(
+        2, betterproto2.TYPE_MESSAGE, optional=True
+    )
+
+    projection: "IndexProjection | None" = betterproto2.field(
+        3, betterproto2.TYPE_MESSAGE, optional=True
+    )
+
+
+default_message_pool.register_message("keystone", "LocalIndexDefinition", LocalIndexDefinition)
 
 
 @dataclass(eq=False, repr=False)
@@ -385,6 +666,11 @@ class PutItem(betterproto2.Message):
     sort_key: "bytes | None" = betterproto2.field(2, betterproto2.TYPE_BYTES, optional=True)
 
     item: "Item | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+
+    table: "str | None" = betterproto2.field(103, betterproto2.TYPE_STRING, optional=True)
+    """
+    Ours (tables): the table acted on; absent or empty = the default table.
+    """
 
 
 default_message_pool.register_message("keystone", "PutItem", PutItem)
@@ -424,6 +710,18 @@ class PutRequest(betterproto2.Message):
     return_values: "str | None" = betterproto2.field(102, betterproto2.TYPE_STRING, optional=True)
     """
     Ours: "NONE" (the default when absent) or "ALL_OLD".
+    """
+
+    table: "str | None" = betterproto2.field(103, betterproto2.TYPE_STRING, optional=True)
+    """
+    Ours (tables): the table acted on; absent or empty = the default table.
+    """
+
+    return_values_on_condition_check_failure: "str | None" = betterproto2.field(
+        104, betterproto2.TYPE_STRING, optional=True
+    )
+    """
+    Ours: "NONE" (default) or "ALL_OLD": the item as it was travels with a failed condition.
     """
 
 
@@ -498,8 +796,28 @@ class QueryRequest(betterproto2.Message):
         102, betterproto2.TYPE_MESSAGE, optional=True
     )
     """
-    Ours: the partition key value of an index query when it is a number
-    (index keys may be S, N or B); partition_key is then empty.
+    Ours: the partition key value as the caller gave it (of an index query
+    or of the table: S, N, B, or another value, refused as the library
+    refuses it); when set it takes the place of partition_key.
+    """
+
+    table: "str | None" = betterproto2.field(103, betterproto2.TYPE_STRING, optional=True)
+    """
+    Ours (tables): the table acted on; absent or empty = the default table.
+    """
+
+    key_condition_expression: "str | None" = betterproto2.field(
+        104, betterproto2.TYPE_STRING, optional=True
+    )
+    """
+    Ours: DynamoDB's KeyConditionExpression, instead of partition_key and
+    sort_key_condition (placeholders from expression_names/expression_values).
+    """
+
+    select: "str | None" = betterproto2.field(105, betterproto2.TYPE_STRING, optional=True)
+    """
+    Ours: DynamoDB's Select ("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES",
+    "SPECIFIC_ATTRIBUTES", "COUNT"); absent = the default.
     """
 
 
@@ -567,6 +885,16 @@ class ScanRequest(betterproto2.Message):
     )
     """
     Ours: the attributes to return; absent = all.
+    """
+
+    table: "str | None" = betterproto2.field(103, betterproto2.TYPE_STRING, optional=True)
+    """
+    Ours (tables): the table acted on; absent or empty = the default table.
+    """
+
+    select: "str | None" = betterproto2.field(104, betterproto2.TYPE_STRING, optional=True)
+    """
+    Ours: DynamoDB's Select, as in QueryRequest.
     """
 
 
@@ -647,6 +975,39 @@ default_message_pool.register_message("keystone", "SortKeyCondition", SortKeyCon
 
 
 @dataclass(eq=False, repr=False)
+class StreamChange(betterproto2.Message):
+    """
+    The stream setting of UpdateTable: on with a specification, or off.
+    """
+
+    enabled: "bool" = betterproto2.field(1, betterproto2.TYPE_BOOL)
+
+    specification: "StreamSpecification | None" = betterproto2.field(
+        2, betterproto2.TYPE_MESSAGE, optional=True
+    )
+
+
+default_message_pool.register_message("keystone", "StreamChange", StreamChange)
+
+
+@dataclass(eq=False, repr=False)
+class StreamSpecification(betterproto2.Message):
+    """
+    A stream's settings: the view, and how many records (or how many
+    milliseconds of them) are kept; neither = everything.
+    """
+
+    view: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    retention_records: "int | None" = betterproto2.field(2, betterproto2.TYPE_UINT64, optional=True)
+
+    retention_ms: "int | None" = betterproto2.field(3, betterproto2.TYPE_UINT64, optional=True)
+
+
+default_message_pool.register_message("keystone", "StreamSpecification", StreamSpecification)
+
+
+@dataclass(eq=False, repr=False)
 class StringSet(betterproto2.Message):
     """
     Ours (the element type of string_set and number_set).
@@ -659,6 +1020,56 @@ default_message_pool.register_message("keystone", "StringSet", StringSet)
 
 
 @dataclass(eq=False, repr=False)
+class TableDescriptionResponse(betterproto2.Message):
+    """
+    DynamoDB's TableDescription (TableName, KeySchema, AttributeDefinitions,
+    indexes, ItemCount, stream, ...) as a map of values: the dict
+    Database.describe_table returns.
+    """
+
+    description: "Item | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+
+default_message_pool.register_message(
+    "keystone", "TableDescriptionResponse", TableDescriptionResponse
+)
+
+
+@dataclass(eq=False, repr=False)
+class TableSchema(betterproto2.Message):
+    partition_key: "KeyAttribute | None" = betterproto2.field(
+        1, betterproto2.TYPE_MESSAGE, optional=True
+    )
+
+    sort_key: "KeyAttribute | None" = betterproto2.field(
+        2, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    Absent = the table has no sort key.
+    """
+
+    local_indexes: "list[LocalIndexDefinition]" = betterproto2.field(
+        3, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+
+    global_indexes: "list[GlobalIndexDefinition]" = betterproto2.field(
+        4, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+
+    ttl_attribute: "str | None" = betterproto2.field(5, betterproto2.TYPE_STRING, optional=True)
+
+    stream: "StreamSpecification | None" = betterproto2.field(
+        6, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    Absent = no stream.
+    """
+
+
+default_message_pool.register_message("keystone", "TableSchema", TableSchema)
+
+
+@dataclass(eq=False, repr=False)
 class TransactDelete(betterproto2.Message):
     partition_key: "bytes" = betterproto2.field(1, betterproto2.TYPE_BYTES)
 
@@ -666,6 +1077,32 @@ class TransactDelete(betterproto2.Message):
 
     condition_expression: "str | None" = betterproto2.field(
         3, betterproto2.TYPE_STRING, optional=True
+    )
+
+    table: "str | None" = betterproto2.field(103, betterproto2.TYPE_STRING, optional=True)
+    """
+    Ours (tables): the table acted on; absent or empty = the default table.
+    """
+
+    return_values_on_condition_check_failure: "str | None" = betterproto2.field(
+        104, betterproto2.TYPE_STRING, optional=True
+    )
+    """
+    Ours: "NONE" (default) or "ALL_OLD": the item as it was travels with a failed condition.
+    """
+
+    partition_key_value: "Value | None" = betterproto2.field(
+        105, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    Ours (typed keys): the key values as the caller gave them (a str, a
+    number, bytes, or any other value, which is refused as the library
+    refuses it). When set they take the place of partition_key/sort_key,
+    whose bytes are then read as the declared key type says.
+    """
+
+    sort_key_value: "Value | None" = betterproto2.field(
+        106, betterproto2.TYPE_MESSAGE, optional=True
     )
 
 
@@ -683,6 +1120,27 @@ default_message_pool.register_message("keystone", "TransactGetItem", TransactGet
 @dataclass(eq=False, repr=False)
 class TransactGetRequest(betterproto2.Message):
     keys: "list[Key]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+
+    expression_names: "dict[str, str]" = betterproto2.field(
+        100,
+        betterproto2.TYPE_MAP,
+        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
+    )
+    """
+    Ours: `#name` placeholders of projection_expression.
+    """
+
+    projection_expression: "str | None" = betterproto2.field(
+        101, betterproto2.TYPE_STRING, optional=True
+    )
+    """
+    Ours: the attributes to return of every item; absent = all.
+    """
+
+    table: "str | None" = betterproto2.field(103, betterproto2.TYPE_STRING, optional=True)
+    """
+    Ours (tables): the table of keys that name none; absent or empty = the default table.
+    """
 
 
 default_message_pool.register_message("keystone", "TransactGetRequest", TransactGetRequest)
@@ -717,6 +1175,18 @@ class TransactPut(betterproto2.Message):
         4, betterproto2.TYPE_STRING, optional=True
     )
 
+    table: "str | None" = betterproto2.field(103, betterproto2.TYPE_STRING, optional=True)
+    """
+    Ours (tables): the table acted on; absent or empty = the default table.
+    """
+
+    return_values_on_condition_check_failure: "str | None" = betterproto2.field(
+        104, betterproto2.TYPE_STRING, optional=True
+    )
+    """
+    Ours: "NONE" (default) or "ALL_OLD": the item as it was travels with a failed condition.
+    """
+
 
 default_message_pool.register_message("keystone", "TransactPut", TransactPut)
 
@@ -731,6 +1201,32 @@ class TransactUpdate(betterproto2.Message):
 
     condition_expression: "str | None" = betterproto2.field(
         4, betterproto2.TYPE_STRING, optional=True
+    )
+
+    table: "str | None" = betterproto2.field(103, betterproto2.TYPE_STRING, optional=True)
+    """
+    Ours (tables): the table acted on; absent or empty = the default table.
+    """
+
+    return_values_on_condition_check_failure: "str | None" = betterproto2.field(
+        104, betterproto2.TYPE_STRING, optional=True
+    )
+    """
+    Ours: "NONE" (default) or "ALL_OLD": the item as it was travels with a failed condition.
+    """
+
+    partition_key_value: "Value | None" = betterproto2.field(
+        105, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    Ours (typed keys): the key values as the caller gave them (a str, a
+    number, bytes, or any other value, which is refused as the library
+    refuses it). When set they take the place of partition_key/sort_key,
+    whose bytes are then read as the declared key type says.
+    """
+
+    sort_key_value: "Value | None" = betterproto2.field(
+        106, betterproto2.TYPE_MESSAGE, optional=True
     )
 
 
@@ -790,6 +1286,18 @@ class TransactWriteRequest(betterproto2.Message):
     Ours: `#name` placeholders shared by all parts.
     """
 
+    table: "str | None" = betterproto2.field(103, betterproto2.TYPE_STRING, optional=True)
+    """
+    Ours (tables): the table of parts that name none; absent or empty = the default table.
+    """
+
+    client_request_token: "str | None" = betterproto2.field(
+        104, betterproto2.TYPE_STRING, optional=True
+    )
+    """
+    Ours: DynamoDB's ClientRequestToken (idempotency for 10 minutes).
+    """
+
 
 default_message_pool.register_message("keystone", "TransactWriteRequest", TransactWriteRequest)
 
@@ -837,6 +1345,32 @@ class UpdateRequest(betterproto2.Message):
     behaves), "ALL_OLD", "UPDATED_NEW", "UPDATED_OLD" or "NONE".
     """
 
+    table: "str | None" = betterproto2.field(103, betterproto2.TYPE_STRING, optional=True)
+    """
+    Ours (tables): the table acted on; absent or empty = the default table.
+    """
+
+    return_values_on_condition_check_failure: "str | None" = betterproto2.field(
+        104, betterproto2.TYPE_STRING, optional=True
+    )
+    """
+    Ours: "NONE" (default) or "ALL_OLD": the item as it was travels with a failed condition.
+    """
+
+    partition_key_value: "Value | None" = betterproto2.field(
+        105, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    Ours (typed keys): the key values as the caller gave them (a str, a
+    number, bytes, or any other value, which is refused as the library
+    refuses it). When set they take the place of partition_key/sort_key,
+    whose bytes are then read as the declared key type says.
+    """
+
+    sort_key_value: "Value | None" = betterproto2.field(
+        106, betterproto2.TYPE_MESSAGE, optional=True
+    )
+
 
 default_message_pool.register_message("keystone", "UpdateRequest", UpdateRequest)
 
@@ -868,6 +1402,29 @@ class UpdateResult(betterproto2.Message):
 
 
 default_message_pool.register_message("keystone", "UpdateResult", UpdateResult)
+
+
+@dataclass(eq=False, repr=False)
+class UpdateTableRequest(betterproto2.Message):
+    table: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    add_local_indexes: "list[LocalIndexDefinition]" = betterproto2.field(
+        2, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+
+    add_global_indexes: "list[GlobalIndexDefinition]" = betterproto2.field(
+        3, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+
+    drop_indexes: "list[str]" = betterproto2.field(4, betterproto2.TYPE_STRING, repeated=True)
+
+    stream: "StreamChange | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    Absent = the stream stays as it is.
+    """
+
+
+default_message_pool.register_message("keystone", "UpdateTableRequest", UpdateTableRequest)
 
 
 @dataclass(eq=False, repr=False)
@@ -1179,6 +1736,102 @@ class KeystoneDbStub(betterproto2_grpclib.ServiceStub):
             metadata=metadata,
         )
 
+    async def create_table(
+        self,
+        message: "CreateTableRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "TableDescriptionResponse":
+        """
+        Ours (tables): table management.
+        """
+
+        return await self._unary_unary(
+            "/keystone.KeystoneDB/CreateTable",
+            message,
+            TableDescriptionResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def describe_table(
+        self,
+        message: "DescribeTableRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "TableDescriptionResponse":
+
+        return await self._unary_unary(
+            "/keystone.KeystoneDB/DescribeTable",
+            message,
+            TableDescriptionResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def list_tables(
+        self,
+        message: "ListTablesRequest | None" = None,
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "ListTablesResponse":
+
+        if message is None:
+            message = ListTablesRequest()
+
+        return await self._unary_unary(
+            "/keystone.KeystoneDB/ListTables",
+            message,
+            ListTablesResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def update_table(
+        self,
+        message: "UpdateTableRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "TableDescriptionResponse":
+
+        return await self._unary_unary(
+            "/keystone.KeystoneDB/UpdateTable",
+            message,
+            TableDescriptionResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def delete_table(
+        self,
+        message: "DeleteTableRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "DeleteTableResponse":
+
+        return await self._unary_unary(
+            "/keystone.KeystoneDB/DeleteTable",
+            message,
+            DeleteTableResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
 
 class KeystoneDbBase(betterproto2_grpclib.ServiceBase):
     async def put(self, message: "PutRequest") -> "PutResponse":
@@ -1229,6 +1882,29 @@ class KeystoneDbBase(betterproto2_grpclib.ServiceBase):
     async def execute_statement(
         self, message: "ExecuteStatementRequest"
     ) -> "ExecuteStatementResponse":
+
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+    async def create_table(self, message: "CreateTableRequest") -> "TableDescriptionResponse":
+        """
+        Ours (tables): table management.
+        """
+
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+    async def describe_table(self, message: "DescribeTableRequest") -> "TableDescriptionResponse":
+
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+    async def list_tables(self, message: "ListTablesRequest") -> "ListTablesResponse":
+
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+    async def update_table(self, message: "UpdateTableRequest") -> "TableDescriptionResponse":
+
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+    async def delete_table(self, message: "DeleteTableRequest") -> "DeleteTableResponse":
 
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
 
@@ -1317,6 +1993,46 @@ class KeystoneDbBase(betterproto2_grpclib.ServiceBase):
         response = await self.execute_statement(request)
         await stream.send_message(response)
 
+    async def __rpc_create_table(
+        self, stream: "grpclib.server.Stream[CreateTableRequest, TableDescriptionResponse]"
+    ) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        response = await self.create_table(request)
+        await stream.send_message(response)
+
+    async def __rpc_describe_table(
+        self, stream: "grpclib.server.Stream[DescribeTableRequest, TableDescriptionResponse]"
+    ) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        response = await self.describe_table(request)
+        await stream.send_message(response)
+
+    async def __rpc_list_tables(
+        self, stream: "grpclib.server.Stream[ListTablesRequest, ListTablesResponse]"
+    ) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        response = await self.list_tables(request)
+        await stream.send_message(response)
+
+    async def __rpc_update_table(
+        self, stream: "grpclib.server.Stream[UpdateTableRequest, TableDescriptionResponse]"
+    ) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        response = await self.update_table(request)
+        await stream.send_message(response)
+
+    async def __rpc_delete_table(
+        self, stream: "grpclib.server.Stream[DeleteTableRequest, DeleteTableResponse]"
+    ) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        response = await self.delete_table(request)
+        await stream.send_message(response)
+
     def __mapping__(self) -> "dict[str, grpclib.const.Handler]":
         return {
             "/keystone.KeystoneDB/Put": grpclib.const.Handler(
@@ -1384,5 +2100,35 @@ class KeystoneDbBase(betterproto2_grpclib.ServiceBase):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 ExecuteStatementRequest,
                 ExecuteStatementResponse,
+            ),
+            "/keystone.KeystoneDB/CreateTable": grpclib.const.Handler(
+                self.__rpc_create_table,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                CreateTableRequest,
+                TableDescriptionResponse,
+            ),
+            "/keystone.KeystoneDB/DescribeTable": grpclib.const.Handler(
+                self.__rpc_describe_table,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                DescribeTableRequest,
+                TableDescriptionResponse,
+            ),
+            "/keystone.KeystoneDB/ListTables": grpclib.const.Handler(
+                self.__rpc_list_tables,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                ListTablesRequest,
+                ListTablesResponse,
+            ),
+            "/keystone.KeystoneDB/UpdateTable": grpclib.const.Handler(
+                self.__rpc_update_table,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                UpdateTableRequest,
+                TableDescriptionResponse,
+            ),
+            "/keystone.KeystoneDB/DeleteTable": grpclib.const.Handler(
+                self.__rpc_delete_table,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                DeleteTableRequest,
+                DeleteTableResponse,
             ),
         }

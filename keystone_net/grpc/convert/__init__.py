@@ -34,22 +34,29 @@ non-finite vector element, a timestamp out of range, nesting deeper than
 :data:`keystone.types.MAX_NESTING_DEPTH`) with a ``ValidationError`` naming
 the attribute path, which the server reports as INVALID_ARGUMENT.
 
-Keys. The wire carries keys as bytes only (``Key``, ``LastKey`` and the
-``partition_key``/``sort_key`` fields of requests). The rule:
+Keys. The original fields carry keys as bytes (``Key``, ``LastKey`` and the
+``partition_key``/``sort_key`` fields of requests), read by the table's
+declared key type (PROTOCOL.md; :func:`key_value`): UTF-8 text for ``S``,
+the number's text for ``N``, the bytes themselves for ``B`` and for the
+untyped key of older files. The rule:
 
-* the sender encodes a ``str`` key as UTF-8 and sends ``bytes`` as is
-  (:func:`key_to_proto`);
-* the receiver gets the bytes back unchanged (:func:`key_from_proto`) and
-  looks items up by those bytes. The engine stores a key as its bytes (UTF-8
-  for ``str``), so ``"a"`` and ``b"a"`` are the same stored key and a lookup
-  by bytes finds the item whichever type it was written with; the database
-  accepts ``bytes`` for any key argument.
-* The key's Python type is not lost: items carry their key attributes as
-  typed values, and continuation keys carry the whole typed key dict in
-  ``LastKey.cursor`` (see :func:`last_key_to_proto`).
-* A put whose item lacks the key attributes takes them from the request's
-  key fields as binary values; if the item has them their bytes must match
-  the request's (:func:`item_with_key`).
+* the keystone clients send each key value twice: as those bytes (``str``
+  as UTF-8, ``bytes`` as is, a number as its canonical text) and as a
+  ``Value`` in the fields of ours ``partition_key_value``/``sort_key_value``
+  (:func:`typed_key`; a Query's partition key in ``index_partition_key``).
+  The ``Value`` keeps the caller's type, so the server hands the library
+  exactly the key it was given and refuses what the library refuses, in
+  its words (a number where the key is ``S``, a ``str`` where it is ``N``);
+* a request with only the bytes (a client of the original protocol) has
+  them read by the declared type; an untyped key stays bytes, which find
+  the item whichever type it was written with (the engine stores a ``str``
+  key as its UTF-8 bytes);
+* items carry their key attributes as typed values, and continuation keys
+  carry the whole typed key dict in ``LastKey.cursor`` (see
+  :func:`last_key_to_proto`);
+* a put whose item lacks the key attributes takes them from the request's
+  key fields; if the item has them their bytes must match the request's
+  (:func:`item_with_key`).
 
 Errors (PROTOCOL.md): :func:`status_for` turns an exception into a gRPC
 status, message and trailing metadata on the server; :func:`exception_for`
@@ -89,20 +96,30 @@ from .encode import (
     values_to_proto,
 )
 from .keys import (
+    ABSENT,
+    KEY_VALUE_FIELDS,
     SORT_KEY_OPS,
     item_with_key,
     key_field,
     key_from_proto,
     key_message,
     key_to_proto,
+    key_value,
+    key_value_bytes,
+    key_value_from_bytes,
+    key_value_from_proto,
     keys_from_proto,
     keys_from_spans,
     last_key_from_proto,
     last_key_to_proto,
     sort_key_condition_from_proto,
     sort_key_condition_to_proto,
+    table_keys_from_spans,
+    typed_key,
+    wire_bytes,
 )
 from .status import (
+    CANCELLATION_ITEMS_KEY,
     CANCELLATION_REASONS_KEY,
     ERROR_CLASS_KEY,
     ERROR_DOMAIN,
@@ -111,6 +128,15 @@ from .status import (
     error_details,
     exception_for,
     status_for,
+)
+from .tables import (
+    global_index_from_proto,
+    indexes_to_proto,
+    local_index_from_proto,
+    schema_from_proto,
+    schema_to_proto,
+    stream_from_proto,
+    stream_to_proto,
 )
 from .wire import (  # noqa: F401 (_varint: tests)
     RawMessage,
@@ -164,4 +190,21 @@ __all__ = [
     "values_from_proto",
     "values_from_spans",
     "values_to_proto",
+    "CANCELLATION_ITEMS_KEY",
+    "global_index_from_proto",
+    "indexes_to_proto",
+    "key_value",
+    "key_value_bytes",
+    "key_value_from_bytes",
+    "key_value_from_proto",
+    "local_index_from_proto",
+    "schema_from_proto",
+    "schema_to_proto",
+    "stream_from_proto",
+    "stream_to_proto",
+    "table_keys_from_spans",
+    "typed_key",
+    "wire_bytes",
+    "ABSENT",
+    "KEY_VALUE_FIELDS",
 ]

@@ -28,6 +28,7 @@ from keystone.errors import (
     ConditionalCheckFailed,
     Corruption,
     DatabaseClosed,
+    IdempotentParameterMismatch,
     KeystoneError,
     NotFound,
     ResourceExhausted,
@@ -38,8 +39,8 @@ from keystone.errors import (
 )
 from keystone_net.errors import AuthenticationError
 
-from .decode import item_from_bytes
-from .encode import item_to_bytes
+from .decode import item_from_bytes, value_from_bytes
+from .encode import item_to_bytes, value_to_bytes
 
 # --------------------------------------------------------------------------
 # Errors <-> gRPC statuses
@@ -49,6 +50,13 @@ from .encode import item_to_bytes
 ERROR_CLASS_KEY: Final = "keystone-error"
 #: Trailing metadata: ``TransactionCanceled.reasons`` as a JSON list.
 CANCELLATION_REASONS_KEY: Final = "keystone-cancellation-reasons"
+#: Trailing metadata (binary): ``TransactionCanceled.items`` as one serialized
+#: ``Value`` (a list: a map per part whose item travels, null for the others);
+#: sent only when some part has an item, within :data:`MAX_ITEM_METADATA_BYTES`.
+CANCELLATION_ITEMS_KEY: Final = "keystone-cancellation-items-bin"
+#: The library's message for creating a table that exists (DynamoDB's
+#: ResourceInUseException); the wire reports it as ALREADY_EXISTS (PROTOCOL.md).
+TABLE_EXISTS_MESSAGE: Final = "Table already exists: "
 #: Trailing metadata (binary): ``ConditionalCheckFailed.item`` as a serialized ``Item``.
 ITEM_KEY: Final = "keystone-item-bin"
 #: ``ConditionalCheckFailed.item`` travels only up to this encoded size (HTTP/2
@@ -63,6 +71,7 @@ _INTERNAL_MESSAGE: Final = "internal server error"
 # Most specific first: status_for walks the exception's MRO.
 _STATUS_OF: Final[dict[type[BaseException], Status]] = {
     TransactionCanceled: Status.ABORTED,
+    IdempotentParameterMismatch: Status.INVALID_ARGUMENT,
     ConditionalCheckFailed: Status.FAILED_PRECONDITION,
     ValidationError: Status.INVALID_ARGUMENT,
     NotFound: Status.NOT_FOUND,
@@ -116,8 +125,17 @@ def status_for(exc: BaseException) -> tuple[Status, str, dict[str, str | bytes]]
     if len(message) > _MAX_MESSAGE:
         message = message[: _MAX_MESSAGE - 3] + "..."
     metadata: dict[str, str | bytes] = {ERROR_CLASS_KEY: cls.__name__}
+    if cls is ValidationError and message.startswith(TABLE_EXISTS_MESSAGE):
+        status = Status.ALREADY_EXISTS
     if isinstance(exc, TransactionCanceled):
         metadata[CANCELLATION_REASONS_KEY] = json.dumps(exc.reasons, separators=(",", ":"))
+        if any(item is not None for item in exc.items):
+            try:
+                raw = value_to_bytes(list(exc.items), "items")
+            except ValidationError:
+                raw = b""
+            if raw and len(raw) <= MAX_ITEM_METADATA_BYTES:
+                metadata[CANCELLATION_ITEMS_KEY] = raw
     elif isinstance(exc, ConditionalCheckFailed) and exc.item is not None:
         try:
             raw = item_to_bytes(exc.item)
@@ -161,14 +179,20 @@ def exception_for(
     name = md.get(ERROR_CLASS_KEY)
     if isinstance(name, str):
         named = _CLASS_BY_NAME.get(name)
-        if named is not None and _STATUS_OF[named] == status:
+        if named is not None and (
+            _STATUS_OF[named] == status
+            or (named is ValidationError and status is Status.ALREADY_EXISTS)
+        ):
             cls = named  # type: ignore[assignment]
     if cls is None:
         cls = _CLASS_OF_STATUS.get(status, KeystoneError)
     if not message:
         message = f"the server answered {status.name}"
     if cls is TransactionCanceled:
-        return TransactionCanceled(_reasons(md.get(CANCELLATION_REASONS_KEY)), message)
+        reasons = _reasons(md.get(CANCELLATION_REASONS_KEY))
+        return TransactionCanceled(
+            reasons, message, _items_of(md.get(CANCELLATION_ITEMS_KEY), len(reasons))
+        )
     if cls is ConditionalCheckFailed:
         return ConditionalCheckFailed(message, _item_of(md.get(ITEM_KEY)))
     return cls(message)
@@ -193,3 +217,16 @@ def _item_of(raw: str | bytes | None) -> dict[str, Any] | None:
         return item_from_bytes(raw) or None
     except ValidationError:
         return None
+
+
+def _items_of(raw: str | bytes | None, count: int) -> list[dict[str, Any] | None] | None:
+    """``TransactionCanceled.items`` of its metadata (``None``: none travelled)."""
+    if not isinstance(raw, bytes):
+        return None
+    try:
+        items = value_from_bytes(raw, "items")
+    except ValidationError:
+        return None
+    if not isinstance(items, list) or len(items) != count:
+        return None
+    return [item if isinstance(item, dict) and item else None for item in items]
