@@ -29,13 +29,15 @@ def machine() -> str:
     return f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}"
 
 
-def per_op(fn: Callable[[], int], rounds: int) -> list[float]:
+def per_op(
+    fn: Callable[[], int], rounds: int, clock: Callable[[], float] = time.perf_counter
+) -> list[float]:
     """Run ``fn`` (which returns how many operations it did) ``rounds`` times; seconds per op."""
     out = []
     for _ in range(rounds):
-        t0 = time.perf_counter()
+        t0 = clock()
         n = fn()
-        out.append((time.perf_counter() - t0) / n)
+        out.append((clock() - t0) / n)
     return out
 
 
@@ -45,6 +47,7 @@ def compare(
     baselines: list[tuple[str, Callable[[], int]]],
     rounds: int,
     targets: dict[str, float] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, float]:
     """Alternate the contender and baselines round by round; print medians and ratios."""
     names = [contender[0]] + [b[0] for b in baselines]
@@ -54,7 +57,7 @@ def compare(
         fn()
     for _ in range(rounds):
         for i, fn in enumerate(fns):
-            samples[i].extend(per_op(fn, 1))
+            samples[i].extend(per_op(fn, 1, clock))
     medians = [statistics.median(s) for s in samples]
     print(f"\n{title}")
     for name, med in zip(names, medians, strict=True):

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import struct
-import zlib
 from decimal import Decimal
 from typing import Any, Final
 
@@ -225,32 +224,6 @@ _POSITIVE_DIGITS: Final = bytes.maketrans(bytes(range(10)), bytes(range(1, 11)))
 _NEGATIVE_DIGITS: Final = bytes.maketrans(bytes(range(10)), bytes(range(10, 0, -1)))
 
 
-def stripe_of(pk: bytes) -> int:
-    """The hash stripe (0..65535) of a partition key."""
-    return zlib.crc32(pk) & 0xFFFF
-
-
-def partition_prefix(pk: bytes) -> bytes:
-    """The prefix shared by every item key of partition ``pk``."""
-    return _HEADER.pack(zlib.crc32(pk) & 0xFFFF, len(pk)) + pk
-
-
-def item_key(pk: bytes, sk: bytes | None) -> bytes:
-    """The stored key of the item with these key bytes."""
-    if sk is None:
-        return _HEADER.pack(zlib.crc32(pk) & 0xFFFF, len(pk)) + pk + NO_SK
-    return _HEADER.pack(zlib.crc32(pk) & 0xFFFF, len(pk)) + pk + HAS_SK + sk
-
-
-def split_item_key(key: bytes) -> tuple[bytes, bytes | None]:
-    """Inverse of :func:`item_key`."""
-    _, n = _HEADER.unpack_from(key)
-    pk = key[4 : 4 + n]
-    if key[4 + n : 5 + n] == NO_SK:
-        return pk, None
-    return pk, key[5 + n :]
-
-
 def prefix_end(prefix: bytes) -> bytes | None:
     """The smallest byte string greater than every string starting with ``prefix``."""
     stripped = prefix.rstrip(b"\xff")
@@ -276,11 +249,7 @@ __all__ = [
     "decode",
     "encode_item",
     "encode_value",
-    "item_key",
     "key_bytes",
-    "partition_prefix",
-    "split_item_key",
     "stripe_key",
-    "stripe_of",
     "unpackb",
 ]

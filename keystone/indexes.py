@@ -39,7 +39,7 @@ ends with the SHA-256 of the item key instead of the item key.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from hashlib import sha256
 from typing import TYPE_CHECKING, Any, Final
@@ -49,6 +49,7 @@ from . import codec, keys
 from .catalog import count_prefix
 from .codec import _HEADER, HAS_SK, NO_SK, prefix_end
 from .errors import ValidationError
+from .groups import MIN_GROUP, Exact, Groups
 from .schema import GlobalIndex, LocalIndex
 from .sk import SortKeyCondition
 from .types import Item, normalize_number
@@ -61,6 +62,7 @@ _NUMBER: Final = b"\x00\x01"  # starts a number sort key
 _TEXT: Final = b"\x00\x02"  # every string or binary sort key is above this
 _NUMBER_PK: Final = 2  # added to the flag when the partition key is a number
 _DIGEST: Final = 32  # an item key too long for an entry is stored as its SHA-256
+_LONG: Final = b"\x00\x03"  # ends the lead of a sort key too long to store whole
 
 
 def _escape(raw: bytes) -> bytes:
@@ -122,22 +124,57 @@ class Index:
             bytes([(NO_SK if self.sk_attr is None else HAS_SK)[0] + _NUMBER_PK]),
         )
         keys = frozenset(
-            a for a in (table_pk, table_sk, self.pk_attr, self.sk_attr, ttl_attr) if a is not None
+            a for a in (table_pk, table_sk, self.pk_attr, self.sk_attr) if a is not None
         )
         projection = definition.projection
+        #: What the index projects, as DynamoDB says it (``None``: everything):
+        #: the table's and the index's keys, and an INCLUDE list.
+        self.projected: frozenset[str] | None
         if projection == "ALL":
-            self.keep: frozenset[str] | None = None
+            self.projected = None
         elif projection == "KEYS_ONLY":
-            self.keep = keys
+            self.projected = keys
         else:
-            self.keep = keys | frozenset(projection)
+            self.projected = keys | frozenset(projection)
+        #: What an entry stores: what it projects, and the TTL attribute (so that
+        #: expired items stay invisible in index reads too).
+        self.keep: frozenset[str] | None = (
+            None
+            if self.projected is None
+            else self.projected | ({ttl_attr} if ttl_attr is not None else set())
+        )
 
     # -- entries -------------------------------------------------------------
 
     def entry_key(self, item: Item, base_key: bytes) -> bytes | None:
         """The key of ``item``'s entry, or ``None`` when the item is not in the index."""
+        parts = self._parts(item)
+        return None if parts is None else self._finish(parts[0], parts[1], base_key)
+
+    def stale_keys(self, item: Item, base_key: bytes) -> tuple[bytes, ...]:
+        """Every key ``item``'s entry may be stored at (to delete it).
+
+        That is :meth:`entry_key`, and for a long sort key also the whole
+        form that earlier code wrote when the item key was short enough to
+        fit beside it (see docs/design.md, "Index entries").
+        """
+        parts = self._parts(item)
+        if parts is None:
+            return ()
+        head, srt = parts
+        key = self._finish(head, srt, base_key)
+        front = len(head) + len(srt) + len(_TERM)
+        if front + _DIGEST > self.max_key_size and front + len(base_key) <= self.max_key_size:
+            whole = head + srt + _TERM + base_key
+            if whole != key:
+                return key, whole
+        return (key,)
+
+    def _parts(self, item: Item) -> tuple[bytes, bytes] | None:
+        """``(head, sort)`` of ``item``'s entry (the sort key as it orders, without its
+        terminator; empty without a sort key), or ``None`` when it is not in the index."""
         if self.typed:
-            return self._typed_entry_key(item, base_key)
+            return self._typed_parts(item)
         # (Written out for the common str case: every write runs it per index.)
         value = item.get(self.pk_attr)
         if type(value) is str:
@@ -152,45 +189,71 @@ class Index:
         if not ipk:
             return None
         if len(ipk) > self.inline_pk:
+            self._check_size(ipk, self.pk_attr, keys.MAX_PARTITION_KEY_BYTES)
             head = self.prefix + self._hashed(ipk) + flag
         else:
             head = self.prefix + _HEADER.pack(crc32(ipk) & 0xFFFF, len(ipk)) + ipk + flag
         if self.sk_attr is None:
-            front = head
+            return head, b""
+        value = item.get(self.sk_attr)
+        if type(value) is str:
+            raw = value.encode()
+        elif type(value) is bytes:
+            raw = value
+        elif type(value) is int or type(value) is Decimal:
+            return head, _NUMBER + _escape(codec.number_key(value))
         else:
-            value = item.get(self.sk_attr)
-            if type(value) is str:
-                isk = value.encode().replace(b"\x00", b"\x00\xff")
-            elif type(value) is bytes:
-                isk = value.replace(b"\x00", b"\x00\xff")
-            elif type(value) is int or type(value) is Decimal:
-                isk = _NUMBER + _escape(codec.number_key(value))
-            else:
-                return None
-            if not isk:
-                return None
-            front = head + isk + _TERM
-        return self._finish(front, base_key)
+            return None
+        if not raw:
+            return None
+        if len(raw) > keys.MAX_SORT_KEY_BYTES:
+            self._check_size(raw, self.sk_attr, keys.MAX_SORT_KEY_BYTES)
+        return head, raw.replace(b"\x00", b"\x00\xff")
 
-    def _finish(self, front: bytes, base_key: bytes) -> bytes:
-        """``front`` (the index keys) and the item key: the entry key, within LMDB's limit.
+    def _check_size(self, raw: bytes, attr: str, limit: int) -> None:
+        """An index key value past DynamoDB's size for it is refused with DynamoDB's message."""
+        if len(raw) > limit:
+            raise ValidationError(
+                "One or more parameter values were invalid: Size limit exceeded for Index Key "
+                f"{attr} Actual Size: {len(raw)} bytes Max Size: {limit} bytes "
+                f"IndexName: {self.name}"
+            )
+
+    def _finish(self, head: bytes, srt: bytes, base_key: bytes) -> bytes:
+        """The entry key of index keys ``head``/``srt`` and the item key, within LMDB's limit.
 
         The item key only makes entries with equal index keys distinct, so
         when it does not fit whole it is replaced by its SHA-256 (an entry
-        key is always computed from the item, never parsed).
+        key is always computed from the item, never parsed). A sort key too
+        long to leave room for that is kept as its group's lead and the
+        SHA-256 of the whole entry key (:class:`IndexGroups`).
         """
-        if len(front) + len(base_key) <= self.max_key_size:
-            return front + base_key
-        if len(front) + _DIGEST <= self.max_key_size:
+        front = head if self.sk_attr is None else head + srt + _TERM
+        size = len(front)
+        limit = self.max_key_size
+        if size + _DIGEST <= limit:
+            if size + len(base_key) <= limit:
+                return front + base_key
             return front + sha256(base_key).digest()
+        group = self.group_len(head)
+        if self.sk_attr is not None and group is not None:
+            return head + _lead(srt, group) + _LONG + sha256(front + base_key).digest()
+        if size + len(base_key) <= limit:  # (no groups in this partition: whole, as ever)
+            return front + base_key
         raise ValidationError(
             f"the entry of this item in index {self.name!r} would have a "
-            f"{len(front) + _DIGEST}-byte key; the limit is {self.max_key_size} bytes "
+            f"{size + _DIGEST}-byte key; the limit is {self.max_key_size} bytes "
             "(shorten the index key values)"
         )
 
-    def _typed_entry_key(self, item: Item, base_key: bytes) -> bytes | None:
-        """:meth:`entry_key` of a typed index: a present key value must have its declared type."""
+    def group_len(self, head: bytes) -> int | None:
+        """How many bytes of an escaped sort key stay whole beside ``head`` (its lead
+        is at most this long), or ``None`` if too few remain to keep groups small."""
+        group = self.max_key_size - len(head) - len(_TERM) - _DIGEST
+        return group if group >= MIN_GROUP else None
+
+    def _typed_parts(self, item: Item) -> tuple[bytes, bytes] | None:
+        """:meth:`_parts` of a typed index: a present key value must have its declared type."""
         if self.pk_attr not in item:
             return None
         pk_type = self.pk_type or "S"
@@ -199,13 +262,15 @@ class Index:
         else:
             ipk = keys.index_value(item[self.pk_attr], self.pk_attr, pk_type, self.name)
             number = pk_type == "N"
+            self._check_size(ipk, self.pk_attr, keys.MAX_PARTITION_KEY_BYTES)
         head = self._head(ipk, number)
         if self.sk_attr is None:
-            return self._finish(head, base_key)
+            return head, b""
         if self.sk_attr not in item:
             return None
         isk = keys.index_value(item[self.sk_attr], self.sk_attr, self.sk_type, self.name)  # type: ignore[arg-type]
-        return self._finish(head + _sort_bytes(isk, self.sk_type == "N") + _TERM, base_key)
+        self._check_size(isk, self.sk_attr, keys.MAX_SORT_KEY_BYTES)
+        return head, _sort_bytes(isk, self.sk_type == "N")
 
     def entry(
         self, item: Item, base_key: bytes, data: bytes | None = None
@@ -263,10 +328,28 @@ class Index:
             self.prefix
         )
 
-    def query_range(self, pk: object, cond: SortKeyCondition | None) -> tuple[bytes, bytes | None]:
+    def groups(self, part: bytes) -> IndexGroups | None:
+        """How partition ``part``'s entries hold long sort keys (``None``: they cannot)."""
+        if self.sk_attr is None:
+            return None
+        group = self.group_len(part)
+        return None if group is None else IndexGroups(self, part, group)
+
+    def sort_bytes(self, item: Mapping[str, Any]) -> bytes:
+        """The index sort key of an entry (or start key) as entries order it."""
+        value = item.get(self.sk_attr)  # type: ignore[arg-type]
+        if value is None:
+            return b""
+        return _sort_bytes(*_given_key(value, "the index sort key"))
+
+    def query_range(
+        self, pk: object, cond: SortKeyCondition | None
+    ) -> tuple[bytes, bytes | None, Exact | None]:
+        """The entries of partition ``pk`` that ``cond`` selects, as ``(lo, hi, exact)``
+        (``exact``: the test of a bound inside a group, see :mod:`keystone.groups`)."""
         part = self.partition(pk)
         if cond is None:
-            return part, prefix_end(part)
+            return part, prefix_end(part), None
         if self.sk_attr is None:
             raise ValidationError(
                 f"index {self.name!r} has no sort key; drop the sort key condition"
@@ -277,45 +360,23 @@ class Index:
             if cond.op == "between":
                 self._check_condition_type(cond.upper, self.sk_type)
         raw, number = _given_key(cond.value, what)
-        if cond.op == "begins_with":
-            if number:
-                raise ValidationError(f"{what}: begins_with takes a str or bytes, not a number")
-            lo = part + _escape(raw)
-            return lo, prefix_end(lo)
-        value = _sort_bytes(raw, number)
-        low: bytes | None
-        high: bytes | None
-        low_inc = high_inc = True
+        if cond.op == "begins_with" and number:
+            raise ValidationError(f"{what}: begins_with takes a str or bytes, not a number")
+        self._check_size(raw, self.sk_attr, keys.MAX_SORT_KEY_BYTES)
+        upper = None
         if cond.op == "between":
-            upper, upper_number = _given_key(cond.upper, what)
+            top, upper_number = _given_key(cond.upper, what)
             if upper_number != number:
                 raise ValidationError(f"{what}: between needs two numbers or two str/bytes")
-            low, high = value, _sort_bytes(upper, number)
-            if raw > upper:
-                raise ValidationError(
-                    "sk.between: the lower bound must not be greater than the upper bound"
-                )
-        elif cond.op == "eq":
-            low, high = value, value
-        elif cond.op in ("lt", "le"):
-            low, high, high_inc = None, value, cond.op == "le"
-        elif cond.op in ("gt", "ge"):
-            low, high, low_inc = value, None, cond.op == "ge"
-        else:
-            raise ValidationError(f"unknown sort key condition {cond.op!r}")
+            self._check_size(top, self.sk_attr, keys.MAX_SORT_KEY_BYTES)
+            upper = _sort_bytes(top, number)
+        value = _escape(raw) if cond.op == "begins_with" else _sort_bytes(raw, number)
         # Open ends stop at the edges of the value's type: a condition on a
         # number never matches a string sort key, nor the reverse.
-        if low is None:
-            lo = part + (_NUMBER if number else _TEXT)
-        else:
-            exact = part + low + _TERM
-            lo = exact if low_inc else prefix_end(exact) or exact
-        if high is None:
-            hi = part + _TEXT if number else prefix_end(part)
-        else:
-            exact = part + high + _TERM
-            hi = prefix_end(exact) if high_inc else exact
-        return lo, hi
+        open_low = part + (_NUMBER if number else _TEXT)
+        open_high = part + _TEXT if number else prefix_end(part)
+        groups = self.groups(part) or IndexGroups(self, part, None)
+        return groups.key_range(cond.op, value, upper, open_low, open_high)
 
     def count(self, txn: Any) -> int:
         """How many entries the index holds."""
@@ -342,6 +403,62 @@ class Index:
         if found is None:
             raise ValidationError(f"start is not a key of index {self.name!r}")
         return found
+
+
+def _lead(srt: bytes, group: int) -> bytes:
+    """The lead of an escaped sort key: its first ``group`` bytes, less a split ``00 FF``."""
+    cut = srt[:group]
+    return cut[:-1] if cut.endswith(b"\x00") else cut
+
+
+class IndexGroups(Groups):
+    """The groups of long sort keys in one partition of an index (:mod:`keystone.groups`).
+
+    An escaped sort key longer than ``group`` bytes is stored as its lead
+    (:func:`_lead`), ``00 03`` and the SHA-256 of the whole entry key it
+    would have had; the marker sits where a whole key has its terminator
+    ``00 00``, so an entry is told grouped by reading its sort key's escape
+    pairs up to the first ``00`` not followed by ``FF``. ``group`` ``None``:
+    beside a partition key too long for groups, sort keys are whole only.
+    """
+
+    __slots__ = ("group", "index", "part", "shortest")
+
+    def __init__(self, index: Index, part: bytes, group: int | None) -> None:
+        self.index = index
+        self.part = part
+        self.group = group
+        # A grouped entry is part | lead (group - 1 or group bytes) | 00 03 | digest.
+        self.shortest = len(part) + group + _DIGEST if group is not None else 1 << 30
+
+    def lead(self, key: bytes) -> bytes | None:
+        i = len(self.part)
+        if key.startswith(_NUMBER, i):
+            return None  # a number is never long
+        for _ in range(len(key)):  # (each pass moves past one escape pair)
+            i = key.find(b"\x00", i)
+            if i < 0 or i + 1 >= len(key):
+                return None
+            if key[i + 1] != 0xFF:
+                return key[: i + 2] if key[i + 1] == _LONG[1] else None
+            i += 2
+        return None
+
+    def sort_bytes(self, item: Mapping[str, Any]) -> bytes:
+        return self.index.sort_bytes(item)
+
+    def place(self, v: bytes) -> tuple[bytes, bytes] | None:
+        if self.group is not None and len(v) > self.group:
+            return None
+        first = self.part + v + _TERM
+        return first, prefix_end(first) or first
+
+    def lead_of(self, v: bytes) -> bytes:
+        assert self.group is not None
+        return self.part + _lead(v, self.group) + _LONG
+
+    def prefix(self, v: bytes) -> bytes:
+        return self.part + v
 
 
 _log = logging.getLogger(__name__)
@@ -375,4 +492,4 @@ def build_indexes(table: Storage, txn: Any, added: Sequence[Any]) -> None:
     _log.info("index build done")
 
 
-__all__ = ["Index", "build_indexes"]
+__all__ = ["Index", "IndexGroups", "build_indexes"]

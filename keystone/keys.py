@@ -11,12 +11,12 @@ there. (Untyped, legacy keys keep :func:`keystone.codec.key_bytes`.)
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Final, Literal
+from typing import Final
 
 from .codec import number_key
 from .errors import ValidationError
 from .schema import KeyType
-from .sk import SortKeyCondition, bounds
+from .sk import SortKeyCondition
 from .types import check_unicode, normalize_number, type_of
 
 MAX_PARTITION_KEY_BYTES: Final = 2048
@@ -118,30 +118,24 @@ def condition_value(value: object, attr: str, kind: KeyType) -> bytes:
     return raw
 
 
-Bound = tuple[bytes | None, bool, bytes | None, bool]
-
-
-def condition_range(cond: SortKeyCondition, attr: str, kind: KeyType) -> Bound:
-    """``(low, low_inclusive, high, high_inclusive)`` in key bytes of a typed sort key.
-
-    The bytes order as the values do (numerically for ``N``), so every
-    condition is one contiguous range, as for untyped keys.
-    """
-    op: Literal["eq", "lt", "le", "gt", "ge", "between", "begins_with"] = cond.op
-    if op == "begins_with" and kind == "N":
+def condition_values(
+    cond: SortKeyCondition, attr: str, kind: KeyType
+) -> tuple[bytes, bytes | None]:
+    """The key bytes of a typed sort key condition's value (and ``between``'s upper one)."""
+    if cond.op == "begins_with" and kind == "N":
         raise ValidationError(
             "Invalid KeyConditionExpression: Incorrect operand type for operator or function; "
             "operator or function: begins_with, operand type: N"
         )
     v = condition_value(cond.value, attr, kind)
-    u = condition_value(cond.upper, attr, kind) if op == "between" else None
-    return bounds(op, v, u)
+    u = condition_value(cond.upper, attr, kind) if cond.op == "between" else None
+    return v, u
 
 
 __all__ = [
     "MAX_PARTITION_KEY_BYTES",
     "MAX_SORT_KEY_BYTES",
-    "condition_range",
+    "condition_values",
     "condition_value",
     "index_value",
     "key_value",

@@ -60,7 +60,7 @@ def check_select(select: object, proj: str | None, index: Index | None) -> str |
         raise ValidationError(
             "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName"
         )
-    if select == "ALL_ATTRIBUTES" and index is not None and not index.local and index.keep:
+    if select == "ALL_ATTRIBUTES" and index is not None and not index.local and index.projected:
         raise ValidationError(
             "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not "
             f"supported for global secondary index {index.name} because its projection "
@@ -77,26 +77,79 @@ def counted(page: Page, select: str | None) -> Page:
 
 
 def table_fetch(
-    table: Storage, txn: Any, index: Index | None, proj: Project | None, select: str | None
-) -> Callable[[Item], Item | None] | None:
-    """How an index read completes its entries from the table, or ``None`` if it need not.
+    table: Storage,
+    txn: Any,
+    index: Index | None,
+    proj: Project | None,
+    select: str | None,
+    filt: Filter | None = None,
+) -> tuple[Callable[[Item], Item | None] | None, Project | None]:
+    """How an index read completes its entries from the table, and what it returns.
 
     As in DynamoDB, a local secondary index fetches the item from the table
     when the request wants attributes the index does not project (a
-    projection naming them, or ``select="ALL_ATTRIBUTES"``); a global one
-    never does: what it does not project is simply absent.
+    projection or a filter naming them, or ``select="ALL_ATTRIBUTES"``); a
+    read that fetches only for its filter still returns what the index
+    projects. A global index never fetches: a projection or a filter naming
+    what it does not project is refused (:func:`check_projected`).
+    Returns ``(fetch, projection)``; ``fetch`` is ``None`` when nothing is fetched.
     """
-    if index is None or not index.local or index.keep is None:
-        return None
-    keep = index.keep
-    wanted = getattr(proj, "top_level_names", None)
-    if select != "ALL_ATTRIBUTES" and (wanted is None or wanted <= keep):
-        return None
+    if index is None or index.projected is None:
+        return None, proj
+    projected = index.projected
+    wanted: frozenset[str] = getattr(proj, "top_level_names", frozenset())
+    read: frozenset[str] = getattr(filt, "top_level_names", frozenset())
+    if not index.local:
+        check_projected(index, wanted, read)
+    elif select == "ALL_ATTRIBUTES" or not wanted <= projected or not read <= projected:
 
-    def fetch(entry: Item) -> Item | None:
-        return table.load(txn, table.key_of_item(entry))
+        def fetch(entry: Item) -> Item | None:
+            return table.load(txn, table.key_of_item(entry))
 
-    return fetch
+        if proj is None and select != "ALL_ATTRIBUTES":
+            return fetch, _only(projected)
+        return fetch, proj
+    if proj is None and index.keep != projected:
+        return None, _only(projected)  # (entries keep the TTL attribute besides)
+    return None, proj
+
+
+def _only(names: frozenset[str]) -> Project:
+    def projected(item: Item) -> Item:
+        return {k: v for k, v in item.items() if k in names}
+
+    return projected
+
+
+def check_projected(index: Index, wanted: frozenset[str], read: frozenset[str]) -> None:
+    """A global index read may name only what the index projects (DynamoDB's messages)."""
+    projected = index.projected
+    if projected is None:
+        return
+    missing = sorted(wanted - projected)
+    if missing:
+        raise ValidationError(
+            "One or more parameter values were invalid: Global secondary index "
+            f"{index.name} does not project [{', '.join(missing)}]"
+        )
+    missing = sorted(read - projected)
+    if missing:
+        raise ValidationError(
+            f"One or more parameter values were invalid: Secondary index {index.name} does "
+            f"not project one or more filter attributes: [{', '.join(missing)}]"
+        )
+
+
+def check_filter_keys(filt: Filter | None, key_attrs: tuple[str | None, ...]) -> None:
+    """A query's filter may not name the queried key attributes (DynamoDB's rule and message:
+    "A FilterExpression does not allow key attributes")."""
+    read: frozenset[str] = getattr(filt, "top_level_names", frozenset())
+    keys = sorted(a for a in key_attrs if a is not None and a in read)
+    if keys:
+        raise ValidationError(
+            "Filter Expression can only contain non-primary key attributes: "
+            f"Primary key attribute: {keys[0]}"
+        )
 
 
 def start_key(table: Storage, index: Index | None, start: object) -> bytes:
@@ -223,6 +276,7 @@ __all__ = [
     "KeyCondition",
     "Select",
     "bind_read",
+    "check_filter_keys",
     "check_select",
     "counted",
     "key_condition",

@@ -24,6 +24,7 @@ from .catalog import DEFAULT_TABLE, Entry, count_prefix
 from .codec import _HEADER, EXT_HOOK, HAS_SK, KEY_OVERHEAD, NO_SK, key_bytes, prefix_end, unpackb
 from .engine import Engine
 from .errors import NotFound, ValidationError
+from .groups import Exact, Groups
 from .indexes import Index
 from .schema import Schema
 from .sk import SortKeyCondition
@@ -48,8 +49,6 @@ _SK_HASH: Final = 16
 _MIN_GROUP: Final = 64
 #: ``group_len`` where there are no long sort keys: longer than any key.
 _NO_GROUP: Final = 1 << 20
-
-Exact = Callable[[bytes], bool]
 
 Filter = Callable[[Item | None], bool]
 Project = Callable[[Item], Item]
@@ -263,6 +262,12 @@ class Storage:
             return self.prefix + self.head(p)
         return self.key(pk)[:-1]  # the key without its NO_SK flag
 
+    def groups(self, part: bytes) -> TableGroups | None:
+        """How partition ``part``'s keys hold long sort keys (``None``: no sort key)."""
+        if self.sk_attr is None:
+            return None
+        return TableGroups(self, part)
+
     def query_range(
         self, part: bytes, cond: SortKeyCondition | None
     ) -> tuple[bytes, bytes | None, Exact | None]:
@@ -271,48 +276,30 @@ class Storage:
         A bound longer than :meth:`group_len` cannot be placed exactly among
         the keys (its group is ordered only when read): the range then takes
         the bound's whole group, and the third value is the exact test of
-        the full sort key that reads apply to every item.
+        the full sort key that reads apply to every item
+        (:meth:`keystone.groups.Groups.key_range`).
         """
         if cond is None:
             return part + NO_SK, part + b"\x02", None
-        base = part + HAS_SK
-        group = self.group_len(part[len(self.prefix) :])
         if self.typed:
             if self.sk_attr is None:
                 raise ValidationError(
                     "this table has no sort key; a query takes no sort key condition"
                 )
-            low, low_inc, high, high_inc = keys.condition_range(cond, self.sk_attr, self.sk_type)  # type: ignore[arg-type]
+            v, u = keys.condition_values(cond, self.sk_attr, self.sk_type)  # type: ignore[arg-type]
         else:
-            low, low_inc, high, high_inc = cond.key_range()
-        for bound in (low, high):
+            v = key_bytes(cond.value, "sort key condition value")
+            u = None
+            if cond.op == "between":
+                u = key_bytes(cond.upper, "sort key condition upper bound")
+        for bound in (v, u):
             if bound is not None and len(bound) > keys.MAX_SORT_KEY_BYTES:
                 raise ValidationError(keys.SORT_TOO_LONG)
-        if cond.op == "begins_with":
-            assert low is not None
-            if len(low) > group:
-                lo = base + low[:group]
-                return lo, prefix_end(lo), lambda s, v=low: s.startswith(v)
-            lo = base + low
-            return lo, prefix_end(lo), None
-        if cond.op == "eq" and low is not None and len(low) > group:
-            exact_key = part + self._compose_tail(part, low)
+        groups = TableGroups(self, part)
+        if cond.op == "eq" and groups.place(v) is None:  # one key, found from the value
+            exact_key = part + self._compose_tail(part, v)
             return exact_key, exact_key + b"\x00", None
-        exact: Exact | None = None
-        if (low is not None and len(low) > group) or (high is not None and len(high) > group):
-            exact = _bounds_test(low, low_inc, high, high_inc)
-        if low is None:
-            lo = base
-        elif len(low) > group:
-            lo = base + low[:group]
-        else:
-            lo = base + low if low_inc else base + low + b"\x00"
-        if high is None:
-            hi: bytes | None = part + b"\x02"
-        elif len(high) > group:
-            hi = prefix_end(base + high[:group])
-        else:
-            hi = base + high + b"\x00" if high_inc else base + high
+        lo, hi, exact = groups.key_range(cond.op, v, u, part + HAS_SK, part + b"\x02")
         longest = max(len(lo), len(hi or b""))
         if longest > self.engine.max_key_size:  # (only beside a very long partition key)
             raise ValidationError(
@@ -325,34 +312,6 @@ class Storage:
         """The item key of sort key bytes ``s`` in partition ``part``, less ``part``."""
         head = part[len(self.prefix) :]
         return HAS_SK + s[: self.group_len(head)] + sha256(s).digest()[:_SK_HASH]
-
-    def resume(
-        self,
-        part: bytes,
-        lo: bytes,
-        hi: bytes | None,
-        after: bytes,
-        start: Mapping[str, Any],
-        reverse: bool,
-    ) -> tuple[bytes, bytes | None, bytes | None, Exact | None]:
-        """How a query of ``lo..hi`` resumes after ``start`` (stored at item key ``after``).
-
-        Returns ``(lo, hi, after, test)``: for a key placed exactly, the
-        range as it was and ``after``; for a key inside a group (see
-        :meth:`group_len`), the range cut at the group's edge, no ``after``,
-        and ``test``, which keeps the sort keys past ``start``'s.
-        """
-        group = self.group_len(part[len(self.prefix) :])
-        if len(after) - len(part) - 1 <= group:
-            return lo, hi, after, None
-        last = self.sort_bytes(start)
-        lead = part + HAS_SK + last[:group]
-        if not reverse:
-            return max(lo, lead), hi, None, lambda s: s > last
-        edge = prefix_end(lead)
-        if edge is not None:
-            hi = edge if hi is None else min(hi, edge)
-        return lo, hi, None, lambda s: s < last
 
     def segment_range(self, first: bytes, end: bytes | None) -> tuple[bytes, bytes | None]:
         """A scan segment's key range in this table (``first``/``end``: stripe bounds)."""
@@ -488,8 +447,7 @@ class Storage:
         prev = None if prev_raw is None else unpackb(prev_raw, ext_hook=EXT_HOOK, raw=False)
         for idx, entry in entries:
             if prev is not None:
-                stale = idx.entry_key(prev, key)
-                if stale is not None:
+                for stale in idx.stale_keys(prev, key):
                     txn.delete(stale, db=idx.db)
             if entry is not None:
                 txn.put(entry[0], entry[1], db=idx.db)
@@ -521,8 +479,7 @@ class Storage:
         if not self.hooks:
             return
         for idx in self.indexes.values():
-            stale = idx.entry_key(old, key)
-            if stale is not None:
+            for stale in idx.stale_keys(old, key):
                 txn.delete(stale, db=idx.db)
         if self.ttl is not None:
             self.ttl.update(txn, key, old, None)
@@ -559,7 +516,7 @@ class Storage:
         filt: Filter | None = None,
         proj: Project | None = None,
         index: Index | None = None,
-        group_at: int | None = None,
+        groups: Groups | None = None,
         exact: Exact | None = None,
         fetch: Callable[[Item], Item | None] | None = None,
     ) -> Page:
@@ -567,11 +524,11 @@ class Storage:
 
         ``after`` resumes strictly past that key in the reading direction.
         Stops after ``limit`` items were read or :data:`MAX_PAGE_BYTES`.
-        ``group_at`` (a query of the table): keys longer than this many bytes
-        are read a group at a time (the keys sharing their first
-        ``group_at`` bytes) and sorted by their full sort key. ``exact``
-        tests the full sort key of every item (a bound or a resume point
-        inside a group); items it rejects are not counted as read.
+        ``groups`` (a query): the partition's groups of long sort keys, each
+        read whole and sorted by the full sort key (:mod:`keystone.groups`).
+        ``exact`` (given with ``groups``) tests the full sort key and stored
+        key of every item (a bound or a resume point inside a group); items
+        it rejects are not counted as read.
         ``fetch`` completes an index entry from the table before the filter.
         """
         cur = txn.cursor(db=self.items_db if index is None else index.db)
@@ -600,10 +557,11 @@ class Storage:
             if not positioned:
                 return Page()
             entries, stop_at, stop_below = cur.iterprev(), None, lo
-        # Keys longer than ``group_at`` are read a group at a time, sorted (see
-        # ``_in_order``): the loop switches to that reading at the first one.
-        longest = (1 << 30) if group_at is None else group_at
-        sort_bytes = self.sort_bytes
+        # Keys that may be in a group (longer than ``groups.shortest``) are
+        # tested; at the first one that is, the loop switches to reading
+        # through ``groups.in_order``, which sorts each group.
+        longest = (1 << 30) if groups is None else groups.shortest
+        sort_bytes = self.sort_bytes if groups is None else groups.sort_bytes
         source: Iterator[tuple[bytes, bytes]] | None = entries
         while source is not None:
             resumed, source = source, None
@@ -612,15 +570,15 @@ class Storage:
                     stop_below is not None and k < stop_below
                 ):
                     break
-                if len(k) > longest:
+                if len(k) > longest and groups is not None and groups.lead(k) is not None:
                     longest = 1 << 30
-                    source = self._in_order(chain(((k, v),), resumed), group_at, reverse)  # type: ignore[arg-type]
+                    source = groups.in_order(chain(((k, v),), resumed), reverse)
                     break
                 if scanned == limit or nbytes >= MAX_PAGE_BYTES:
                     more = True
                     break
                 item = unpackb(v, ext_hook=EXT_HOOK, raw=False)
-                if exact is not None and not exact(sort_bytes(item)):
+                if exact is not None and not exact(sort_bytes(item), k):
                     continue
                 scanned += 1
                 nbytes += len(v)
@@ -640,44 +598,41 @@ class Storage:
             last_key = self.key_dict(last) if index is None else index.key_dict(last)
         return Page(items, len(items), scanned, last_key)
 
-    def _in_order(
-        self, entries: Any, group_at: int, reverse: bool
-    ) -> Iterator[tuple[bytes, bytes]]:
-        """``entries`` (a cursor's), each group of long keys sorted by the full sort key."""
-        it = iter(entries)
-        pending = next(it, None)
-        while pending is not None:
-            k, v = pending
-            if len(k) <= group_at:
-                yield k, v
-                pending = next(it, None)
-                continue
-            lead = k[:group_at]
-            group = [(k, v)]
-            pending = None
-            for k2, v2 in it:
-                if len(k2) > group_at and k2.startswith(lead):
-                    group.append((k2, v2))
-                else:
-                    pending = (k2, v2)
-                    break
-            sort_bytes = self.sort_bytes
-            group.sort(
-                key=lambda kv: sort_bytes(unpackb(kv[1], ext_hook=EXT_HOOK, raw=False)),
-                reverse=reverse,
-            )
-            yield from group
 
+class TableGroups(Groups):
+    """The groups of long sort keys in one partition of a table (:mod:`keystone.groups`).
 
-def _bounds_test(low: bytes | None, low_inc: bool, high: bytes | None, high_inc: bool) -> Exact:
-    """The exact test of a sort key against a condition's bounds (see ``query_range``)."""
+    A sort key longer than ``group`` bytes (see :meth:`Storage.group_len`)
+    is kept as its first ``group`` bytes and 16 bytes of its SHA-256; every
+    key longer than ``shortest`` (which a stored short key of ``group + 1``
+    to ``group + 16`` bytes can be too) belongs to the group of its first
+    ``shortest`` bytes.
+    """
 
-    def test(s: bytes) -> bool:
-        if low is not None and (s < low or (s == low and not low_inc)):
-            return False
-        return high is None or s < high or (s == high and high_inc)
+    __slots__ = ("_sort", "base", "group", "shortest")
 
-    return test
+    def __init__(self, table: Storage, part: bytes) -> None:
+        self.base = part + HAS_SK
+        self.group = table.group_len(part[len(table.prefix) :])
+        self.shortest = len(self.base) + self.group
+        self._sort = table.sort_bytes
+
+    def sort_bytes(self, item: Mapping[str, Any]) -> bytes:
+        return self._sort(item)
+
+    def lead(self, key: bytes) -> bytes | None:
+        return key[: self.shortest]
+
+    def place(self, v: bytes) -> tuple[bytes, bytes] | None:
+        if len(v) > self.group:
+            return None
+        return self.base + v, self.base + v + b"\x00"
+
+    def lead_of(self, v: bytes) -> bytes:
+        return self.base + v[: self.group]
+
+    def prefix(self, v: bytes) -> bytes:
+        return self.base + v
 
 
 __all__ = ["MAX_ITEM_BYTES", "MAX_PAGE_BYTES", "Page", "Storage"]

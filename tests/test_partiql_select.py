@@ -61,7 +61,8 @@ class Spy:
         operation = getattr(self.db, name)
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            self.calls.append((name, args, kwargs))
+            # (a plan runs a Table's ``_query``: ``query`` whose filter may name keys)
+            self.calls.append((name.removeprefix("_"), args, kwargs))
             return operation(*args, **kwargs)
 
         return call

@@ -405,6 +405,16 @@ class TestIndexProjections:
         page = indexed.query("p", index="by_rank", select="ALL_ATTRIBUTES")
         assert [i["extra"] for i in page] == ["e2", "e1"]
 
+    def test_a_local_index_filter_on_what_it_does_not_project_reads_the_table(
+        self, indexed: Any
+    ) -> None:
+        page = indexed.query("p", index="by_rank", filter="extra = :e", values={":e": "e1"})
+        assert page.items == [{"pk": "p", "sk": "1", "rank": "b"}]  # what the index projects
+        page = indexed.query(
+            "p", index="by_rank", filter="extra = :e", values={":e": "e2"}, projection="extra"
+        )
+        assert page.items == [{"extra": "e2"}]
+
     def test_a_local_index_alone_gives_what_it_projects(self, indexed: Any) -> None:
         page = indexed.query("p", index="by_rank")
         assert page.items == [
@@ -413,10 +423,77 @@ class TestIndexProjections:
         ]
 
     def test_a_global_index_never_fetches_from_the_table(self, indexed: Any) -> None:
-        page = indexed.query("k", index="by_kind", projection="n, extra")
-        assert page.items == [{"n": 2}, {"n": 1}]
+        page = indexed.query("k", index="by_kind", projection="n, #r", names={"#r": "rank"})
+        assert page.items == [{"n": 2, "rank": "a"}, {"n": 1, "rank": "b"}]
         with pytest.raises(ValidationError, match="Select type ALL_ATTRIBUTES is not supported"):
             indexed.query("k", index="by_kind", select="ALL_ATTRIBUTES")
+
+    def test_a_global_index_asked_to_project_what_it_does_not_is_refused(
+        self, indexed: Any
+    ) -> None:
+        # DynamoDB: "If you query or scan a global secondary index, you can only
+        # request attributes that are projected into the index."
+        message = (
+            "One or more parameter values were invalid: Global secondary index by_kind "
+            "does not project [extra, z]"
+        )
+        for read in (indexed.query, indexed.scan):
+            args = ("k",) if read == indexed.query else ()
+            with pytest.raises(ValidationError) as err:
+                read(*args, index="by_kind", projection="n, extra.x, z[0]")
+            assert str(err.value) == message
+
+    def test_a_global_index_filter_on_what_it_does_not_project_is_refused(
+        self, indexed: Any
+    ) -> None:
+        message = (
+            "One or more parameter values were invalid: Secondary index by_kind does not "
+            "project one or more filter attributes: [extra]"
+        )
+        with pytest.raises(ValidationError) as err:
+            indexed.query("k", index="by_kind", filter="extra = :e", values={":e": "e1"})
+        assert str(err.value) == message
+        with pytest.raises(ValidationError) as err:
+            indexed.scan(index="by_kind", filter="#x = :e", names={"#x": "extra"}, values={":e": 1})
+        assert str(err.value) == message
+        page = indexed.query("k", index="by_kind", filter="n = :n", values={":n": 1})
+        assert page.items == [{"pk": "p", "sk": "1", "kind": "k", "rank": "b", "n": 1}]
+
+    def test_a_query_filter_on_the_queried_key_attributes_is_refused(self, indexed: Any) -> None:
+        # DynamoDB: "A FilterExpression does not allow key attributes."
+        cases = [
+            ({"pk": "p", "filter": "sk = :v"}, "sk"),
+            ({"pk": "p", "filter": "#k = :v", "names": {"#k": "pk"}}, "pk"),
+            ({"pk": "p", "index": "by_rank", "filter": "#r = :v", "names": {"#r": "rank"}}, "rank"),
+            ({"pk": "k", "index": "by_kind", "filter": "kind = :v OR n = :v"}, "kind"),
+        ]
+        for kwargs, attr in cases:
+            with pytest.raises(ValidationError) as err:
+                indexed.query(values={":v": "x"}, **kwargs)
+            assert str(err.value) == (
+                "Filter Expression can only contain non-primary key attributes: "
+                f"Primary key attribute: {attr}"
+            )
+        # The table's keys are not the keys of a global index: it may filter on them;
+        # and a scan may filter on any attribute.
+        page = indexed.query("k", index="by_kind", filter="sk = :v", values={":v": "1"})
+        assert [i["sk"] for i in page] == ["1"]
+        assert [i["sk"] for i in indexed.scan(filter="sk = :v", values={":v": "2"})] == ["2"]
+
+    def test_an_index_read_does_not_return_the_ttl_attribute_it_does_not_project(
+        self, tmp_path: Any
+    ) -> None:
+        schema = keystone.Schema(
+            ttl_attribute="exp",
+            local_indexes=[keystone.LocalIndex("by_rank", "rank", projection="KEYS_ONLY")],
+            global_indexes=[keystone.GlobalIndex("by_kind", "kind", projection=["exp"])],
+        )
+        with keystone.Database.open(tmp_path / "ttl.keystone", schema=schema) as db:
+            db.put({"pk": "p", "sk": "1", "rank": "r", "kind": "k", "exp": 4102444800})
+            assert db.query("p", index="by_rank").items == [{"pk": "p", "sk": "1", "rank": "r"}]
+            assert db.query("k", index="by_kind").items == [
+                {"pk": "p", "sk": "1", "kind": "k", "exp": 4102444800}
+            ]
 
 
 class TestStartKeys:
@@ -550,10 +627,10 @@ class TestTransactionTokens:
     def test_a_token_is_forgotten_after_ten_minutes(
         self, db: keystone.Database, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        import keystone.database as database_module
+        import keystone.handles as handles_module
 
         clock = [1_000_000_000_000]
-        monkeypatch.setattr(database_module, "now_ms", lambda: clock[0])
+        monkeypatch.setattr(handles_module, "now_ms", lambda: clock[0])
         db.transact_write(self.parts(), values={":a": 5}, token="old")
         clock[0] += 10 * 60 * 1000 - 1
         db.transact_write(self.parts(), values={":a": 5}, token="old")

@@ -63,7 +63,7 @@ def condition(text: str, placeholders: Placeholders, kind: str = CONDITION) -> C
             check(env)
     except ValidationError as exc:
         raise invalid(kind, str(exc)) from None
-    return Condition(text, compiled.predicate, env)
+    return Condition(text, compiled.predicate, env, compiled.roots)
 
 
 def projection(text: str, placeholders: Placeholders) -> Projection:

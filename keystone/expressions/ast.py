@@ -7,6 +7,7 @@ they are resolved when an expression is bound to its :class:`Placeholders`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -209,17 +210,33 @@ def placeholders_used(node: Node) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(names), frozenset(values)
 
 
-def _collect(root: object, names: set[str], values: set[str]) -> None:
-    pending = [root]  # an explicit stack: a deep tree never deepens the Python stack
+def path_roots(node: Node) -> frozenset[Name]:
+    """The first element (the top-level attribute) of every path in ``node``."""
+    return frozenset(
+        found.elements[0]  # type: ignore[misc]
+        for found in _walk(node)
+        if isinstance(found, Path)
+    )
+
+
+def _walk(root: object) -> Iterator[object]:
+    """Every node under ``root``, with an explicit stack: a deep tree never
+    deepens the Python stack."""
+    pending = [root]
     while pending:
         node = pending.pop()
+        yield node
+        if isinstance(node, tuple):
+            pending.extend(node)
+        elif hasattr(node, "__dataclass_fields__") and not isinstance(node, (Path, ValueRef)):
+            pending.extend(getattr(node, field) for field in node.__dataclass_fields__)
+
+
+def _collect(root: object, names: set[str], values: set[str]) -> None:
+    for node in _walk(root):
         if isinstance(node, Path):
             for element in node.elements:
                 if isinstance(element, Name) and element.placeholder:
                     names.add(element.text)
         elif isinstance(node, ValueRef):
             values.add(node.key)
-        elif isinstance(node, tuple):
-            pending.extend(node)
-        elif hasattr(node, "__dataclass_fields__"):
-            pending.extend(getattr(node, field) for field in node.__dataclass_fields__)

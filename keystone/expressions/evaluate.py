@@ -26,12 +26,14 @@ from .ast import (
     ConditionNode,
     Function,
     In,
+    Name,
     Not,
     Operand,
     Or,
     Path,
     Size,
     ValueRef,
+    path_roots,
     placeholders_used,
 )
 from .compare import MISSING, begins_with, contains, equal, less, less_equal, type_code
@@ -316,6 +318,7 @@ class CompiledCondition:
     names: frozenset[str]
     values: frozenset[str]
     checks: tuple[BindCheck, ...]
+    roots: frozenset[Name]
 
 
 @lru_cache(maxsize=CACHE_SIZE)
@@ -325,7 +328,7 @@ def compile_condition(text: str, kind: str = CONDITION) -> CompiledCondition:
     checks: list[BindCheck] = []
     predicate = _compile(tree, checks)
     names, values = placeholders_used(tree)
-    return CompiledCondition(predicate, names, values, tuple(checks))
+    return CompiledCondition(predicate, names, values, tuple(checks), path_roots(tree))
 
 
 class Condition:
@@ -334,12 +337,27 @@ class Condition:
     ``item`` None means the item does not exist (every attribute is missing).
     """
 
-    __slots__ = ("_env", "_predicate", "text")
+    __slots__ = ("_env", "_predicate", "_roots", "text")
 
-    def __init__(self, text: str, predicate: Predicate, env: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        text: str,
+        predicate: Predicate,
+        env: Mapping[str, Any],
+        roots: frozenset[Name] = frozenset(),
+    ) -> None:
         self.text = text
         self._predicate = predicate
         self._env = env
+        self._roots = roots
+
+    @property
+    def top_level_names(self) -> frozenset[str]:
+        """Top-level attribute names the condition reads."""
+        env = self._env
+        return frozenset(
+            str(env[root.text]) if root.placeholder else root.text for root in self._roots
+        )
 
     def __call__(self, item: Mapping[str, Any] | None) -> bool:
         return self._predicate(_EMPTY if item is None else item, self._env)

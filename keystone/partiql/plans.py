@@ -183,9 +183,15 @@ class ReadPlan:
             pk = self.pk(params)
             cond = None if self.sort_key is None else self.sort_key(params)
             reverse = self.reverse
+            # A WHERE clause may name key attributes, which DynamoDB's FilterExpression
+            # (and so ``query``) may not: a local table's ``_query`` takes them.
+            run_query: Any = getattr(db, "_query", db.query)
 
             def read(start: Mapping[str, Any] | None, limit: int | None) -> Page:
-                return db.query(pk, cond, start=start, limit=limit, reverse=reverse, **common)
+                page: Page = run_query(
+                    pk, cond, start=start, limit=limit, reverse=reverse, **common
+                )
+                return page
 
         else:
 
