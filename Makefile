@@ -10,7 +10,7 @@ PORT   ?= 50051
 DYNAMODB_PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: all install serve test lint typecheck bench bench-quick proto clean oracle fuzz
+.PHONY: all install serve test test-dynamodb lint typecheck bench bench-quick proto clean oracle fuzz
 
 all: test
 
@@ -32,6 +32,11 @@ serve: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The whole behaviour suite on the DynamoDB-backed Store too (moto's server, or
+# KEYSTONE_DYNAMODB_TEST_ENDPOINT=http://host:port); `make test` runs a subset of it.
+test-dynamodb: $(STAMP)
+	KEYSTONE_TEST_DYNAMODB=all $(BIN)/python -m pytest -q -k "dynamodb or endpoint" $(PYTEST_ARGS)
 
 # The differential run against moto, long: many seeds, many operations each.
 ORACLE_SEEDS ?= 40

@@ -6,6 +6,18 @@ server process on loopback, so every local behaviour is proven remote too.
 The remote kind shares one server process per test session and empties its
 table before each test. Set ``KEYSTONE_TEST_REMOTE=0`` to run the local kind
 only.
+
+The ``dynamodb`` kind is ``keystone_net.dynamodb.DynamoStore`` on one table of
+a DynamoDB-compatible endpoint: moto's server on a free loopback port by
+default (see ``tests/dynamo.py``), or your own endpoint with
+``KEYSTONE_DYNAMODB_TEST_ENDPOINT=http://host:port`` (real AWS:
+``KEYSTONE_DYNAMODB_TEST_ENDPOINT=aws``). ``make test`` runs the ``dynamodb`` kind for a
+representative subset of files (``tests/dynamo.py``'s ``SUBSET``: moto is
+slow); ``make test-dynamodb`` (``KEYSTONE_TEST_DYNAMODB=all``) runs all of it,
+``KEYSTONE_TEST_DYNAMODB=0`` none. The ``endpoint`` kind is the same ``DynamoStore`` on the
+project's own DynamoDB endpoint (a real ``python -m keystone_net serve`` process), under the
+same subset rule. Where DynamoDB (or the endpoint) behaves otherwise, the test says so with
+the xfail marks of ``tests/dynamo_differences.py``, each with its reason, never by skipping.
 """
 
 from __future__ import annotations
@@ -22,9 +34,15 @@ import pytest
 import keystone
 from keystone import testing as keystone_testing
 
+#: The library's own kinds (a file, a gRPC server): what fixtures that open tables of a
+#: database file or server (tests/test_net_tables.py) are parametrized with.
 STORE_KINDS = ["local", "remote"]
 if os.environ.get("KEYSTONE_TEST_REMOTE", "1") == "0":
-    STORE_KINDS = ["local"]
+    STORE_KINDS.remove("remote")
+#: The ``store`` fixture's kinds: those, and DynamoStore on moto's server and on our endpoint.
+ALL_STORE_KINDS = [*STORE_KINDS, "dynamodb", "endpoint"]
+if os.environ.get("KEYSTONE_TEST_DYNAMODB", "subset") == "0":
+    ALL_STORE_KINDS = list(STORE_KINDS)
 
 
 @pytest.fixture
@@ -35,7 +53,7 @@ def db(tmp_path: Path) -> Iterator[keystone.Database]:
     database.close()
 
 
-@pytest.fixture(params=STORE_KINDS)
+@pytest.fixture(params=ALL_STORE_KINDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[keystone.Store]:
     """A fresh, empty store: local database or remote client."""
     if request.param == "local":
@@ -45,6 +63,16 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[keystone.S
     elif request.param == "remote":
         remote: RemoteStore = request.getfixturevalue("remote_store")
         yield remote.fresh()
+    elif request.param == "dynamodb":
+        from dynamo import DynamoSuiteTable
+
+        dynamo: DynamoSuiteTable = request.getfixturevalue("dynamo_suite_table")
+        yield dynamo.fresh()
+    elif request.param == "endpoint":
+        from dynamo import DynamoSuiteTable
+
+        own: DynamoSuiteTable = request.getfixturevalue("endpoint_suite_table")
+        yield own.fresh()
     else:  # pragma: no cover
         raise AssertionError(request.param)
 
@@ -167,3 +195,54 @@ def remote_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RemoteSto
     deadline = time.monotonic() + 30
     code = server.terminate(max(1.0, deadline - time.monotonic()))
     assert code == 0, server.output()
+
+
+@pytest.fixture(scope="session")
+def dynamo_endpoint() -> Iterator[object]:
+    """A DynamoDB-compatible endpoint for the session (moto's server unless configured)."""
+    from dynamo import endpoint
+
+    with endpoint() as found:
+        yield found
+
+
+@pytest.fixture(scope="session")
+def dynamo_suite_table(dynamo_endpoint: object) -> Iterator[object]:
+    """The behaviour suite's DynamoDB table, created once and emptied before each test."""
+    from dynamo import DynamoSuiteTable
+
+    table = DynamoSuiteTable(dynamo_endpoint)  # type: ignore[arg-type]
+    yield table
+    table.drop()
+
+
+@pytest.fixture(scope="session")
+def own_dynamo_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The project's own DynamoDB endpoint (a server process) for the session."""
+    from dynamo import own_endpoint
+
+    with own_endpoint(tmp_path_factory.mktemp("endpoint")) as found:
+        yield found
+
+
+@pytest.fixture(scope="session")
+def endpoint_suite_table(own_dynamo_endpoint: object) -> Iterator[object]:
+    """The behaviour suite's table on the project's own endpoint, through ``DynamoStore``."""
+    from dynamo import DynamoSuiteTable
+
+    table = DynamoSuiteTable(own_dynamo_endpoint)  # type: ignore[arg-type]
+    yield table
+    table.drop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "dynamodb_differs(reason): the test's outcome differs on DynamoDB, for this reason",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from dynamo import mark_differences
+
+    mark_differences(config, items)

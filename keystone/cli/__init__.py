@@ -40,6 +40,7 @@ from typing import Final, TextIO
 
 from .. import __version__
 from ..errors import KeystoneError
+from . import copy as _copy
 from . import transfer as _transfer  # noqa: F401 - registers import and export
 from . import verbs as _verbs  # noqa: F401 - registers the other verbs
 from .registry import (
@@ -117,6 +118,7 @@ def build_parser(*, shell: bool = False, endpoint: bool = False) -> argparse.Arg
         )
         sub.add_argument("path", metavar="PATH", help="the database file (created if missing)")
         add_schema_options(sub)
+        _copy.add_parser(verbs)
     return parser
 
 
@@ -143,6 +145,10 @@ def main(
     except SystemExit as exc:
         return int(exc.code or 0)
     try:
+        if args.command == "copy":  # two addresses, opened by the verb itself
+            if endpoint is not None:
+                raise UsageError("copy takes its two addresses as SRC and DST, not --endpoint")
+            return _copy.run(args, stderr)
         if endpoint is not None:
             if args.command == "shell":
                 raise UsageError("the shell needs a database file, not --endpoint")

@@ -1,35 +1,59 @@
-"""A small progress bar on stderr for long imports and exports.
+"""Progress of long imports, exports and copies on stderr, drawn by tqdm.
 
-It draws only when its stream is a terminal, redraws at most ten times a
-second, and costs one counter comparison per call otherwise, so callers can
-report every item.
+On a terminal it is a tqdm bar (rate and ETA when the total is known).
+Otherwise it draws nothing -- or, with ``log_every`` seconds, writes a plain
+line now and then (``copying: 120,000 items, 95,000 items/s``), which reads
+well in a log file. Either way a call to :meth:`Progress.update` costs one
+counter comparison most of the time, so callers can report every item.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Final, TextIO
+from typing import Any, Final, TextIO
 
-_REDRAW_EVERY: Final = 0.1  # seconds
-_WIDTH: Final = 24
+from tqdm import tqdm
+
+_CHECK_EVERY: Final = 1024  # calls between clock reads when drawing
 
 
 class Progress:
-    """``update(done, items)`` as work proceeds, ``close()`` at the end.
+    """``update(done, items)`` as work proceeds, ``close(done, items)`` at the end.
 
-    ``total`` is in the same unit as ``done`` (bytes read for an import,
-    items for an export); ``None`` when unknown (a bar without a percentage).
+    ``total`` is in the unit of ``done`` (``unit="B"``: bytes read, for an
+    import; items otherwise), ``None`` when unknown (no percentage or ETA).
     """
 
-    def __init__(self, label: str, stream: TextIO, *, total: int | None, enabled: bool) -> None:
+    def __init__(
+        self,
+        label: str,
+        stream: TextIO,
+        *,
+        total: int | None,
+        enabled: bool,
+        unit: str = "items",
+        log_every: float | None = None,
+    ) -> None:
         self.label = label
         self.stream = stream
-        self.total = total if total else None
-        self.enabled = enabled
+        self.unit = unit
         self.started = time.monotonic()
-        self._next = self.started + _REDRAW_EVERY
-        self._drawn = False
-        self._check = 1024 if enabled else 1 << 62  # calls between clock reads
+        self._bar: tqdm[Any] | None = None
+        if enabled:
+            self._bar = tqdm(
+                total=total or None,
+                desc=label,
+                file=stream,
+                unit=" items" if unit == "items" else unit,
+                unit_scale=unit == "B",
+                unit_divisor=1024 if unit == "B" else 1000,
+                mininterval=0.1,
+                dynamic_ncols=True,
+                smoothing=0.1,
+            )
+        self._log_every = None if enabled else log_every
+        self._next_log = self.started + (log_every or 0)
+        self._check = 1 if log_every and not enabled else _CHECK_EVERY
         self._calls = 0
 
     def update(self, done: int, items: int) -> None:
@@ -37,35 +61,30 @@ class Progress:
         if self._calls < self._check:
             return
         self._calls = 0
-        now = time.monotonic()
-        if now >= self._next:
-            self._next = now + _REDRAW_EVERY
-            self._draw(done, items, now)
+        if self._bar is not None:
+            self._bar.update(done - self._bar.n)
+            if self.unit != "items":
+                self._bar.set_postfix_str(f"{items:,} items", refresh=False)
+        elif self._log_every is not None:
+            now = time.monotonic()
+            if now >= self._next_log:
+                self._next_log = now + self._log_every
+                self._log(items, now)
 
-    def _draw(self, done: int, items: int, now: float) -> None:
-        elapsed = max(now - self.started, 1e-9)
-        rate = items / elapsed
-        text = f"{self.label} "
-        if self.total:
-            fraction = min(done / self.total, 1.0)
-            filled = int(fraction * _WIDTH)
-            text += f"{fraction:4.0%} [{'#' * filled}{'.' * (_WIDTH - filled)}] "
-            if 0 < fraction < 1:
-                text += f"{items:,} items, {rate:,.0f}/s, {elapsed / fraction - elapsed:,.0f}s left"
-            else:
-                text += f"{items:,} items, {rate:,.0f}/s"
-        else:
-            text += f"{items:,} items, {rate:,.0f}/s"
-        self.stream.write("\r" + text + "\x1b[K")
+    def _log(self, items: int, now: float) -> None:
+        rate = items / max(now - self.started, 1e-9)
+        self.stream.write(f"{self.label}: {items:,} items, {rate:,.0f} items/s\n")
         self.stream.flush()
-        self._drawn = True
 
     def close(self, done: int, items: int) -> None:
-        """Draw the final state and end the line (only if anything was drawn)."""
-        if self._drawn:
-            self._draw(self.total or done, items, time.monotonic())
-            self.stream.write("\n")
-            self.stream.flush()
+        """Show the final count and end the bar (or the last log line)."""
+        if self._bar is not None:
+            self._bar.update(done - self._bar.n)
+            if self.unit != "items":
+                self._bar.set_postfix_str(f"{items:,} items", refresh=False)
+            self._bar.close()
+        elif self._log_every is not None:
+            self._log(items, time.monotonic())
 
 
 __all__ = ["Progress"]

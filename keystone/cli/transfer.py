@@ -144,7 +144,7 @@ def run_import(ctx: Context, args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with _input(args.file, ctx) as raw, seekable(raw) as source:
         total = input_size(source)
-        progress = Progress("importing", ctx.stderr, total=total, enabled=ctx.interactive)
+        progress = Progress("importing", ctx.stderr, total=total, enabled=ctx.interactive, unit="B")
         count = import_jsonl(local(ctx.db, "import"), source, progress)
     if ctx.interactive:
         elapsed = max(time.perf_counter() - started, 1e-9)

@@ -10,4 +10,26 @@
 * :mod:`.sigv4`: signature checks;
 * :mod:`.app`: the ASGI application; :mod:`.door`: uvicorn serving it;
   :mod:`.serve`: the endpoint of ``python -m keystone_net serve``.
+
+And the other way round, a ``keystone.Store`` on Amazon DynamoDB (or any
+compatible service) through boto3: :mod:`.store` (``DynamoStore``,
+``connect_dynamodb``), :mod:`.aio`, :mod:`.encoding`, :mod:`.boto_errors`,
+:mod:`.batches`, :mod:`.definitions`, :mod:`.streams`. ``DynamoStore`` and
+``connect_dynamodb`` need boto3 (``pip install 'keystonedb[dynamodb]'``) and
+are imported on first use, so that this package imports without it.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("DynamoStore", "connect_dynamodb"):
+        from . import store
+
+        return getattr(store, name)
+    raise AttributeError(name)
+
+
+__all__ = ["DynamoStore", "connect_dynamodb"]

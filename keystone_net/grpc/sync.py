@@ -528,7 +528,15 @@ def connect(
     reach the server is tried again (an int or a ``keystone_net.Retry``).
     ``compression`` (``"gzip"``/``"deflate"``) compresses requests of at
     least ``compression_min_bytes`` and accepts compressed replies.
+
+    ``"dynamodb://TABLE?region=...&endpoint=..."`` returns a
+    ``keystone_net.dynamodb.DynamoStore`` instead (Amazon DynamoDB or a
+    compatible service, through boto3); the other arguments do not apply.
     """
+    if url.startswith("dynamodb://"):
+        from ..dynamodb.store import connect_dynamodb
+
+        return connect_dynamodb(url)  # type: ignore[return-value]  # also a keystone.Store
     return SyncClient(
         url,
         partition_key=partition_key,
