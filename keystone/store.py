@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from .checks import OnConditionFailure
 from .database import PutReturns, TransactPart, UpdateReturns
+from .reads import Select
 from .sk import KeyValue, SortKeyCondition
 from .table import Page
 from .types import Item
@@ -34,6 +36,7 @@ class Store(Protocol):
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
         returns: PutReturns = "NONE",
+        return_values_on_condition_check_failure: OnConditionFailure = "NONE",
     ) -> Item | None: ...
 
     def delete(
@@ -44,6 +47,7 @@ class Store(Protocol):
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
         returns: PutReturns = "NONE",
+        return_values_on_condition_check_failure: OnConditionFailure = "NONE",
     ) -> Item | None: ...
 
     def update(
@@ -55,11 +59,12 @@ class Store(Protocol):
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
         returns: UpdateReturns = "ALL_NEW",
+        return_values_on_condition_check_failure: OnConditionFailure = "NONE",
     ) -> Item | None: ...
 
     def query(
         self,
-        pk: KeyValue,
+        pk: KeyValue | None = None,
         sk: SortKeyCondition | None = None,
         filter: str | None = None,
         names: Mapping[str, str] | None = None,
@@ -69,6 +74,8 @@ class Store(Protocol):
         limit: int | None = None,
         start: Mapping[str, Any] | None = None,
         reverse: bool = False,
+        key_condition: str | None = None,
+        select: Select | None = None,
     ) -> Page: ...
 
     def scan(
@@ -82,27 +89,39 @@ class Store(Protocol):
         start: Mapping[str, Any] | None = None,
         segment: int = 0,
         total_segments: int = 1,
+        select: Select | None = None,
     ) -> Page: ...
 
     def query_all(
-        self, pk: KeyValue, sk: SortKeyCondition | None = None, **kwargs: Any
+        self, pk: KeyValue | None = None, sk: SortKeyCondition | None = None, **kwargs: Any
     ) -> Iterator[Item]: ...
 
     def scan_all(self, **kwargs: Any) -> Iterator[Item]: ...
 
-    def batch_get(self, keys: Iterable[object]) -> list[Item]: ...
+    def batch_get(
+        self,
+        keys: Iterable[object],
+        projection: str | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> list[Item]: ...
 
     def batch_write(
         self, puts: Iterable[Mapping[str, Any]] = (), deletes: Iterable[object] = ()
     ) -> None: ...
 
-    def transact_get(self, keys: Iterable[object]) -> list[Item | None]: ...
+    def transact_get(
+        self,
+        keys: Iterable[object],
+        projection: str | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> list[Item | None]: ...
 
     def transact_write(
         self,
         parts: Iterable[TransactPart],
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
+        token: str | None = None,
     ) -> None: ...
 
     def execute(self, statement: str, parameters: Sequence[Any] | None = None) -> Page: ...
