@@ -33,7 +33,7 @@ from typing import Any, Final
 import orjson
 
 from keystone_net.grpc.gate import CallGate, MetricsSink
-from keystone_net.serving.limits import ConnectionTable, WorkerPool, peer_label
+from keystone_net.serving.limits import Connection, ConnectionTable, WorkerPool, peer_label
 from keystone_net.serving.logs import log_call, request_id
 
 from . import errors, model
@@ -103,8 +103,9 @@ class DynamoApp:
         start = time.perf_counter()
         peer = scope.get("client")
         conn = self._connections.get(tuple(peer) if peer else None)
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        trace = request_id({"x-request-id": headers.get("x-request-id", "")})
+        headers: dict[bytes, bytes] = dict(scope["headers"])  # (names come lowercased)
+        given = headers.get(b"x-request-id")
+        trace = request_id({"x-request-id": given.decode("latin-1")} if given else None)
         operation = "DynamoDB"
         status = "OK"
         self._gate.begin(conn)
@@ -119,10 +120,10 @@ class DynamoApp:
                 status = err.code
                 await _send_error(send, err, trace)
                 return
-            target = headers.get("x-amz-target", "")
+            target = headers.get(b"x-amz-target", b"").decode("latin-1")
             prefix, _, operation = target.partition(".")
             try:
-                body = await self._call(scope, receive, headers, prefix, operation or target)
+                body = await self._call(scope, receive, conn, headers, prefix, operation or target)
             except _TooLarge as exc:
                 status = "RequestEntityTooLarge"
                 await _send(
@@ -153,21 +154,27 @@ class DynamoApp:
             log_call(name, status, seconds, trace, conn.label if conn else peer_label(peer))
 
     async def _call(
-        self, scope: Scope, receive: Receive, headers: dict[str, str], prefix: str, operation: str
+        self,
+        scope: Scope,
+        receive: Receive,
+        conn: Connection | None,
+        headers: dict[bytes, bytes],
+        prefix: str,
+        operation: str,
     ) -> bytes:
-        refusal = self._gate.admission(self._connections.get(_peer(scope)))
+        refusal = self._gate.admission(conn)
         if refusal is not None:
             raise refusal
         service = self._models.get(prefix)
         if service is None or not service.has(operation) or self._ops.handler(operation) is None:
-            raise errors.unknown_operation(headers.get("x-amz-target", ""))
-        raw = await _read_body(receive, headers)
+            raise errors.unknown_operation(headers.get(b"x-amz-target", b"").decode("latin-1"))
+        raw = await _read_body(receive, headers.get(b"content-length"))
         if self._verifier is not None:
             self._verifier.check(
                 scope["method"],
                 scope.get("raw_path", b"/").decode("latin-1").split("?", 1)[0] or "/",
                 scope.get("query_string", b"").decode("latin-1"),
-                headers,
+                {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]},
                 raw,
             )
         try:
@@ -178,7 +185,7 @@ class DynamoApp:
             raise errors.serialization("Start of structure or map expected")
         service.check(operation, request)
         if operation == "DescribeEndpoints":
-            request["__host"] = headers.get("host", "localhost")
+            request["__host"] = headers.get(b"host", b"localhost").decode("latin-1")
         handler = self._ops.handler(operation)
         assert handler is not None
         if operation in INLINE:
@@ -192,15 +199,9 @@ def _respond(handler: Callable[[dict[str, Any]], dict[str, Any]], request: dict[
     return orjson.dumps(handler(request))
 
 
-def _peer(scope: Scope) -> Any:
-    peer = scope.get("client")
-    return tuple(peer) if peer else None
-
-
-async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes:
-    declared = headers.get("content-length")
+async def _read_body(receive: Receive, declared: bytes | None) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-        raise _TooLarge(f"Request size {declared} exceeded {MAX_BODY} bytes")
+        raise _TooLarge(f"Request size {declared.decode()} exceeded {MAX_BODY} bytes")
     chunks = []
     size = 0
     while True:

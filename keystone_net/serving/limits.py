@@ -139,13 +139,21 @@ def peer_label(peer: Any) -> str:
 class _TrackedProtocol(asyncio.Protocol):
     """grpclib's protocol of one connection, with the table told of its life."""
 
-    def __init__(self, inner: asyncio.Protocol, table: ConnectionTable) -> None:
+    def __init__(
+        self,
+        inner: asyncio.Protocol,
+        table: ConnectionTable,
+        wrap: Callable[[asyncio.BaseTransport], Any] | None = None,
+    ) -> None:
         self._inner = inner
         self._table = table
+        self._wrap = wrap
         self._transport: asyncio.BaseTransport | None = None
         self.connection: Connection | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._wrap is not None:
+            transport = self._wrap(transport)
         self._transport = transport
         self._table._opened(self, transport)
         self._inner.connection_made(transport)
@@ -244,9 +252,18 @@ class ConnectionTable:
         """Connections counted against ``max_connections``."""
         return self._admitted
 
-    def track(self, protocol: asyncio.Protocol) -> asyncio.Protocol:
-        """``protocol`` (grpclib's, of a new connection) with the table told of its life."""
-        return _TrackedProtocol(protocol, self)
+    def track(
+        self,
+        protocol: asyncio.Protocol,
+        wrap: Callable[[asyncio.BaseTransport], Any] | None = None,
+    ) -> asyncio.Protocol:
+        """``protocol`` (of a new connection) with the table told of its life.
+
+        ``wrap``, if given, is applied to the connection's transport before
+        the table and ``protocol`` see it (:mod:`keystone_net.dynamodb.door`
+        coalesces a response's writes that way).
+        """
+        return _TrackedProtocol(protocol, self, wrap)
 
     def get(self, peer: Any) -> Connection | None:
         try:

@@ -28,6 +28,7 @@ import contextlib
 import json
 import logging
 import os
+import random
 import re
 import sys
 import threading
@@ -72,11 +73,19 @@ def request_id(metadata: Mapping[str, Any] | None) -> str:
 
 
 def _uuid4_hex() -> str:
-    """``uuid.uuid4().hex``, without building a UUID object (a few times faster)."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = raw[6] & 0x0F | 0x40  # version 4
-    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
-    return raw.hex()
+    """A random uuid4 in hex, as ``uuid.uuid4().hex`` gives, without a system call.
+
+    A trace id only has to be unique, not secret: the bits come from a
+    generator seeded once from ``os.urandom`` (the operating system's
+    randomness costs a system call per id on the hot path).
+    """
+    bits = _random_bits(128) & _UUID4_CLEAR | _UUID4_SET
+    return f"{bits:032x}"
+
+
+_random_bits = random.Random(os.urandom(32)).getrandbits
+_UUID4_CLEAR: Final = ~((0xF << 76) | (0x3 << 62))  # the version and variant bits...
+_UUID4_SET: Final = (0x4 << 76) | (0x2 << 62)  # ...as version 4, RFC 4122 variant
 
 
 def log_call(method: str, status: str, seconds: float, trace_id: str, peer: str) -> None:
