@@ -1,6 +1,6 @@
 """DynamoDB bench: ``keystone copy`` throughput and the DynamoDB Store's latency, in one run.
 
-    python benches/dynamo_store.py [--quick] [--file-only | --compare]
+    python benches/dynamo_store.py [--quick] [--file-only | --compare] [--items N] [--to-dynamo N]
 
 * copy file -> new file (LMDB's snapshot copy) and file -> existing file
   (item by item, 4 scan segments), 1,000,000 small items (``--quick``:
@@ -95,8 +95,8 @@ def dynamo_rows(tmp: str, label: str, endpoint: str, n: int) -> None:
     print(f"  {label}: DynamoStore.put, 500 calls: median {p50:.2f} ms, p99 {p99:.2f} ms")
 
 
-def compare(quick: bool) -> None:
-    n = 2_000 if quick else 20_000
+def compare(quick: bool, to_dynamo: int | None = None) -> None:
+    n = to_dynamo or (2_000 if quick else 20_000)
     tmp = tempfile.mkdtemp(prefix="keystone-bench-")
     moto, server = None, None
     try:
@@ -194,12 +194,19 @@ def main() -> None:
     parser.add_argument(
         "--compare", action="store_true", help="the DynamoDB rows on moto and on our endpoint"
     )
+    parser.add_argument(
+        "--to-dynamo",
+        type=int,
+        metavar="N",
+        help="items copied file -> DynamoDB (default 20,000; --quick: 2,000)",
+    )
+    parser.add_argument("--items", type=int, metavar="N", help="items copied file -> file")
     args = parser.parse_args()
     if args.compare:
-        compare(args.quick)
+        compare(args.quick, args.to_dynamo)
         return
-    n = 100_000 if args.quick else 1_000_000
-    to_dynamo = 2_000 if args.quick else 20_000
+    n = args.items or (100_000 if args.quick else 1_000_000)
+    to_dynamo = args.to_dynamo or (2_000 if args.quick else 20_000)
     from keystone_net.dynamodb.store import DynamoStore
 
     tmp = tempfile.mkdtemp(prefix="keystone-bench-")
