@@ -23,6 +23,10 @@ tables as with one. In ``meta``:
 * ``table_id:<id>`` -> the name (a cheap "does this table still exist" check);
 * ``next_table_id`` -> the next id (4 bytes);
 * ``stream_seq:<id>`` -> a table's last stream sequence number;
+* ``props:<name>`` -> msgpack dict of the table's properties (what a caller
+  such as the DynamoDB endpoint keeps about a table beyond its schema:
+  billing mode, throughput, tags), the default table's too; files without
+  the key have none;
 * ``dropping:<id>`` -> msgpack list of ``[sub-database, key prefix]`` ranges
   still to delete (a deleted table, or a dropped index of one): the
   background worker deletes them a bounded number of keys per commit, so
@@ -39,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Final
 import msgpack
 
 from .codec import prefix_end
-from .errors import Corruption, ResourceExhausted
+from .errors import Corruption, ResourceExhausted, ValidationError
 from .schema import Schema
 from .types import ms_to_datetime
 
@@ -63,6 +67,10 @@ _TABLE: Final = b"table:"
 _TABLE_ID: Final = b"table_id:"
 _NEXT_ID: Final = b"next_table_id"
 _DROPPING: Final = b"dropping:"
+_PROPS: Final = b"props:"
+#: The most bytes a table's properties take, encoded.
+MAX_PROPERTIES_BYTES: Final = 64 * 1024
+_MAX_PROPERTY_DEPTH: Final = 16
 SEQ_PREFIX: Final = b"stream_seq:"
 
 
@@ -195,10 +203,71 @@ def put_entry(txn: Any, meta: Any, entry: Entry) -> None:
 def remove_entry(txn: Any, meta: Any, entry: Entry) -> None:
     """Take the table out of the catalog and queue its keys for deletion."""
     txn.delete(entry_key(entry.name), db=meta)
+    txn.delete(_PROPS + entry.name.encode(), db=meta)
     if entry.exists_key is not None:
         txn.delete(entry.exists_key, db=meta)
         txn.delete(entry.seq_key, db=meta)
         queue_drop(txn, meta, entry.prefix, [(db, entry.prefix) for db in SHARED_DBS])
+
+
+def read_properties(txn: Any, meta: Any, name: str) -> dict[str, Any]:
+    """Table ``name``'s properties (``{}`` when none were ever set)."""
+    raw = txn.get(_PROPS + name.encode(), db=meta)
+    if raw is None:
+        return {}
+    try:
+        props = msgpack.unpackb(raw, raw=False)
+    except (ValueError, msgpack.UnpackException) as exc:
+        raise Corruption(f"the properties of table {name!r} cannot be read: {exc}") from None
+    if not isinstance(props, dict):
+        raise Corruption(f"the properties of table {name!r} are not a mapping")
+    return props
+
+
+def put_properties(txn: Any, meta: Any, name: str, props: dict[str, Any]) -> None:
+    """Store table ``name``'s properties (deleting the key when there are none)."""
+    key = _PROPS + name.encode()
+    if props:
+        txn.put(key, encode_properties(props), db=meta)
+    else:
+        txn.delete(key, db=meta)
+
+
+def encode_properties(props: dict[str, Any]) -> bytes:
+    """``props`` as stored: JSON-like values only (ValidationError naming what is not)."""
+    _check_property("properties", props, 0)
+    raw: bytes = msgpack.packb(props, use_bin_type=True)
+    if len(raw) > MAX_PROPERTIES_BYTES:
+        raise ValidationError(
+            f"a table's properties take at most {MAX_PROPERTIES_BYTES} bytes encoded, "
+            f"these take {len(raw)}"
+        )
+    return raw
+
+
+def _check_property(where: str, value: Any, depth: int) -> None:
+    if depth > _MAX_PROPERTY_DEPTH:
+        raise ValidationError(f"{where}: nested more than {_MAX_PROPERTY_DEPTH} levels deep")
+    if value is None or isinstance(value, (str, bool, float)):
+        return
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**64:
+            raise ValidationError(f"{where}: the int {value} does not fit in 64 bits")
+        return
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_property(f"{where}[{i}]", v, depth + 1)
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ValidationError(f"{where}: keys are str, got {type(k).__name__} {k!r:.40}")
+            _check_property(f"{where}[{k!r}]", v, depth + 1)
+        return
+    raise ValidationError(
+        f"{where}: a property value is None, bool, int, float, str, list or dict, "
+        f"got {type(value).__name__}"
+    )
 
 
 def queue_drop(txn: Any, meta: Any, owner: bytes, ranges: list[tuple[bytes, bytes]]) -> None:
@@ -356,6 +425,7 @@ def _delete_range(txn: Any, db: Any, prefix: bytes, limit: int) -> tuple[int, bo
 
 __all__ = [
     "DEFAULT_TABLE",
+    "MAX_PROPERTIES_BYTES",
     "MAX_TABLES",
     "Entry",
     "allocate_id",
@@ -363,10 +433,13 @@ __all__ = [
     "count_tables",
     "describe",
     "delete_dropped",
+    "encode_properties",
     "pending_drops",
     "put_entry",
+    "put_properties",
     "queue_drop",
     "read_entries",
     "read_entry",
+    "read_properties",
     "remove_entry",
 ]

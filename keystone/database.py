@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from . import catalog
@@ -381,11 +381,18 @@ class Database(Table):
             names = [e.name for e in catalog.read_entries(txn, self._engine.meta)]
         return sorted([DEFAULT_TABLE, *names])
 
-    def create_table(self, name: str, schema: Schema | None = None) -> Table:
+    def create_table(
+        self,
+        name: str,
+        schema: Schema | None = None,
+        properties: Mapping[str, Any] | None = None,
+    ) -> Table:
         """Create the table ``name`` with ``schema`` (default ``Schema()``) in one commit.
 
         Names follow DynamoDB's rule: 3-255 characters of letters, digits,
         ``_``, ``-`` and ``.``. An existing name raises ``ValidationError``.
+        ``properties`` are stored with it in the same commit (see
+        :meth:`set_table_properties`).
         """
         self._check_open()
         check_table_name(name)
@@ -393,6 +400,10 @@ class Database(Table):
         if not isinstance(schema, Schema):
             raise ValidationError(f"schema must be a keystone.Schema, got {type(schema).__name__}")
         check_new_index_names(schema.indexes)
+        if properties is not None and not isinstance(properties, Mapping):
+            raise ValidationError(f"properties must be a mapping, got {type(properties).__name__}")
+        props = dict(properties or {})
+        catalog.encode_properties(props)
         meta = self._engine.meta
         probe = Entry(name, schema, 0)
         probe.assign_index_ids()
@@ -407,6 +418,7 @@ class Database(Table):
             entry = Entry(name, schema, catalog.allocate_id(txn, meta), created=now_ms())
             entry.assign_index_ids()
             catalog.put_entry(txn, meta, entry)
+            catalog.put_properties(txn, meta, name, props)
             return entry
 
         with self._catalog_lock:
@@ -421,6 +433,49 @@ class Database(Table):
         table = self._storage(name)
         with self._engine.read() as txn:
             return catalog.describe(table, txn)
+
+    def table_properties(self, name: str) -> dict[str, Any]:
+        """What was stored about table ``name`` with :meth:`set_table_properties` (``{}`` if nothing)."""
+        self._check_open()
+        table = self._storage(name)
+        with self._engine.read() as txn:
+            table.check_exists(txn)
+            return catalog.read_properties(txn, self._engine.meta, name)
+
+    def set_table_properties(
+        self, name: str, values: Mapping[str, Any], remove: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """Set (and remove) top-level properties of table ``name`` in one commit; returns them all.
+
+        Properties are the caller's facts about a table kept beside its
+        schema: a mapping of ``str`` keys to JSON-like values (``None``,
+        bool, int, float, str, lists, dicts with ``str`` keys), at most 64
+        KiB encoded. The DynamoDB endpoint keeps a table's billing mode,
+        throughput and tags there. They go when the table is deleted.
+        """
+        self._check_open()
+        if not isinstance(values, Mapping):
+            raise ValidationError(f"values must be a mapping, got {type(values).__name__}")
+        if isinstance(remove, str) or not isinstance(remove, (list, tuple, set, frozenset)):
+            raise ValidationError("remove takes a list of property names")
+        for key in remove:
+            if not isinstance(key, str):
+                raise ValidationError(f"remove: property names are str, got {type(key).__name__}")
+        changes = dict(values)
+        catalog.encode_properties(changes)  # (checked before the commit)
+        table = self._storage(name)
+        meta = self._engine.meta
+
+        def change(txn: Any) -> dict[str, Any]:
+            table.check_exists(txn)
+            props = catalog.read_properties(txn, meta, name)
+            for key in remove:
+                props.pop(key, None)
+            props.update(changes)
+            catalog.put_properties(txn, meta, name, props)
+            return props
+
+        return self._engine.write(change)
 
     def update_table(
         self,

@@ -4,6 +4,7 @@ batches and transactions across tables, with boto3 against a real server process
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -12,6 +13,8 @@ from dynamodbsupport import client, serve
 
 import keystone
 from keystone.testing import KeystoneServer
+from keystone_net.dynamodb.capacity import item_size
+from keystone_net.dynamodb.tables import SIZE_SAMPLE
 
 
 @pytest.fixture(scope="module")
@@ -692,3 +695,182 @@ def test_a_table_deleted_and_made_again_behind_the_endpoint_is_the_new_one(tmp_p
         assert c.get_item(TableName="again", Key={"pk": {"N": "1"}})["Item"] == {"pk": {"N": "1"}}
     finally:
         srv.stop()
+
+
+def _provisioned_with_index(ddb: Any, name: str) -> None:
+    ddb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "g", "AttributeType": "N"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by_g",
+                "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+                "ProvisionedThroughput": {"ReadCapacityUnits": 3, "WriteCapacityUnits": 4},
+            }
+        ],
+        BillingMode="PROVISIONED",
+        ProvisionedThroughput={"ReadCapacityUnits": 5, "WriteCapacityUnits": 7},
+        Tags=[{"Key": "team", "Value": "db"}],
+    )
+
+
+def _what_is_described(ddb: Any, name: str) -> dict[str, Any]:
+    table = ddb.describe_table(TableName=name)["Table"]
+    arn = table["TableArn"]
+    return {
+        "throughput": {
+            k: table["ProvisionedThroughput"][k]
+            for k in ("ReadCapacityUnits", "WriteCapacityUnits")
+        },
+        "billing": table.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED"),
+        "indexes": {
+            i["IndexName"]: (
+                i["ProvisionedThroughput"]["ReadCapacityUnits"],
+                i["ProvisionedThroughput"]["WriteCapacityUnits"],
+            )
+            for i in table.get("GlobalSecondaryIndexes", ())
+        },
+        "tags": ddb.list_tags_of_resource(ResourceArn=arn)["Tags"],
+    }
+
+
+class TestTableSettingsAreKeptInTheFile:
+    def test_billing_throughput_index_throughput_and_tags_survive_a_restart(self, tmp_path) -> None:
+        path = tmp_path / "kept.keystone"
+        srv = serve(path, tables=())
+        try:
+            c = client(srv.dynamodb_url)
+            _provisioned_with_index(c, "kept")
+            arn = c.describe_table(TableName="kept")["Table"]["TableArn"]
+            c.tag_resource(ResourceArn=arn, Tags=[{"Key": "env", "Value": "test"}])
+            c.update_table(
+                TableName="kept",
+                GlobalSecondaryIndexUpdates=[
+                    {
+                        "Update": {
+                            "IndexName": "by_g",
+                            "ProvisionedThroughput": {
+                                "ReadCapacityUnits": 9,
+                                "WriteCapacityUnits": 8,
+                            },
+                        }
+                    }
+                ],
+            )
+            make(c, "ondemand")
+            before = {n: _what_is_described(c, n) for n in ("kept", "ondemand")}
+        finally:
+            srv.stop()
+        assert before["kept"] == {
+            "throughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 7},
+            "billing": "PROVISIONED",
+            "indexes": {"by_g": (9, 8)},
+            "tags": [{"Key": "env", "Value": "test"}, {"Key": "team", "Value": "db"}],
+        }
+        assert before["ondemand"]["billing"] == "PAY_PER_REQUEST"
+        srv = serve(path, tables=())
+        try:
+            c = client(srv.dynamodb_url)
+            after = {n: _what_is_described(c, n) for n in ("kept", "ondemand")}
+            assert after == before
+            c.update_table(TableName="kept", BillingMode="PAY_PER_REQUEST")
+            got = _what_is_described(c, "kept")
+            assert got["billing"] == "PAY_PER_REQUEST"
+            assert got["indexes"] == {"by_g": (0, 0)}
+            assert got["throughput"] == {"ReadCapacityUnits": 0, "WriteCapacityUnits": 0}
+            c.delete_table(TableName="kept")
+            _provisioned_with_index(c, "kept")  # (made again: the old tags went with the table)
+            again = _what_is_described(c, "kept")
+            assert again["tags"] == [{"Key": "team", "Value": "db"}]
+            assert again["indexes"] == {"by_g": (3, 4)}
+        finally:
+            srv.stop()
+        with keystone.Database.open(path) as db:
+            assert db.table_properties("kept")["tags"] == {"team": "db"}
+
+    def test_an_index_update_of_throughput_alone_is_accepted(self, ddb) -> None:
+        _provisioned_with_index(ddb, "solo")
+        out = ddb.update_table(
+            TableName="solo",
+            GlobalSecondaryIndexUpdates=[
+                {
+                    "Update": {
+                        "IndexName": "by_g",
+                        "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 2},
+                    }
+                }
+            ],
+        )["TableDescription"]
+        (gsi,) = out["GlobalSecondaryIndexes"]
+        assert gsi["ProvisionedThroughput"]["ReadCapacityUnits"] == 1
+        assert gsi["ProvisionedThroughput"]["WriteCapacityUnits"] == 2
+        assert out["ProvisionedThroughput"]["ReadCapacityUnits"] == 5
+        with pytest.raises(ClientError) as info:
+            ddb.update_table(
+                TableName="solo",
+                GlobalSecondaryIndexUpdates=[
+                    {
+                        "Update": {
+                            "IndexName": "nope",
+                            "ProvisionedThroughput": {
+                                "ReadCapacityUnits": 1,
+                                "WriteCapacityUnits": 2,
+                            },
+                        }
+                    }
+                ],
+            )
+        assert code_of(info) == "ResourceNotFoundException"
+
+    def test_more_than_50_tags_are_refused_and_none_are_added(self, ddb) -> None:
+        make(ddb, "many")
+        arn = ddb.describe_table(TableName="many")["Table"]["TableArn"]
+        ddb.tag_resource(ResourceArn=arn, Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(50)])
+        with pytest.raises(ClientError) as info:
+            ddb.tag_resource(ResourceArn=arn, Tags=[{"Key": "one-more", "Value": "v"}])
+        assert code_of(info) == "LimitExceededException"
+        assert len(ddb.list_tags_of_resource(ResourceArn=arn)["Tags"]) == 50
+        ddb.untag_resource(ResourceArn=arn, TagKeys=[f"k{i}" for i in range(49)])
+        assert ddb.list_tags_of_resource(ResourceArn=arn)["Tags"] == [{"Key": "k49", "Value": "v"}]
+
+
+class TestSizes:
+    def test_table_and_index_sizes_follow_dynamodbs_item_size_rules(self, ddb) -> None:
+        _provisioned_with_index(ddb, "sized")
+        assert ddb.describe_table(TableName="sized")["Table"]["TableSizeBytes"] == 0
+        items = [{"pk": f"p{i:03}", "g": i % 7, "body": "x" * (i * 3)} for i in range(40)]
+        for item in items:
+            ddb.put_item(
+                TableName="sized",
+                Item={
+                    "pk": {"S": item["pk"]},
+                    "g": {"N": str(item["g"])},
+                    "body": {"S": item["body"]},
+                },
+            )
+        table = ddb.describe_table(TableName="sized")["Table"]
+        expected = sum(item_size({**i, "g": Decimal(i["g"])}) for i in items)
+        assert table["TableSizeBytes"] == expected
+        (gsi,) = table["GlobalSecondaryIndexes"]
+        keys_only = sum(item_size({"pk": i["pk"], "g": Decimal(i["g"])}) for i in items)
+        assert gsi["IndexSizeBytes"] == keys_only
+
+    def test_a_large_table_size_is_estimated_from_a_sample(self, tmp_path) -> None:
+        path = tmp_path / "big.keystone"
+        n = SIZE_SAMPLE * 3
+        with keystone.Database.open(path) as db:
+            big = db.create_table("big", keystone.Schema(("pk", "S"), None))
+            big.batch_write(puts=[{"pk": f"k{i:05}", "v": "y" * 20} for i in range(n)])
+        srv = serve(path, tables=())
+        try:
+            got = client(srv.dynamodb_url).describe_table(TableName="big")["Table"]
+        finally:
+            srv.stop()
+        one = len("pk") + len("k00000") + len("v") + 20
+        assert got["ItemCount"] == n
+        assert got["TableSizeBytes"] == one * n

@@ -19,7 +19,6 @@ writes of one batch sharing one commit.
 from __future__ import annotations
 
 import base64
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -86,8 +85,6 @@ class Operations:
     def __init__(self, db: keystone.Database) -> None:
         self.db = db
         self.tables = Tables(db)
-        self._tags: dict[str, dict[str, str]] = {}
-        self._tags_lock = threading.Lock()
 
     def handler(self, operation: str) -> Callable[[Json], Json] | None:
         fn = getattr(self, operation, None)
@@ -571,10 +568,7 @@ class Operations:
         return out
 
     def DeleteTable(self, req: Json) -> Json:  # noqa: N802
-        out = self.tables.delete(req["TableName"])
-        with self._tags_lock:
-            self._tags.pop(out["TableName"], None)
-        return {"TableDescription": out}
+        return {"TableDescription": self.tables.delete(req["TableName"])}
 
     def UpdateTable(self, req: Json) -> Json:  # noqa: N802
         return {"TableDescription": self.tables.update(req)}
@@ -612,33 +606,25 @@ class Operations:
             }
         }
 
-    # -- tags (kept by the server process) ---------------------------------------------------
+    # -- tags (kept in the file with the table) ---------------------------------------------
 
-    def _tag_key(self, arn: str) -> str:
-        """The table a tagged ARN names (ResourceNotFoundException if none)."""
+    @staticmethod
+    def _tagged(arn: str) -> str:
+        """The table ARN a tag request names (ValidationException if it is not one)."""
         if ":table/" not in arn:
             raise errors.validation(f"Invalid TableArn: {arn}")
-        return self.tables.get(arn).name
+        return arn
 
     def TagResource(self, req: Json) -> Json:  # noqa: N802
-        arn = self._tag_key(req["ResourceArn"])
-        with self._tags_lock:
-            tags = self._tags.setdefault(arn, {})
-            for tag in req["Tags"]:
-                tags[tag["Key"]] = tag["Value"]
+        self.tables.retag(self._tagged(req["ResourceArn"]), add=req["Tags"])
         return {}
 
     def UntagResource(self, req: Json) -> Json:  # noqa: N802
-        arn = self._tag_key(req["ResourceArn"])
-        with self._tags_lock:
-            tags = self._tags.get(arn, {})
-            for key in req["TagKeys"]:
-                tags.pop(key, None)
+        self.tables.retag(self._tagged(req["ResourceArn"]), remove=req["TagKeys"])
         return {}
 
     def ListTagsOfResource(self, req: Json) -> Json:  # noqa: N802
-        with self._tags_lock:
-            tags = dict(self._tags.get(self._tag_key(req["ResourceArn"]), {}))
+        tags = self.tables.tags(self._tagged(req["ResourceArn"]))
         return {"Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}
 
     # -- the account -------------------------------------------------------------------------

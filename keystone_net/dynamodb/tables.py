@@ -12,9 +12,13 @@ of names, key types and indexes; what is converted here is only what the
 wire says (``AttributeDefinitions`` typing the key attributes, the index
 and stream specifications).
 
-What DynamoDB describes but the file does not keep (the billing mode and
-provisioned throughput asked for, tags) is kept by the server process for
-as long as it runs.
+What DynamoDB describes beyond the schema (the billing mode and the
+provisioned throughput asked for, the tags) is kept in the file with the
+table, as the library's table properties (``Database.set_table_properties``),
+so it survives a restart and goes with a deleted table. ``TableSizeBytes``
+and ``IndexSizeBytes`` are sizes by DynamoDB's item-size rules: exact up to
+:data:`SIZE_SAMPLE` items, beyond that the mean of the first
+:data:`SIZE_SAMPLE` times the exact count.
 """
 
 from __future__ import annotations
@@ -24,13 +28,14 @@ import os
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import keystone
 from keystone.errors import NotFound, ValidationError
 
 from . import errors
+from .capacity import item_size
 
 __all__ = ["ACCOUNT", "REGION", "STREAM_LABEL", "TableRef", "Tables", "stream_arn", "table_arn"]
 
@@ -42,6 +47,10 @@ STREAM_LABEL: Final = "1970-01-01T00:00:00.000"
 
 _PAY: Final = "PAY_PER_REQUEST"
 _PROVISIONED: Final = "PROVISIONED"
+#: How many items a size in a description is measured over (beyond: estimated).
+SIZE_SAMPLE: Final = 1000
+#: DynamoDB's most tags per resource.
+MAX_TAGS: Final = 50
 
 
 def table_arn(name: str) -> str:
@@ -89,11 +98,39 @@ class TableRef:
 
 @dataclass(slots=True)
 class _Settings:
-    """What DynamoDB describes of a table that the file does not keep."""
+    """A table's billing mode and throughput, as kept in its properties."""
 
     billing: str = _PAY
     read_units: int = 0
     write_units: int = 0
+    #: Global index name -> its own ``(read, write)`` units (PROVISIONED tables).
+    indexes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: When the table last became PAY_PER_REQUEST (epoch seconds; 0: when made).
+    pay_since: float = 0.0
+
+    @classmethod
+    def of(cls, props: Mapping[str, Any]) -> _Settings:
+        return cls(
+            props.get("billing_mode", _PAY),
+            int(props.get("read_units", 0)),
+            int(props.get("write_units", 0)),
+            {k: (int(v[0]), int(v[1])) for k, v in (props.get("index_units") or {}).items()},
+            float(props.get("pay_since", 0.0)),
+        )
+
+    def props(self) -> dict[str, Any]:
+        return {
+            "billing_mode": self.billing,
+            "read_units": self.read_units,
+            "write_units": self.write_units,
+            "index_units": {k: list(v) for k, v in self.indexes.items()},
+            "pay_since": self.pay_since,
+        }
+
+    def index_units(self, index: str) -> tuple[int, int]:
+        if self.billing == _PAY:
+            return 0, 0
+        return self.indexes.get(index, (self.read_units, self.write_units))
 
 
 class Tables:
@@ -102,7 +139,6 @@ class Tables:
     def __init__(self, db: keystone.Database) -> None:
         self._db = db
         self._refs: dict[str, TableRef] = {}
-        self._settings: dict[str, _Settings] = {}
         self._lock = threading.Lock()
         try:
             self._file_created = os.path.getctime(db.path)
@@ -134,11 +170,11 @@ class Tables:
             for key in [k for k, ref in self._refs.items() if ref.name == name]:
                 del self._refs[key]
 
-    def _forget(self, name: str) -> None:
-        with self._lock:
-            for key in [k for k, ref in self._refs.items() if ref.name == name]:
-                del self._refs[key]
-            self._settings.pop(name, None)
+    def _settings(self, name: str) -> _Settings:
+        try:
+            return _Settings.of(self._db.table_properties(name))
+        except NotFound:
+            raise _not_found(name) from None
 
     def handle(self, table: str) -> keystone.Table:
         """The library's handle of ``table`` (for what only needs the table)."""
@@ -162,9 +198,8 @@ class Tables:
             out = self._db.describe_table(name)
         except NotFound:
             raise _not_found(name) from None
-        schema = self._db.table(name).schema if name != DEFAULT_TABLE else self._db.schema
         out.pop("TimeToLiveDescription", None)  # (DescribeTimeToLive's, not DescribeTable's)
-        settings = self._settings.get(name) or _Settings()
+        settings = self._settings(name)
         arn = table_arn(name)
         created = out.get("CreationDateTime")
         out["CreationDateTime"] = (
@@ -173,25 +208,34 @@ class Tables:
         out["TableStatus"] = status
         out["TableId"] = f"keystone-{name}"
         out["TableArn"] = arn
-        out["TableSizeBytes"] = 0  # (the file is shared by its tables; no size per table)
-        throughput = {
-            "ReadCapacityUnits": settings.read_units,
-            "WriteCapacityUnits": settings.write_units,
-            "NumberOfDecreasesToday": 0,
-        }
-        out["ProvisionedThroughput"] = throughput
+        handle = self._db.table(name)
+        schema = handle.schema
+        out["TableSizeBytes"] = _size(handle, None, out["ItemCount"])
+
+        def throughput(units: tuple[int, int]) -> dict[str, int]:
+            return {
+                "ReadCapacityUnits": units[0],
+                "WriteCapacityUnits": units[1],
+                "NumberOfDecreasesToday": 0,
+            }
+
+        out["ProvisionedThroughput"] = throughput(
+            (settings.read_units, settings.write_units) if settings.billing != _PAY else (0, 0)
+        )
         if settings.billing == _PAY:
             out["BillingModeSummary"] = {
                 "BillingMode": _PAY,
-                "LastUpdateToPayPerRequestDateTime": out["CreationDateTime"],
+                "LastUpdateToPayPerRequestDateTime": settings.pay_since or out["CreationDateTime"],
             }
         out["DeletionProtectionEnabled"] = False
         for key in ("LocalSecondaryIndexes", "GlobalSecondaryIndexes"):
             for index in out.get(key, ()):
                 index["IndexArn"] = f"{arn}/index/{index['IndexName']}"
-                index["IndexSizeBytes"] = 0
+                index["IndexSizeBytes"] = _size(handle, index["IndexName"], index["ItemCount"])
                 if key == "GlobalSecondaryIndexes":
-                    index["ProvisionedThroughput"] = dict(throughput)
+                    index["ProvisionedThroughput"] = throughput(
+                        settings.index_units(index["IndexName"])
+                    )
         if schema.stream is not None:
             out["LatestStreamArn"] = stream_arn(name)
             out["LatestStreamLabel"] = STREAM_LABEL
@@ -254,6 +298,12 @@ class Tables:
             )
         stream = _stream(req.get("StreamSpecification"))
         settings = _billing(req)
+        if settings.billing == _PROVISIONED:
+            for spec in req.get("GlobalSecondaryIndexes") or ():
+                units = _units(spec.get("ProvisionedThroughput"))
+                if units is not None:
+                    settings.indexes[spec["IndexName"]] = units
+        tags = _tags(req.get("Tags") or (), {})
         try:
             schema = keystone.Schema(
                 partition_key=pk,
@@ -267,13 +317,15 @@ class Tables:
         with self._lock:
             if name in self._db.tables():
                 raise _in_use(f"Table already exists: {name}")
+            props = settings.props()
+            if tags:
+                props["tags"] = tags
             try:
-                self._db.create_table(name, schema)
+                self._db.create_table(name, schema, properties=props)
             except ValidationError as exc:
                 if str(exc).startswith("Table already exists"):
                     raise _in_use(str(exc)) from None
                 raise
-            self._settings[name] = settings
             self._refs.pop(name, None)
         return self.describe(name)
 
@@ -291,7 +343,7 @@ class Tables:
             self._db.delete_table(name)
         except NotFound:
             raise _not_found(name) from None
-        self._forget(name)
+        self.changed(name)
         return description
 
     # -- UpdateTable --------------------------------------------------------------
@@ -303,6 +355,7 @@ class Tables:
         types = _attribute_types(req.get("AttributeDefinitions") or ())
         add: list[keystone.GlobalIndex] = []
         drop: list[str] = []
+        units: dict[str, tuple[int, int] | None] = {}
         existing = {i.name for i in schema.indexes}
         for change in req.get("GlobalSecondaryIndexUpdates") or ():
             present = [k for k in ("Create", "Update", "Delete") if change.get(k) is not None]
@@ -316,13 +369,21 @@ class Tables:
                 if index in existing:
                     raise _invalid(f"Attempting to create an index which already exists: {index}")
                 add.append(_global_index(spec, _with_table_types(types, schema), set()))
+                units[index] = _units(spec.get("ProvisionedThroughput"))
             elif index not in existing or index in {i.name for i in schema.local_indexes}:
                 raise errors.resource_not_found(
                     f"Requested resource not found: Requested index {index} not found"
                 )
             elif present[0] == "Delete":
                 drop.append(index)
-            # (Update: a global index's throughput, which is not kept per index)
+                units[index] = None
+            else:
+                given = _units(spec.get("ProvisionedThroughput"))
+                if given is None:
+                    raise _invalid(
+                        f"ProvisionedThroughput must be specified to update index: {index}"
+                    )
+                units[index] = given
         kwargs: dict[str, Any] = {}
         stream = _stream(req.get("StreamSpecification"))
         if stream is _OFF:
@@ -333,13 +394,20 @@ class Tables:
             if schema.stream is not None:
                 raise errors.validation(f"Table already has an enabled stream: TableName: {name}")
             kwargs["stream"] = stream
-        settings = self._settings.get(name) or _Settings()
+        settings = self._settings(name)
         if "BillingMode" in req or "ProvisionedThroughput" in req:
-            settings = _billing({"BillingMode": settings.billing, **req})
+            changed = _billing({"BillingMode": settings.billing, **req})
+            if changed.billing == _PAY and settings.billing != _PAY:
+                changed.pay_since = time.time()
+            else:
+                changed.pay_since = settings.pay_since
+            changed.indexes = settings.indexes
+            settings = changed
         if (
             not add
             and not drop
             and not kwargs
+            and not units
             and "BillingMode" not in req
             and ("ProvisionedThroughput" not in req)
         ):
@@ -347,12 +415,40 @@ class Tables:
                 "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, "
                 "GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required"
             )
-        if add or drop or kwargs:
-            self._db.update_table(name, add_indexes=add, drop_indexes=drop, **kwargs)
+        for index, given in units.items():
+            if given is None or settings.billing == _PAY:
+                settings.indexes.pop(index, None)
+            else:
+                settings.indexes[index] = given
         with self._lock:
-            self._settings[name] = settings
+            if add or drop or kwargs:
+                self._db.update_table(name, add_indexes=add, drop_indexes=drop, **kwargs)
+            self._db.set_table_properties(name, settings.props())
             self._refs.pop(name, None)
         return self.describe(name)
+
+    # -- tags ---------------------------------------------------------------------
+
+    def tags(self, table: str) -> dict[str, str]:
+        """The tags of ``table`` (a name or ARN)."""
+        name = self.get(table).name
+        try:
+            return dict(self._db.table_properties(name).get("tags") or {})
+        except NotFound:
+            raise errors.resource_not_found() from None
+
+    def retag(self, table: str, add: Any = (), remove: Any = ()) -> None:
+        """Add (or overwrite) the ``Tags`` ``add`` and drop the keys ``remove``, in one commit."""
+        name = self.get(table).name
+        with self._lock:
+            try:
+                tags = dict(self._db.table_properties(name).get("tags") or {})
+                for key in remove:
+                    tags.pop(key, None)
+                tags = _tags(add, tags)
+                self._db.set_table_properties(name, {"tags": tags})
+            except NotFound:
+                raise errors.resource_not_found() from None
 
 
 def _dropped(handle: keystone.Table) -> bool:
@@ -454,6 +550,40 @@ def _stream(spec: Mapping[str, Any] | None) -> Any:
     if not view:
         raise _invalid("StreamSpecification: StreamViewType is required when StreamEnabled is true")
     return keystone.StreamConfig(view=view)
+
+
+def _units(throughput: Mapping[str, Any] | None) -> tuple[int, int] | None:
+    """``(read, write)`` of a ``ProvisionedThroughput`` (``None`` if not given)."""
+    if throughput is None:
+        return None
+    return int(throughput.get("ReadCapacityUnits") or 0), int(
+        throughput.get("WriteCapacityUnits") or 0
+    )
+
+
+def _tags(given: Any, tags: dict[str, str]) -> dict[str, str]:
+    """``tags`` with the ``Tags`` list ``given`` added (at most :data:`MAX_TAGS` in all)."""
+    for tag in given:
+        tags[tag["Key"]] = tag["Value"]
+    if len(tags) > MAX_TAGS:
+        raise errors.DynamoError(
+            "LimitExceededException",
+            f"The number of tags on a resource must not exceed {MAX_TAGS}",
+        )
+    return tags
+
+
+def _size(handle: Any, index: str | None, count: int) -> int:
+    """Bytes of a table's (or index's) items by DynamoDB's rules: exact, or estimated."""
+    if count == 0:
+        return 0
+    page = handle.scan(index=index, limit=SIZE_SAMPLE)
+    if not page.items:
+        return 0
+    total = sum(item_size(item) for item in page.items)
+    if page.last_key is None:
+        return total
+    return round(total / len(page.items) * count)
 
 
 def _billing(req: Mapping[str, Any]) -> _Settings:
