@@ -20,6 +20,8 @@ import pytest
 from dynamo import Endpoint
 
 import keystone
+import keystone_net
+from keystone.testing import start_server
 from keystone_net.dynamodb.store import DynamoStore
 
 
@@ -271,3 +273,44 @@ def test_a_named_typed_table_goes_to_dynamodb_and_back_into_a_named_table(
         assert list(replica.scan_all()) == []  # the default table was not part of the copy
     status, err = _run("copy", "app.keystone", "x.keystone", "--table", "nope", cwd=tmp_path)
     assert status != 0 and "nope" in err
+
+
+def test_a_named_table_goes_to_a_grpc_server_and_back(tmp_path) -> None:
+    orders = keystone.Schema(("pk", "S"), ("n", "N"))
+    with keystone.Database.open(tmp_path / "app.keystone") as db:
+        db.put({"pk": "stays-in-the-default-table", "sk": "x"})
+        db.create_table("orders", orders).batch_write(
+            puts=[{"pk": f"c{i % 3}", "n": i, "note": "x" * i} for i in range(120)]
+        )
+    srv = start_server(tmp_path / "served.keystone", args=["--no-dynamodb"])
+    try:
+        status, err = _run(
+            "copy", "app.keystone", srv.url, "--table", "orders", "--page-size", "25", cwd=tmp_path
+        )
+        assert status == 0, err
+        assert "copied 120 items" in err
+        with keystone_net.connect(srv.url) as client:
+            assert client.tables() == ["default", "orders"]
+            served = client.table("orders")
+            assert served.describe()["ItemCount"] == 120
+            assert [i["n"] for i in served.query_all("c1")] == list(range(1, 120, 3))
+            assert list(client.scan_all()) == []  # only the named table was copied
+        status, err = _run("copy", srv.url, "back.keystone", "--table", "orders", cwd=tmp_path)
+        assert status == 0, err
+        status, err = _run("copy", srv.url, "nothing.keystone", "--table", "nope", cwd=tmp_path)
+        assert status != 0 and "nope" in err
+    finally:
+        srv.stop()
+    with keystone.Database.open(tmp_path / "back.keystone") as back:
+        assert back.tables() == ["default", "orders"]
+        copied = back.table("orders")
+        assert copied.schema.sort_key_type == "N"
+        assert sorted(i["n"] for i in copied.scan_all()) == list(range(120))
+        assert copied.get("c2", 5) == {"pk": "c2", "n": 5, "note": "xxxxx"}
+
+
+def test_both_sides_dynamodb_refuse_table(tmp_path) -> None:
+    status, err = _run(
+        "copy", "dynamodb://a?region=x", "dynamodb://b?region=x", "--table", "t1", cwd=tmp_path
+    )
+    assert status != 0 and "--table" in err

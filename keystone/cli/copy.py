@@ -3,9 +3,10 @@
 SRC and DST are each a database file, a gRPC server (``host:port``,
 ``grpc://host:port``, ``http(s)://host:port``: the CLI's address rule) or a
 DynamoDB table (``dynamodb://TABLE?region=...``). ``--table NAME`` picks the
-table of a file side (default: its default table). A missing destination is created with the source's key schema and indexes
-(a file, or a DynamoDB table waited for until ACTIVE; a server's table must
-exist). A file copied to a new file without ``--table`` is LMDB's consistent copy of
+table of a file or server side (default: its default table; a
+``dynamodb://`` address names its own). A missing destination table is
+created with the source's key schema and indexes (in a file, on a server,
+or on DynamoDB, waited for until ACTIVE). A file copied to a new file without ``--table`` is LMDB's consistent copy of
 the whole file (every table at one instant, indexes and streams included), written under
 a temporary name: nothing to resume. Every other copy goes item by item:
 the source is read by parallel scan segments, one thread each; each page
@@ -36,6 +37,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Final, TextIO
 
+from ..catalog import DEFAULT_TABLE
 from ..database import Database
 from ..errors import NotFound, ResourceExhausted, Unavailable
 from ..schema import Schema
@@ -80,7 +82,11 @@ def _open(
         import keystone_net
 
         client = keystone_net.connect(target.url)
-        return Endpoint(address, client, None, client.close)
+        try:
+            return _server_side(address, client, source=source, schema=schema, table=table)
+        except BaseException:
+            client.close()
+            raise
     if source:
         db = Database.open(address, create=False)
         try:
@@ -106,6 +112,29 @@ def _open(
     except BaseException:
         db.close()
         raise
+
+
+def _server_side(
+    address: str, client: Any, *, source: bool, schema: Schema | None, table: str | None
+) -> Endpoint:
+    """A gRPC server's table (default: its default table): a missing destination is created."""
+    from keystone_net.dynamodb.definitions import schema_of
+
+    name = table or DEFAULT_TABLE
+    try:
+        handle = client.table(name)
+    except NotFound:
+        if source or table is None:
+            raise
+        handle = client.create_table(name, schema)
+    description = handle.describe()
+    return Endpoint(
+        address,
+        handle,
+        schema_of(description),
+        client.close,
+        int(description.get("ItemCount", 0)) if source else None,
+    )
 
 
 @dataclass
@@ -210,8 +239,10 @@ def copy(
     """
     if not 1 <= segments <= 1000:
         raise UsageError("--segments must be between 1 and 1000")
-    if table is not None and not (_is_file(src) or _is_file(dst)):
-        raise UsageError("--table names a table of a database file, and neither side is a file")
+    if table is not None and _is_dynamodb(src) and _is_dynamodb(dst):
+        raise UsageError(
+            "--table names a table of a file or server side; a dynamodb:// address names its own"
+        )
     if table is None and not resume and _is_file(src) and _is_file(dst) and not os.path.exists(dst):
         return _snapshot_copy(src, dst, stderr)
     path = checkpoint_path or default_checkpoint(src, dst, table)
@@ -220,10 +251,10 @@ def copy(
         checkpoint = Checkpoint.load(path, src_id, dst, segments)
     else:
         checkpoint = Checkpoint(path, src_id, dst, segments)
-    source = _open(src, source=True, table=table if _is_file(src) else None)
+    source = _open(src, source=True, table=None if _is_dynamodb(src) else table)
     try:
         dest = _open(
-            dst, source=False, schema=source.schema, table=table if _is_file(dst) else None
+            dst, source=False, schema=source.schema, table=None if _is_dynamodb(dst) else table
         )
     except BaseException:
         source.close()
@@ -266,8 +297,12 @@ def copy(
     return written
 
 
+def _is_dynamodb(address: str) -> bool:
+    return address.startswith("dynamodb://")
+
+
 def _is_file(address: str) -> bool:
-    return not address.startswith("dynamodb://") and not classify(address).is_server
+    return not _is_dynamodb(address) and not classify(address).is_server
 
 
 def _snapshot_copy(src: str, dst: str, stderr: TextIO) -> int:
@@ -330,8 +365,8 @@ def add_parser(verbs: Any) -> None:
     sub.add_argument(
         "--table",
         metavar="NAME",
-        help="the table of a file side (default: its default table; created in a file "
-        "destination with the source's schema if missing)",
+        help="the table of a file or server side (default: its default table; created "
+        "in the destination with the source's schema if missing)",
     )
 
 
