@@ -3,7 +3,7 @@
     python benches/dynamo_store.py [--quick] [--file-only | --compare] [--items N] [--to-dynamo N]
 
 * copy file -> new file (LMDB's snapshot copy) and file -> existing file
-  (item by item, 4 scan segments), 1,000,000 small items (``--quick``:
+  (item by item, one scan segment: both files share one interpreter), 1,000,000 small items (``--quick``:
   100,000), as ``python -m keystone copy`` in a subprocess, in items/s;
   goal >= 100,000 items/s file -> file;
 * copy file -> DynamoDB on moto's server (20,000 items; ``--quick``: 2,000);

@@ -528,6 +528,9 @@ class Table:
 
         def op(txn: Any) -> None:
             for where, table, key, item, data in prepared:
+                if item is not None and not table.hooks:  # (no index, TTL or stream to keep)
+                    txn.put(key, data, db=table.items_db)
+                    continue
                 old = table.load(txn, key)
                 try:
                     if item is not None:

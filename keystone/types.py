@@ -371,7 +371,18 @@ def normalize_item(item: Mapping[str, Any], path: str = "") -> Item:
         if len(name) > _LONG_NAME or not name.isascii():
             check_unicode(name, "an attribute name")
             check_name_size(name)
-        out[name] = _normalize(value, path + name if not path else f"{path}.{name}", 1)
+        t = type(value)
+        # (the common scalars inline: every write of every item comes through here)
+        if (
+            (t is str and value.isascii())
+            or t is bytes
+            or t is bool
+            or value is None
+            or (t is int and -(2**63) <= value < 2**63)
+        ):
+            out[name] = value
+        else:
+            out[name] = _normalize(value, f"{path}.{name}" if path else name, 1)
     return out
 
 

@@ -9,7 +9,8 @@ created with the source's key schema and indexes (in a file, on a server,
 or on DynamoDB, waited for until ACTIVE). A file copied to a new file without ``--table`` is LMDB's consistent copy of
 the whole file (every table at one instant, indexes and streams included), written under
 a temporary name: nothing to resume. Every other copy goes item by item:
-the source is read by parallel scan segments, one thread each; each page
+the source is read by parallel scan segments, one thread each (one segment
+when both sides are files: they share this interpreter); each page
 read is written with ``batch_write`` (on DynamoDB: chunks of 25,
 unprocessed writes retried with backoff), and a page that fails because
 the destination is throttled or unreachable is written again after a
@@ -224,7 +225,7 @@ def copy(
     src: str,
     dst: str,
     *,
-    segments: int = 4,
+    segments: int | None = None,
     page_size: int = DEFAULT_PAGE,
     checkpoint_path: str | None = None,
     resume: bool = False,
@@ -237,6 +238,10 @@ def copy(
     ``table`` names the table of a file side (default: its default table; a
     new destination file without ``table`` is a snapshot of every table).
     """
+    if segments is None:
+        # Two files are read and written by this one interpreter: threads only
+        # contend for it (200,000 items: 1 segment 125,000 items/s, 4: 70,000).
+        segments = 1 if _is_file(src) and _is_file(dst) else 4
     if not 1 <= segments <= 1000:
         raise UsageError("--segments must be between 1 and 1000")
     if table is not None and _is_dynamodb(src) and _is_dynamodb(dst):
@@ -349,7 +354,10 @@ def add_parser(verbs: Any) -> None:
         "dst", metavar="DST", help="a file, a server (host:port, http(s)://...) or dynamodb://TABLE"
     )
     sub.add_argument(
-        "--segments", type=int, default=4, help="parallel scan segments (threads), default 4"
+        "--segments",
+        type=int,
+        default=None,
+        help="parallel scan segments (threads), default 4 (1 when both sides are files)",
     )
     sub.add_argument(
         "--page-size", type=int, default=DEFAULT_PAGE, help="items per scan page and write"
