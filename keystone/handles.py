@@ -37,6 +37,7 @@ from .errors import (
 )
 from .groups import Groups, both
 from .indexes import Index
+from .paging import every_item
 from .partiql import execute as _execute_partiql
 from .partiql.planner import statement_table
 from .reads import (
@@ -437,23 +438,15 @@ class Table:
         self, pk: KeyValue | None = None, sk: SortKeyCondition | None = None, **kwargs: Any
     ) -> Iterator[Item]:
         """Every matching item of :meth:`query`, following ``last_key`` across pages."""
-        start = kwargs.pop("start", None)
-        while True:
-            page = self.query(pk, sk, start=start, **kwargs)
-            yield from page.items
-            if page.last_key is None:
-                return
-            start = page.last_key
+        yield from every_item(
+            lambda start: self.query(pk, sk, start=start, **kwargs), kwargs.pop("start", None)
+        )
 
     def scan_all(self, **kwargs: Any) -> Iterator[Item]:
         """Every matching item of :meth:`scan`, following ``last_key`` across pages."""
-        start = kwargs.pop("start", None)
-        while True:
-            page = self.scan(start=start, **kwargs)
-            yield from page.items
-            if page.last_key is None:
-                return
-            start = page.last_key
+        yield from every_item(
+            lambda start: self.scan(start=start, **kwargs), kwargs.pop("start", None)
+        )
 
     # -- batches -----------------------------------------------------------
 

@@ -20,6 +20,7 @@ import anyio
 import anyio.to_thread
 
 from keystone.errors import Timeout
+from keystone.paging import every_item_async, every_page_async
 from keystone.sk import KeyValue, SortKeyCondition
 from keystone.streams import StreamRecord
 from keystone.table import Page
@@ -118,27 +119,20 @@ class AsyncDynamoStore:
     async def query_all(
         self, pk: KeyValue | None = None, sk: SortKeyCondition | None = None, **kwargs: Any
     ) -> AsyncGenerator[Item, None]:
-        start = kwargs.pop("start", None)
-        while True:
-            page = await self.query(pk, sk, start=start, **kwargs)
-            for item in page.items:
-                yield item
-            if page.last_key is None:
-                return
-            start = page.last_key
+        async for item in every_item_async(
+            lambda start: self.query(pk, sk, start=start, **kwargs), kwargs.pop("start", None)
+        ):
+            yield item
 
     async def scan(self, **kwargs: Any) -> Page:
         page: Page = await self._run("scan", **kwargs)
         return page
 
     async def scan_pages(self, **kwargs: Any) -> AsyncGenerator[Page, None]:
-        start = kwargs.pop("start", None)
-        while True:
-            page = await self.scan(start=start, **kwargs)
+        async for page in every_page_async(
+            lambda start: self.scan(start=start, **kwargs), kwargs.pop("start", None)
+        ):
             yield page
-            if page.last_key is None:
-                return
-            start = page.last_key
 
     async def scan_all(self, **kwargs: Any) -> AsyncGenerator[Item, None]:
         async for page in self.scan_pages(**kwargs):

@@ -35,6 +35,7 @@ from keystone.checks import (
 )
 from keystone.errors import DatabaseClosed, ValidationError
 from keystone.keys import PARTITION, SORT, key_value, missing_key, schema_mismatch
+from keystone.paging import every_item
 from keystone.reads import SELECT_VALUES, Select, bind_read, check_select
 from keystone.schema import GlobalIndex, Schema, StreamConfig
 from keystone.sk import KeyValue, SortKeyCondition
@@ -510,23 +511,15 @@ class DynamoStore:
         self, pk: KeyValue | None = None, sk: SortKeyCondition | None = None, **kwargs: Any
     ) -> Iterator[Item]:
         """Every item of every page of ``query(pk, sk, **kwargs)``."""
-        start = kwargs.pop("start", None)
-        while True:
-            page = self.query(pk, sk, start=start, **kwargs)
-            yield from page.items
-            if page.last_key is None:
-                return
-            start = page.last_key
+        yield from every_item(
+            lambda start: self.query(pk, sk, start=start, **kwargs), kwargs.pop("start", None)
+        )
 
     def scan_all(self, **kwargs: Any) -> Iterator[Item]:
         """Every item of every page of ``scan(**kwargs)``."""
-        start = kwargs.pop("start", None)
-        while True:
-            page = self.scan(start=start, **kwargs)
-            yield from page.items
-            if page.last_key is None:
-                return
-            start = page.last_key
+        yield from every_item(
+            lambda start: self.scan(start=start, **kwargs), kwargs.pop("start", None)
+        )
 
     def _start(self, start: Mapping[str, Any] | None) -> dict[str, AttributeValue] | None:
         if start is None:

@@ -59,6 +59,7 @@ from keystone.checks import (
 )
 from keystone.database import TransactPart
 from keystone.errors import NotFound, Unavailable, ValidationError
+from keystone.paging import every_item_async
 from keystone.reads import Select
 from keystone.schema import GlobalIndex, LocalIndex, Schema, StreamConfig
 from keystone.sk import KeyValue
@@ -385,14 +386,10 @@ class Client:
         self, pk: KeyValue | None = None, sk: SortKeyCondition | None = None, **kwargs: Any
     ) -> AsyncGenerator[Item, None]:
         """Every matching item of :meth:`query`, following ``last_key`` across pages."""
-        start = kwargs.pop("start", None)
-        while True:
-            page = await self.query(pk, sk, start=start, **kwargs)
-            for item in page.items:
-                yield item
-            if page.last_key is None:
-                return
-            start = page.last_key
+        async for item in every_item_async(
+            lambda start: self.query(pk, sk, start=start, **kwargs), kwargs.pop("start", None)
+        ):
+            yield item
 
     async def _pages(
         self, envelope: pb.ScanRequest, values: bytes, timeout: TimeoutArg

@@ -38,6 +38,7 @@ from keystone import SortKeyCondition, Store
 from keystone.checks import OnConditionFailure
 from keystone.database import PutReturns, TransactPart, UpdateReturns
 from keystone.errors import DatabaseClosed
+from keystone.paging import every_item
 from keystone.reads import Select
 from keystone.schema import GlobalIndex, LocalIndex, Schema, StreamConfig
 from keystone.sk import KeyValue
@@ -318,13 +319,9 @@ class SyncClient:
         self, pk: KeyValue | None = None, sk: SortKeyCondition | None = None, **kwargs: Any
     ) -> Iterator[Item]:
         """Every matching item of :meth:`query`, following ``last_key`` across pages."""
-        start = kwargs.pop("start", None)
-        while True:
-            page = self.query(pk, sk, start=start, **kwargs)
-            yield from page.items
-            if page.last_key is None:
-                return
-            start = page.last_key
+        yield from every_item(
+            lambda start: self.query(pk, sk, start=start, **kwargs), kwargs.pop("start", None)
+        )
 
     def scan(
         self,
