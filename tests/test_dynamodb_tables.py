@@ -874,3 +874,20 @@ class TestSizes:
         one = len("pk") + len("k00000") + len("v") + 20
         assert got["ItemCount"] == n
         assert got["TableSizeBytes"] == one * n
+
+
+def test_properties_the_endpoint_cannot_read_describe_the_table_as_on_demand(tmp_path) -> None:
+    path = tmp_path / "odd.keystone"
+    with keystone.Database.open(path) as db:
+        db.create_table(
+            "odd",
+            keystone.Schema(("pk", "S"), None),
+            properties={"billing_mode": "PROVISIONED", "read_units": "lots", "index_units": 5},
+        )
+    srv = serve(path, tables=())
+    try:
+        got = client(srv.dynamodb_url).describe_table(TableName="odd")["Table"]
+    finally:
+        srv.stop()
+    assert got["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert got["ProvisionedThroughput"]["ReadCapacityUnits"] == 0

@@ -172,9 +172,13 @@ class Tables:
 
     def _settings(self, name: str) -> _Settings:
         try:
-            return _Settings.of(self._db.table_properties(name))
+            props = self._db.table_properties(name)
         except NotFound:
             raise _not_found(name) from None
+        try:
+            return _Settings.of(props)
+        except (TypeError, ValueError, IndexError, AttributeError):
+            return _Settings()  # (set otherwise through the library: described as on demand)
 
     def handle(self, table: str) -> keystone.Table:
         """The library's handle of ``table`` (for what only needs the table)."""
