@@ -224,17 +224,20 @@ def read_properties(txn: Any, meta: Any, name: str) -> dict[str, Any]:
     return props
 
 
-def put_properties(txn: Any, meta: Any, name: str, props: dict[str, Any]) -> None:
-    """Store table ``name``'s properties (deleting the key when there are none)."""
+def put_properties(txn: Any, meta: Any, name: str, raw: bytes | None) -> None:
+    """Store table ``name``'s properties as :func:`encode_properties` made them (``None``: none)."""
     key = _PROPS + name.encode()
-    if props:
-        txn.put(key, encode_properties(props), db=meta)
+    if raw is not None:
+        txn.put(key, raw, db=meta)
     else:
         txn.delete(key, db=meta)
 
 
-def encode_properties(props: dict[str, Any]) -> bytes:
-    """``props`` as stored: JSON-like values only (ValidationError naming what is not)."""
+def encode_properties(props: dict[str, Any]) -> bytes | None:
+    """``props`` as stored (``None`` for none): JSON-like values only (ValidationError naming
+    what is not)."""
+    if not props:
+        return None
     _check_property("properties", props, 0)
     raw: bytes = msgpack.packb(props, use_bin_type=True)
     if len(raw) > MAX_PROPERTIES_BYTES:

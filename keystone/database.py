@@ -402,8 +402,7 @@ class Database(Table):
         check_new_index_names(schema.indexes)
         if properties is not None and not isinstance(properties, Mapping):
             raise ValidationError(f"properties must be a mapping, got {type(properties).__name__}")
-        props = dict(properties or {})
-        catalog.encode_properties(props)
+        props = catalog.encode_properties(dict(properties or {}))  # (before any sub-database)
         meta = self._engine.meta
         probe = Entry(name, schema, 0)
         probe.assign_index_ids()
@@ -462,7 +461,6 @@ class Database(Table):
             if not isinstance(key, str):
                 raise ValidationError(f"remove: property names are str, got {type(key).__name__}")
         changes = dict(values)
-        catalog.encode_properties(changes)  # (checked before the commit)
         table = self._storage(name)
         meta = self._engine.meta
 
@@ -472,7 +470,7 @@ class Database(Table):
             for key in remove:
                 props.pop(key, None)
             props.update(changes)
-            catalog.put_properties(txn, meta, name, props)
+            catalog.put_properties(txn, meta, name, catalog.encode_properties(props))
             return props
 
         return self._engine.write(change)
