@@ -436,6 +436,11 @@ def _run_together(together: Callable[[Callable[[], None]], None], jobs: list[_Jo
             job.value, job.error, job.done = None, exc, True
 
 
+#: The longest a batch of writes waits for more calls (see :class:`Batches`;
+#: a durable commit of a few writes takes about a millisecond here).
+GATHER_FOR: Final = 0.005
+
+
 class WorkerPool:
     """``workers`` threads for blocking calls, at most ``max_queue`` calls waiting for one.
 
@@ -469,9 +474,13 @@ class WorkerPool:
         """Calls waiting for a worker right now (safe to read from any thread)."""
         return self._waiting + sum([len(lane.queue) for lane in self._lanes])
 
-    def batches(self, together: Callable[[Callable[[], None]], None] | None = None) -> Batches:
+    def batches(
+        self,
+        together: Callable[[Callable[[], None]], None] | None = None,
+        gather_for: float = GATHER_FOR,
+    ) -> Batches:
         """A new lane of batched calls on these threads (see :class:`Batches`)."""
-        lane = Batches(self, together)
+        lane = Batches(self, together, gather_for)
         self._lanes.append(lane)
         return lane
 
@@ -561,30 +570,59 @@ class Batches:
     ``together`` runs each batch, if given: ``together(run)`` must call
     ``run()`` (``Database.commit_together``: the writes of a batch share one
     commit). If it raises, every call of the batch fails with its error.
+
+    A lane with ``together`` gathers its batches: a durable commit costs
+    the same for one write as for sixty, and the callers of the batch that
+    just ended come back with their next write a moment later. Started at
+    once, the next batch would carry the one or two calls that came in
+    during the commit, and the rest would queue behind it: the batches
+    alternate between a few calls and many, and every second fsync carries
+    almost nothing. So when fewer calls wait than the last batch carried
+    (none waiting counts too, for a call arriving within that while), the
+    next batch starts once as many wait again, or after as long as the last
+    batch took (at most ``gather_for``), whichever comes first. A caller
+    whose batch could not have been bigger (the last one carried a single
+    call) never waits, and when callers went away the next batch is
+    smaller, which lowers the count to wait for after it.
     """
 
     #: The most calls one hand-off carries.
     BATCH: Final = 64
 
     def __init__(
-        self, pool: WorkerPool, together: Callable[[Callable[[], None]], None] | None = None
+        self,
+        pool: WorkerPool,
+        together: Callable[[Callable[[], None]], None] | None = None,
+        gather_for: float = GATHER_FOR,
     ) -> None:
         self.pool = pool
+        self._gather_for = gather_for
         self.queue: collections.deque[_Job] = collections.deque()  # calls waiting
         self._together = together
         self._running = False  # a batch runs, or is about to
         self._runner: asyncio.Task[None] | None = None
+        # Gathering (a lane with `together`): the size of the last batch, when
+        # it ended, how long the next may wait, and the timer of one waiting.
+        self._last_size = 0
+        self._last_end = 0.0
+        self._wait = 0.0
+        self._timer: asyncio.TimerHandle | None = None
 
     async def run(self, fn: Callable[..., T], *args: Any, admit: bool = True) -> T:
         """``fn(*args)`` in a worker thread, in one batch with the calls waiting beside it.
 
         With ``admit``, refused like :meth:`WorkerPool.run` when the queue is full.
         """
+        if not self._running and self._gathering(0):
+            self._running = True
+            self._gather()
         if self._running:
             if admit:
                 self.pool.refuse_if_full()
             job = _Job(fn, args, asyncio.get_running_loop().create_future())
             self.queue.append(job)
+            if self._timer is not None and len(self.queue) >= self._last_size:
+                self._start()
             assert job.future is not None
             try:
                 result: T = await job.future
@@ -616,6 +654,8 @@ class Batches:
         are never put back in the queue to run a second time.
         """
         late = functools.partial(self._settle_late, jobs)
+        clock = time.monotonic
+        begun = clock()
         try:
             if self._together is None:
                 await self.pool.in_thread(_run_jobs, jobs, on_late=late)
@@ -626,6 +666,9 @@ class Batches:
         except BaseException:
             self._settle(jobs)
             raise
+        self._last_end = clock()
+        self._wait = min(self._last_end - begun, self._gather_for)
+        self._last_size = len(jobs)
         self._settle(jobs)
 
     def _settle(self, jobs: list[_Job]) -> None:
@@ -647,9 +690,33 @@ class Batches:
     def _next(self) -> None:
         """After a batch: a runner task for the calls that queued meanwhile, if any."""
         if self.queue:
-            self._runner = asyncio.get_running_loop().create_task(self._run_queue())
+            if self._gathering(len(self.queue)):
+                self._gather()
+            else:
+                self._start()
         else:
             self._running = False
+
+    def _gathering(self, waiting: int) -> bool:
+        """Whether the next batch should wait for more calls than the ``waiting`` ones."""
+        if self._together is None or time.monotonic() - self._last_end >= self._wait:
+            return False
+        return waiting < self._last_size > 1
+
+    def _gather(self) -> None:
+        """Start the next batch once :meth:`run` sees enough calls queued, or after a while."""
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_at(loop.time() + self._wait, self._start)
+
+    def _start(self) -> None:
+        """The next batch, with the calls queued now (or none to run: the lane idles)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self.queue:  # (the waiting calls were cancelled)
+            self._running = False
+            return
+        self._runner = asyncio.get_running_loop().create_task(self._run_queue())
 
     async def _run_queue(self) -> None:
         try:
