@@ -150,14 +150,10 @@ class ServiceModel:
             (member, _camel(member), self._check_of(spec["shape"]))
             for member, spec in shape.get("members", {}).items()
         ]
+        by_name = {member: (camel, sub) for member, camel, sub in members}
         required = tuple(shape.get("required", ()))
 
-        def check(value: Any, path: str, problems: Problems, depth: int) -> None:
-            if type(value) is not dict:
-                raise errors.serialization(_unexpected(value, "structure"))
-            if depth > MAX_NESTING:
-                raise errors.validation("Nesting Levels have exceeded supported limits")
-            prefix = path + "." if path else ""
+        def in_order(value: dict[str, Any], prefix: str, problems: Problems, depth: int) -> None:
             for member, camel, sub in members:
                 got = value.get(member)
                 if got is None:
@@ -168,6 +164,37 @@ class ServiceModel:
                         )
                     continue
                 sub(got, prefix + camel, problems, depth + 1)
+
+        def check(value: Any, path: str, problems: Problems, depth: int) -> None:
+            if type(value) is not dict:
+                raise errors.serialization(_unexpected(value, "structure"))
+            if depth > MAX_NESTING:
+                raise errors.validation("Nesting Levels have exceeded supported limits")
+            prefix = path + "." if path else ""
+            if type(problems) is _InOrder:
+                in_order(value, prefix, problems, depth)
+                return
+            # The quick check: the members the request has (an AttributeValue
+            # has one of ten), no paths built. When all is well, that is the
+            # whole check. Otherwise it runs again in the model's order of
+            # members, with paths, nested shapes too: DynamoDB's messages in
+            # DynamoDB's order. (The top of every check is a structure.)
+            seen = len(problems)
+            try:
+                for member in required:
+                    if value.get(member) is None:
+                        raise _Again
+                for member, got in value.items():
+                    entry = by_name.get(member)
+                    if entry is not None and got is not None:
+                        entry[1](got, "", problems, depth + 1)  # (no paths: no messages)
+                if len(problems) == seen:
+                    return
+            except (_Again, errors.DynamoError):
+                pass
+            ordered = _InOrder()
+            in_order(value, prefix, ordered, depth)
+            problems[seen:] = ordered
 
         return check
 
@@ -181,6 +208,11 @@ class ServiceModel:
             if depth > MAX_NESTING:
                 raise errors.validation("Nesting Levels have exceeded supported limits")
             _length(value, len(value), low, high, path, problems)
+            if type(problems) is not _InOrder:  # (a quick check: no paths)
+                for entry in value:
+                    if entry is not None:
+                        member(entry, "", problems, depth + 1)
+                return
             for i, entry in enumerate(value):
                 if entry is not None:
                     member(entry, f"{path}.{i + 1}.member", problems, depth + 1)
@@ -198,12 +230,26 @@ class ServiceModel:
             if depth > MAX_NESTING:
                 raise errors.validation("Nesting Levels have exceeded supported limits")
             _length(value, len(value), low, high, path, problems)
+            if type(problems) is not _InOrder:  # (a quick check: no paths)
+                for k, v in value.items():
+                    key(k, "", problems, depth + 1)
+                    if v is not None:
+                        item(v, "", problems, depth + 1)
+                return
             for k, v in value.items():
                 key(k, path, problems, depth + 1)
                 if v is not None:
                     item(v, f"{path}.{k}.member", problems, depth + 1)
 
         return check
+
+
+class _Again(Exception):
+    """A structure's quick check found a problem: check it again, in order."""
+
+
+class _InOrder(list[str]):
+    """The problems of a check that runs in the model's order (see ``_structure``)."""
 
 
 def _unexpected(value: Any, wanted: str) -> str:
