@@ -80,6 +80,15 @@ class DynamoApp:
         self._verifier = verifier
         self._models = {m.target_prefix: m for m in (model.DYNAMODB(), model.STREAMS())}
         self._runs: dict[str, Callable[..., Awaitable[Any]]] = {}
+        # Each operation both the model and the operations know, by its target prefix.
+        self._handlers: dict[str, dict[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
+            prefix: {
+                name: handler
+                for name in service.operations
+                if (handler := operations.handler(name)) is not None
+            }
+            for prefix, service in self._models.items()
+        }
 
     def _run_of(self, operation: str) -> Callable[..., Awaitable[Any]]:
         run = self._runs.get(operation)
@@ -165,10 +174,18 @@ class DynamoApp:
         refusal = self._gate.admission(conn)
         if refusal is not None:
             raise refusal
-        service = self._models.get(prefix)
-        if service is None or not service.has(operation) or self._ops.handler(operation) is None:
+        handler = self._handlers.get(prefix, {}).get(operation)
+        if handler is None:
             raise errors.unknown_operation(headers.get(b"x-amz-target", b"").decode("latin-1"))
-        raw = await _read_body(receive, headers.get(b"content-length"))
+        service = self._models[prefix]
+        _check_declared(headers.get(b"content-length"))
+        message = await receive()
+        if message["type"] == "http.request" and not message.get("more_body"):
+            raw = message.get("body", b"")  # (the whole body in one message: the usual case)
+            if len(raw) > MAX_BODY:
+                raise _TooLarge(f"Request size exceeded {MAX_BODY} bytes")
+        else:
+            raw = await _read_body(receive, message)
         if self._verifier is not None:
             self._verifier.check(
                 scope["method"],
@@ -186,8 +203,6 @@ class DynamoApp:
         service.check(operation, request)
         if operation == "DescribeEndpoints":
             request["__host"] = headers.get(b"host", b"localhost").decode("latin-1")
-        handler = self._ops.handler(operation)
-        assert handler is not None
         if operation in INLINE:
             return _respond(handler, request)
         result = await self._run_of(operation)(_respond, handler, request)
@@ -199,13 +214,22 @@ def _respond(handler: Callable[[dict[str, Any]], dict[str, Any]], request: dict[
     return orjson.dumps(handler(request))
 
 
-async def _read_body(receive: Receive, declared: bytes | None) -> bytes:
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+def _check_declared(declared: bytes | None) -> None:
+    """Refuse a body whose ``content-length`` is over :data:`MAX_BODY` before any of it is read."""
+    if (
+        declared is not None
+        and len(declared) > 7
+        and declared.isdigit()
+        and int(declared) > MAX_BODY
+    ):
         raise _TooLarge(f"Request size {declared.decode()} exceeded {MAX_BODY} bytes")
+
+
+async def _read_body(receive: Receive, message: dict[str, Any]) -> bytes:
+    """The body of a request whose first message (``message``) does not hold it all."""
     chunks = []
     size = 0
     while True:
-        message = await receive()
         if message["type"] == "http.disconnect":
             raise errors.serialization("The request body ended early")
         chunk = message.get("body", b"")
@@ -215,7 +239,8 @@ async def _read_body(receive: Receive, declared: bytes | None) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body"):
             break
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        message = await receive()
+    return b"".join(chunks)
 
 
 async def _send(

@@ -155,6 +155,8 @@ class _Builder:
 
 def translate(request: dict[str, Any]) -> None:
     """Rewrite ``request``'s legacy parameters as expressions (in place)."""
+    if _EXPRESSION_OF.keys().isdisjoint(request):
+        return  # (the usual case, and the cheapest test of it)
     legacy = [p for p in _EXPRESSION_OF if request.get(p) is not None]
     if not legacy:
         return
