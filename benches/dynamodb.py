@@ -11,7 +11,8 @@ alternately, round by round, in the same run:
    and throughput ratios. The canned server is boto3's own floor.
 2. Server side, under wrk (Debian's package; 16 connections, 1 thread, a Lua
    request script): GetItem and durable PutItem (each request a new key)
-   requests/s against the canned server's. Skipped without ``wrk``.
+   requests/s against the canned server's, keystone and (when installed)
+   dynalite in memory. Skipped without ``wrk``.
 3. Query of 100 items and BatchWriteItem of 25 with boto3: keystone against
    moto's server (``moto.server``) and dynalite (``npm ci`` in
    benches/dynalite; in memory), each started here. p50 latency.
@@ -232,20 +233,30 @@ def report(title: str, samples: dict[str, list[float]], base: str) -> None:
         print(line)
 
 
-WRK_GET = """
+# Every SDK request is signed: the scripts send a SigV4-shaped Authorization
+# header (none of the servers here checks the signature, but dynalite refuses
+# a request without one).
+_AUTH = (
+    "AWS4-HMAC-SHA256 Credential=bench/20261204/us-east-1/dynamodb/aws4_request, "
+    "SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=" + "0" * 64
+)
+WRK_GET = f"""
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/x-amz-json-1.0"
 wrk.headers["X-Amz-Target"] = "DynamoDB_20120810.GetItem"
-wrk.body = '{"TableName":"bench","Key":{"pk":{"S":"user#1"},"sk":{"S":"profile"}}}'
+wrk.headers["X-Amz-Date"] = "20261204T000000Z"
+wrk.headers["Authorization"] = "{_AUTH}"
+wrk.body = '{{"TableName":"bench","Key":{{"pk":{{"S":"user#1"}},"sk":{{"S":"profile"}}}}}}'
 """
-WRK_PUT = """
+WRK_PUT = f"""
 counter = 0
 request = function()
   counter = counter + 1
-  local body = '{"TableName":"bench","Item":{"pk":{"S":"w' .. tostring(math.random(1, 1000000000)) ..
-    '"},"sk":{"S":"' .. counter .. '"},"v":{"N":"1"}}}'
-  return wrk.format("POST", "/", {["Content-Type"] = "application/x-amz-json-1.0",
-    ["X-Amz-Target"] = "DynamoDB_20120810.PutItem"}, body)
+  local body = '{{"TableName":"bench","Item":{{"pk":{{"S":"w' .. tostring(math.random(1, 1000000000)) ..
+    '"}},"sk":{{"S":"' .. counter .. '"}},"v":{{"N":"1"}}}}}}'
+  return wrk.format("POST", "/", {{["Content-Type"] = "application/x-amz-json-1.0",
+    ["X-Amz-Target"] = "DynamoDB_20120810.PutItem", ["X-Amz-Date"] = "20261204T000000Z",
+    ["Authorization"] = "{_AUTH}"}}, body)
 end
 """
 
@@ -268,6 +279,36 @@ def wrk(url: str, script: str, seconds: int, connections: int = 16) -> float:
     found = re.search(r"Requests/sec:\s+([\d.]+)", out)
     assert found, out
     return float(found[1])
+
+
+def server_side(ks: str, floor: str, rounds: int, seconds: int, connections: int) -> None:
+    """GetItem and durable PutItem under wrk: keystone and dynalite against the canned server."""
+    with contextlib.ExitStack() as stack:
+        servers = {"keystone": ks}
+        dyn = dynalite()
+        if dyn is not None:
+            servers["dynalite (memory)"] = url = stack.enter_context(dyn)
+            d = client(url)
+            create(d, "bench")
+            d.put_item(TableName="bench", Item={**KEY, "v": {"N": "1"}})
+        else:
+            print("\ndynalite is not installed (npm ci in benches/dynalite): left out")
+        print(f"\nwrk, {connections} connections, {seconds} s each, alternating")
+        canned_runs: list[float] = []
+        got: dict[tuple[str, str], list[float]] = {}
+        for _ in range(rounds):
+            canned_runs.append(wrk(floor, WRK_GET, seconds, connections))
+            for name, url in servers.items():
+                for op, script in (("GetItem", WRK_GET), ("PutItem", WRK_PUT)):
+                    got.setdefault((name, op), []).append(wrk(url, script, seconds, connections))
+        base = statistics.median(canned_runs)
+        print(f"  canned (same stack)          {base:9,.0f} req/s")
+        for (name, op), runs in got.items():
+            med = statistics.median(runs)
+            print(
+                f"  {name + ' ' + op:<28} {med:9,.0f} req/s  {med / base:.2f}x of canned"
+                f"  [runs: {', '.join(f'{x:,.0f}' for x in runs)}]"
+            )
 
 
 def main() -> None:
@@ -298,19 +339,7 @@ def main() -> None:
             report("boto3 GetItem, one client thread", samples, "canned (same stack)")
 
         if shutil.which("wrk"):
-            print(f"\nwrk, {args.connections} connections, {seconds} s each, alternating")
-            got: dict[str, list[float]] = {"canned": [], "GetItem": [], "PutItem": []}
-            for _ in range(rounds):
-                got["canned"].append(wrk(floor, WRK_GET, seconds, args.connections))
-                got["GetItem"].append(wrk(ks, WRK_GET, seconds, args.connections))
-                got["PutItem"].append(wrk(ks, WRK_PUT, seconds, args.connections))
-            med = {k_: statistics.median(v) for k_, v in got.items()}
-            for name in ("GetItem", "PutItem"):
-                print(
-                    f"  keystone {name:<8} {med[name]:9,.0f} req/s  "
-                    f"{med[name] / med['canned']:.2f}x of canned ({med['canned']:,.0f} req/s)"
-                    f"  [runs: {', '.join(f'{x:,.0f}' for x in got[name])}]"
-                )
+            server_side(ks, floor, rounds, seconds, args.connections)
         else:
             print("\nwrk is not installed (apt-get install wrk): server-side figures skipped")
     if args.wrk_only:

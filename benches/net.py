@@ -213,6 +213,7 @@ def keystone_server(db_path: str, *args: str, env: dict[str, str] | None = None)
             "0",
             "--metrics-port",
             "0",
+            "--no-dynamodb",  # (two servers at once would both want port 8000)
             *args,
         ],
         env=env,
