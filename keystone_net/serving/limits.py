@@ -571,9 +571,10 @@ class Batches:
     ``run()`` (``Database.commit_together``: the writes of a batch share one
     commit). If it raises, every call of the batch fails with its error.
 
-    A lane with ``together`` gathers its batches: a durable commit costs
-    the same for one write as for sixty, and the callers of the batch that
-    just ended come back with their next write a moment later. Started at
+    A lane with ``together`` gathers its batches: a durable commit of
+    sixteen writes costs about twice one of a single write (the fsyncs are
+    the same), and the callers of the batch that just ended come back with
+    their next write a moment later. Started at
     once, the next batch would carry the one or two calls that came in
     during the commit, and the rest would queue behind it: the batches
     alternate between a few calls and many, and every second fsync carries
