@@ -287,7 +287,7 @@ class _CallCounts(Collector):
         for method, spread in list(self._durations.items()):
             counts = list(spread)  # (one copy: the buckets and the sum agree)
             buckets = []
-            total = 0
+            total = 0.0
             for bound, count in zip(self._les, counts[: n + 1], strict=True):
                 total += count
                 buckets.append((bound, total))
