@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from . import catalog
@@ -461,19 +461,46 @@ class Database(Table):
             if not isinstance(key, str):
                 raise ValidationError(f"remove: property names are str, got {type(key).__name__}")
         changes = dict(values)
-        table = self._storage(name)
-        meta = self._engine.meta
 
-        def change(txn: Any) -> dict[str, Any]:
-            table.check_exists(txn)
-            props = catalog.read_properties(txn, meta, name)
+        def change(props: dict[str, Any]) -> dict[str, Any]:
             for key in remove:
                 props.pop(key, None)
             props.update(changes)
+            return props
+
+        return self.change_table_properties(name, change)
+
+    def change_table_properties(
+        self, name: str, change: Callable[[dict[str, Any]], Mapping[str, Any]]
+    ) -> dict[str, Any]:
+        """Replace the properties of table ``name`` by ``change(current)``, in one write transaction.
+
+        A read-modify-write that loses no other change made meanwhile (by
+        another handle or another process): ``change`` is called inside the
+        write transaction with the stored properties (a dict of its own to
+        modify) and returns them whole, as they are to be stored; what it
+        raises aborts the commit and propagates, and nothing changes. It may
+        be called more than once (when the file's map grows first), so it
+        must do nothing else. Returns the stored properties.
+        """
+        self._check_open()
+        if not callable(change):
+            raise ValidationError(f"change must be a function, got {type(change).__name__}")
+        table = self._storage(name)
+        meta = self._engine.meta
+
+        def write(txn: Any) -> dict[str, Any]:
+            table.check_exists(txn)
+            props = change(catalog.read_properties(txn, meta, name))
+            if not isinstance(props, Mapping):
+                raise ValidationError(
+                    f"change must return the properties (a mapping), got {type(props).__name__}"
+                )
+            props = dict(props)
             catalog.put_properties(txn, meta, name, catalog.encode_properties(props))
             return props
 
-        return self._engine.write(change)
+        return self._engine.write(write)
 
     def update_table(
         self,

@@ -827,6 +827,28 @@ class TestTableSettingsAreKeptInTheFile:
             )
         assert code_of(info) == "ResourceNotFoundException"
 
+    def test_an_update_with_a_bad_billing_change_adds_no_index_either(self, ddb) -> None:
+        make(ddb, "steady")
+        with pytest.raises(ClientError) as info:
+            ddb.update_table(
+                TableName="steady",
+                BillingMode="PROVISIONED",  # (without the ProvisionedThroughput it needs)
+                AttributeDefinitions=[{"AttributeName": "g", "AttributeType": "S"}],
+                GlobalSecondaryIndexUpdates=[
+                    {
+                        "Create": {
+                            "IndexName": "by_g",
+                            "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                            "Projection": {"ProjectionType": "ALL"},
+                        }
+                    }
+                ],
+            )
+        assert code_of(info) == "ValidationException"
+        table = ddb.describe_table(TableName="steady")["Table"]
+        assert "GlobalSecondaryIndexes" not in table
+        assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+
     def test_more_than_50_tags_are_refused_and_none_are_added(self, ddb) -> None:
         make(ddb, "many")
         arn = ddb.describe_table(TableName="many")["Table"]["TableArn"]

@@ -128,3 +128,58 @@ def test_a_file_of_the_one_table_release_has_none_and_takes_them(tmp_path: Path)
         assert db.get("user#1", "order#1") is not None
     with keystone.Database.open(path, sweep_interval=3600) as db:
         assert db.table_properties("default") == {"tags": {"from": "legacy"}}
+
+
+# -- change_table_properties: a read-modify-write in one write transaction -----------
+
+
+def test_change_replaces_them_with_what_the_function_returns(db) -> None:
+    db.create_table("counted", properties={"n": 1, "keep": "x"})
+    got = db.change_table_properties("counted", lambda p: {**p, "n": p["n"] + 1})
+    assert got == {"n": 2, "keep": "x"}
+    assert db.change_table_properties("counted", lambda p: {}) == {}
+    assert db.table_properties("counted") == {}
+
+
+def test_a_change_that_raises_or_returns_no_mapping_changes_nothing(db) -> None:
+    db.create_table("steady", properties={"n": 1})
+
+    def boom(props: dict) -> dict:
+        props["n"] = 99  # (its own copy: dropped with the aborted commit)
+        raise RuntimeError("the caller's own failure")
+
+    with pytest.raises(RuntimeError, match="the caller's own failure"):
+        db.change_table_properties("steady", boom)
+    with pytest.raises(ValidationError, match="must return the properties"):
+        db.change_table_properties("steady", lambda p: None)
+    with pytest.raises(ValidationError, match=r"properties\[.n.\]"):
+        db.change_table_properties("steady", lambda p: {"n": object()})
+    with pytest.raises(ValidationError, match="must be a function"):
+        db.change_table_properties("steady", {"n": 2})
+    with pytest.raises(NotFound):
+        db.change_table_properties("missing", lambda p: p)
+    assert db.table_properties("steady") == {"n": 1}
+
+
+_INCREMENTS = """
+import sys, keystone
+with keystone.Database.open(sys.argv[1]) as db:
+    for _ in range(int(sys.argv[2])):
+        db.change_table_properties("counted", lambda p: {**p, "other": p.get("other", 0) + 1})
+"""
+
+
+def test_changes_from_another_process_at_the_same_time_are_not_lost(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "shared.keystone"
+    with keystone.Database.open(path) as db:
+        db.create_table("counted")
+        other = subprocess.Popen([sys.executable, "-c", _INCREMENTS, str(path), "200"])
+        try:
+            for _ in range(200):
+                db.change_table_properties("counted", lambda p: {**p, "mine": p.get("mine", 0) + 1})
+        finally:
+            assert other.wait(60) == 0
+        assert db.table_properties("counted") == {"mine": 200, "other": 200}

@@ -172,13 +172,9 @@ class Tables:
 
     def _settings(self, name: str) -> _Settings:
         try:
-            props = self._db.table_properties(name)
+            return _settings_of(self._db.table_properties(name))
         except NotFound:
             raise _not_found(name) from None
-        try:
-            return _Settings.of(props)
-        except (TypeError, ValueError, IndexError, AttributeError):
-            return _Settings()  # (set otherwise through the library: described as on demand)
 
     def handle(self, table: str) -> keystone.Table:
         """The library's handle of ``table`` (for what only needs the table)."""
@@ -398,15 +394,7 @@ class Tables:
             if schema.stream is not None:
                 raise errors.validation(f"Table already has an enabled stream: TableName: {name}")
             kwargs["stream"] = stream
-        settings = self._settings(name)
-        if "BillingMode" in req or "ProvisionedThroughput" in req:
-            changed = _billing({"BillingMode": settings.billing, **req})
-            if changed.billing == _PAY and settings.billing != _PAY:
-                changed.pay_since = time.time()
-            else:
-                changed.pay_since = settings.pay_since
-            changed.indexes = settings.indexes
-            settings = changed
+        rebill = "BillingMode" in req or "ProvisionedThroughput" in req
         if (
             not add
             and not drop
@@ -419,15 +407,37 @@ class Tables:
                 "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, "
                 "GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required"
             )
-        for index, given in units.items():
-            if given is None or settings.billing == _PAY:
-                settings.indexes.pop(index, None)
-            else:
-                settings.indexes[index] = given
+
+        def settle(props: dict[str, Any]) -> dict[str, Any]:
+            # (read and written in one write transaction: a change made
+            # meanwhile, by another process too, is not lost)
+            settings = _settings_of(props)
+            if rebill:
+                changed = _billing({"BillingMode": settings.billing, **req})
+                if changed.billing == _PAY and settings.billing != _PAY:
+                    changed.pay_since = time.time()
+                else:
+                    changed.pay_since = settings.pay_since
+                changed.indexes = settings.indexes
+                settings = changed
+            for index, given in units.items():
+                if given is None or settings.billing == _PAY:
+                    settings.indexes.pop(index, None)
+                else:
+                    settings.indexes[index] = given
+            return {**props, **settings.props()}
+
+        try:
+            settle(self._db.table_properties(name))  # (a bad request fails before any change)
+        except NotFound:
+            raise _not_found(name) from None
         with self._lock:
             if add or drop or kwargs:
                 self._db.update_table(name, add_indexes=add, drop_indexes=drop, **kwargs)
-            self._db.set_table_properties(name, settings.props())
+            try:
+                self._db.change_table_properties(name, settle)
+            except NotFound:
+                raise _not_found(name) from None
             self._refs.pop(name, None)
         return self.describe(name)
 
@@ -444,15 +454,27 @@ class Tables:
     def retag(self, table: str, add: Any = (), remove: Any = ()) -> None:
         """Add (or overwrite) the ``Tags`` ``add`` and drop the keys ``remove``, in one commit."""
         name = self.get(table).name
-        with self._lock:
-            try:
-                tags = dict(self._db.table_properties(name).get("tags") or {})
-                for key in remove:
-                    tags.pop(key, None)
-                tags = _tags(add, tags)
-                self._db.set_table_properties(name, {"tags": tags})
-            except NotFound:
-                raise errors.resource_not_found() from None
+
+        def change(props: dict[str, Any]) -> dict[str, Any]:
+            # (read and written in one write transaction: tags added
+            # meanwhile, by another process too, are kept)
+            tags = dict(props.get("tags") or {})
+            for key in remove:
+                tags.pop(key, None)
+            props["tags"] = _tags(add, tags)
+            return props
+
+        try:
+            self._db.change_table_properties(name, change)
+        except NotFound:
+            raise errors.resource_not_found() from None
+
+
+def _settings_of(props: Mapping[str, Any]) -> _Settings:
+    try:
+        return _Settings.of(props)
+    except (TypeError, ValueError, IndexError, AttributeError):
+        return _Settings()  # (set otherwise through the library: described as on demand)
 
 
 def _dropped(handle: keystone.Table) -> bool:
