@@ -198,6 +198,13 @@ def create(c: Any, name: str) -> None:
     )
 
 
+def seeded(c: Any) -> Any:
+    """``c`` once its server has the ``bench`` table with the item GetItem reads."""
+    create(c, "bench")
+    c.put_item(TableName="bench", Item={**KEY, "v": {"N": "1"}})
+    return c
+
+
 # -- measuring --------------------------------------------------------------------------
 
 
@@ -288,9 +295,7 @@ def server_side(ks: str, floor: str, rounds: int, seconds: int, connections: int
         dyn = dynalite()
         if dyn is not None:
             servers["dynalite (memory)"] = url = stack.enter_context(dyn)
-            d = client(url)
-            create(d, "bench")
-            d.put_item(TableName="bench", Item={**KEY, "v": {"N": "1"}})
+            seeded(client(url))
         else:
             print("\ndynalite is not installed (npm ci in benches/dynalite): left out")
         print(f"\nwrk, {connections} connections, {seconds} s each, alternating")
@@ -324,9 +329,7 @@ def main() -> None:
         keystone(Path(tmp) / "bench.keystone") as ks,
         canned() as floor,
     ):
-        k, f = client(ks), client(floor)
-        create(k, "bench")
-        k.put_item(TableName="bench", Item={**KEY, "v": {"N": "1"}})
+        k, f = seeded(client(ks)), client(floor)
         if not args.wrk_only:
             samples = side_by_side(
                 {

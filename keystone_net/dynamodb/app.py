@@ -70,7 +70,6 @@ class DynamoApp:
         metrics: MetricsSink,
         verifier: Verifier | None = None,
     ) -> None:
-        self._ops = operations
         self._pool = pool
         self._reads = pool.batches()
         self._writes = pool.batches(operations.db.commit_together)
@@ -216,12 +215,7 @@ def _respond(handler: Callable[[dict[str, Any]], dict[str, Any]], request: dict[
 
 def _check_declared(declared: bytes | None) -> None:
     """Refuse a body whose ``content-length`` is over :data:`MAX_BODY` before any of it is read."""
-    if (
-        declared is not None
-        and len(declared) > 7
-        and declared.isdigit()
-        and int(declared) > MAX_BODY
-    ):
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
         raise _TooLarge(f"Request size {declared.decode()} exceeded {MAX_BODY} bytes")
 
 

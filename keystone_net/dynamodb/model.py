@@ -153,7 +153,8 @@ class ServiceModel:
         by_name = {member: (camel, sub) for member, camel, sub in members}
         required = tuple(shape.get("required", ()))
 
-        def in_order(value: dict[str, Any], prefix: str, problems: Problems, depth: int) -> None:
+        def in_order(value: dict[str, Any], path: str, problems: Problems, depth: int) -> None:
+            prefix = path + "." if path else ""
             for member, camel, sub in members:
                 got = value.get(member)
                 if got is None:
@@ -170,9 +171,8 @@ class ServiceModel:
                 raise errors.serialization(_unexpected(value, "structure"))
             if depth > MAX_NESTING:
                 raise errors.validation("Nesting Levels have exceeded supported limits")
-            prefix = path + "." if path else ""
             if type(problems) is _InOrder:
-                in_order(value, prefix, problems, depth)
+                in_order(value, path, problems, depth)
                 return
             # The quick check: the members the request has (an AttributeValue
             # has one of ten), no paths built. When all is well, that is the
@@ -180,20 +180,22 @@ class ServiceModel:
             # members, with paths, nested shapes too: DynamoDB's messages in
             # DynamoDB's order. (The top of every check is a structure.)
             seen = len(problems)
-            try:
-                for member in required:
-                    if value.get(member) is None:
-                        raise _Again
-                for member, got in value.items():
-                    entry = by_name.get(member)
-                    if entry is not None and got is not None:
-                        entry[1](got, "", problems, depth + 1)  # (no paths: no messages)
-                if len(problems) == seen:
-                    return
-            except (_Again, errors.DynamoError):
-                pass
+            for member in required:
+                if value.get(member) is None:
+                    break
+            else:
+                try:
+                    for member, got in value.items():
+                        entry = by_name.get(member)
+                        if entry is not None and got is not None:
+                            entry[1](got, "", problems, depth + 1)
+                except errors.DynamoError:
+                    pass
+                else:
+                    if len(problems) == seen:
+                        return
             ordered = _InOrder()
-            in_order(value, prefix, ordered, depth)
+            in_order(value, path, ordered, depth)
             problems[seen:] = ordered
 
         return check
@@ -208,14 +210,10 @@ class ServiceModel:
             if depth > MAX_NESTING:
                 raise errors.validation("Nesting Levels have exceeded supported limits")
             _length(value, len(value), low, high, path, problems)
-            if type(problems) is not _InOrder:  # (a quick check: no paths)
-                for entry in value:
-                    if entry is not None:
-                        member(entry, "", problems, depth + 1)
-                return
+            paths = type(problems) is _InOrder  # (a quick check builds none)
             for i, entry in enumerate(value):
                 if entry is not None:
-                    member(entry, f"{path}.{i + 1}.member", problems, depth + 1)
+                    member(entry, f"{path}.{i + 1}.member" if paths else "", problems, depth + 1)
 
         return check
 
@@ -230,22 +228,13 @@ class ServiceModel:
             if depth > MAX_NESTING:
                 raise errors.validation("Nesting Levels have exceeded supported limits")
             _length(value, len(value), low, high, path, problems)
-            if type(problems) is not _InOrder:  # (a quick check: no paths)
-                for k, v in value.items():
-                    key(k, "", problems, depth + 1)
-                    if v is not None:
-                        item(v, "", problems, depth + 1)
-                return
+            paths = type(problems) is _InOrder  # (a quick check builds none)
             for k, v in value.items():
                 key(k, path, problems, depth + 1)
                 if v is not None:
-                    item(v, f"{path}.{k}.member", problems, depth + 1)
+                    item(v, f"{path}.{k}.member" if paths else "", problems, depth + 1)
 
         return check
-
-
-class _Again(Exception):
-    """A structure's quick check found a problem: check it again, in order."""
 
 
 class _InOrder(list[str]):

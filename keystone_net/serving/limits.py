@@ -655,8 +655,7 @@ class Batches:
         are never put back in the queue to run a second time.
         """
         late = functools.partial(self._settle_late, jobs)
-        clock = time.monotonic
-        begun = clock()
+        begun = time.monotonic()
         try:
             if self._together is None:
                 await self.pool.in_thread(_run_jobs, jobs, on_late=late)
@@ -667,7 +666,7 @@ class Batches:
         except BaseException:
             self._settle(jobs)
             raise
-        self._last_end = clock()
+        self._last_end = time.monotonic()
         self._wait = min(self._last_end - begun, self._gather_for)
         self._last_size = len(jobs)
         self._settle(jobs)
