@@ -322,14 +322,23 @@ class Transport:
         started = loop.time()
         deadline = None if seconds is None else started + seconds
         backoff = None  # made on the first failure: the common path stays lean
+        last: BaseException | None = None  # the last try's failure
         md = self._metadata_with(metadata)
         while True:
             remaining = None if deadline is None else deadline - loop.time()
-            if remaining is not None and remaining <= 0:
-                raise Timeout(f"{method} did not finish within {seconds} s")
-            failure, reply = await self._try(method, data, remaining, md, idempotent)
+            try:
+                if remaining is not None and remaining <= 0:
+                    raise Timeout(f"{method} did not finish within {seconds} s")
+                failure, reply = await self._try(method, data, remaining, md, idempotent)
+            except Timeout:
+                if backoff is None or last is None:
+                    raise
+                # The deadline ran out on a try after others could not reach
+                # the server: that is what the caller is told.
+                raise self._unavailable(method, last, backoff.tries) from None
             if failure is None:
                 return reply
+            last = failure
             if backoff is None:
                 backoff = Backoff(self.retry, deadline, started)
             wait = backoff.next_wait()
