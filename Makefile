@@ -49,7 +49,7 @@ oracle: $(STAMP)
 FUZZ_EXAMPLES ?= 20000
 fuzz: $(STAMP)
 	KEYSTONE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
-		$(BIN)/python -m pytest -q -o timeout=0 tests/test_fuzz.py tests/test_fuzz_inputs.py $(PYTEST_ARGS)
+		$(BIN)/python -m pytest -q -o timeout=0 tests/test_fuzz.py tests/test_fuzz_inputs.py tests/test_dynamodb_fuzz.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check keystone keystone_net tests benches

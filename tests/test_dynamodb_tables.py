@@ -198,6 +198,18 @@ class TestCreateDescribeListDelete:
                 BillingMode="PAY_PER_REQUEST",
             )
         assert "Number of attributes in KeySchema does not exactly match" in message_of(info)
+
+    def test_a_table_without_a_key_schema_is_refused(self, ddb) -> None:
+        # (the model makes KeySchema optional, for replicas of global tables)
+        with pytest.raises(ClientError) as info:
+            ddb.create_table(
+                TableName="keyless",
+                AttributeDefinitions=[{"AttributeName": "a", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        assert info.value.response["Error"]["Code"] == "ValidationException"
+        assert "No defined key schema" in message_of(info)
+        assert "keyless" not in ddb.list_tables()["TableNames"]
         with pytest.raises(ClientError) as info:
             ddb.create_table(
                 TableName="bad",

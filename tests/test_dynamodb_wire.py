@@ -134,6 +134,27 @@ class TestValidation:
             "Member must not be null"
         )
 
+    @pytest.mark.parametrize(
+        ("target", "request_body", "path"),
+        [
+            ("TransactGetItems", {"TransactItems": [None]}, "transactItems.1.member"),
+            ("ExecuteTransaction", {"TransactStatements": [None]}, "transactStatements.1.member"),
+            ("BatchExecuteStatement", {"Statements": [None]}, "statements.1.member"),
+            ("BatchWriteItem", {"RequestItems": {"things": None}}, "requestItems.things.member"),
+            ("BatchGetItem", {"RequestItems": {"things": None}}, "requestItems.things.member"),
+        ],
+    )
+    def test_a_null_in_a_list_or_batch_is_a_null_member(
+        self, url: str, target: str, request_body: dict[str, object], path: str
+    ) -> None:
+        _, _, data = raw(url, json.dumps(request_body).encode(), f"DynamoDB_20120810.{target}")
+        assert error_of(data) == (
+            "ValidationException",
+            f"1 validation error detected: Value null at '{path}' failed to satisfy constraint: "
+            "Member must not be null",
+        )
+        still_serves(url)
+
     def test_ranges_of_numbers(self, url: str) -> None:
         _, _, data = raw(url, body(TableName="things", Limit=0), target="DynamoDB_20120810.Scan")
         assert error_of(data)[1] == (

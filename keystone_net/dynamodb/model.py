@@ -33,7 +33,7 @@ import botocore.session
 
 from keystone_net.dynamodb import errors
 
-__all__ = ["DYNAMODB", "STREAMS", "MAX_NESTING", "ServiceModel"]
+__all__ = ["DYNAMODB", "STREAMS", "MAX_NESTING", "ServiceModel", "invalid"]
 
 #: Nesting levels of a request beyond which it is refused (DynamoDB's 32 for
 #: documents, plus the levels of the request around them).
@@ -100,11 +100,7 @@ class ServiceModel:
         problems: Problems = []
         check(request, "", problems, 0)
         if problems:
-            n = len(problems)
-            head = (
-                "1 validation error detected: " if n == 1 else f"{n} validation errors detected: "
-            )
-            raise errors.validation(head + "; ".join(problems))
+            raise invalid(problems)
 
     # -- compiling --------------------------------------------------------------
 
@@ -212,8 +208,14 @@ class ServiceModel:
             _length(value, len(value), low, high, path, problems)
             paths = type(problems) is _InOrder  # (a quick check builds none)
             for i, entry in enumerate(value):
-                if entry is not None:
-                    member(entry, f"{path}.{i + 1}.member" if paths else "", problems, depth + 1)
+                at = f"{path}.{i + 1}.member" if paths else ""
+                if entry is None:  # (no operation has a use for a null in a list)
+                    problems.append(
+                        f"Value null at '{at}' failed to satisfy constraint: "
+                        "Member must not be null"
+                    )
+                else:
+                    member(entry, at, problems, depth + 1)
 
         return check
 
@@ -235,6 +237,13 @@ class ServiceModel:
                     item(v, f"{path}.{k}.member" if paths else "", problems, depth + 1)
 
         return check
+
+
+def invalid(problems: Problems) -> errors.DynamoError:
+    """DynamoDB's ValidationException for ``problems`` (one or more)."""
+    n = len(problems)
+    head = "1 validation error detected: " if n == 1 else f"{n} validation errors detected: "
+    return errors.validation(head + "; ".join(problems))
 
 
 class _InOrder(list[str]):

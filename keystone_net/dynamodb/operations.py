@@ -31,7 +31,7 @@ from keystone.partiql import prepare
 from keystone.partiql.planner import statement_table
 from keystone.partiql.plans import InsertPlan
 
-from . import capacity, errors, legacy, partiql, wire
+from . import capacity, errors, legacy, model, partiql, wire
 from .tables import REGION, STREAM_LABEL, TableRef, Tables, name_of, stream_arn
 
 __all__ = ["INLINE", "READS", "WRITES", "Operations"]
@@ -275,7 +275,7 @@ class Operations:
     # -- batches ------------------------------------------------------------------------
 
     def BatchGetItem(self, req: Json) -> Json:  # noqa: N802
-        requested = req["RequestItems"]
+        requested = _request_items(req)
         total = sum(len(spec.get("Keys") or ()) for spec in requested.values())
         if total > 100:
             raise errors.validation("Too many items requested for the BatchGetItem call")
@@ -313,7 +313,7 @@ class Operations:
         return out
 
     def BatchWriteItem(self, req: Json) -> Json:  # noqa: N802
-        requested = req["RequestItems"]
+        requested = _request_items(req)
         total = sum(len(writes) for writes in requested.values())
         if total > 25:
             raise errors.validation("Too many items requested for the BatchWriteItem call")
@@ -776,6 +776,21 @@ def _last_sequence(handle: keystone.Table) -> int:
         else:
             hi = mid
     return stream(after=lo, limit=1)[0].sequence
+
+
+def _request_items(req: Json) -> Json:
+    """A batch's ``RequestItems``, each table's part present (the model lets a null through)."""
+    requested: Json = req["RequestItems"]
+    nulls = [table for table, part in requested.items() if part is None]
+    if nulls:
+        raise model.invalid(
+            [
+                f"Value null at 'requestItems.{table}.member' failed to satisfy constraint: "
+                "Member must not be null"
+                for table in nulls
+            ]
+        )
+    return requested
 
 
 def _projector(spec: Mapping[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]] | None:

@@ -267,6 +267,11 @@ class Tables:
         name = name_of(req["TableName"])
         types = _attribute_types(req.get("AttributeDefinitions") or ())
         used: set[str] = set()
+        if not req.get("KeySchema"):  # (optional in the model, for replicas of a global table)
+            raise errors.validation(
+                "No defined key schema. A key schema containing at least a hash key must be "
+                "defined for all tables"
+            )
         pk, sk = _key_schema(req["KeySchema"], types, used, "KeySchema")
         local = []
         for spec in req.get("LocalSecondaryIndexes") or ():
