@@ -32,13 +32,15 @@ import pytest
 from dynamodbsupport import serve
 
 from keystone.testing import KeystoneServer
+from keystone_net.dynamodb.tables import stream_arn
 
 EXAMPLES = int(os.environ.get("KEYSTONE_FUZZ_EXAMPLES", "100"))
 SEEDS = 4
 PER_SEED = 5 * EXAMPLES  # requests per seed: 2,000 in all by default
 
-#: The tables the requests aim at (HASH pk, RANGE sk, both S), recreated when a
-#: request has deleted one; and one no request names, checked at the end.
+#: The tables the requests aim at (HASH pk, RANGE sk, both S; orders with a
+#: stream), recreated when a request has deleted one; and one no request
+#: names, checked at the end.
 TABLES = ("things", "orders")
 UNTOUCHED = "kept_aside"
 KEPT_ITEM = {"pk": {"S": "kept"}, "sk": {"S": "1"}, "v": {"N": "42"}}
@@ -85,6 +87,9 @@ class Requests:
         loader = botocore.session.get_session().get_component("data_loader")
         self.rng = rng
         self.models = [loader.load_service_model(s, "service-2") for s in SERVICES]
+        # Shard ids and iterators seen in answers (see learn), used again.
+        self.shards: list[str] = []
+        self.iterators: list[str] = []
         self.special: dict[str, Callable[[], Any]] = {
             "TableName": lambda: rng.choice(["things", "orders", "things", "orders", "nope"]),
             "Key": self.key,
@@ -106,14 +111,9 @@ class Requests:
             "ResourceArn": lambda: rng.choice(
                 ["arn:aws:dynamodb:us-east-1:000000000000:table/things", "arn:x", "orders"]
             ),
-            "StreamArn": lambda: rng.choice(
-                [
-                    "arn:aws:dynamodb:us-east-1:000000000000:table/things/stream/"
-                    "2020-01-01T00:00:00.000",
-                    "x" * 40,
-                ]
-            ),
-            "ShardIterator": lambda: rng.choice(["x", "a" * 100]),
+            "StreamArn": lambda: rng.choice([stream_arn("orders"), stream_arn("things"), "x" * 40]),
+            "ShardId": lambda: rng.choice([*self.shards, "shardId-x"]),
+            "ShardIterator": lambda: rng.choice([*self.iterators[-5:], "x", "a" * 100]),
             "SequenceNumber": lambda: rng.choice(["1", "1" * 21, "x" * 21]),
             "Parameters": lambda: [self.attribute_value() for _ in range(rng.randint(0, 3))],
         }
@@ -245,6 +245,17 @@ class Requests:
             return rng.choice([0, 1_700_000_000, 1e20, "2020-01-01T00:00:00Z", "x"])
         return self.odd()
 
+    def learn(self, answer: Any) -> None:
+        """Keep the shard ids and shard iterators of an answer, for later requests."""
+        if type(answer) is not dict:
+            return
+        for shard in answer.get("StreamDescription", {}).get("Shards", ()):
+            if shard["ShardId"] not in self.shards:
+                self.shards.append(shard["ShardId"])
+        for member in ("ShardIterator", "NextShardIterator"):
+            if isinstance(answer.get(member), str):
+                self.iterators.append(answer[member])
+
     def item_request(self, operation: str) -> dict[str, Any]:
         """A request of one of :data:`ITEM_OPERATIONS` that names a real table and its keys."""
         rng = self.rng
@@ -287,14 +298,55 @@ class Requests:
             body["ExpressionAttributeNames"] = {"#n": rng.choice(["pk", "a", "v"])}
         return body
 
+    def many_request(self, operation: str) -> dict[str, Any]:
+        """A request of one of :data:`MANY_OPERATIONS` made of well-formed parts."""
+        rng = self.rng
+        count = rng.randint(1, 4)
+        table = rng.choice(TABLES)
+        if operation == "BatchWriteItem":
+            writes = [
+                {"PutRequest": {"Item": self.item()}}
+                if rng.random() < 0.7
+                else {"DeleteRequest": {"Key": self.key()}}
+                for _ in range(count)
+            ]
+            return {"RequestItems": {table: writes}}
+        if operation == "BatchGetItem":
+            return {"RequestItems": {table: {"Keys": [self.key() for _ in range(count)]}}}
+        if operation == "TransactGetItems":
+            return {"TransactItems": [{"Get": self.item_request("GetItem")} for _ in range(count)]}
+        if operation == "TransactWriteItems":
+            parts = []
+            for _ in range(count):
+                kind = rng.choice(["Put", "Update", "Delete", "ConditionCheck"])
+                part = self.item_request(
+                    {"Put": "PutItem", "Update": "UpdateItem"}.get(kind, "DeleteItem")
+                )
+                for member in ("ReturnValues", "ReturnConsumedCapacity", "ProjectionExpression"):
+                    part.pop(member, None)
+                if kind == "ConditionCheck":
+                    part.setdefault("ConditionExpression", rng.choice(CONDITIONS))
+                parts.append({kind: part})
+            body: dict[str, Any] = {"TransactItems": parts}
+            if rng.random() < 0.3:
+                body["ClientRequestToken"] = rng.choice(["token-1", "token-2"])
+            return body
+        statement = rng.choice(STATEMENTS)
+        body = {"Statement": statement}
+        if "?" in statement:
+            body["Parameters"] = [{"S": rng.choice(["k", "a"])}]
+        return body
+
     def request(self) -> tuple[str, Any]:
         """``(target, body)``: DynamoDB's operations seven times in eight, the streams' otherwise."""
         rng = self.rng
         model = self.models[0] if rng.random() < 7 / 8 else self.models[1]
         operation = rng.choice(sorted(model["operations"]))
-        if rng.random() < 0.25:  # (reaching past the checks, into the operations)
-            operation = rng.choice(ITEM_OPERATIONS)
-            return f"DynamoDB_20120810.{operation}", self.item_request(operation)
+        if rng.random() < 0.3:  # (reaching past the checks, into the operations)
+            operation = rng.choice(ITEM_OPERATIONS + MANY_OPERATIONS)
+            if operation in ITEM_OPERATIONS:
+                return f"DynamoDB_20120810.{operation}", self.item_request(operation)
+            return f"DynamoDB_20120810.{operation}", self.many_request(operation)
         shape = model["operations"][operation].get("input", {}).get("shape")
         body = {} if shape is None else self.value(model, shape, "", 0)
         if type(body) is dict and operation == "DeleteTable" and body.get("TableName") in TABLES:
@@ -304,10 +356,15 @@ class Requests:
 
 SERVICES = ("dynamodb", "dynamodbstreams")
 ITEM_OPERATIONS = ("PutItem", "GetItem", "UpdateItem", "DeleteItem", "Query", "Scan")
+MANY_OPERATIONS = (
+    "BatchWriteItem", "BatchGetItem", "TransactGetItems", "TransactWriteItems", "ExecuteStatement"
+)  # fmt: skip
 
 
 def _table(name: str) -> dict[str, Any]:
+    stream = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
     return {
+        **({"StreamSpecification": stream} if name == "orders" else {}),
         "TableName": name,
         "KeySchema": [
             {"AttributeName": "pk", "KeyType": "HASH"},
@@ -353,7 +410,7 @@ class Endpoint:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeystoneServer]:
-    srv = serve(tmp_path_factory.mktemp("fuzz") / "fuzz.keystone", tables=(*TABLES, UNTOUCHED))
+    srv = serve(tmp_path_factory.mktemp("fuzz") / "fuzz.keystone", tables=(UNTOUCHED,))
     try:
         yield srv
     finally:
@@ -373,8 +430,9 @@ def test_random_requests_get_dynamodbs_answers(server: KeystoneServer, seed: int
                 for name in TABLES:  # (back, if a request deleted it)
                     endpoint.send("DynamoDB_20120810.CreateTable", _table(name))
             target, body = requests.request()
-            status, _ = endpoint.send(target, body)
+            status, answer = endpoint.send(target, body)
             answered += status == 200
+            requests.learn(answer)
         assert answered > 0
         status, answer = endpoint.send(
             "DynamoDB_20120810.GetItem",

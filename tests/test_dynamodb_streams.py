@@ -92,6 +92,47 @@ def test_a_bad_iterator_is_a_validation_error(server: KeystoneServer) -> None:
     assert info.value.response["Error"]["Code"] == "ValidationException"
 
 
+@pytest.mark.parametrize(
+    "number", ["1" * 21, "9" * 40, "²" + "0" * 20, "-" + "1" * 20, "1.5" + "0" * 18]
+)
+def test_a_sequence_number_never_given_out_is_a_validation_error(
+    server: KeystoneServer, number: str
+) -> None:
+    streams = streams_client(server.dynamodb_url)
+    arn = client(server.dynamodb_url).describe_table(TableName="events")["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    for kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
+        with pytest.raises(ClientError) as info:
+            streams.get_shard_iterator(
+                StreamArn=arn, ShardId=shard, ShardIteratorType=kind, SequenceNumber=number
+            )
+        assert info.value.response["Error"] == {
+            "Code": "ValidationException",
+            "Message": f"Invalid SequenceNumber for ShardIteratorType {kind}: {number}",
+        }
+
+
+def test_at_sequence_number_zero_reads_from_the_start(server: KeystoneServer) -> None:
+    ddb = client(server.dynamodb_url)
+    streams = streams_client(server.dynamodb_url)
+    arn = ddb.describe_table(TableName="events")["Table"]["LatestStreamArn"]
+    ddb.put_item(TableName="events", Item={"pk": {"S": "zero"}, "sk": {"S": "1"}})
+    at = streams.get_shard_iterator(
+        StreamArn=arn,
+        ShardId="shardId-00000000000000000001-00000001",
+        ShardIteratorType="AT_SEQUENCE_NUMBER",
+        SequenceNumber="0" * 21,
+    )
+    horizon = streams.get_shard_iterator(
+        StreamArn=arn,
+        ShardId="shardId-00000000000000000001-00000001",
+        ShardIteratorType="TRIM_HORIZON",
+    )
+    first = streams.get_records(ShardIterator=at["ShardIterator"], Limit=5)["Records"]
+    assert first
+    assert first == streams.get_records(ShardIterator=horizon["ShardIterator"], Limit=5)["Records"]
+
+
 def test_time_to_live_names_the_files_attribute(server: KeystoneServer) -> None:
     ddb = client(server.dynamodb_url)
     got = ddb.describe_time_to_live(TableName="events")["TimeToLiveDescription"]

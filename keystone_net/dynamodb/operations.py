@@ -709,12 +709,16 @@ class Operations:
         kind = req["ShardIteratorType"]
         number = req.get("SequenceNumber")
         if kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
-            if number is None or not number.isdigit():
+            # (ours count from 1 and fit 63 bits; a number that does not was never given out)
+            if number is None or not number.isascii() or not number.isdigit():
+                seq = -1
+            else:
+                seq = int(number)
+            if not 0 <= seq < 2**63:
                 raise errors.validation(
                     f"Invalid SequenceNumber for ShardIteratorType {kind}: {number}"
                 )
-            seq = int(number)
-            after = seq - 1 if kind == "AT_SEQUENCE_NUMBER" else seq
+            after = max(seq - 1, 0) if kind == "AT_SEQUENCE_NUMBER" else seq
         elif kind == "TRIM_HORIZON":
             after = 0
         else:  # LATEST
