@@ -8,7 +8,9 @@ alternately, round by round, in the same run:
 1. boto3 GetItem, one client thread: keystone's endpoint (durable file)
    against a canned-response server on the same stack (uvicorn + httptools +
    uvloop, a plain ASGI app answering a fixed GetItem body): p50 latency
-   and throughput ratios. The canned server is boto3's own floor.
+   and throughput ratios. The canned server is boto3's own floor. Then the
+   throughput of 4 client threads (a client each) calling at once, which
+   is what an application's pool of threads gets.
 2. Server side, under wrk (Debian's package; 16 connections, 1 thread, a Lua
    request script): GetItem and durable PutItem (each request a new key)
    requests/s against the canned server's, keystone and (when installed)
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import re
@@ -33,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -229,6 +233,50 @@ def side_by_side(
     return samples
 
 
+def threaded_rate(calls: list[Callable[[], Any]], n: int) -> float:
+    """Calls per second of ``calls`` (one per thread) run at once, ``n`` calls each."""
+    for call in calls:
+        timed(call, 20)  # warm-up
+    start = threading.Barrier(len(calls) + 1)
+
+    def run(call: Callable[[], Any]) -> None:
+        start.wait(timeout=60)
+        for _ in range(n):
+            call()
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for t in threads:
+        t.start()
+    start.wait(timeout=60)
+    began = time.perf_counter()
+    for t in threads:
+        t.join()
+    return len(calls) * n / (time.perf_counter() - began)
+
+
+def threaded_side_by_side(urls: dict[str, str], threads: int, n: int, rounds: int) -> None:
+    """GetItem throughput of ``threads`` boto3 clients at once, per server, alternating."""
+    calls = {
+        name: [
+            functools.partial(c.get_item, TableName="bench", Key=KEY)
+            for c in (client(url) for _ in range(threads))
+        ]
+        for name, url in urls.items()
+    }
+    rates: dict[str, list[float]] = {name: [] for name in urls}
+    for _ in range(rounds):
+        for name, fns in calls.items():
+            rates[name].append(threaded_rate(fns, n))
+    base, *others = urls
+    print(f"\nboto3 GetItem, {threads} client threads at once")
+    for name in urls:
+        med = statistics.median(rates[name])
+        line = f"  {name:<28} {med:9,.0f} calls/s"
+        if name != base:
+            line += f"   throughput {med / statistics.median(rates[base]):.2f}x of {base}"
+        print(line + f"  [runs: {', '.join(f'{x:,.0f}' for x in rates[name])}]")
+
+
 def report(title: str, samples: dict[str, list[float]], base: str) -> None:
     print(f"\n{title}")
     p50s = {k: statistics.median(v) for k, v in samples.items()}
@@ -340,6 +388,9 @@ def main() -> None:
                 rounds,
             )
             report("boto3 GetItem, one client thread", samples, "canned (same stack)")
+            threaded_side_by_side(
+                {"canned (same stack)": floor, "keystone GetItem": ks}, 4, n // 2, rounds
+            )
 
         if shutil.which("wrk"):
             server_side(ks, floor, rounds, seconds, args.connections)
