@@ -10,8 +10,9 @@ an ``InternalServerError`` inside a batch's answer), each with the CRC of
 its body; afterwards the server still serves and a table no request names
 is as it was.
 
-The requests are a fixed function of each seed, so a failure names the seed
-and the request that failed. ``KEYSTONE_FUZZ_EXAMPLES`` (``make fuzz``)
+Each seed sends the same requests in every run (but for the shard ids and
+iterators they take from earlier answers), and a failure shows the request
+that failed. ``KEYSTONE_FUZZ_EXAMPLES`` (``make fuzz``)
 scales how many are sent.
 """
 

@@ -33,7 +33,7 @@ import botocore.session
 
 from keystone_net.dynamodb import errors
 
-__all__ = ["DYNAMODB", "STREAMS", "MAX_NESTING", "ServiceModel", "invalid"]
+__all__ = ["DYNAMODB", "STREAMS", "MAX_NESTING", "ServiceModel", "invalid", "null_at"]
 
 #: Nesting levels of a request beyond which it is refused (DynamoDB's 32 for
 #: documents, plus the levels of the request around them).
@@ -155,10 +155,7 @@ class ServiceModel:
                 got = value.get(member)
                 if got is None:
                     if member in required:
-                        problems.append(
-                            f"Value null at '{prefix}{camel}' failed to satisfy constraint: "
-                            "Member must not be null"
-                        )
+                        problems.append(null_at(prefix + camel))
                     continue
                 sub(got, prefix + camel, problems, depth + 1)
 
@@ -210,10 +207,7 @@ class ServiceModel:
             for i, entry in enumerate(value):
                 at = f"{path}.{i + 1}.member" if paths else ""
                 if entry is None:  # (no operation has a use for a null in a list)
-                    problems.append(
-                        f"Value null at '{at}' failed to satisfy constraint: "
-                        "Member must not be null"
-                    )
+                    problems.append(null_at(at))
                 else:
                     member(entry, at, problems, depth + 1)
 
@@ -237,6 +231,11 @@ class ServiceModel:
                     item(v, f"{path}.{k}.member" if paths else "", problems, depth + 1)
 
         return check
+
+
+def null_at(path: str) -> str:
+    """The problem of a null (or missing) member at ``path``."""
+    return f"Value null at '{path}' failed to satisfy constraint: Member must not be null"
 
 
 def invalid(problems: Problems) -> errors.DynamoError:

@@ -710,14 +710,11 @@ class Operations:
         number = req.get("SequenceNumber")
         if kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
             # (ours count from 1 and fit 63 bits; a number that does not was never given out)
-            if number is None or not number.isascii() or not number.isdigit():
-                seq = -1
-            else:
-                seq = int(number)
-            if not 0 <= seq < 2**63:
+            if not (number and number.isascii() and number.isdigit() and int(number) < 2**63):
                 raise errors.validation(
                     f"Invalid SequenceNumber for ShardIteratorType {kind}: {number}"
                 )
+            seq = int(number)
             after = max(seq - 1, 0) if kind == "AT_SEQUENCE_NUMBER" else seq
         elif kind == "TRIM_HORIZON":
             after = 0
@@ -787,13 +784,7 @@ def _request_items(req: Json) -> Json:
     requested: Json = req["RequestItems"]
     nulls = [table for table, part in requested.items() if part is None]
     if nulls:
-        raise model.invalid(
-            [
-                f"Value null at 'requestItems.{table}.member' failed to satisfy constraint: "
-                "Member must not be null"
-                for table in nulls
-            ]
-        )
+        raise model.invalid([model.null_at(f"requestItems.{table}.member") for table in nulls])
     return requested
 
 
