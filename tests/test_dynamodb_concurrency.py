@@ -11,13 +11,13 @@ each account ending at what the acknowledged transfers say.
 from __future__ import annotations
 
 import random
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 from dynamodbsupport import client, serve
+from test_concurrency import run_threads
 
 from keystone.testing import KeystoneServer
 
@@ -31,28 +31,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeystoneServer]
         yield srv
     finally:
         srv.stop()
-
-
-def in_threads(work: Callable[[int], None]) -> None:
-    """``work(i)`` in each of :data:`THREADS` threads, started together; their errors re-raised."""
-    start = threading.Barrier(THREADS)
-    failures: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            start.wait(timeout=30)
-            work(i)
-        except BaseException as exc:  # (reported below, in the test's thread)
-            failures.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads)
-    if failures:
-        raise failures[0]
 
 
 def code_of(exc: ClientError) -> str:
@@ -84,7 +62,7 @@ def test_conditional_increments_stop_exactly_at_the_cap(server: KeystoneServer) 
                 assert code_of(exc) == "ConditionalCheckFailedException"
                 refused[i] += 1
 
-    in_threads(work)
+    assert run_threads(THREADS, work) == []
     item = client(url).get_item(TableName="things", Key=key, ConsistentRead=True)["Item"]
     assert sum(done) == cap
     assert sum(refused) == THREADS * per_thread - cap
@@ -141,7 +119,7 @@ def test_transfers_neither_make_nor_lose_money(server: KeystoneServer) -> None:
                 assert reasons == ["ConditionalCheckFailed", "None"]
                 cancelled[i] += 1
 
-    in_threads(work)
+    assert run_threads(THREADS, work) == []
     expected = dict.fromkeys(accounts, opening)
     for src, dst, amount in (t for transfers in moved for t in transfers):
         expected[src] -= amount
