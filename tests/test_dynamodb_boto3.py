@@ -158,6 +158,47 @@ class TestItems:
         eventual = ddb.get_item(TableName=TABLE, Key=key, ReturnConsumedCapacity="TOTAL")
         assert eventual["ConsumedCapacity"]["CapacityUnits"] == 1.0
 
+    def test_batches_and_transactions_count_units_only_when_asked(self, ddb) -> None:
+        small = [{"pk": {"S": "cap"}, "sk": {"S": str(i)}, "v": {"N": "1"}} for i in range(2)]
+        large = {"pk": {"S": "cap"}, "sk": {"S": "large"}, "v": {"S": "x" * 5000}}
+        writes = [{"PutRequest": {"Item": item}} for item in (*small, large)]
+        writes.append({"DeleteRequest": {"Key": {"pk": {"S": "cap"}, "sk": {"S": "gone"}}}})
+        plain = ddb.batch_write_item(RequestItems={TABLE: writes})
+        assert "ConsumedCapacity" not in plain
+        # 1 + 1 + 5 (5 KB) + 1 for the delete
+        total = ddb.batch_write_item(RequestItems={TABLE: writes}, ReturnConsumedCapacity="TOTAL")
+        assert total["ConsumedCapacity"] == [
+            {"TableName": TABLE, "CapacityUnits": 8.0, "WriteCapacityUnits": 8.0}
+        ]
+        indexes = ddb.batch_write_item(
+            RequestItems={TABLE: writes}, ReturnConsumedCapacity="INDEXES"
+        )
+        assert indexes["ConsumedCapacity"][0]["Table"] == {
+            "CapacityUnits": 8.0,
+            "WriteCapacityUnits": 8.0,
+        }
+
+        keys = [{k: item[k] for k in ("pk", "sk")} for item in (*small, large)]
+        got = ddb.batch_get_item(RequestItems={TABLE: {"Keys": keys}})
+        assert "ConsumedCapacity" not in got
+        # eventually consistent: half a unit per 4 KB (0.5 + 0.5 + 1); strongly: twice that
+        for consistent, units in ((False, 2.0), (True, 4.0)):
+            got = ddb.batch_get_item(
+                RequestItems={TABLE: {"Keys": keys, "ConsistentRead": consistent}},
+                ReturnConsumedCapacity="TOTAL",
+            )
+            assert got["ConsumedCapacity"] == [
+                {"TableName": TABLE, "CapacityUnits": units, "ReadCapacityUnits": units}
+            ]
+
+        gets = [{"Get": {"TableName": TABLE, "Key": key}} for key in keys]
+        assert "ConsumedCapacity" not in ddb.transact_get_items(TransactItems=gets)
+        # transactional: two units per 4 KB (2 + 2 + 4)
+        got = ddb.transact_get_items(TransactItems=gets, ReturnConsumedCapacity="TOTAL")
+        assert got["ConsumedCapacity"] == [
+            {"TableName": TABLE, "CapacityUnits": 8.0, "ReadCapacityUnits": 8.0}
+        ]
+
 
 class TestQueriesAndScans:
     def fill(self, ddb, n: int = 10) -> None:

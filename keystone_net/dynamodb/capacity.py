@@ -67,14 +67,20 @@ def write_units(size: int, transactional: bool = False) -> float:
     return units * 2 if transactional else units
 
 
+def wanted(mode: str | None) -> bool:
+    """Whether ``ReturnConsumedCapacity`` ``mode`` asks for units (TOTAL or INDEXES)."""
+    return mode in ("TOTAL", "INDEXES")
+
+
 def consumed(
     mode: str | None, charges: Iterable[tuple[str, float, str]]
 ) -> list[dict[str, Any]] | None:
     """``ConsumedCapacity`` entries for ``mode`` (TOTAL/INDEXES) of ``(table, units, kind)`` charges.
 
-    ``kind`` is ``"read"`` or ``"write"``; ``None`` when the request did not ask.
+    ``kind`` is ``"read"`` or ``"write"``; ``None`` when the request did not ask
+    (so a caller may leave its charges at 0 then: see :func:`wanted`).
     """
-    if mode not in ("TOTAL", "INDEXES"):
+    if not wanted(mode):
         return None
     tables: dict[str, dict[str, float]] = {}
     for table, units, kind in charges:

@@ -295,6 +295,7 @@ class Operations:
             keys.extend((t.name, key) for key in table_keys)
         items = self.db.transact_get(keys) if keys else []
         responses: Json = {}
+        counting = capacity.wanted(req.get("ReturnConsumedCapacity"))
         charges = []
         at = 0
         for t, spec, proj, n in plan:
@@ -305,7 +306,7 @@ class Operations:
             responses[t.name] = [wire.encode_item(i) for i in found]
             units = sum(
                 capacity.read_units(capacity.item_size(i), bool(spec.get("ConsistentRead")))
-                for i in found
+                for i in (found if counting else ())
             )
             charges.append((t.name, units, "read"))
         out: Json = {"Responses": responses, "UnprocessedKeys": {}}
@@ -319,6 +320,7 @@ class Operations:
             raise errors.validation("Too many items requested for the BatchWriteItem call")
         puts: list[Any] = []  # (keystone.Put parts, each naming its table)
         deletes: list[keystone.Delete] = []
+        counting = capacity.wanted(req.get("ReturnConsumedCapacity"))
         charges = []
         for table, writes in requested.items():
             t = self.tables.get(table)
@@ -336,7 +338,8 @@ class Operations:
                 if put is not None:
                     item = wire.decode_item(put["Item"])
                     puts.append(keystone.Put(item, table=t.name))
-                    units += capacity.write_units(capacity.item_size(item))
+                    if counting:
+                        units += capacity.write_units(capacity.item_size(item))
                 else:
                     pk, sk = self._key(t, delete["Key"])
                     deletes.append(keystone.Delete(pk, sk, table=t.name))
@@ -360,13 +363,14 @@ class Operations:
         keys = [(t.name, self._key(t, p["Key"])) for t, p in zip(refs, parts, strict=True)]
         items = self.db.transact_get(keys) if keys else []
         responses = []
+        counting = capacity.wanted(req.get("ReturnConsumedCapacity"))
         charges = []
         for part, t, item in zip(parts, refs, items, strict=True):
             proj = _projector(part)
             if item is not None and proj is not None:
                 item = proj(item)
             responses.append({} if item is None else {"Item": wire.encode_item(item)})
-            size = capacity.item_size(item)
+            size = capacity.item_size(item) if counting else 0
             charges.append((t.name, capacity.read_units(size, transactional=True), "read"))
         out: Json = {"Responses": responses}
         self._capacity(req, charges, out)
