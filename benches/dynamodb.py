@@ -267,7 +267,7 @@ def threaded_side_by_side(urls: dict[str, str], threads: int, n: int, rounds: in
     for _ in range(rounds):
         for name, fns in calls.items():
             rates[name].append(threaded_rate(fns, n))
-    base, *others = urls
+    base = next(iter(urls))
     print(f"\nboto3 GetItem, {threads} client threads at once")
     for name in urls:
         med = statistics.median(rates[name])

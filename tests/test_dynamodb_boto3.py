@@ -199,6 +199,28 @@ class TestItems:
             {"TableName": TABLE, "CapacityUnits": 8.0, "ReadCapacityUnits": 8.0}
         ]
 
+    def test_transactional_writes_and_statements_count_units_only_when_asked(self, ddb) -> None:
+        large = {"pk": {"S": "cap"}, "sk": {"S": "large"}, "v": {"S": "x" * 5000}}
+        # (a transaction names each item once: the check is of another key)
+        check = {"TableName": TABLE, "Key": {"pk": {"S": "cap"}, "sk": {"S": "other"}}}
+        parts = [
+            {"Put": {"TableName": TABLE, "Item": large}},
+            {"ConditionCheck": {**check, "ConditionExpression": "attribute_not_exists(nothing)"}},
+        ]
+        assert "ConsumedCapacity" not in ddb.transact_write_items(TransactItems=parts[:1])
+        # transactional: two units per KB (5 KB: 10) and 2 for the check
+        written = ddb.transact_write_items(TransactItems=parts, ReturnConsumedCapacity="TOTAL")
+        assert written["ConsumedCapacity"] == [
+            {"TableName": TABLE, "CapacityUnits": 12.0, "WriteCapacityUnits": 12.0}
+        ]
+        select = [{"Statement": f"SELECT * FROM \"{TABLE}\" WHERE pk = 'cap' AND sk = 'large'"}]
+        assert "ConsumedCapacity" not in ddb.execute_transaction(TransactStatements=select)
+        # two units per 4 KB of the 5 KB item: 4
+        read = ddb.execute_transaction(TransactStatements=select, ReturnConsumedCapacity="TOTAL")
+        assert read["ConsumedCapacity"] == [
+            {"TableName": TABLE, "CapacityUnits": 4.0, "ReadCapacityUnits": 4.0}
+        ]
+
 
 class TestQueriesAndScans:
     def fill(self, ddb, n: int = 10) -> None:

@@ -304,9 +304,11 @@ class Operations:
             if proj is not None:
                 found = [proj(item) for item in found]
             responses[t.name] = [wire.encode_item(i) for i in found]
-            units = sum(
-                capacity.read_units(capacity.item_size(i), bool(spec.get("ConsistentRead")))
-                for i in (found if counting else ())
+            consistent = bool(spec.get("ConsistentRead"))
+            units = (
+                sum(capacity.read_units(capacity.item_size(i), consistent) for i in found)
+                if counting
+                else 0.0
             )
             charges.append((t.name, units, "read"))
         out: Json = {"Responses": responses, "UnprocessedKeys": {}}
@@ -381,6 +383,7 @@ class Operations:
         parts: list[Any] = []
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
+        counting = capacity.wanted(req.get("ReturnConsumedCapacity"))
         charges = []
         for i, entry in enumerate(entries):
             present = [k for k in ("Put", "Update", "Delete", "ConditionCheck") if entry.get(k)]
@@ -407,7 +410,8 @@ class Operations:
             if kind == "Put":
                 item = wire.decode_item(spec["Item"])
                 parts.append(keystone.Put(item, cond, **extra))
-                units = capacity.write_units(capacity.item_size(item), transactional=True)
+                size = capacity.item_size(item) if counting else 0
+                units = capacity.write_units(size, transactional=True)
             else:
                 pk, sk = self._key(t, spec["Key"])
                 if kind == "Update":
@@ -487,6 +491,7 @@ class Operations:
             # (boto3 sends a ClientRequestToken with every call; reads take none and ignore it)
             items = self.db.transact_get([(r.table, r.key) for r in reads])
             responses = []
+            counting = capacity.wanted(req.get("ReturnConsumedCapacity"))
             charges = []
             for r, item in zip(reads, items, strict=True):
                 proj = _projector(
@@ -495,7 +500,7 @@ class Operations:
                 if item is not None and proj is not None:
                     item = proj(item)
                 responses.append({} if item is None else {"Item": wire.encode_item(item)})
-                size = capacity.item_size(item)
+                size = capacity.item_size(item) if counting else 0
                 charges.append((r.table, capacity.read_units(size, transactional=True), "read"))
             out: Json = {"Responses": responses}
             self._capacity(req, charges, out)
